@@ -1,0 +1,248 @@
+//! [`Builder`]: every runtime setting, validated in one place.
+
+use super::{Handle, Runtime};
+use crate::scheduler::park::{CondvarParker, Park};
+use crate::scheduler::{self, rng, Callback, Config, MAX_WORKERS};
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+
+/// Default `global_queue_interval`: ticks between forced injector checks.
+const DEFAULT_GLOBAL_QUEUE_INTERVAL: u32 = 61;
+/// Default `event_interval`: ticks between non-blocking driver harvests.
+const DEFAULT_EVENT_INTERVAL: u32 = 61;
+/// Largest accepted interval: beyond this, injected tasks or I/O events could
+/// wait for an unbounded stretch of local work.
+pub(crate) const MAX_INTERVAL: u32 = 1 << 16;
+/// Consecutive LIFO-slot polls before the slot's task yields its turn.
+const MAX_LIFO_POLLS: u32 = 3;
+/// Smallest accepted worker stack: the loop, a task poll and a panic unwind
+/// need more than the platform minimum.
+pub(crate) const MIN_STACK_SIZE: usize = 64 * 1024;
+
+/// Configures and builds a [`Runtime`].
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let runtime = ringwork::runtime::Builder::new_multi_thread()
+///     .worker_threads(2)
+///     .thread_name("my-server-worker")
+///     .seed(7)
+///     .build()?;
+/// assert_eq!(runtime.handle().num_workers(), 2);
+/// assert_eq!(runtime.block_on(async { 6 * 7 }), 42);
+/// runtime.shutdown_timeout(Duration::from_secs(1));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// Invalid settings are reported by [`build`](Builder::build) as
+/// `io::ErrorKind::InvalidInput`, never by a panic:
+///
+/// ```
+/// let err = ringwork::runtime::Builder::new_multi_thread()
+///     .worker_threads(0)
+///     .build()
+///     .unwrap_err();
+/// assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+/// ```
+pub struct Builder {
+    worker_threads: Option<usize>,
+    thread_name: Arc<dyn Fn() -> String + Send + Sync>,
+    thread_stack_size: Option<usize>,
+    on_thread_start: Option<Callback>,
+    on_thread_stop: Option<Callback>,
+    seed: Option<u64>,
+    global_queue_interval: u32,
+    event_interval: u32,
+}
+
+impl Builder {
+    /// A builder for the multi-threaded, work-stealing runtime with default
+    /// settings: one worker per available CPU, names `ringwork-worker`.
+    pub fn new_multi_thread() -> Builder {
+        Builder {
+            worker_threads: None,
+            thread_name: Arc::new(|| "ringwork-worker".to_owned()),
+            thread_stack_size: None,
+            on_thread_start: None,
+            on_thread_stop: None,
+            seed: None,
+            global_queue_interval: DEFAULT_GLOBAL_QUEUE_INTERVAL,
+            event_interval: DEFAULT_EVENT_INTERVAL,
+        }
+    }
+
+    /// Number of worker threads (default: `std::thread::available_parallelism`).
+    /// Must be at least 1.
+    pub fn worker_threads(&mut self, count: usize) -> &mut Builder {
+        self.worker_threads = Some(count);
+        self
+    }
+
+    /// The name of every worker thread.
+    pub fn thread_name(&mut self, name: impl Into<String>) -> &mut Builder {
+        let name = name.into();
+        self.thread_name = Arc::new(move || name.clone());
+        self
+    }
+
+    /// A function producing each worker thread's name.
+    pub fn thread_name_fn(&mut self, f: impl Fn() -> String + Send + Sync + 'static) -> &mut Builder {
+        self.thread_name = Arc::new(f);
+        self
+    }
+
+    /// Stack size of worker threads in bytes (at least 64 KiB).
+    pub fn thread_stack_size(&mut self, bytes: usize) -> &mut Builder {
+        self.thread_stack_size = Some(bytes);
+        self
+    }
+
+    /// Runs `f` on each worker thread when it starts, before any task.
+    pub fn on_thread_start(&mut self, f: impl Fn() + Send + Sync + 'static) -> &mut Builder {
+        self.on_thread_start = Some(Arc::new(f));
+        self
+    }
+
+    /// Runs `f` on each worker thread when it stops, after its last task.
+    pub fn on_thread_stop(&mut self, f: impl Fn() + Send + Sync + 'static) -> &mut Builder {
+        self.on_thread_stop = Some(Arc::new(f));
+        self
+    }
+
+    /// Seeds every random choice the scheduler makes (which worker a thief
+    /// tries first), so a run can be replayed. Without it, the environment
+    /// variable `RINGWORK_SEED` is used if set, else a seed from the clock;
+    /// [`Handle::seed`] tells which seed a runtime uses.
+    pub fn seed(&mut self, seed: u64) -> &mut Builder {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Every `interval` ticks a worker takes work from the shared injector
+    /// before its own queue, so tasks scheduled from outside the runtime are
+    /// not starved by local work. Default 61; accepted range 1..=65536.
+    pub fn global_queue_interval(&mut self, interval: u32) -> &mut Builder {
+        self.global_queue_interval = interval;
+        self
+    }
+
+    /// Every `interval` ticks a worker harvests I/O and timer events without
+    /// blocking, even while tasks are ready. Default 61; accepted range
+    /// 1..=65536.
+    pub fn event_interval(&mut self, interval: u32) -> &mut Builder {
+        self.event_interval = interval;
+        self
+    }
+
+    /// Validates the settings, starts the worker threads and returns the
+    /// runtime. Errors (`InvalidInput` for bad settings, the OS error when a
+    /// thread cannot be created) leave no thread behind.
+    pub fn build(&mut self) -> io::Result<Runtime> {
+        let workers = match self.worker_threads {
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        if workers == 0 {
+            return Err(invalid("worker_threads must be at least 1, got 0"));
+        }
+        if workers > MAX_WORKERS {
+            return Err(invalid(format!(
+                "worker_threads must be at most {MAX_WORKERS}, got {workers}"
+            )));
+        }
+        check_interval("global_queue_interval", self.global_queue_interval)?;
+        check_interval("event_interval", self.event_interval)?;
+        if let Some(size) = self.thread_stack_size {
+            if size < MIN_STACK_SIZE {
+                return Err(invalid(format!(
+                    "thread_stack_size must be at least {MIN_STACK_SIZE} bytes, got {size}"
+                )));
+            }
+        }
+        let seed = match self.seed {
+            Some(seed) => seed,
+            None => seed_from_env()?.unwrap_or_else(rng::entropy_seed),
+        };
+
+        let config = Config {
+            global_queue_interval: self.global_queue_interval,
+            event_interval: self.event_interval,
+            max_lifo_polls: MAX_LIFO_POLLS,
+            seed,
+            on_thread_start: self.on_thread_start.clone(),
+            on_thread_stop: self.on_thread_stop.clone(),
+        };
+        let parks: Vec<Box<dyn Park>> = (0..workers)
+            .map(|_| Box::new(CondvarParker::new()) as Box<dyn Park>)
+            .collect();
+        let (shared, parts) = scheduler::create(config, parks);
+
+        let mut threads = Vec::with_capacity(workers);
+        for part in parts {
+            let shared_for_thread = shared.clone();
+            let spawned = crate::loom::thread::spawn_named((self.thread_name)(), self.thread_stack_size, move || {
+                scheduler::run_worker(shared_for_thread, part)
+            });
+            match spawned {
+                Ok(thread) => threads.push(thread),
+                Err(err) => {
+                    // Stop the workers already started; they exit once
+                    // unparked, and the parts not started are dropped here.
+                    shared.shutdown();
+                    for thread in threads {
+                        let _ = thread.join();
+                    }
+                    shared.drain_injector();
+                    return Err(io::Error::new(
+                        err.kind(),
+                        format!("failed to spawn ringwork worker thread: {err}"),
+                    ));
+                }
+            }
+        }
+        Ok(Runtime::from_parts(Handle::from_shared(shared), threads))
+    }
+}
+
+fn invalid(msg: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg.into())
+}
+
+fn check_interval(name: &str, value: u32) -> io::Result<()> {
+    if value == 0 || value > MAX_INTERVAL {
+        return Err(invalid(format!(
+            "{name} must be between 1 and {MAX_INTERVAL} ticks, got {value}"
+        )));
+    }
+    Ok(())
+}
+
+/// `RINGWORK_SEED`: decimal or `0x`-prefixed hexadecimal `u64`.
+fn seed_from_env() -> io::Result<Option<u64>> {
+    let Some(raw) = std::env::var_os("RINGWORK_SEED") else {
+        return Ok(None);
+    };
+    let text = raw.to_string_lossy();
+    let text = text.trim();
+    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => text.parse::<u64>(),
+    };
+    parsed
+        .map(Some)
+        .map_err(|_| invalid(format!("RINGWORK_SEED must be a u64 (decimal or 0x-hex), got {text:?}")))
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("worker_threads", &self.worker_threads)
+            .field("thread_stack_size", &self.thread_stack_size)
+            .field("seed", &self.seed)
+            .field("global_queue_interval", &self.global_queue_interval)
+            .field("event_interval", &self.event_interval)
+            .finish_non_exhaustive()
+    }
+}

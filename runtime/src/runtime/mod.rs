@@ -1,0 +1,257 @@
+//! The runtime: [`Runtime`], its [`Builder`] and [`Handle`].
+
+mod builder;
+pub(crate) mod context;
+
+pub use crate::scheduler::metrics::{RuntimeMetrics, WorkerMetrics};
+pub use builder::Builder;
+
+use crate::coop;
+use crate::loom::sync::Arc;
+use crate::loom::thread::JoinHandle as ThreadHandle;
+use crate::scheduler::park::{CondvarParker, Park, Unpark};
+use crate::scheduler::Shared;
+use crate::task::JoinHandle;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::marker::PhantomData;
+use std::pin::pin;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+/// A multi-threaded, work-stealing runtime.
+///
+/// Dropping it shuts it down: every live task's future is dropped on a
+/// worker, tasks never started report [`JoinError::is_cancelled`], and the
+/// worker threads are joined. [`shutdown_timeout`](Runtime::shutdown_timeout)
+/// bounds the wait.
+///
+/// [`JoinError::is_cancelled`]: crate::task::JoinError::is_cancelled
+pub struct Runtime {
+    handle: Handle,
+    threads: Vec<ThreadHandle<()>>,
+}
+
+impl Runtime {
+    /// A runtime with default settings (one worker per CPU).
+    ///
+    /// Equivalent to `Builder::new_multi_thread().build()`.
+    pub fn new() -> io::Result<Runtime> {
+        Builder::new_multi_thread().build()
+    }
+
+    pub(crate) fn from_parts(handle: Handle, threads: Vec<ThreadHandle<()>>) -> Runtime {
+        Runtime { handle, threads }
+    }
+
+    /// A cloneable handle to this runtime.
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    /// Spawns a task onto the workers; see [`Handle::spawn`].
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.handle.spawn(future)
+    }
+
+    /// Runs `future` to completion on the calling thread, while the workers
+    /// run spawned tasks; returns its output. Inside it,
+    /// [`crate::spawn`] and [`Handle::current`] refer to this runtime.
+    ///
+    /// # Panics
+    ///
+    /// When called from a thread that already drives a ringwork runtime (a
+    /// worker thread, or inside another `block_on`): that would stall the
+    /// tasks the thread is responsible for, so it is refused with a message
+    /// that says so instead of risking a deadlock.
+    #[track_caller]
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        let _driving = context::enter_block_on(self.handle.clone());
+        let mut park = CondvarParker::new();
+        let waker = Waker::from(std::sync::Arc::new(BlockOnWaker(park.unparker())));
+        let mut cx = Context::from_waker(&waker);
+        let mut future = pin!(future);
+        loop {
+            if let Poll::Ready(output) = coop::budget(|| future.as_mut().poll(&mut cx)) {
+                return output;
+            }
+            park.park(None);
+        }
+    }
+
+    /// Makes this runtime current on this thread until the guard drops, so
+    /// that [`crate::spawn`] works from code that is not a task.
+    pub fn enter(&self) -> EnterGuard<'_> {
+        self.handle.enter()
+    }
+
+    /// A snapshot of the scheduler's counters.
+    pub fn metrics(&self) -> RuntimeMetrics {
+        self.handle.metrics()
+    }
+
+    /// Shuts down, waiting at most `timeout` for the workers to drop every
+    /// task and exit. Workers still busy after that (a task stuck in a
+    /// blocking call) are left to finish in the background.
+    pub fn shutdown_timeout(mut self, timeout: Duration) {
+        self.shutdown_inner(Some(Instant::now() + timeout));
+    }
+
+    /// Shuts down without waiting for the workers.
+    pub fn shutdown_background(mut self) {
+        self.shutdown_inner(Some(Instant::now()));
+    }
+
+    fn shutdown_inner(&mut self, deadline: Option<Instant>) {
+        let shared = &self.handle.shared;
+        shared.shutdown();
+        // Dropped from inside one of its own tasks (or any runtime thread),
+        // waiting could deadlock: let the workers finish in the background.
+        let deadline = if context::is_driving() { Some(Instant::now()) } else { deadline };
+        let threads = std::mem::take(&mut self.threads);
+        if shared.wait_for_workers(deadline) {
+            for thread in threads {
+                let _ = thread.join();
+            }
+            shared.drain_injector();
+        }
+        // Otherwise the `JoinHandle`s drop here, detaching the threads.
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.shutdown_inner(None);
+    }
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime").field("handle", &self.handle).finish()
+    }
+}
+
+/// Wakes a `block_on` thread through its parker.
+struct BlockOnWaker(Arc<dyn Unpark>);
+
+impl Wake for BlockOnWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// A cloneable reference to a runtime, usable from any thread.
+///
+/// A handle does not keep the runtime running: after the [`Runtime`] is
+/// dropped, tasks spawned through a handle are cancelled at once.
+#[derive(Clone)]
+pub struct Handle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Handle {
+    pub(crate) fn from_shared(shared: Arc<Shared>) -> Handle {
+        Handle { shared }
+    }
+
+    /// The handle of the runtime this thread is in (a worker, inside
+    /// `block_on`, or under [`Runtime::enter`]).
+    ///
+    /// # Panics
+    /// Outside any runtime; use [`Handle::try_current`] to get an error instead.
+    #[track_caller]
+    pub fn current() -> Handle {
+        match Handle::try_current() {
+            Ok(handle) => handle,
+            Err(err) => panic!("{err}"),
+        }
+    }
+
+    /// The current runtime's handle, or an error outside any runtime.
+    pub fn try_current() -> Result<Handle, TryCurrentError> {
+        context::current().ok_or(TryCurrentError(()))
+    }
+
+    /// Spawns `future` as a task on the runtime's workers and returns its
+    /// [`JoinHandle`]. Works from any thread. If the runtime has shut down, the
+    /// task is dropped at once and its handle yields a cancelled
+    /// [`JoinError`](crate::task::JoinError).
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.shared.spawn(future, std::panic::Location::caller())
+    }
+
+    /// Makes this runtime current on this thread until the guard drops.
+    pub fn enter(&self) -> EnterGuard<'_> {
+        EnterGuard {
+            _guard: context::set_current(self.clone()),
+            _handle: PhantomData,
+        }
+    }
+
+    /// A snapshot of the scheduler's counters.
+    pub fn metrics(&self) -> RuntimeMetrics {
+        self.shared.metrics()
+    }
+
+    /// Number of worker threads.
+    pub fn num_workers(&self) -> usize {
+        self.shared.num_workers()
+    }
+
+    /// The seed of the scheduler's random choices (see [`Builder::seed`]).
+    pub fn seed(&self) -> u64 {
+        self.shared.seed()
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("workers", &self.num_workers())
+            .field("seed", &self.seed())
+            .finish()
+    }
+}
+
+/// Keeps a runtime current on this thread; see [`Runtime::enter`].
+#[must_use = "the runtime is current only while the guard lives"]
+pub struct EnterGuard<'a> {
+    _guard: context::SetCurrentGuard,
+    _handle: PhantomData<&'a Handle>,
+}
+
+impl fmt::Debug for EnterGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EnterGuard").finish_non_exhaustive()
+    }
+}
+
+/// Returned by [`Handle::try_current`] outside any runtime.
+#[derive(Debug)]
+pub struct TryCurrentError(());
+
+impl fmt::Display for TryCurrentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "there is no ringwork runtime on this thread: call this from a task, inside \
+             `Runtime::block_on`, or under `Runtime::enter`",
+        )
+    }
+}
+
+impl std::error::Error for TryCurrentError {}

@@ -1,0 +1,282 @@
+//! The multi-threaded, work-stealing scheduler.
+//!
+//! - [`Shared`]: what every worker and every handle sees: the injector, each
+//!   worker's stealer, unparker and counters, the idle state, the registry of
+//!   live tasks, the shutdown flag.
+//! - `worker.rs`: one worker's loop (local queue, LIFO slot, stealing,
+//!   parking, shutdown).
+//! - `idle.rs`: the sleep/search protocol and why it loses no wake-up.
+//! - `queue.rs`, `park.rs`, `rng.rs`, `metrics.rs`: the parts it is built from.
+//!
+//! Where a scheduled task goes:
+//!
+//! | scheduled from | woken by the running task | yielded / spawned |
+//! | --- | --- | --- |
+//! | a worker of this runtime | that worker's LIFO slot | back of that worker's local queue |
+//! | any other thread | the injector | the injector |
+
+mod idle;
+pub(crate) mod metrics;
+pub(crate) mod park;
+mod queue;
+pub(crate) mod rng;
+mod worker;
+
+pub(crate) use idle::MAX_WORKERS;
+
+use crate::loom::sync::atomic::{fence, AtomicBool, Ordering};
+use crate::loom::sync::{Arc, Condvar, Mutex};
+use crate::task::{self, list::OwnedTasks, JoinHandle, Schedule};
+use idle::Idle;
+use metrics::{RuntimeMetrics, WorkerCounters};
+use park::{Park, Unpark};
+use queue::{Injector, LocalQueue, Stealer};
+use std::fmt;
+use std::future::Future;
+use std::panic::Location;
+use std::time::Instant;
+
+pub(crate) use worker::{run as run_worker, Worker};
+
+/// A task as the scheduler sees it.
+pub(crate) type Notified = task::Notified<Arc<Shared>>;
+type Task = task::Task<Arc<Shared>>;
+
+/// A thread start/stop hook.
+pub(crate) type Callback = std::sync::Arc<dyn Fn() + Send + Sync>;
+
+/// Settings fixed at build time.
+pub(crate) struct Config {
+    pub(crate) global_queue_interval: u32,
+    pub(crate) event_interval: u32,
+    /// Most consecutive polls of LIFO-slot tasks before the slot's task goes
+    /// to the back of the queue (fairness against ping-pong pairs).
+    pub(crate) max_lifo_polls: u32,
+    pub(crate) seed: u64,
+    pub(crate) on_thread_start: Option<Callback>,
+    pub(crate) on_thread_stop: Option<Callback>,
+}
+
+/// What other threads may touch of one worker.
+struct Remote {
+    stealer: Stealer<Notified>,
+    unparker: Arc<dyn Unpark>,
+    counters: WorkerCounters,
+}
+
+/// The state shared by all workers and handles of one runtime.
+pub(crate) struct Shared {
+    remotes: Box<[Remote]>,
+    injector: Injector<Notified>,
+    idle: Idle,
+    owned: OwnedTasks<Arc<Shared>>,
+    /// Set once by `shutdown`. `SeqCst` store; workers read it with `Acquire`
+    /// each tick and after every park (the unpark that follows the store
+    /// makes a parked worker look).
+    is_shutdown: AtomicBool,
+    config: Config,
+    /// Workers that have finished their shutdown work and exited their loop.
+    exited: Mutex<usize>,
+    exited_changed: Condvar,
+}
+
+/// What one worker thread starts with.
+pub(crate) struct WorkerParts {
+    index: usize,
+    local: LocalQueue<Notified>,
+    park: Box<dyn Park>,
+}
+
+/// Builds the shared state for `parks.len()` workers (one parker each).
+pub(crate) fn create(config: Config, parks: Vec<Box<dyn Park>>) -> (Arc<Shared>, Vec<WorkerParts>) {
+    let num_workers = parks.len();
+    let mut remotes = Vec::with_capacity(num_workers);
+    let mut parts = Vec::with_capacity(num_workers);
+    for (index, park) in parks.into_iter().enumerate() {
+        let local = LocalQueue::new();
+        remotes.push(Remote {
+            stealer: local.stealer(),
+            unparker: park.unparker(),
+            counters: WorkerCounters::default(),
+        });
+        parts.push(WorkerParts { index, local, park });
+    }
+    let shared = Arc::new(Shared {
+        remotes: remotes.into_boxed_slice(),
+        injector: Injector::new(),
+        idle: Idle::new(num_workers),
+        owned: OwnedTasks::new(4 * num_workers),
+        is_shutdown: AtomicBool::new(false),
+        config,
+        exited: Mutex::new(0),
+        exited_changed: Condvar::new(),
+    });
+    (shared, parts)
+}
+
+impl Shared {
+    pub(crate) fn num_workers(&self) -> usize {
+        self.remotes.len()
+    }
+
+    pub(crate) fn seed(&self) -> u64 {
+        self.config.seed
+    }
+
+    pub(crate) fn is_shutdown(&self) -> bool {
+        // `Acquire`: pairs with the `SeqCst` store in `shutdown`.
+        self.is_shutdown.load(Ordering::Acquire)
+    }
+
+    /// Spawns `future` as a new task.
+    pub(crate) fn spawn<F>(self: &Arc<Self>, future: F, spawned_at: &'static Location<'static>) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let id = task::Id::next();
+        let (task, notified, join) = task::new_task(future, self.clone(), id, spawned_at);
+        match self.owned.bind(task, notified) {
+            Ok(notified) => self.schedule_task(notified, Placement::Back),
+            Err((task, notified)) => {
+                // The runtime is shut down: the task never runs, and its
+                // handle reports `Cancelled`.
+                drop(notified);
+                task.shutdown();
+            }
+        }
+        join
+    }
+
+    /// Routes a task to the right queue (see the module docs' table).
+    fn schedule_task(self: &Arc<Self>, task: Notified, placement: Placement) {
+        let task = match Worker::with_current(|worker| match worker {
+            Some(worker) if std::ptr::eq(worker.shared(), &**self) => {
+                worker.schedule_local(task, placement);
+                None
+            }
+            _ => Some(task),
+        }) {
+            None => return,
+            Some(task) => task,
+        };
+        self.injector.push(task);
+        self.notify_parked();
+    }
+
+    /// Rule 2 of the idle protocol: wake one sleeper if no worker searches.
+    pub(crate) fn notify_parked(&self) {
+        // `SeqCst` fence: pairs with the fence in `Worker::park` after the
+        // parking worker's counter update (store-buffer pattern, see
+        // `idle.rs`): either we see no searcher, or it sees our pushed task.
+        fence(Ordering::SeqCst);
+        if let Some(index) = self.idle.worker_to_notify() {
+            self.remotes[index].unparker.unpark();
+        }
+    }
+
+    /// Rule 4: wake a worker if any queue holds work.
+    fn notify_if_work_pending(&self) {
+        let pending = self.remotes.iter().any(|r| !r.stealer.is_empty()) || !self.injector.is_empty();
+        if pending {
+            self.notify_parked();
+        }
+    }
+
+    /// Stops the runtime: no new tasks run, every worker is woken to shut
+    /// live tasks down and exit. Idempotent.
+    pub(crate) fn shutdown(&self) {
+        // `SeqCst`: pairs with the `Acquire` loads in `is_shutdown`; the
+        // unparks below make parked workers look.
+        if self.is_shutdown.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.owned.close();
+        for remote in self.remotes.iter() {
+            remote.unparker.unpark();
+        }
+    }
+
+    /// Called by each worker when it leaves its loop for good.
+    fn worker_exited(&self) {
+        let mut exited = self.exited.lock();
+        *exited += 1;
+        drop(exited);
+        self.exited_changed.notify_all();
+    }
+
+    /// Waits until every worker exited, or `deadline` passes. Returns whether
+    /// all exited.
+    pub(crate) fn wait_for_workers(&self, deadline: Option<Instant>) -> bool {
+        let mut exited = self.exited.lock();
+        while *exited < self.num_workers() {
+            match deadline {
+                None => exited = self.exited_changed.wait(exited),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return false;
+                    }
+                    exited = self.exited_changed.wait_timeout(exited, deadline - now);
+                }
+            }
+        }
+        true
+    }
+
+    /// After every worker exited: drop tasks still queued in the injector
+    /// (their futures were already dropped by the registry sweep; this
+    /// releases their references and breaks the task → `Shared` cycle).
+    pub(crate) fn drain_injector(&self) {
+        while let Some(task) = self.injector.pop() {
+            drop(task);
+        }
+    }
+
+    /// A snapshot of the scheduler counters.
+    pub(crate) fn metrics(&self) -> RuntimeMetrics {
+        RuntimeMetrics {
+            workers: self
+                .remotes
+                .iter()
+                .map(|r| r.counters.snapshot(r.stealer.len()))
+                .collect(),
+            injector_depth: self.injector.len(),
+            alive_tasks: self.owned.len(),
+            searching_workers: self.idle.num_searching(),
+            unparked_workers: self.idle.num_unparked(),
+        }
+    }
+}
+
+impl Schedule for Arc<Shared> {
+    fn schedule(&self, task: Notified) {
+        self.schedule_task(task, Placement::Lifo);
+    }
+
+    fn yield_now(&self, task: Notified) {
+        self.schedule_task(task, Placement::Back);
+    }
+
+    fn release(&self, task: &Task) -> Option<Task> {
+        self.owned.remove(task)
+    }
+}
+
+/// Where a task scheduled on its own worker goes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Placement {
+    /// Run next (woken by the running task: message-passing latency).
+    Lifo,
+    /// Back of the local queue (spawned, or yielding).
+    Back,
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("workers", &self.num_workers())
+            .field("is_shutdown", &self.is_shutdown())
+            .finish_non_exhaustive()
+    }
+}

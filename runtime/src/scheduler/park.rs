@@ -1,0 +1,148 @@
+//! The `Park` seam: how an idle thread sleeps and how another wakes it.
+//!
+//! The scheduler only ever calls [`Park::park`] on its own thread and
+//! [`Unpark::unpark`] from anywhere. Today the implementation is
+//! [`CondvarParker`]; the io_uring driver (`io_uring_enter` with a timeout and
+//! an eventfd read kept pending) and the epoll reactor (`epoll_wait` on an
+//! eventfd) implement the same two traits, so the worker loop does not change
+//! when they plug in.
+//!
+//! Contract, for every implementation:
+//! - an `unpark` that happens before `park` makes that `park` return at once
+//!   (a token is stored, not lost);
+//! - `park` may return spuriously; callers re-check their condition;
+//! - `unpark` is cheap when the owner is not parked (no syscall).
+
+use crate::loom::sync::atomic::{AtomicUsize, Ordering};
+use crate::loom::sync::{Arc, Condvar, Mutex};
+use std::fmt;
+use std::time::Duration;
+
+/// The sleeping side, owned by one thread.
+pub(crate) trait Park: Send {
+    /// Blocks until unparked, until `timeout` elapses (`Some(ZERO)`: just
+    /// harvest pending events/tokens without blocking), or spuriously.
+    fn park(&mut self, timeout: Option<Duration>);
+
+    /// The waking side.
+    fn unparker(&self) -> Arc<dyn Unpark>;
+}
+
+/// The waking side: `Send + Sync`, callable from any thread.
+pub(crate) trait Unpark: Send + Sync + 'static {
+    fn unpark(&self);
+}
+
+const EMPTY: usize = 0;
+const PARKED: usize = 1;
+const NOTIFIED: usize = 2;
+
+/// A `Mutex` + `Condvar` parker with a stored wake-up token.
+pub(crate) struct CondvarParker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// `EMPTY`, `PARKED` (the owner is, or is about to be, waiting on the
+    /// condvar) or `NOTIFIED` (a token waits to be consumed).
+    state: AtomicUsize,
+    lock: Mutex<()>,
+    condvar: Condvar,
+}
+
+impl CondvarParker {
+    pub(crate) fn new() -> CondvarParker {
+        CondvarParker {
+            inner: Arc::new(Inner {
+                state: AtomicUsize::new(EMPTY),
+                lock: Mutex::new(()),
+                condvar: Condvar::new(),
+            }),
+        }
+    }
+}
+
+impl Park for CondvarParker {
+    fn park(&mut self, timeout: Option<Duration>) {
+        self.inner.park(timeout);
+    }
+
+    fn unparker(&self) -> Arc<dyn Unpark> {
+        self.inner.clone()
+    }
+}
+
+impl Inner {
+    fn park(&self, timeout: Option<Duration>) {
+        // Fast path: consume a stored token. `SeqCst` (here and below): the
+        // token's store in `unpark` and this read order the waker's earlier
+        // writes (a pushed task) before whatever the owner reads next.
+        if self
+            .state
+            .compare_exchange(NOTIFIED, EMPTY, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            return;
+        }
+        if timeout == Some(Duration::ZERO) {
+            return;
+        }
+        let mut guard = self.lock.lock();
+        match self
+            .state
+            .compare_exchange(EMPTY, PARKED, Ordering::SeqCst, Ordering::SeqCst)
+        {
+            Ok(_) => {}
+            Err(NOTIFIED) => {
+                // The token arrived after the fast path: consume it.
+                self.state.swap(EMPTY, Ordering::SeqCst);
+                return;
+            }
+            Err(actual) => unreachable!("parker state {actual} while its owner parks"),
+        }
+        loop {
+            guard = match timeout {
+                None => self.condvar.wait(guard),
+                Some(timeout) => self.condvar.wait_timeout(guard, timeout),
+            };
+            if self
+                .state
+                .compare_exchange(NOTIFIED, EMPTY, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+            {
+                return;
+            }
+            if timeout.is_some() {
+                // Timed out (or woke spuriously, which is allowed). Leave
+                // `PARKED`; a token that landed meanwhile is consumed by this
+                // return, which is the wake-up it asked for.
+                self.state.swap(EMPTY, Ordering::SeqCst);
+                return;
+            }
+        }
+    }
+}
+
+impl Unpark for Inner {
+    fn unpark(&self) {
+        // `SeqCst` swap: pairs with the owner's CAS to `PARKED` / from `NOTIFIED`.
+        match self.state.swap(NOTIFIED, Ordering::SeqCst) {
+            // Not parked, or already notified: the token is enough.
+            EMPTY | NOTIFIED => {}
+            PARKED => {
+                // The owner set `PARKED` under the lock and releases it only
+                // inside `wait`; taking the lock here means it is waiting (or
+                // has not re-checked yet), so the notification is not lost.
+                drop(self.lock.lock());
+                self.condvar.notify_one();
+            }
+            actual => unreachable!("parker state {actual}"),
+        }
+    }
+}
+
+impl fmt::Debug for CondvarParker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CondvarParker").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,299 @@
+//! One worker: its loop, its queues, stealing, parking and shutdown.
+//!
+//! # The loop
+//!
+//! Each pass is a *tick*:
+//! 1. every `event_interval` ticks, maintenance: harvest the parker/driver
+//!    without blocking, so I/O completions and timers are not starved by a
+//!    long run of ready tasks;
+//! 2. find a task: every `global_queue_interval` ticks the injector first
+//!    (fairness for tasks from outside), else the LIFO slot, the local queue,
+//!    then the injector;
+//! 3. otherwise steal: become a searcher (if at most half the workers
+//!    already search), pick a random victim to start from, take half of the
+//!    first non-empty queue; then the injector;
+//! 4. otherwise park (the idle protocol in `idle.rs`).
+//!
+//! Running a task gives it a fresh cooperative budget. A task it wakes lands
+//! in the LIFO slot and runs right after it, up to `max_lifo_polls` times in
+//! a row; then the slot's task goes to the back of the queue so a ping-pong
+//! pair cannot starve the others.
+//!
+//! # Fields
+//!
+//! The `Worker` lives on its thread's stack; the thread-local pointer set in
+//! [`Worker::with_current`] lets `schedule` reach it from inside a task poll,
+//! so every field is a `Cell`/`RefCell` used through `&self`, and the whole
+//! struct is touched only by its own thread. Other threads reach the worker
+//! only through its `Remote` (stealer, unparker, counters) in `Shared`.
+
+use super::park::Park;
+use super::queue::LocalQueue;
+use super::rng::FastRand;
+use super::{Notified, Placement, Shared, WorkerParts};
+use crate::coop;
+use crate::loom::sync::atomic::{fence, Ordering};
+use crate::loom::sync::Arc;
+use crate::runtime::context;
+use std::cell::{Cell, RefCell};
+use std::time::Duration;
+
+pub(crate) struct Worker {
+    shared: Arc<Shared>,
+    index: usize,
+    local: LocalQueue<Notified>,
+    /// The task woken most recently by the running task; runs next.
+    lifo: Cell<Option<Notified>>,
+    /// Counted in `Idle`'s searching workers.
+    is_searching: Cell<bool>,
+    tick: Cell<u32>,
+    rng: Cell<FastRand>,
+    park: RefCell<Box<dyn Park>>,
+}
+
+crate::loom::thread_local! {
+    /// The worker running on this thread, while its loop runs.
+    static CURRENT: Cell<*const Worker> = Cell::new(std::ptr::null());
+}
+
+/// Runs worker `parts.index` of `shared` until shutdown. The thread's entry point.
+pub(crate) fn run(shared: Arc<Shared>, parts: WorkerParts) {
+    let WorkerParts { index, local, park } = parts;
+    if let Some(hook) = &shared.config.on_thread_start {
+        hook();
+    }
+    let worker = Worker {
+        rng: Cell::new(FastRand::for_worker(shared.config.seed, index)),
+        shared: shared.clone(),
+        index,
+        local,
+        lifo: Cell::new(None),
+        is_searching: Cell::new(false),
+        tick: Cell::new(0),
+        park: RefCell::new(park),
+    };
+    {
+        let _context = context::enter_worker(crate::runtime::Handle::from_shared(shared.clone()));
+        let _current = CurrentGuard::set(&worker);
+        worker.run_loop();
+        worker.shutdown();
+    }
+    drop(worker);
+    if let Some(hook) = &shared.config.on_thread_stop {
+        hook();
+    }
+    shared.worker_exited();
+}
+
+/// Installs the thread-local worker pointer and clears it on drop (also on
+/// unwind), before the `Worker` it points to is dropped.
+struct CurrentGuard;
+
+impl CurrentGuard {
+    fn set(worker: &Worker) -> CurrentGuard {
+        CURRENT.with(|c| c.set(worker as *const Worker));
+        CurrentGuard
+    }
+}
+
+impl Drop for CurrentGuard {
+    fn drop(&mut self) {
+        let _ = CURRENT.try_with(|c| c.set(std::ptr::null()));
+    }
+}
+
+impl Worker {
+    /// Runs `f` with the worker of the current thread, if it is a worker.
+    pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Worker>) -> R) -> R {
+        let ptr = CURRENT.try_with(Cell::get).unwrap_or(std::ptr::null());
+        // SAFETY: a non-null pointer was set by `CurrentGuard::set` on this
+        // thread from a `Worker` that outlives the guard, and the guard nulls
+        // it before that `Worker` is dropped; a thread-local is only read by
+        // its own thread, so the `Worker` is alive and is only used through
+        // `&self` (its fields are `Cell`s/`RefCell`s touched by this thread).
+        let worker = unsafe { ptr.as_ref() };
+        f(worker)
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    fn counters(&self) -> &super::WorkerCounters {
+        &self.shared.remotes[self.index].counters
+    }
+
+    fn run_loop(&self) {
+        let config = &self.shared.config;
+        while !self.shared.is_shutdown() {
+            let tick = self.tick.get().wrapping_add(1);
+            self.tick.set(tick);
+
+            if tick % config.event_interval == 0 {
+                self.maintenance();
+                continue;
+            }
+            if let Some(task) = self.next_task(tick) {
+                self.run_task(task);
+                continue;
+            }
+            if let Some(task) = self.steal_work() {
+                self.run_task(task);
+                continue;
+            }
+            self.park();
+        }
+    }
+
+    /// Harvests the parker (later: the driver's completions and timers)
+    /// without blocking.
+    fn maintenance(&self) {
+        self.park.borrow_mut().park(Some(Duration::ZERO));
+    }
+
+    fn next_task(&self, tick: u32) -> Option<Notified> {
+        if tick % self.shared.config.global_queue_interval == 0 {
+            if let Some(task) = self.shared.injector.pop() {
+                return Some(task);
+            }
+        }
+        if let Some(task) = self.lifo.take() {
+            self.counters().lifo_hits.add(1);
+            return Some(task);
+        }
+        if let Some(task) = self.local.pop() {
+            return Some(task);
+        }
+        self.shared.injector.steal_batch_and_pop(&self.local)
+    }
+
+    fn steal_work(&self) -> Option<Notified> {
+        if !self.is_searching.get() {
+            if !self.shared.idle.transition_worker_to_searching() {
+                return None;
+            }
+            self.is_searching.set(true);
+        }
+        let remotes = &self.shared.remotes;
+        let n = remotes.len();
+        let mut rng = self.rng.get();
+        let start = rng.below(n);
+        self.rng.set(rng);
+        for i in 0..n {
+            let victim = (start + i) % n;
+            if victim == self.index {
+                continue;
+            }
+            let before = self.local.len();
+            if let Some(task) = remotes[victim].stealer.steal_batch_and_pop(&self.local) {
+                let counters = self.counters();
+                counters.steal_operations.add(1);
+                counters.stolen_tasks.add(1 + (self.local.len() - before) as u64);
+                return Some(task);
+            }
+        }
+        self.shared.injector.steal_batch_and_pop(&self.local)
+    }
+
+    fn run_task(&self, task: Notified) {
+        if self.is_searching.replace(false) && self.shared.idle.transition_worker_from_searching() {
+            // Rule 3: the last searcher found work; there may be more.
+            self.shared.notify_parked();
+        }
+        let counters = self.counters();
+        counters.polls.add(1);
+        coop::budget(|| task.run());
+
+        // Tasks the poll woke: run them now, a bounded number in a row.
+        let mut lifo_polls = 0;
+        while let Some(next) = self.lifo.take() {
+            if lifo_polls >= self.shared.config.max_lifo_polls || self.shared.is_shutdown() {
+                self.push_back(next);
+                break;
+            }
+            lifo_polls += 1;
+            counters.lifo_hits.add(1);
+            counters.polls.add(1);
+            coop::budget(|| next.run());
+        }
+    }
+
+    /// Called from `Shared::schedule_task` when the task belongs to this
+    /// worker's runtime and the scheduling thread is this worker.
+    pub(super) fn schedule_local(&self, task: Notified, placement: Placement) {
+        match placement {
+            Placement::Lifo => {
+                if let Some(prev) = self.lifo.replace(Some(task)) {
+                    self.push_back(prev);
+                }
+            }
+            Placement::Back => self.push_back(task),
+        }
+    }
+
+    /// Pushes to the back of the local queue, and wakes a sleeper when this
+    /// worker now has more runnable work than it can start next (rule 2).
+    fn push_back(&self, task: Notified) {
+        self.local.push(task);
+        if !self.is_searching.get() && self.local.len() + usize::from(self.has_lifo()) > 1 {
+            self.shared.notify_parked();
+        }
+    }
+
+    fn has_lifo(&self) -> bool {
+        let task = self.lifo.take();
+        let has = task.is_some();
+        self.lifo.set(task);
+        has
+    }
+
+    fn has_local_work(&self) -> bool {
+        self.has_lifo() || !self.local.is_empty()
+    }
+
+    fn park(&self) {
+        if self.has_local_work() || self.shared.is_shutdown() {
+            return;
+        }
+        let idle = &self.shared.idle;
+        let was_searching = self.is_searching.replace(false);
+        if idle.transition_worker_to_parked(self.index, was_searching) {
+            // Rule 4. `SeqCst` fence: pairs with the fence in
+            // `Shared::notify_parked` (see `idle.rs`).
+            fence(Ordering::SeqCst);
+            self.shared.notify_if_work_pending();
+        }
+        self.counters().parks.add(1);
+        loop {
+            self.park.borrow_mut().park(None);
+            if !idle.is_parked(self.index) {
+                // A notifier took us out of the sleepers and counted us as a
+                // searcher (rule 2).
+                self.is_searching.set(true);
+                return;
+            }
+            if self.has_local_work() || self.shared.is_shutdown() {
+                if !idle.unpark_worker_by_id(self.index) {
+                    // A notifier won the race: we count as a searcher.
+                    self.is_searching.set(true);
+                }
+                return;
+            }
+            // Spurious wake-up: sleep again.
+        }
+    }
+
+    /// Shutdown: drop every live task's future (helping the other workers),
+    /// then release what this worker's queues still hold.
+    fn shutdown(&self) {
+        let shards_start = self.index * 4;
+        self.shared.owned.close_and_shutdown_all(shards_start);
+        // Dropping futures above may have woken tasks onto this worker.
+        while let Some(task) = self.lifo.take() {
+            drop(task);
+        }
+        while let Some(task) = self.local.pop() {
+            drop(task);
+        }
+    }
+}
