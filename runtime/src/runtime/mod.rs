@@ -31,6 +31,9 @@ use std::time::{Duration, Instant};
 pub struct Runtime {
     handle: Handle,
     threads: Vec<ThreadHandle<()>>,
+    /// `shutdown_timeout`/`shutdown_background` already ran: `Drop` must not
+    /// wait again.
+    shut_down: bool,
 }
 
 impl Runtime {
@@ -42,7 +45,11 @@ impl Runtime {
     }
 
     pub(crate) fn from_parts(handle: Handle, threads: Vec<ThreadHandle<()>>) -> Runtime {
-        Runtime { handle, threads }
+        Runtime {
+            handle,
+            threads,
+            shut_down: false,
+        }
     }
 
     /// A cloneable handle to this runtime.
@@ -109,6 +116,9 @@ impl Runtime {
     }
 
     fn shutdown_inner(&mut self, deadline: Option<Instant>) {
+        if std::mem::replace(&mut self.shut_down, true) {
+            return;
+        }
         let shared = &self.handle.shared;
         shared.shutdown();
         // Dropped from inside one of its own tasks (or any runtime thread),
@@ -138,7 +148,7 @@ impl fmt::Debug for Runtime {
 }
 
 /// Wakes a `block_on` thread through its parker.
-struct BlockOnWaker(Arc<dyn Unpark>);
+struct BlockOnWaker(std::sync::Arc<dyn Unpark>);
 
 impl Wake for BlockOnWaker {
     fn wake(self: std::sync::Arc<Self>) {
@@ -192,7 +202,7 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.shared.spawn(future, std::panic::Location::caller())
+        Shared::spawn(&self.shared, future, std::panic::Location::caller())
     }
 
     /// Makes this runtime current on this thread until the guard drops.

@@ -60,7 +60,7 @@ pub(crate) struct Config {
 /// What other threads may touch of one worker.
 struct Remote {
     stealer: Stealer<Notified>,
-    unparker: Arc<dyn Unpark>,
+    unparker: std::sync::Arc<dyn Unpark>,
     counters: WorkerCounters,
 }
 
@@ -129,15 +129,15 @@ impl Shared {
     }
 
     /// Spawns `future` as a new task.
-    pub(crate) fn spawn<F>(self: &Arc<Self>, future: F, spawned_at: &'static Location<'static>) -> JoinHandle<F::Output>
+    pub(crate) fn spawn<F>(this: &Arc<Self>, future: F, spawned_at: &'static Location<'static>) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
         let id = task::Id::next();
-        let (task, notified, join) = task::new_task(future, self.clone(), id, spawned_at);
-        match self.owned.bind(task, notified) {
-            Ok(notified) => self.schedule_task(notified, Placement::Back),
+        let (task, notified, join) = task::new_task(future, this.clone(), id, spawned_at);
+        match this.owned.bind(task, notified) {
+            Ok(notified) => Shared::schedule_task(this, notified, Placement::Back),
             Err((task, notified)) => {
                 // The runtime is shut down: the task never runs, and its
                 // handle reports `Cancelled`.
@@ -149,9 +149,9 @@ impl Shared {
     }
 
     /// Routes a task to the right queue (see the module docs' table).
-    fn schedule_task(self: &Arc<Self>, task: Notified, placement: Placement) {
+    fn schedule_task(this: &Arc<Self>, task: Notified, placement: Placement) {
         let task = match Worker::with_current(|worker| match worker {
-            Some(worker) if std::ptr::eq(worker.shared(), &**self) => {
+            Some(worker) if std::ptr::eq(worker.shared(), &**this) => {
                 worker.schedule_local(task, placement);
                 None
             }
@@ -160,8 +160,8 @@ impl Shared {
             None => return,
             Some(task) => task,
         };
-        self.injector.push(task);
-        self.notify_parked();
+        this.injector.push(task);
+        this.notify_parked();
     }
 
     /// Rule 2 of the idle protocol: wake one sleeper if no worker searches.
@@ -251,11 +251,11 @@ impl Shared {
 
 impl Schedule for Arc<Shared> {
     fn schedule(&self, task: Notified) {
-        self.schedule_task(task, Placement::Lifo);
+        Shared::schedule_task(self, task, Placement::Lifo);
     }
 
     fn yield_now(&self, task: Notified) {
-        self.schedule_task(task, Placement::Back);
+        Shared::schedule_task(self, task, Placement::Back);
     }
 
     fn release(&self, task: &Task) -> Option<Task> {

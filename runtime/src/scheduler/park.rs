@@ -14,7 +14,7 @@
 //! - `unpark` is cheap when the owner is not parked (no syscall).
 
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
-use crate::loom::sync::{Arc, Condvar, Mutex};
+use crate::loom::sync::{Condvar, Mutex};
 use std::fmt;
 use std::time::Duration;
 
@@ -24,8 +24,9 @@ pub(crate) trait Park: Send {
     /// harvest pending events/tokens without blocking), or spuriously.
     fn park(&mut self, timeout: Option<Duration>);
 
-    /// The waking side.
-    fn unparker(&self) -> Arc<dyn Unpark>;
+    /// The waking side. (A std `Arc` even under loom: loom's `Arc` cannot
+    /// hold a trait object, and this count is not part of any protocol.)
+    fn unparker(&self) -> std::sync::Arc<dyn Unpark>;
 }
 
 /// The waking side: `Send + Sync`, callable from any thread.
@@ -39,7 +40,7 @@ const NOTIFIED: usize = 2;
 
 /// A `Mutex` + `Condvar` parker with a stored wake-up token.
 pub(crate) struct CondvarParker {
-    inner: Arc<Inner>,
+    inner: std::sync::Arc<Inner>,
 }
 
 struct Inner {
@@ -53,7 +54,7 @@ struct Inner {
 impl CondvarParker {
     pub(crate) fn new() -> CondvarParker {
         CondvarParker {
-            inner: Arc::new(Inner {
+            inner: std::sync::Arc::new(Inner {
                 state: AtomicUsize::new(EMPTY),
                 lock: Mutex::new(()),
                 condvar: Condvar::new(),
@@ -67,7 +68,7 @@ impl Park for CondvarParker {
         self.inner.park(timeout);
     }
 
-    fn unparker(&self) -> Arc<dyn Unpark> {
+    fn unparker(&self) -> std::sync::Arc<dyn Unpark> {
         self.inner.clone()
     }
 }

@@ -131,7 +131,6 @@ impl Worker {
 
             if tick % config.event_interval == 0 {
                 self.maintenance();
-                continue;
             }
             if let Some(task) = self.next_task(tick) {
                 self.run_task(task);

@@ -1,0 +1,28 @@
+//! Benchmarks that run the same workloads on ringwork and on its peers
+//! (today tokio's multi-thread runtime) and compare them.
+//!
+//! The library holds everything the `ringwork-bench` binary and the criterion
+//! benches share:
+//!
+//! - [`peer`]: the runtimes under comparison — a [`Peer`](peer::Peer) is one
+//!   entry in a list (a runtime and its configuration), and
+//!   [`SchedulerRuntime`](peer::SchedulerRuntime) is the small API every
+//!   scheduler workload is written against, so one workload body runs
+//!   unchanged on every peer;
+//! - [`handoff`]: a std-only single-slot [`Mailbox`](handoff::Mailbox), used
+//!   by workloads that pass messages, identical for every peer so that the
+//!   comparison measures schedulers rather than channel implementations;
+//! - [`workloads`]: the workloads, one module per family (scheduler today,
+//!   I/O later);
+//! - [`runner`]: interleaved rounds, warm-up, hang watchdog;
+//! - [`stats`]: medians and ranges;
+//! - [`machine`]: what the numbers were measured on (CPU, kernel, revision);
+//! - [`report`]: the printed table and the JSON file.
+
+pub mod handoff;
+pub mod machine;
+pub mod peer;
+pub mod report;
+pub mod runner;
+pub mod stats;
+pub mod workloads;

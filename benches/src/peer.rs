@@ -1,0 +1,200 @@
+//! The runtimes under comparison ("peers") and the API workloads use.
+//!
+//! A [`Peer`] is one entry in a list: a name, a one-line description of its
+//! configuration, and a function that builds it. Adding a configuration (say
+//! ringwork on io_uring versus on epoll, or tokio with its I/O driver) means
+//! adding an entry to [`default_peers`] — and, for a new kind of runtime, a
+//! variant to [`PeerRuntime`] plus an implementation of [`SchedulerRuntime`].
+//!
+//! [`SchedulerRuntime`] is the handful of operations the scheduler workloads
+//! need (spawn from outside, spawn from inside, yield, block on). Workloads are
+//! generic over it, so the very same code runs on every peer.
+
+use std::error::Error;
+use std::fmt;
+use std::future::Future;
+use std::io;
+
+/// The operations a scheduler workload needs from a runtime.
+///
+/// Implemented for every kind of runtime in [`PeerRuntime`]; workloads are
+/// written once, generic over this trait.
+pub trait SchedulerRuntime: 'static {
+    /// Why a spawned task produced no output (it panicked or was cancelled).
+    type JoinError: Error + Send + 'static;
+
+    /// Awaits a spawned task's output.
+    type JoinHandle<T: Send + 'static>: Future<Output = Result<T, Self::JoinError>>
+        + Send
+        + Unpin
+        + 'static;
+
+    /// Runs `future` to completion on the calling thread while the workers run
+    /// the spawned tasks.
+    fn block_on<F: Future>(&self, future: F) -> F::Output;
+
+    /// Spawns a task from any thread, typically from outside the runtime.
+    fn spawn<F>(&self, future: F) -> Self::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static;
+
+    /// Spawns a task on the runtime the calling thread belongs to: from a
+    /// task, this is the "local" spawn path.
+    fn spawn_current<F>(future: F) -> Self::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static;
+
+    /// Lets the other ready tasks run before the calling task continues.
+    fn yield_now() -> impl Future<Output = ()> + Send;
+}
+
+impl SchedulerRuntime for ringwork::Runtime {
+    type JoinError = ringwork::task::JoinError;
+    type JoinHandle<T: Send + 'static> = ringwork::JoinHandle<T>;
+
+    fn block_on<F: Future>(&self, future: F) -> F::Output {
+        ringwork::Runtime::block_on(self, future)
+    }
+
+    fn spawn<F>(&self, future: F) -> ringwork::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        ringwork::Runtime::spawn(self, future)
+    }
+
+    fn spawn_current<F>(future: F) -> ringwork::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        ringwork::spawn(future)
+    }
+
+    fn yield_now() -> impl Future<Output = ()> + Send {
+        ringwork::task::yield_now()
+    }
+}
+
+impl SchedulerRuntime for tokio::runtime::Runtime {
+    type JoinError = tokio::task::JoinError;
+    type JoinHandle<T: Send + 'static> = tokio::task::JoinHandle<T>;
+
+    fn block_on<F: Future>(&self, future: F) -> F::Output {
+        tokio::runtime::Runtime::block_on(self, future)
+    }
+
+    fn spawn<F>(&self, future: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        tokio::runtime::Runtime::spawn(self, future)
+    }
+
+    fn spawn_current<F>(future: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        tokio::spawn(future)
+    }
+
+    fn yield_now() -> impl Future<Output = ()> + Send {
+        tokio::task::yield_now()
+    }
+}
+
+/// A built runtime of one of the kinds that can be compared.
+#[derive(Debug)]
+pub enum PeerRuntime {
+    /// A ringwork multi-thread runtime.
+    Ringwork(ringwork::Runtime),
+    /// A tokio multi-thread runtime.
+    Tokio(tokio::runtime::Runtime),
+}
+
+/// Settings every peer is built with, so that the comparison is like for like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerSettings {
+    /// Worker threads of every runtime.
+    pub workers: usize,
+    /// Seed of ringwork's scheduler choices; `None` leaves it to
+    /// `RINGWORK_SEED` or the clock, per runtime.
+    pub ringwork_seed: Option<u64>,
+}
+
+/// One runtime configuration in the comparison.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    /// Short name, used as a column header and in `--json` output.
+    pub name: &'static str,
+    /// What exactly is built, for the report's header.
+    pub description: &'static str,
+    /// Ratios are reported as `peer / reference` for every other peer.
+    pub is_reference: bool,
+    build: fn(&PeerSettings) -> io::Result<PeerRuntime>,
+}
+
+impl Peer {
+    /// Builds a fresh runtime of this configuration.
+    pub fn build(&self, settings: &PeerSettings) -> io::Result<PeerRuntime> {
+        (self.build)(settings).map_err(|err| {
+            io::Error::new(err.kind(), format!("building peer {}: {err}", self.name))
+        })
+    }
+}
+
+/// The peers `compare` runs, in column order: ringwork, then tokio as the
+/// reference every ratio is taken against.
+pub fn default_peers() -> Vec<Peer> {
+    vec![
+        Peer {
+            name: "ringwork",
+            description: "ringwork multi-thread runtime (no I/O driver yet)",
+            is_reference: false,
+            build: build_ringwork,
+        },
+        Peer {
+            name: "tokio",
+            description: "tokio multi_thread runtime without I/O or time drivers",
+            is_reference: true,
+            build: build_tokio,
+        },
+    ]
+}
+
+fn build_ringwork(settings: &PeerSettings) -> io::Result<PeerRuntime> {
+    let mut builder = ringwork::runtime::Builder::new_multi_thread();
+    builder.worker_threads(settings.workers);
+    if let Some(seed) = settings.ringwork_seed {
+        builder.seed(seed);
+    }
+    builder.build().map(PeerRuntime::Ringwork)
+}
+
+fn build_tokio(settings: &PeerSettings) -> io::Result<PeerRuntime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(settings.workers)
+        .build()
+        .map(PeerRuntime::Tokio)
+}
+
+impl fmt::Display for PeerRuntime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PeerRuntime::Ringwork(runtime) => write!(
+                f,
+                "ringwork ({} workers, seed {:#x})",
+                runtime.handle().num_workers(),
+                runtime.handle().seed()
+            ),
+            PeerRuntime::Tokio(runtime) => {
+                write!(f, "tokio ({} workers)", runtime.metrics().num_workers())
+            }
+        }
+    }
+}

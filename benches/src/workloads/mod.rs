@@ -1,0 +1,114 @@
+//! Workloads: what is measured, one module per family.
+//!
+//! A [`Workload`] has a name, a size, and a `run` that executes it once on a
+//! [`PeerRuntime`] and checks the result: a run that completes the wrong
+//! number of tasks or messages is an error, never a timing. Timing is the
+//! runner's job, so the same `run` serves the `compare` command and the
+//! criterion benches.
+//!
+//! Families: [`scheduler`] (spawning, yielding, waking); I/O workloads will get
+//! their own module beside it.
+
+pub mod scheduler;
+
+use crate::peer::PeerRuntime;
+use std::error::Error;
+use std::fmt;
+
+/// How big the workloads are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scale {
+    /// The sizes that give stable numbers (a few minutes for everything).
+    Full,
+    /// Smaller sizes for a quick look (well under a minute for everything).
+    Quick,
+}
+
+/// One benchmark workload.
+pub trait Workload: fmt::Debug + Send + Sync {
+    /// Short name, as accepted by `--only`.
+    fn name(&self) -> &'static str;
+
+    /// Its size in words, e.g. "100000 tasks".
+    fn size(&self) -> String;
+
+    /// Runs the workload once to completion on `runtime` and checks that it did
+    /// all its work.
+    fn run(&self, runtime: &PeerRuntime) -> Result<(), WorkloadError>;
+}
+
+/// Every workload at `scale`, in report order.
+pub fn all(scale: Scale) -> Vec<Box<dyn Workload>> {
+    scheduler::workloads(scale)
+}
+
+/// A run that did not do what it should: the numbers it would give are
+/// meaningless, so the benchmark stops.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkloadError {
+    /// A task panicked or was cancelled.
+    TaskFailed {
+        /// The workload's name.
+        workload: &'static str,
+        /// The runtime's join error, as text.
+        error: String,
+    },
+    /// The work done differs from the work asked for.
+    WrongCount {
+        /// The workload's name.
+        workload: &'static str,
+        /// What was counted ("tasks completed", "round trips", ...).
+        what: &'static str,
+        /// How many there should have been.
+        expected: u64,
+        /// How many there were.
+        actual: u64,
+    },
+}
+
+impl WorkloadError {
+    /// A join error from any runtime.
+    pub fn task_failed(workload: &'static str, error: &dyn Error) -> WorkloadError {
+        WorkloadError::TaskFailed {
+            workload,
+            error: error.to_string(),
+        }
+    }
+
+    /// `Ok` when `actual == expected`, else a [`WorkloadError::WrongCount`].
+    pub fn check_count(
+        workload: &'static str,
+        what: &'static str,
+        expected: u64,
+        actual: u64,
+    ) -> Result<(), WorkloadError> {
+        if actual == expected {
+            Ok(())
+        } else {
+            Err(WorkloadError::WrongCount {
+                workload,
+                what,
+                expected,
+                actual,
+            })
+        }
+    }
+}
+
+impl fmt::Display for WorkloadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WorkloadError::TaskFailed { workload, error } => {
+                write!(f, "{workload}: a task failed: {error}")
+            }
+            WorkloadError::WrongCount {
+                workload,
+                what,
+                expected,
+                actual,
+            } => write!(f, "{workload}: expected {expected} {what}, got {actual}"),
+        }
+    }
+}
+
+impl Error for WorkloadError {}

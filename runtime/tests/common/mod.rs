@@ -1,0 +1,126 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use ringwork::runtime::Builder;
+use ringwork::Runtime;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+/// A runtime with `workers` workers and a fixed seed.
+pub fn runtime(workers: usize) -> Runtime {
+    Builder::new_multi_thread()
+        .worker_threads(workers)
+        .seed(0x5eed)
+        .build()
+        .expect("runtime builds")
+}
+
+/// Runs `f` on its own thread; a run longer than `limit` is a hang and fails
+/// the test (the stuck thread is left behind).
+#[track_caller]
+pub fn watchdog<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(value) => {
+            thread.join().expect("test thread");
+            value
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            // The closure panicked: re-raise its panic here.
+            match thread.join() {
+                Err(payload) => std::panic::resume_unwind(payload),
+                Ok(()) => unreachable!("sender dropped without a value or a panic"),
+            }
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("hang: the test did not finish within {limit:?}"),
+    }
+}
+
+/// Counts how many times values holding it are dropped.
+#[derive(Clone, Default)]
+pub struct DropCounter(Arc<AtomicUsize>);
+
+impl DropCounter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn token(&self) -> DropToken {
+        DropToken(self.0.clone())
+    }
+    pub fn drops(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Increments its counter when dropped.
+pub struct DropToken(Arc<AtomicUsize>);
+
+impl Drop for DropToken {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A future that stays pending forever, storing its waker for the test.
+pub struct PendingForever {
+    pub waker_slot: Arc<std::sync::Mutex<Option<Waker>>>,
+}
+
+impl Future for PendingForever {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        *self.waker_slot.lock().unwrap() = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// A one-shot gate: `open()` from anywhere; `wait().await` until opened.
+#[derive(Clone, Default)]
+pub struct Gate(Arc<std::sync::Mutex<(bool, Vec<Waker>)>>);
+
+impl Gate {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn open(&self) {
+        let wakers = {
+            let mut state = self.0.lock().unwrap();
+            state.0 = true;
+            std::mem::take(&mut state.1)
+        };
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.0.lock().unwrap().0
+    }
+
+    pub async fn wait(&self) {
+        std::future::poll_fn(|cx| {
+            let mut state = self.0.lock().unwrap();
+            if state.0 {
+                Poll::Ready(())
+            } else {
+                state.1.push(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
+/// Blocks a plain thread on a future (for awaiting handles outside a runtime).
+pub fn block_on_plain<F: Future>(future: F) -> F::Output {
+    futures_executor::block_on(future)
+}
