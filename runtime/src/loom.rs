@@ -20,7 +20,9 @@ mod imp {
         pub(crate) use std::sync::Arc;
 
         pub(crate) mod atomic {
-            pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+            pub(crate) use std::sync::atomic::{
+                fence, AtomicBool, AtomicU64, AtomicUsize, Ordering,
+            };
         }
 
         /// A mutex without poisoning (parking_lot).
@@ -116,7 +118,15 @@ mod imp {
         }
     }
 
-    pub(crate) use std::thread_local;
+    /// `std::thread_local!` with a `const` initializer (no lazy-init check
+    /// on access). Every thread-local in the runtime has a const initializer;
+    /// loom's macro has no `const` form, hence the wrapper.
+    macro_rules! const_thread_local {
+        ($(#[$attr:meta])* static $name:ident: $ty:ty = $init:expr;) => {
+            std::thread_local!($(#[$attr])* static $name: $ty = const { $init });
+        };
+    }
+    pub(crate) use const_thread_local as thread_local;
 }
 
 #[cfg(loom)]
@@ -125,7 +135,9 @@ mod imp {
         pub(crate) use loom::sync::Arc;
 
         pub(crate) mod atomic {
-            pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+            pub(crate) use loom::sync::atomic::{
+                fence, AtomicBool, AtomicU64, AtomicUsize, Ordering,
+            };
         }
 
         #[derive(Debug)]

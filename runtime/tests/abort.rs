@@ -35,7 +35,11 @@ fn abort_before_first_poll_never_polls_and_reports_cancelled() {
     });
     let err = result.expect_err("aborted");
     assert!(err.is_cancelled() && !err.is_panic());
-    assert_eq!(polls.load(Ordering::SeqCst), 0, "an aborted task is never polled");
+    assert_eq!(
+        polls.load(Ordering::SeqCst),
+        0,
+        "an aborted task is never polled"
+    );
     assert_eq!(drops.drops(), 1, "its future is dropped exactly once");
 }
 
@@ -144,7 +148,9 @@ fn dropping_a_join_handle_detaches_and_the_task_still_runs() {
         r.open();
     }));
     gate.open();
-    watchdog(Duration::from_secs(10), move || common::block_on_plain(ran.wait()));
+    watchdog(Duration::from_secs(10), move || {
+        common::block_on_plain(ran.wait())
+    });
 }
 
 #[test]

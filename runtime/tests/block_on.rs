@@ -23,7 +23,11 @@ fn block_on_inside_a_task_panics_with_an_explanation() {
     })
     .unwrap_err();
     assert!(err.is_panic());
-    assert!(err.to_string().contains("already driving a ringwork runtime"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("already driving a ringwork runtime"),
+        "{err}"
+    );
     // The worker survived.
     assert_eq!(rt.block_on(rt.spawn(async { 2 })).unwrap(), 2);
 }
@@ -56,7 +60,8 @@ fn block_on_can_be_called_again_and_from_several_threads() {
         for t in 0..4 {
             let rt = &rt;
             s.spawn(move || {
-                let v = rt.block_on(async move { ringwork::spawn(async move { t * 2 }).await.unwrap() });
+                let v = rt
+                    .block_on(async move { ringwork::spawn(async move { t * 2 }).await.unwrap() });
                 assert_eq!(v, t * 2);
             });
         }

@@ -7,7 +7,9 @@ use std::io::ErrorKind;
 
 fn build_err(f: impl FnOnce(&mut Builder) -> &mut Builder) -> std::io::Error {
     let mut builder = Builder::new_multi_thread();
-    f(&mut builder).build().expect_err("invalid settings are rejected")
+    f(&mut builder)
+        .build()
+        .expect_err("invalid settings are rejected")
 }
 
 #[test]
@@ -63,14 +65,18 @@ fn valid_settings_take_effect() {
     // Intervals of 1 still run everything (a hang here is a failure).
     let rt = std::sync::Arc::new(rt);
     let rt2 = rt.clone();
-    let sum = common::watchdog(std::time::Duration::from_secs(30), move || rt2.block_on(async {
-        let hs: Vec<_> = (0..100u32).map(|i| ringwork::spawn(async move { i })).collect();
-        let mut s = 0;
-        for h in hs {
-            s += h.await.unwrap();
-        }
-        s
-    }));
+    let sum = common::watchdog(std::time::Duration::from_secs(30), move || {
+        rt2.block_on(async {
+            let hs: Vec<_> = (0..100u32)
+                .map(|i| ringwork::spawn(async move { i }))
+                .collect();
+            let mut s = 0;
+            for h in hs {
+                s += h.await.unwrap();
+            }
+            s
+        })
+    });
     assert_eq!(sum, 4950);
 }
 

@@ -70,7 +70,9 @@ fn ping_pong_pair_cannot_starve_a_third_task() {
         s.store(true, Ordering::SeqCst);
         seen
     });
-    let seen = watchdog(Duration::from_secs(20), move || common::block_on_plain(third).unwrap());
+    let seen = watchdog(Duration::from_secs(20), move || {
+        common::block_on_plain(third).unwrap()
+    });
     assert!(seen >= 100);
 }
 
@@ -113,26 +115,35 @@ fn budget_makes_a_task_awaiting_ready_handles_yield() {
     let rt = runtime(1);
     let flag = Arc::new(AtomicBool::new(false));
     let f = flag.clone();
-    let (saw_flag_midway, budget_ran_out) = rt.block_on(rt.spawn(async move {
-        // Many finished tasks: each JoinHandle is ready at once.
-        let handles: Vec<_> = (0..1_000).map(|i| ringwork::spawn(async move { i })).collect();
-        ringwork::task::yield_now().await; // let them all finish
-        let setter = ringwork::spawn(async move { f.store(true, Ordering::SeqCst) });
-        let mut saw_flag_midway = false;
-        let mut budget_ran_out = false;
-        for (i, handle) in handles.into_iter().enumerate() {
-            assert_eq!(handle.await.unwrap(), i);
-            if !ringwork::task::has_budget_remaining() {
-                budget_ran_out = true;
+    let (saw_flag_midway, budget_ran_out) = rt
+        .block_on(rt.spawn(async move {
+            // Many finished tasks: each JoinHandle is ready at once.
+            let handles: Vec<_> = (0..1_000)
+                .map(|i| ringwork::spawn(async move { i }))
+                .collect();
+            ringwork::task::yield_now().await; // let them all finish
+            let setter = ringwork::spawn(async move { f.store(true, Ordering::SeqCst) });
+            let mut saw_flag_midway = false;
+            let mut budget_ran_out = false;
+            for (i, handle) in handles.into_iter().enumerate() {
+                assert_eq!(handle.await.unwrap(), i);
+                if !ringwork::task::has_budget_remaining() {
+                    budget_ran_out = true;
+                }
+                if i < 999 && flag.load(Ordering::SeqCst) {
+                    saw_flag_midway = true;
+                }
             }
-            if i < 999 && flag.load(Ordering::SeqCst) {
-                saw_flag_midway = true;
-            }
-        }
-        setter.await.unwrap();
-        (saw_flag_midway, budget_ran_out)
-    }))
-    .unwrap();
-    assert!(budget_ran_out, "awaiting 1000 ready handles spends the budget");
-    assert!(saw_flag_midway, "the spent budget let another task run in between");
+            setter.await.unwrap();
+            (saw_flag_midway, budget_ran_out)
+        }))
+        .unwrap();
+    assert!(
+        budget_ran_out,
+        "awaiting 1000 ready handles spends the budget"
+    );
+    assert!(
+        saw_flag_midway,
+        "the spent budget let another task run in between"
+    );
 }

@@ -13,7 +13,6 @@ fn panic_in_poll_becomes_join_error_panic() {
     let rt = runtime(2);
     let err = rt
         .block_on(async { ringwork::spawn(async { panic!("boom") }).await })
-        .map(|()| ())
         .unwrap_err();
     assert!(err.is_panic() && !err.is_cancelled());
     assert!(err.to_string().contains("boom"), "{err}");
@@ -49,7 +48,9 @@ fn runtime_keeps_working_after_many_panics() {
     assert_eq!(results, (100, 100));
     // Both workers are still alive and running tasks.
     let out = rt.block_on(async {
-        let hs: Vec<_> = (0..100).map(|i| ringwork::spawn(async move { i })).collect();
+        let hs: Vec<_> = (0..100)
+            .map(|i| ringwork::spawn(async move { i }))
+            .collect();
         let mut sum = 0;
         for h in hs {
             sum += h.await.unwrap();
@@ -94,10 +95,15 @@ fn panic_while_dropping_an_aborted_future_is_contained() {
         std::future::pending::<()>().await;
     });
     // Wait until the bomb is live inside the suspended future.
-    common::watchdog(std::time::Duration::from_secs(10), move || common::block_on_plain(armed.wait()));
+    common::watchdog(std::time::Duration::from_secs(10), move || {
+        common::block_on_plain(armed.wait())
+    });
     handle.abort();
     let err = common::block_on_plain(handle).unwrap_err();
-    assert!(err.is_panic(), "a panicking Drop surfaces as a panic: {err:?}");
+    assert!(
+        err.is_panic(),
+        "a panicking Drop surfaces as a panic: {err:?}"
+    );
     assert_eq!(rt.block_on(rt.spawn(async { 1 })).unwrap(), 1);
 }
 
@@ -110,7 +116,10 @@ fn panic_while_dropping_an_unread_output_is_contained() {
     }
     // Dropping the handle drops the output, whose Drop panics: contained.
     let dropped = std::panic::catch_unwind(AssertUnwindSafe(|| drop(h)));
-    assert!(dropped.is_ok(), "the output's panicking Drop is not rethrown");
+    assert!(
+        dropped.is_ok(),
+        "the output's panicking Drop is not rethrown"
+    );
     // Detached: the completing worker drops the output itself.
     drop(rt.spawn(async { PanicOnDrop }));
     assert_eq!(rt.block_on(rt.spawn(async { 2 })).unwrap(), 2);

@@ -56,7 +56,10 @@ fn futures_are_dropped_on_worker_threads() {
     struct RecordThread(Arc<Mutex<Vec<Option<String>>>>);
     impl Drop for RecordThread {
         fn drop(&mut self) {
-            self.0.lock().unwrap().push(std::thread::current().name().map(str::to_owned));
+            self.0
+                .lock()
+                .unwrap()
+                .push(std::thread::current().name().map(str::to_owned));
         }
     }
     for _ in 0..20 {
@@ -70,7 +73,9 @@ fn futures_are_dropped_on_worker_threads() {
     let names = dropped_on.lock().unwrap();
     assert_eq!(names.len(), 20);
     assert!(
-        names.iter().all(|n| n.as_deref() == Some("shutdown-test-worker")),
+        names
+            .iter()
+            .all(|n| n.as_deref() == Some("shutdown-test-worker")),
         "{names:?}"
     );
 }
@@ -177,5 +182,7 @@ fn dropping_a_runtime_inside_its_own_task_does_not_deadlock() {
         d.open();
     }));
     drop(guard);
-    watchdog(Duration::from_secs(10), move || common::block_on_plain(done.wait()));
+    watchdog(Duration::from_secs(10), move || {
+        common::block_on_plain(done.wait())
+    });
 }

@@ -74,7 +74,9 @@ fn detached_tasks_all_run_without_join_handles() {
 fn output_reaches_the_join_handle() {
     let rt = runtime(2);
     let out = rt.block_on(async {
-        let text = ringwork::spawn(async { String::from("hello") }).await.unwrap();
+        let text = ringwork::spawn(async { String::from("hello") })
+            .await
+            .unwrap();
         let vec = ringwork::spawn(async { vec![1u8; 1 << 20] }).await.unwrap();
         (text, vec.len())
     });
@@ -95,7 +97,9 @@ fn nested_spawns_complete() {
         let outer: Vec<_> = (0..50u64)
             .map(|i| {
                 ringwork::spawn(async move {
-                    let inner: Vec<_> = (0..50u64).map(|j| ringwork::spawn(async move { i * 50 + j })).collect();
+                    let inner: Vec<_> = (0..50u64)
+                        .map(|j| ringwork::spawn(async move { i * 50 + j }))
+                        .collect();
                     let mut sum = 0;
                     for handle in inner {
                         sum += handle.await.unwrap();
@@ -145,7 +149,9 @@ fn spawn_from_a_plain_thread_through_a_handle() {
             .map(|t| {
                 let handle = handle.clone();
                 s.spawn(move || {
-                    let joins: Vec<_> = (0..100u32).map(|i| handle.spawn(async move { t * 1000 + i })).collect();
+                    let joins: Vec<_> = (0..100u32)
+                        .map(|i| handle.spawn(async move { t * 1000 + i }))
+                        .collect();
                     common::block_on_plain(async {
                         let mut sum = 0;
                         for join in joins {
@@ -158,7 +164,9 @@ fn spawn_from_a_plain_thread_through_a_handle() {
             .collect();
         threads.into_iter().map(|t| t.join().unwrap()).collect()
     });
-    let expected: Vec<u32> = (0..4u32).map(|t| (0..100).map(|i| t * 1000 + i).sum()).collect();
+    let expected: Vec<u32> = (0..4u32)
+        .map(|t| (0..100).map(|i| t * 1000 + i).sum())
+        .collect();
     assert_eq!(results, expected);
 }
 
@@ -168,7 +176,9 @@ fn handle_current_is_the_runtime_inside_tasks_and_block_on() {
     let seed = rt.handle().seed();
     let (in_block_on, in_task) = rt.block_on(async {
         let in_block_on = Handle::current().seed();
-        let in_task = ringwork::spawn(async { Handle::current().seed() }).await.unwrap();
+        let in_task = ringwork::spawn(async { Handle::current().seed() })
+            .await
+            .unwrap();
         (in_block_on, in_task)
     });
     assert_eq!((in_block_on, in_task), (seed, seed));
@@ -188,7 +198,10 @@ fn enter_guard_makes_spawn_work_outside_tasks() {
         ringwork::spawn(async { 5 })
     };
     assert_eq!(common::block_on_plain(join).unwrap(), 5);
-    assert!(Handle::try_current().is_err(), "guard dropped: no current runtime");
+    assert!(
+        Handle::try_current().is_err(),
+        "guard dropped: no current runtime"
+    );
 }
 
 #[test]

@@ -54,7 +54,10 @@ fn idle_workers_park_and_wake_for_new_work() {
     let rt = runtime(2);
     std::thread::sleep(Duration::from_millis(50));
     let before = rt.metrics();
-    assert!(before.workers.iter().all(|w| w.parks >= 1), "idle workers parked: {before:?}");
+    assert!(
+        before.workers.iter().all(|w| w.parks >= 1),
+        "idle workers parked: {before:?}"
+    );
     assert_eq!(before.unparked_workers, 0, "{before:?}");
     // New work from outside wakes a worker.
     let out = watchdog(Duration::from_secs(10), {

@@ -56,7 +56,9 @@ fn wake_from_thread(by_ref: bool) {
             }
         }
     });
-    let polled = watchdog(Duration::from_secs(30), move || common::block_on_plain(handle).unwrap());
+    let polled = watchdog(Duration::from_secs(30), move || {
+        common::block_on_plain(handle).unwrap()
+    });
     waker_thread.join().unwrap();
     assert_eq!(polled, WAKES + 1);
 }
@@ -101,7 +103,11 @@ fn many_wakes_while_idle_cause_one_poll() {
         waker.wake_by_ref();
     }
     gate.open();
-    assert_eq!(common::block_on_plain(handle).unwrap(), 2, "one poll for 100 coalesced wakes");
+    assert_eq!(
+        common::block_on_plain(handle).unwrap(),
+        2,
+        "one poll for 100 coalesced wakes"
+    );
 }
 
 #[test]

@@ -88,7 +88,10 @@ impl Builder {
     }
 
     /// A function producing each worker thread's name.
-    pub fn thread_name_fn(&mut self, f: impl Fn() -> String + Send + Sync + 'static) -> &mut Builder {
+    pub fn thread_name_fn(
+        &mut self,
+        f: impl Fn() -> String + Send + Sync + 'static,
+    ) -> &mut Builder {
         self.thread_name = Arc::new(f);
         self
     }
@@ -182,9 +185,11 @@ impl Builder {
         let mut threads = Vec::with_capacity(workers);
         for part in parts {
             let shared_for_thread = shared.clone();
-            let spawned = crate::loom::thread::spawn_named((self.thread_name)(), self.thread_stack_size, move || {
-                scheduler::run_worker(shared_for_thread, part)
-            });
+            let spawned = crate::loom::thread::spawn_named(
+                (self.thread_name)(),
+                self.thread_stack_size,
+                move || scheduler::run_worker(shared_for_thread, part),
+            );
             match spawned {
                 Ok(thread) => threads.push(thread),
                 Err(err) => {
@@ -230,9 +235,11 @@ fn seed_from_env() -> io::Result<Option<u64>> {
         Some(hex) => u64::from_str_radix(hex, 16),
         None => text.parse::<u64>(),
     };
-    parsed
-        .map(Some)
-        .map_err(|_| invalid(format!("RINGWORK_SEED must be a u64 (decimal or 0x-hex), got {text:?}")))
+    parsed.map(Some).map_err(|_| {
+        invalid(format!(
+            "RINGWORK_SEED must be a u64 (decimal or 0x-hex), got {text:?}"
+        ))
+    })
 }
 
 impl fmt::Debug for Builder {

@@ -123,7 +123,11 @@ impl Runtime {
         shared.shutdown();
         // Dropped from inside one of its own tasks (or any runtime thread),
         // waiting could deadlock: let the workers finish in the background.
-        let deadline = if context::is_driving() { Some(Instant::now()) } else { deadline };
+        let deadline = if context::is_driving() {
+            Some(Instant::now())
+        } else {
+            deadline
+        };
         let threads = std::mem::take(&mut self.threads);
         if shared.wait_for_workers(deadline) {
             for thread in threads {
@@ -143,7 +147,9 @@ impl Drop for Runtime {
 
 impl fmt::Debug for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Runtime").field("handle", &self.handle).finish()
+        f.debug_struct("Runtime")
+            .field("handle", &self.handle)
+            .finish()
     }
 }
 

@@ -27,7 +27,10 @@ impl Counter {
     /// Adds `n`. Only the owning worker calls this.
     pub(crate) fn add(&self, n: u64) {
         // `Relaxed`: single writer, statistic only; pairs with nothing.
-        self.0.store(self.0.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+        self.0.store(
+            self.0.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Relaxed,
+        );
     }
 
     pub(crate) fn get(&self) -> u64 {

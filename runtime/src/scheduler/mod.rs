@@ -129,7 +129,11 @@ impl Shared {
     }
 
     /// Spawns `future` as a new task.
-    pub(crate) fn spawn<F>(this: &Arc<Self>, future: F, spawned_at: &'static Location<'static>) -> JoinHandle<F::Output>
+    pub(crate) fn spawn<F>(
+        this: &Arc<Self>,
+        future: F,
+        spawned_at: &'static Location<'static>,
+    ) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
@@ -177,7 +181,8 @@ impl Shared {
 
     /// Rule 4: wake a worker if any queue holds work.
     fn notify_if_work_pending(&self) {
-        let pending = self.remotes.iter().any(|r| !r.stealer.is_empty()) || !self.injector.is_empty();
+        let pending =
+            self.remotes.iter().any(|r| !r.stealer.is_empty()) || !self.injector.is_empty();
         if pending {
             self.notify_parked();
         }

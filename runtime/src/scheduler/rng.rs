@@ -25,7 +25,11 @@ impl FastRand {
         let state = splitmix64(seed ^ splitmix64(index as u64 + 1));
         // xorshift must not start at zero.
         FastRand {
-            state: if state == 0 { 0x2545_F491_4F6C_DD1D } else { state },
+            state: if state == 0 {
+                0x2545_F491_4F6C_DD1D
+            } else {
+                state
+            },
         }
     }
 

@@ -187,7 +187,9 @@ impl Worker {
             if let Some(task) = remotes[victim].stealer.steal_batch_and_pop(&self.local) {
                 let counters = self.counters();
                 counters.steal_operations.add(1);
-                counters.stolen_tasks.add(1 + (self.local.len() - before) as u64);
+                counters
+                    .stolen_tasks
+                    .add(1 + (self.local.len() - before) as u64);
                 return Some(task);
             }
         }

@@ -112,7 +112,12 @@ impl fmt::Debug for JoinError {
         match &self.repr {
             Repr::Cancelled => write!(f, "JoinError::Cancelled({})", self.id),
             Repr::Panic { message, .. } => {
-                write!(f, "JoinError::Panic({}, {:?})", self.id, message.as_deref().unwrap_or("..."))
+                write!(
+                    f,
+                    "JoinError::Panic({}, {:?})",
+                    self.id,
+                    message.as_deref().unwrap_or("...")
+                )
             }
         }
     }

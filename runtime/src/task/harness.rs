@@ -99,7 +99,9 @@ impl<F: Future, S> Core<F, S> {
     /// - The caller has exclusive access to the stage.
     unsafe fn drop_output(&self) {
         // SAFETY: caller's precondition.
-        let _ = panic::catch_unwind(AssertUnwindSafe(|| unsafe { self.set_stage(Stage::Consumed) }));
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| unsafe {
+            self.set_stage(Stage::Consumed)
+        }));
     }
 
     /// Moves the result out of the stage.
@@ -153,6 +155,8 @@ impl Trailer {
 pub(super) unsafe fn poll<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     // SAFETY: caller's precondition.
     let cell = unsafe { cell::<F, S>(ptr) };
+    // SAFETY: caller's precondition: `ptr` is live.
+    let raw = unsafe { RawTask::from_raw(ptr) };
     let header = &cell.header;
     match header.state.transition_to_running() {
         TransitionToRunning::Success => {
@@ -173,8 +177,9 @@ pub(super) unsafe fn poll<F: Future, S: Schedule>(ptr: NonNull<Header>) {
                     unsafe { dealloc::<F, S>(ptr) };
                 }
                 TransitionToIdle::OkNotified => {
-                    // SAFETY: the running reference became the new `Notified`'s.
-                    let task = unsafe { Notified::<S>::from_raw(RawTask::from_raw(ptr)) };
+                    // SAFETY: the running reference became the new `Notified`'s,
+                    // of a task with scheduler type `S`.
+                    let task = unsafe { Notified::<S>::from_raw(raw) };
                     cell.core.scheduler.yield_now(task);
                 }
                 TransitionToIdle::Cancelled => {
@@ -189,7 +194,7 @@ pub(super) unsafe fn poll<F: Future, S: Schedule>(ptr: NonNull<Header>) {
         }
         TransitionToRunning::Failed => {
             // SAFETY: we give up the `Notified`'s reference.
-            unsafe { RawTask::from_raw(ptr).drop_reference() };
+            unsafe { raw.drop_reference() };
         }
     }
 }
@@ -235,8 +240,11 @@ unsafe fn complete<F: Future, S: Schedule>(ptr: NonNull<Header>) {
         }
     }));
 
-    // SAFETY: we hold a reference, so the task is live while borrowed here.
-    let me = std::mem::ManuallyDrop::new(unsafe { Task::<S>::from_raw(RawTask::from_raw(ptr)) });
+    // SAFETY: `ptr` is live (we hold a reference); the `Task` only borrows
+    // that reference (it is never dropped), so the count stays right.
+    let raw = unsafe { RawTask::from_raw(ptr) };
+    // SAFETY: as above; the scheduler type is `S` (the vtable's).
+    let me = std::mem::ManuallyDrop::new(unsafe { Task::<S>::from_raw(raw) });
     let released = cell.core.scheduler.release(&me);
     let count = if released.is_some() { 2 } else { 1 };
     // The registry's reference (if it still had one) is released below with ours.
@@ -254,8 +262,10 @@ unsafe fn complete<F: Future, S: Schedule>(ptr: NonNull<Header>) {
 pub(super) unsafe fn schedule<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     // SAFETY: caller's precondition.
     let cell = unsafe { cell::<F, S>(ptr) };
+    // SAFETY: caller's precondition: `ptr` is live.
+    let raw = unsafe { RawTask::from_raw(ptr) };
     // SAFETY: the given-up reference becomes the `Notified`'s.
-    let task = unsafe { Notified::<S>::from_raw(RawTask::from_raw(ptr)) };
+    let task = unsafe { Notified::<S>::from_raw(raw) };
     cell.core.scheduler.schedule(task);
 }
 
@@ -275,16 +285,20 @@ pub(super) unsafe fn dealloc<F: Future, S>(ptr: NonNull<Header>) {
 /// # Safety
 /// - `ptr` is a live `Cell<F, S>`; the caller is its `JoinHandle`; `dst`
 ///   points to a `Poll<Result<F::Output, JoinError>>`.
-pub(super) unsafe fn try_read_output<F: Future, S>(ptr: NonNull<Header>, dst: *mut (), waker: &Waker) {
+pub(super) unsafe fn try_read_output<F: Future, S>(
+    ptr: NonNull<Header>,
+    dst: *mut (),
+    waker: &Waker,
+) {
     // SAFETY: caller's precondition.
     let cell = unsafe { cell::<F, S>(ptr) };
     // SAFETY: the caller is the join handle.
     if unsafe { can_read_output(&cell.header, &cell.trailer, waker) } {
-        // SAFETY: `COMPLETE` is set, the join handle owns the stage, and `dst`
-        // has the right type (caller's precondition).
-        unsafe {
-            *dst.cast::<Poll<Result<F::Output, JoinError>>>() = Poll::Ready(cell.core.take_output());
-        }
+        // SAFETY: `COMPLETE` is set and the join handle owns the stage.
+        let output = unsafe { cell.core.take_output() };
+        // SAFETY: `dst` points to a `Poll<Result<F::Output, JoinError>>`
+        // (caller's precondition).
+        unsafe { *dst.cast::<Poll<Result<F::Output, JoinError>>>() = Poll::Ready(output) };
     }
 }
 
@@ -326,7 +340,11 @@ unsafe fn can_read_output(header: &Header, trailer: &Trailer, waker: &Waker) -> 
 ///
 /// # Safety
 /// - The caller (the join handle) owns the waker field.
-unsafe fn install_join_waker(header: &Header, trailer: &Trailer, waker: Waker) -> Result<Snapshot, Snapshot> {
+unsafe fn install_join_waker(
+    header: &Header,
+    trailer: &Trailer,
+    waker: Waker,
+) -> Result<Snapshot, Snapshot> {
     // SAFETY: caller's precondition.
     unsafe { trailer.set_waker(Some(waker)) };
     let result = header.state.set_join_waker();
@@ -355,8 +373,10 @@ pub(super) unsafe fn drop_join_handle<F: Future, S>(ptr: NonNull<Header>) {
         // field is ours; the task side will not touch it any more.
         unsafe { cell.trailer.set_waker(None) };
     }
+    // SAFETY: caller's precondition: `ptr` is live.
+    let raw = unsafe { RawTask::from_raw(ptr) };
     // SAFETY: we give up the join handle's reference.
-    unsafe { RawTask::from_raw(ptr).drop_reference() };
+    unsafe { raw.drop_reference() };
 }
 
 /// Cancels the task for runtime shutdown if no one is polling it.
@@ -371,7 +391,9 @@ pub(super) unsafe fn shutdown<F: Future, S: Schedule>(ptr: NonNull<Header>) {
         unsafe { cancel_and_complete::<F, S>(ptr) };
     } else {
         // Running elsewhere (its poller will cancel it) or already complete.
+        // SAFETY: caller's precondition: `ptr` is live.
+        let raw = unsafe { RawTask::from_raw(ptr) };
         // SAFETY: we give up our reference.
-        unsafe { RawTask::from_raw(ptr).drop_reference() };
+        unsafe { raw.drop_reference() };
     }
 }

@@ -79,8 +79,10 @@ impl<T> Future for JoinHandle<T> {
         // SAFETY: this is the task's join handle, and `out` has the type the
         // task's vtable writes (`T` is the future's output type by `new`).
         unsafe {
-            self.raw
-                .try_read_output(&mut out as *mut Poll<Result<T, JoinError>> as *mut (), cx.waker())
+            self.raw.try_read_output(
+                &mut out as *mut Poll<Result<T, JoinError>> as *mut (),
+                cx.waker(),
+            )
         };
         if out.is_ready() {
             progress.made_progress();

@@ -51,7 +51,11 @@ impl<S: Schedule> OwnedTasks<S> {
     /// Registers a new task. Returns its first `Notified` to schedule, or, if
     /// the registry is closed, gives both back: the caller must shut the task
     /// down (the runtime is gone).
-    pub(crate) fn bind(&self, task: Task<S>, notified: Notified<S>) -> Result<Notified<S>, (Task<S>, Notified<S>)> {
+    pub(crate) fn bind(
+        &self,
+        task: Task<S>,
+        notified: Notified<S>,
+    ) -> Result<Notified<S>, (Task<S>, Notified<S>)> {
         let mut shard = self.shard_of(&task).lock();
         if shard.closed {
             return Err((task, notified));

@@ -1,14 +1,20 @@
-//! Tasks: the unit of work the scheduler runs.
+//! Tasks: spawning, joining, aborting, yielding.
 //!
-//! A task is one allocation holding a state word, the future (later its
-//! output) and the join waker; see `raw.rs` for which handle may touch which
-//! field, and `state.rs` for every bit of the state word and each transition.
-//!
-//! Handles to a task, each owning one reference:
-//! - [`Task`]: the registry of live tasks' handle;
-//! - [`Notified`]: "poll this task"; lives in a run queue or the LIFO slot;
-//! - [`JoinHandle`] / [`AbortHandle`]: the user's;
-//! - `Waker`s built by `waker.rs`.
+//! A task is a future the runtime polls on its worker threads.
+//! [`spawn`] starts one and returns its [`JoinHandle`], which is itself a
+//! future of the task's output (or a [`JoinError`] if the task panicked or
+//! was cancelled). [`JoinHandle::abort`] and [`AbortHandle`] cancel a task;
+//! [`yield_now`] and [`consume_budget`] let a long-running task make room for
+//! others.
+
+// Internals. A task is one allocation holding a state word, the future
+// (later its output) and the join waker; `raw.rs` says which handle may touch
+// which field, and `state.rs` documents every bit of the state word and each
+// transition. Handles to a task, each owning one reference:
+// - `Task`: the registry of live tasks' handle (`list.rs`);
+// - `Notified`: "poll this task"; lives in a run queue or the LIFO slot;
+// - `JoinHandle` / `AbortHandle`: the user's;
+// - `Waker`s built by `waker.rs`.
 
 mod error;
 mod harness;
@@ -177,11 +183,16 @@ where
     S: Schedule,
 {
     let raw = RawTask::new(future, scheduler, id, spawned_at);
-    // SAFETY: the initial state counts exactly these three references (the
-    // registry's, the first `Notified`'s with `NOTIFIED` set, the join
-    // handle's), and the task was built with scheduler type `S` and output
-    // type `F::Output`.
-    unsafe { (Task::from_raw(raw), Notified::from_raw(raw), JoinHandle::new(raw)) }
+    // The initial state counts exactly three references: the registry's, the
+    // first `Notified`'s (with `NOTIFIED` set) and the join handle's; the task
+    // was built with scheduler type `S` and output type `F::Output`.
+    // SAFETY: the registry's reference (see above).
+    let task = unsafe { Task::from_raw(raw) };
+    // SAFETY: the first `Notified`'s reference (see above).
+    let notified = unsafe { Notified::from_raw(raw) };
+    // SAFETY: the join handle's reference, output type `F::Output` (see above).
+    let join = unsafe { JoinHandle::new(raw) };
+    (task, notified, join)
 }
 
 pub use crate::coop::{consume_budget, has_budget_remaining};

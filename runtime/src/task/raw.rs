@@ -95,7 +95,12 @@ unsafe impl Sync for RawTask {}
 
 impl RawTask {
     /// Allocates a task; the state starts at `State::new()` (three references).
-    pub(super) fn new<F, S>(future: F, scheduler: S, id: Id, spawned_at: &'static Location<'static>) -> RawTask
+    pub(super) fn new<F, S>(
+        future: F,
+        scheduler: S,
+        id: Id,
+        spawned_at: &'static Location<'static>,
+    ) -> RawTask
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,

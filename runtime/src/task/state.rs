@@ -218,7 +218,10 @@ impl State {
                 (TransitionToNotified::DoNothing, None)
             } else if s.is_running() {
                 // The poller reschedules when its poll returns.
-                (TransitionToNotified::DoNothing, Some(Snapshot(s.0 | NOTIFIED)))
+                (
+                    TransitionToNotified::DoNothing,
+                    Some(Snapshot(s.0 | NOTIFIED)),
+                )
             } else {
                 let next = Snapshot((s.0 | NOTIFIED) + REF_ONE);
                 (TransitionToNotified::Submit, Some(next))

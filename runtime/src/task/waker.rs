@@ -12,7 +12,8 @@ use std::ops::Deref;
 use std::ptr::NonNull;
 use std::task::{RawWaker, RawWakerVTable, Waker};
 
-static WAKER_VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake_by_val, wake_by_ref, drop_waker);
+static WAKER_VTABLE: RawWakerVTable =
+    RawWakerVTable::new(clone, wake_by_val, wake_by_ref, drop_waker);
 
 /// A waker that borrows the caller's reference to the task.
 pub(super) struct WakerRef {
@@ -47,7 +48,9 @@ pub(super) unsafe fn waker_ref(ptr: NonNull<Header>) -> WakerRef {
 /// - `data` is a header pointer that came from this module.
 unsafe fn task(data: *const ()) -> RawTask {
     // SAFETY: `data` came from a `NonNull<Header>` in `waker_ref` or `clone`.
-    unsafe { RawTask::from_raw(NonNull::new_unchecked(data as *mut Header)) }
+    let ptr = unsafe { NonNull::new_unchecked(data as *mut Header) };
+    // SAFETY: the waker holds or borrows a reference, so the task is live.
+    unsafe { RawTask::from_raw(ptr) }
 }
 
 unsafe fn clone(data: *const ()) -> RawWaker {
@@ -81,6 +84,8 @@ unsafe fn wake_by_ref(data: *const ()) {
 }
 
 unsafe fn drop_waker(data: *const ()) {
-    // SAFETY: the waker being dropped holds a reference, released here.
-    unsafe { task(data).drop_reference() };
+    // SAFETY: the waker being dropped holds a reference.
+    let task = unsafe { task(data) };
+    // SAFETY: that reference is released here.
+    unsafe { task.drop_reference() };
 }

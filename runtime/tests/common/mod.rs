@@ -40,7 +40,9 @@ pub fn watchdog<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send
                 Ok(()) => unreachable!("sender dropped without a value or a panic"),
             }
         }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("hang: the test did not finish within {limit:?}"),
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            panic!("hang: the test did not finish within {limit:?}")
+        }
     }
 }
 

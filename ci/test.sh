@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Every check CI runs; developers run the same script locally.
+#   ./ci/test.sh            all steps
+#   STEPS="fmt test" ./ci/test.sh   a subset (fmt clippy doc test loom)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+STEPS=${STEPS:-"fmt clippy doc test loom"}
+has() { [[ " $STEPS " == *" $1 "* ]]; }
+step() { printf '\n==> %s\n' "$*"; }
+
+# A hang anywhere is a failure, not a stuck CI job.
+TEST_TIMEOUT=${TEST_TIMEOUT:-1200}
+
+if has fmt; then
+    step "cargo fmt --all --check"
+    cargo fmt --all --check
+fi
+
+if has clippy; then
+    step "cargo clippy --workspace --all-targets -- -D warnings"
+    cargo clippy --workspace --all-targets -- -D warnings
+fi
+
+if has doc; then
+    step "cargo doc --workspace --no-deps (rustdoc warnings are errors)"
+    RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+fi
+
+if has test; then
+    step "cargo test --workspace"
+    timeout "$TEST_TIMEOUT" cargo test --workspace
+fi
+
+if has loom; then
+    # Separate target dir: --cfg loom changes every crate's fingerprint.
+    step "RUSTFLAGS=\"--cfg loom\" cargo check -p ringwork (loom build of the runtime)"
+    RUSTFLAGS="--cfg loom" cargo check -p ringwork --target-dir target-loom
+fi
+
+step "all steps passed: $STEPS"
