@@ -1,10 +1,56 @@
-//! The io_uring driver of ringwork: one ring per thread, generation-tagged op
-//! slots that own every resource the kernel may touch, a feature probe.
+//! The io_uring driver of ringwork: one ring per thread, generation-tagged
+//! op slots that own every resource the kernel may touch, and a feature probe.
 //!
 //! This crate knows nothing of tasks or schedulers; it speaks only
 //! [`std::task::Waker`], file descriptors, buffers and deadlines.
 //!
-//! Status: an empty member of the workspace. The driver lands with the
-//! "io_uring driver" issue; the runtime currently parks its workers on a
-//! `Mutex` + `Condvar` parker behind the same `Park` seam the driver will
-//! implement.
+//! # The contract
+//!
+//! - A [`Driver`] is owned by one thread and entered only by it (`!Send`).
+//! - [`Driver::submit`] takes the resources an SQE points into and returns
+//!   an [`Op`]. The `Op` may move to, be polled on, and be dropped on any
+//!   thread. Dropping it before completion cancels the operation; the
+//!   resources are freed only when the kernel's final CQE arrives.
+//! - The owner calls [`Driver::flush`] once per scheduler tick (batching
+//!   submissions), [`Driver::harvest`] to reap completions without blocking,
+//!   and [`Driver::park`] to sleep until a completion, an
+//!   [`Unparker::unpark`] from another thread, or a timeout.
+//! - Dropping the driver cancels everything and waits for every CQE before
+//!   freeing anything.
+//!
+//! ```
+//! use io_uring::opcode;
+//! use ringwork_uring::{Config, Driver, Orphan};
+//!
+//! let mut driver = Driver::new(&Config::default())?;
+//! // SAFETY: a NOP points to no memory.
+//! let mut op = unsafe { driver.submit((), Orphan::Drop, |_| opcode::Nop::new().build())? };
+//! driver.park(None)?; // submits the NOP and waits for its completion
+//! let waker = std::task::Waker::noop();
+//! let mut cx = std::task::Context::from_waker(waker);
+//! let std::task::Poll::Ready((completion, ())) = op.poll_complete(&mut cx) else {
+//!     panic!("the NOP completed during park");
+//! };
+//! assert_eq!(completion.result, 0);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+mod config;
+mod driver;
+mod op;
+mod probe;
+mod remote;
+mod slot;
+mod stats;
+mod sync;
+mod sys;
+mod table;
+
+pub use config::{Config, MAX_ENTRIES};
+pub use driver::Driver;
+pub use io_uring;
+pub use op::Op;
+pub use probe::{classify_setup_error, probe, Features, Unavailable};
+pub use remote::Unparker;
+pub use slot::{Completion, Orphan};
+pub use stats::{Stats, StatsSnapshot};

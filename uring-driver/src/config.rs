@@ -1,0 +1,102 @@
+//! [`Config`]: the ring's setup knobs, validated, and ring construction.
+
+use crate::probe::Features;
+use io_uring::IoUring;
+use std::io;
+
+/// Setup knobs of one driver's ring.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Submission queue entries (a power of two, 1..=32768; the kernel rounds
+    /// up). The completion queue gets twice as many. Default 256.
+    pub entries: u32,
+    /// `IORING_SETUP_SQPOLL` with this idle time in milliseconds: a kernel
+    /// thread polls the submission queue (costs a CPU while busy). Default off.
+    pub sqpoll_idle_ms: Option<u32>,
+    /// `IORING_SETUP_COOP_TASKRUN`: completions are not signalled with an
+    /// interrupt; the owner collects them on its next enter. Default on.
+    pub coop_taskrun: bool,
+    /// `IORING_SETUP_DEFER_TASKRUN | SINGLE_ISSUER`: completion work runs only
+    /// when the owner waits. Requires that only the owner thread ever enters
+    /// the ring, which this driver guarantees. Default off.
+    pub defer_taskrun: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            entries: 256,
+            sqpoll_idle_ms: None,
+            coop_taskrun: true,
+            defer_taskrun: false,
+        }
+    }
+}
+
+/// Largest queue the kernel accepts (`IORING_MAX_ENTRIES`).
+pub const MAX_ENTRIES: u32 = 32768;
+/// Smallest ring worth retrying with after `ENOMEM`.
+const MIN_ENTRIES: u32 = 8;
+
+impl Config {
+    /// Checks the knobs; `InvalidInput` with a sentence naming the bad one.
+    pub fn validate(&self) -> io::Result<()> {
+        if self.entries == 0 || self.entries > MAX_ENTRIES {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("io_uring entries must be between 1 and {MAX_ENTRIES}, got {}", self.entries),
+            ));
+        }
+        if self.defer_taskrun && self.sqpoll_idle_ms.is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "io_uring DEFER_TASKRUN cannot be combined with SQPOLL",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Sets up a ring. On `ENOMEM` (locked-memory limits, many rings) halves
+    /// the entries and retries; if that still fails, the error names
+    /// `RLIMIT_MEMLOCK`.
+    pub(crate) fn build_ring(&self) -> io::Result<(IoUring, Features)> {
+        self.validate()?;
+        let mut entries = self.entries.next_power_of_two();
+        loop {
+            match self.try_build(entries) {
+                Ok(ring) => {
+                    let features = Features::read(&ring, self.defer_taskrun, self.coop_taskrun);
+                    return Ok((ring, features));
+                }
+                Err(err) if err.raw_os_error() == Some(libc::ENOMEM) && entries > MIN_ENTRIES => {
+                    entries /= 2;
+                }
+                Err(err) if err.raw_os_error() == Some(libc::ENOMEM) => {
+                    return Err(io::Error::new(
+                        err.kind(),
+                        format!(
+                            "io_uring_setup failed with ENOMEM even with {entries} entries: \
+                             raise RLIMIT_MEMLOCK (ulimit -l) or use fewer rings ({err})"
+                        ),
+                    ));
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    fn try_build(&self, entries: u32) -> io::Result<IoUring> {
+        let mut builder = IoUring::builder();
+        builder.setup_cqsize(entries * 2).setup_clamp();
+        if let Some(idle) = self.sqpoll_idle_ms {
+            builder.setup_sqpoll(idle);
+        }
+        if self.coop_taskrun {
+            builder.setup_coop_taskrun();
+        }
+        if self.defer_taskrun {
+            builder.setup_single_issuer().setup_defer_taskrun();
+        }
+        builder.build(entries)
+    }
+}

@@ -1,0 +1,528 @@
+//! [`Driver`]: one io_uring, entered only by the thread that owns it.
+//!
+//! # Submission
+//!
+//! [`Driver::submit`] places the operation's resources in a slot, builds the
+//! SQE against them at their final address, tags it with a generation-tagged
+//! `user_data`, and pushes it to the submission queue — or to the backlog when
+//! the in-flight cap (the completion queue's size, less a reserve for the
+//! driver's own SQEs) is reached, so the completion queue cannot overflow
+//! from our own operations. Nothing is entered into the kernel until
+//! [`Driver::flush`] (once per scheduler tick), [`Driver::park`], or a full
+//! submission queue. Submission errors never free a pushed slot: the SQE stays
+//! queued and is retried (`EBUSY`: reap completions first; `EAGAIN`: back off
+//! briefly when nothing is in flight; `EINTR`: retry).
+//!
+//! # Completion
+//!
+//! [`Driver::harvest`] reaps every CQE: the slot for its `user_data` gets the
+//! result and wakes its future. A slot leaves the table only at its final CQE
+//! (multishot operations post several). The driver's own SQEs (eventfd read,
+//! cancels) carry reserved `user_data` values. After each harvest the
+//! `IORING_SQ_CQ_OVERFLOW` flag is checked; if the kernel held completions
+//! back, an enter with `GETEVENTS` flushes them and they are reaped too.
+//!
+//! # Parking
+//!
+//! [`Driver::park`] flushes, reaps, and, if nothing became ready, waits in
+//! `io_uring_enter` for at least one completion, with the timeout passed as
+//! `EXT_ARG` (or a `TIMEOUT` SQE on kernels without it). An eventfd read is
+//! kept pending in the ring so that [`Unparker::unpark`] ends the wait (see
+//! `remote.rs` for the protocol that skips the syscall when not parked).
+//!
+//! # Shutdown
+//!
+//! Dropping the driver (or [`Driver::shutdown`]) cancels every operation,
+//! completes backlogged ones locally with `ECANCELED`, and waits for every
+//! CQE before anything is freed. If the kernel does not deliver them within
+//! a bound, the resources are leaked rather than freed under the kernel.
+
+use crate::config::Config;
+use crate::probe::Features;
+use crate::remote::{Remote, Unparker};
+use crate::slot::{Completion, Orphan, Slot};
+use crate::stats::{Stats, StatsSnapshot};
+use crate::sync::Arc;
+use crate::sys::EventFd;
+use crate::table::{is_internal, OpTable, CANCEL_TOKEN, EVENTFD_TOKEN};
+use crate::Op;
+use io_uring::{cqueue, opcode, squeue, types, IoUring};
+use std::collections::VecDeque;
+use std::fmt;
+use std::io;
+use std::marker::PhantomData;
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+/// How long shutdown waits for the kernel's last completions before it leaks
+/// the resources instead.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// One io_uring and the operations in flight on it.
+///
+/// `!Send`: a ring is entered only by its owner thread (required by
+/// `SINGLE_ISSUER`, and what keeps the submission queue single-producer).
+pub struct Driver {
+    ring: IoUring,
+    features: Features,
+    remote: Arc<Remote>,
+    stats: Arc<Stats>,
+    ops: OpTable,
+    /// SQEs not yet in the submission queue (in-flight cap reached).
+    backlog: VecDeque<squeue::Entry>,
+    /// Operations pushed to the submission queue whose final CQE has not
+    /// been reaped.
+    in_flight: usize,
+    /// The driver's own SQEs (eventfd read, cancels) awaiting their CQE.
+    internal_in_flight: usize,
+    /// Most operations in flight at once.
+    cap: usize,
+    /// Target of the pending eventfd read; boxed so its address is stable.
+    eventfd_buf: Box<u64>,
+    eventfd_armed: bool,
+    cancels: Vec<u64>,
+    cqes: Vec<cqueue::Entry>,
+    closed: bool,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Driver {
+    /// Sets up a ring with `config`.
+    pub fn new(config: &Config) -> io::Result<Driver> {
+        let (ring, features) = config.build_ring()?;
+        let cq = features.cq_entries as usize;
+        let reserve = (cq / 4).clamp(1, 64);
+        let remote = Arc::new(Remote::new(EventFd::new()?));
+        Ok(Driver {
+            ring,
+            cap: cq.saturating_sub(reserve).max(1),
+            features,
+            remote,
+            stats: Arc::new(Stats::default()),
+            ops: OpTable::default(),
+            backlog: VecDeque::new(),
+            in_flight: 0,
+            internal_in_flight: 0,
+            eventfd_buf: Box::new(0),
+            eventfd_armed: false,
+            cancels: Vec::new(),
+            cqes: Vec::with_capacity(cq),
+            closed: false,
+            _not_send: PhantomData,
+        })
+    }
+
+    /// The ring's features and the kernel's opcodes.
+    pub fn features(&self) -> &Features {
+        &self.features
+    }
+
+    /// A `Send + Sync` handle that wakes this driver's `park`.
+    pub fn unparker(&self) -> Unparker {
+        Unparker {
+            remote: self.remote.clone(),
+        }
+    }
+
+    /// The driver's counters (shareable with other threads).
+    pub fn stats(&self) -> Arc<Stats> {
+        self.stats.clone()
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats_snapshot(&self) -> StatsSnapshot {
+        self.stats.snapshot()
+    }
+
+    /// Operations submitted and not yet finished (including backlogged ones).
+    pub fn in_flight(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Submits an operation. `build` receives the resources at the address
+    /// where they stay until the final completion and returns the SQE (its
+    /// `user_data` is overwritten). Returns the [`Op`] to await.
+    ///
+    /// # Safety
+    ///
+    /// Every pointer in the returned SQE must point into `resources` (inline
+    /// or memory it owns) or into memory that outlives the operation, and be
+    /// valid for the access the opcode makes; file descriptors in it must stay
+    /// open while the operation is in flight (keep an owner of them in
+    /// `resources`). The driver keeps `resources` alive, unmoved, until the
+    /// kernel's final CQE for the operation.
+    pub unsafe fn submit<R, F>(&mut self, resources: R, orphan: Orphan, build: F) -> io::Result<Op<R>>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut R) -> squeue::Entry,
+    {
+        if self.closed {
+            return Err(io::Error::other("the io_uring driver has shut down"));
+        }
+        let slot = Arc::new(Slot::new(resources, orphan));
+        let sqe = slot.with_resources(build);
+        let user_data = self.ops.insert(slot.clone());
+        let sqe = sqe.user_data(user_data);
+        if self.in_flight >= self.cap || !self.backlog.is_empty() {
+            self.stats.backlogged();
+            self.backlog.push_back(sqe);
+        } else {
+            // SAFETY: the caller guarantees the SQE's pointers are valid while
+            // the slot holds the resources, and the slot is in the table until
+            // the final CQE.
+            if let Err(err) = unsafe { self.push_sqe(&sqe) } {
+                // Not pushed (the early submit failed): the kernel never saw
+                // it, so the slot and its resources can go.
+                self.ops.remove(user_data);
+                return Err(err);
+            }
+            self.in_flight += 1;
+        }
+        Ok(Op::new(slot, user_data, self.remote.clone()))
+    }
+
+    /// Pushes one SQE, submitting early if the submission queue is full.
+    ///
+    /// # Safety
+    /// - The SQE's pointers stay valid until its CQE (see `submit`).
+    unsafe fn push_sqe(&mut self, sqe: &squeue::Entry) -> io::Result<()> {
+        loop {
+            // SAFETY: forwarded precondition; this thread is the only
+            // producer of the submission queue (`Driver` is `!Send`).
+            if unsafe { self.ring.submission().push(sqe) }.is_ok() {
+                return Ok(());
+            }
+            self.stats.sq_full_wait();
+            self.submit_pending()?;
+        }
+    }
+
+    /// Enters the kernel to submit queued SQEs, without waiting.
+    fn submit_pending(&mut self) -> io::Result<()> {
+        let mut backoff = Duration::from_micros(50);
+        loop {
+            let queued = self.ring.submission().len();
+            match self.ring.submit() {
+                Ok(n) => {
+                    self.stats.enter();
+                    self.stats.submissions(n.min(queued) as u64);
+                    return Ok(());
+                }
+                Err(err) => match err.raw_os_error() {
+                    Some(libc::EINTR) => continue,
+                    Some(libc::EBUSY) => {
+                        // The kernel holds completions back: reap, then retry.
+                        if self.reap() == 0 {
+                            std::thread::sleep(backoff);
+                        }
+                    }
+                    Some(libc::EAGAIN) => {
+                        // Out of request memory. With completions pending,
+                        // reaping frees some; otherwise back off (liburing #281).
+                        if self.reap() == 0 {
+                            std::thread::sleep(backoff);
+                            backoff = (backoff * 2).min(Duration::from_millis(10));
+                        }
+                    }
+                    _ => return Err(err),
+                },
+            }
+        }
+    }
+
+    /// Queues cancellations requested by dropped ops, moves backlogged SQEs
+    /// into the submission queue while under the cap, and submits. Call once
+    /// per scheduler tick.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.process_cancels()?;
+        self.drain_backlog()?;
+        if !self.ring.submission().is_empty() || self.ring.submission().cq_overflow() {
+            self.submit_pending()?;
+        }
+        Ok(())
+    }
+
+    fn process_cancels(&mut self) -> io::Result<()> {
+        let mut cancels = std::mem::take(&mut self.cancels);
+        self.remote.take_cancels(&mut cancels);
+        for user_data in cancels.drain(..) {
+            if self.ops.get(user_data).is_none() {
+                continue; // finished meanwhile
+            }
+            if let Some(pos) = self.backlog.iter().position(|e| e.get_user_data() == user_data) {
+                // Never reached the kernel: finish it here.
+                self.backlog.remove(pos);
+                if let Some(slot) = self.ops.remove(user_data) {
+                    slot.complete(canceled(), false);
+                }
+                continue;
+            }
+            let sqe = opcode::AsyncCancel::new(user_data).build().user_data(CANCEL_TOKEN);
+            // SAFETY: `ASYNC_CANCEL` points to no memory.
+            unsafe { self.push_sqe(&sqe)? };
+            self.internal_in_flight += 1;
+            self.stats.cancel();
+        }
+        self.cancels = cancels;
+        Ok(())
+    }
+
+    fn drain_backlog(&mut self) -> io::Result<()> {
+        while self.in_flight < self.cap {
+            let Some(sqe) = self.backlog.pop_front() else { break };
+            // SAFETY: backlogged SQEs were built under `submit`'s contract and
+            // their slots are still in the table (cancelled ones are removed
+            // from the backlog in `process_cancels`).
+            unsafe { self.push_sqe(&sqe)? };
+            self.in_flight += 1;
+        }
+        Ok(())
+    }
+
+    /// Keeps a read of the eventfd pending, so that `unpark` ends a wait.
+    fn arm_eventfd(&mut self) -> io::Result<()> {
+        if self.eventfd_armed || self.closed {
+            return Ok(());
+        }
+        let fd = self.remote.eventfd().as_raw_fd();
+        let buf: *mut u64 = &mut *self.eventfd_buf;
+        let sqe = opcode::Read::new(types::Fd(fd), buf.cast(), 8)
+            .build()
+            .user_data(EVENTFD_TOKEN);
+        // SAFETY: `eventfd_buf` is a boxed `u64` owned by the driver, which
+        // waits for every CQE (including this read's) before dropping it; the
+        // eventfd is owned by `remote`, which the driver keeps alive as long.
+        unsafe { self.push_sqe(&sqe)? };
+        self.eventfd_armed = true;
+        self.internal_in_flight += 1;
+        Ok(())
+    }
+
+    /// Reaps every available completion without blocking; returns how many
+    /// operations completions were delivered (internal CQEs not counted).
+    pub fn harvest(&mut self) -> usize {
+        let delivered = self.reap();
+        // Backlogged operations may now fit.
+        let _ = self.drain_backlog();
+        delivered
+    }
+
+    fn reap(&mut self) -> usize {
+        let mut delivered = 0;
+        loop {
+            let mut cqes = std::mem::take(&mut self.cqes);
+            {
+                let mut cq = self.ring.completion();
+                cq.sync();
+                cqes.extend(&mut cq);
+            }
+            let got = cqes.len();
+            self.stats.completions(got as u64);
+            for cqe in cqes.drain(..) {
+                delivered += self.deliver(cqe);
+            }
+            self.cqes = cqes;
+            if self.ring.submission().cq_overflow() {
+                // Completions wait in the kernel's overflow list until an
+                // enter with GETEVENTS (which `submit` adds when it sees the
+                // flag) flushes them (liburing #705).
+                self.stats.cq_overflow();
+                let _ = self.ring.submit();
+                self.stats.enter();
+                continue;
+            }
+            if got == 0 {
+                return delivered;
+            }
+        }
+    }
+
+    fn deliver(&mut self, cqe: cqueue::Entry) -> usize {
+        let user_data = cqe.user_data();
+        if is_internal(user_data) {
+            debug_assert!(self.internal_in_flight > 0);
+            self.internal_in_flight -= 1;
+            if user_data == EVENTFD_TOKEN {
+                self.eventfd_armed = false;
+            }
+            debug_assert!(user_data == EVENTFD_TOKEN || user_data == CANCEL_TOKEN);
+            return 0;
+        }
+        let completion = Completion {
+            result: cqe.result(),
+            flags: cqe.flags(),
+        };
+        let more = cqueue::more(cqe.flags());
+        if more {
+            if let Some(slot) = self.ops.get(user_data) {
+                slot.complete(completion, true);
+                return 1;
+            }
+            return 0;
+        }
+        match self.ops.remove(user_data) {
+            Some(slot) => {
+                self.in_flight -= 1;
+                slot.complete(completion, false);
+                1
+            }
+            // A CQE for no live operation would mean a routing bug; the
+            // generation check makes stale ones land here harmlessly.
+            None => 0,
+        }
+    }
+
+    /// Flushes, reaps, and if no operation completed, waits until one does,
+    /// until [`Unparker::unpark`], or until `timeout` passes
+    /// (`Some(Duration::ZERO)`: do not wait). Interrupted waits resume with
+    /// the remaining time.
+    pub fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.flush()?;
+        if self.harvest() > 0 || timeout == Some(Duration::ZERO) {
+            self.remote.clear_token();
+            return Ok(());
+        }
+        self.arm_eventfd()?;
+        if !self.remote.begin_park() {
+            return Ok(());
+        }
+        let waited = self.wait(timeout);
+        self.remote.end_park();
+        self.harvest();
+        waited
+    }
+
+    fn wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            let result = match deadline {
+                None => self.ring.submit_and_wait(1),
+                Some(deadline) => {
+                    let remaining = deadline.saturating_duration_since(Instant::now());
+                    if remaining.is_zero() {
+                        return Ok(());
+                    }
+                    if self.features.ext_arg {
+                        let ts = types::Timespec::from(remaining);
+                        let args = types::SubmitArgs::new().timespec(&ts);
+                        self.ring.submitter().submit_with_args(1, &args)
+                    } else {
+                        return self.wait_with_timeout_sqe(remaining);
+                    }
+                }
+            };
+            self.stats.enter();
+            match result {
+                Ok(_) => return Ok(()),
+                Err(err) => match err.raw_os_error() {
+                    Some(libc::ETIME) => return Ok(()),
+                    Some(libc::EINTR) => continue,
+                    Some(libc::EBUSY) | Some(libc::EAGAIN) => {
+                        // Completions are waiting to be reaped; the caller
+                        // harvests right after.
+                        return Ok(());
+                    }
+                    _ => return Err(err),
+                },
+            }
+        }
+    }
+
+    /// Kernels without `EXT_ARG`: a `TIMEOUT` operation bounds the wait. It
+    /// is an ordinary operation (its timespec is its resource), cancelled
+    /// when the wait ends early.
+    fn wait_with_timeout_sqe(&mut self, remaining: Duration) -> io::Result<()> {
+        let ts = Box::new(types::Timespec::from(remaining));
+        // SAFETY: the SQE points to the boxed timespec, which is the
+        // operation's resource and lives until its final CQE.
+        let op = unsafe {
+            self.submit(ts, Orphan::Drop, |ts| {
+                let ptr: *const types::Timespec = &**ts;
+                opcode::Timeout::new(ptr).build()
+            })?
+        };
+        let result = loop {
+            match self.ring.submit_and_wait(1) {
+                Err(err) if err.raw_os_error() == Some(libc::EINTR) => continue,
+                other => break other,
+            }
+        };
+        self.stats.enter();
+        drop(op); // cancels the timeout if it has not fired
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if matches!(err.raw_os_error(), Some(libc::ETIME | libc::EBUSY | libc::EAGAIN)) => Ok(()),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Cancels everything in flight and waits for every completion. After
+    /// this, `submit` fails and pending `Op`s resolve with `ECANCELED` (or
+    /// their real result, if they finished first). Called by `Drop`.
+    pub fn shutdown(&mut self) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        // Backlogged operations never reached the kernel.
+        while let Some(sqe) = self.backlog.pop_front() {
+            if let Some(slot) = self.ops.remove(sqe.get_user_data()) {
+                slot.complete(canceled(), false);
+            }
+        }
+        let _ = self.process_cancels();
+        for user_data in self.ops.live_user_data() {
+            let sqe = opcode::AsyncCancel::new(user_data).build().user_data(CANCEL_TOKEN);
+            // SAFETY: `ASYNC_CANCEL` points to no memory.
+            if unsafe { self.push_sqe(&sqe) }.is_ok() {
+                self.internal_in_flight += 1;
+                self.stats.cancel();
+            }
+        }
+        if self.eventfd_armed {
+            let sqe = opcode::AsyncCancel::new(EVENTFD_TOKEN).build().user_data(CANCEL_TOKEN);
+            // SAFETY: `ASYNC_CANCEL` points to no memory.
+            if unsafe { self.push_sqe(&sqe) }.is_ok() {
+                self.internal_in_flight += 1;
+            }
+        }
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        while self.in_flight + self.internal_in_flight > 0 {
+            if Instant::now() >= deadline {
+                // The kernel still owns some buffers: never free them.
+                self.ops.leak_all();
+                std::mem::forget(std::mem::replace(&mut self.eventfd_buf, Box::new(0)));
+                return;
+            }
+            self.reap();
+            if self.in_flight + self.internal_in_flight == 0 {
+                break;
+            }
+            let _ = self.wait(Some(Duration::from_millis(50)));
+        }
+        self.reap();
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn canceled() -> Completion {
+    Completion {
+        result: -libc::ECANCELED,
+        flags: 0,
+    }
+}
+
+impl fmt::Debug for Driver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Driver")
+            .field("features", &self.features)
+            .field("in_flight", &self.in_flight)
+            .field("backlog", &self.backlog.len())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,153 @@
+//! What this kernel's io_uring supports: setup features and opcodes.
+
+use io_uring::{IoUring, Probe};
+use std::fmt;
+use std::io;
+use std::sync::OnceLock;
+
+/// The io_uring features a ring was set up with and the opcodes the kernel
+/// supports. Public so the runtime and the benchmark can report it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Features {
+    /// `IORING_FEAT_EXT_ARG`: waits can carry a timeout without a TIMEOUT SQE.
+    pub ext_arg: bool,
+    /// `IORING_FEAT_NODROP`: completions are never dropped on CQ overflow.
+    pub nodrop: bool,
+    /// `IORING_FEAT_FAST_POLL`: sockets are polled internally, not in io-wq.
+    pub fast_poll: bool,
+    /// The ring runs with `IORING_SETUP_SQPOLL`.
+    pub sqpoll: bool,
+    /// The ring runs with `IORING_SETUP_COOP_TASKRUN`.
+    pub coop_taskrun: bool,
+    /// The ring runs with `IORING_SETUP_DEFER_TASKRUN | SINGLE_ISSUER`.
+    pub defer_taskrun: bool,
+    /// Submission queue entries.
+    pub sq_entries: u32,
+    /// Completion queue entries (the in-flight cap).
+    pub cq_entries: u32,
+    opcodes: [u64; 4],
+}
+
+impl Features {
+    pub(crate) fn read(ring: &IoUring, defer_taskrun: bool, coop_taskrun: bool) -> Features {
+        let params = ring.params();
+        let mut probe = Probe::new();
+        let mut opcodes = [0u64; 4];
+        if ring.submitter().register_probe(&mut probe).is_ok() {
+            for op in 0..=255u8 {
+                if probe.is_supported(op) {
+                    opcodes[usize::from(op / 64)] |= 1 << (op % 64);
+                }
+            }
+        }
+        Features {
+            ext_arg: params.is_feature_ext_arg(),
+            nodrop: params.is_feature_nodrop(),
+            fast_poll: params.is_feature_fast_poll(),
+            sqpoll: params.is_setup_sqpoll(),
+            coop_taskrun,
+            defer_taskrun,
+            sq_entries: params.sq_entries(),
+            cq_entries: params.cq_entries(),
+            opcodes,
+        }
+    }
+
+    /// Whether the kernel supports `opcode` (e.g. `io_uring::opcode::Read::CODE`).
+    pub fn supports(&self, opcode: u8) -> bool {
+        self.opcodes[usize::from(opcode / 64)] & (1 << (opcode % 64)) != 0
+    }
+
+    /// Number of supported opcodes.
+    pub fn opcode_count(&self) -> u32 {
+        self.opcodes.iter().map(|w| w.count_ones()).sum()
+    }
+}
+
+impl fmt::Debug for Features {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Features")
+            .field("ext_arg", &self.ext_arg)
+            .field("nodrop", &self.nodrop)
+            .field("fast_poll", &self.fast_poll)
+            .field("sqpoll", &self.sqpoll)
+            .field("coop_taskrun", &self.coop_taskrun)
+            .field("defer_taskrun", &self.defer_taskrun)
+            .field("sq_entries", &self.sq_entries)
+            .field("cq_entries", &self.cq_entries)
+            .field("opcodes", &self.opcode_count())
+            .finish()
+    }
+}
+
+/// Why io_uring cannot be used in this process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unavailable {
+    /// `io_uring_setup` failed with an error that means "not here": `ENOSYS`
+    /// (old kernel), `EPERM`/`EACCES` (seccomp, `kernel.io_uring_disabled`).
+    Setup {
+        /// The `errno`.
+        errno: i32,
+        /// A sentence naming the cause.
+        reason: String,
+    },
+    /// The kernel lacks an opcode the runtime needs.
+    MissingOpcode(&'static str),
+}
+
+impl fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unavailable::Setup { reason, .. } => f.write_str(reason),
+            Unavailable::MissingOpcode(name) => write!(f, "io_uring lacks IORING_OP_{name}"),
+        }
+    }
+}
+
+impl std::error::Error for Unavailable {}
+
+/// Classifies a setup error: `Some` when it means io_uring is unavailable
+/// here (fall back to epoll), `None` for resource errors (report them).
+pub fn classify_setup_error(err: &io::Error) -> Option<Unavailable> {
+    let errno = err.raw_os_error()?;
+    let reason = match errno {
+        libc::ENOSYS => "io_uring_setup failed with ENOSYS: the kernel has no io_uring".to_owned(),
+        libc::EPERM | libc::EACCES => {
+            let name = if errno == libc::EPERM { "EPERM" } else { "EACCES" };
+            match io_uring_disabled_sysctl() {
+                Some(value) if value != 0 => format!(
+                    "io_uring_setup failed with {name}: kernel.io_uring_disabled = {value}"
+                ),
+                _ => format!("io_uring_setup failed with {name}: blocked by a seccomp filter or security policy"),
+            }
+        }
+        _ => return None,
+    };
+    Some(Unavailable::Setup { errno, reason })
+}
+
+fn io_uring_disabled_sysctl() -> Option<u32> {
+    std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Probes io_uring once per process with a small plain ring: the supported
+/// features and opcodes, or why io_uring is unavailable. Resource errors
+/// (`ENOMEM`, `EMFILE`) are returned as `Err(io::Error)` and not cached.
+pub fn probe() -> io::Result<Result<Features, Unavailable>> {
+    static PROBED: OnceLock<Result<Features, Unavailable>> = OnceLock::new();
+    if let Some(done) = PROBED.get() {
+        return Ok(done.clone());
+    }
+    let outcome = match IoUring::new(8) {
+        Ok(ring) => Ok(Features::read(&ring, false, false)),
+        Err(err) => match classify_setup_error(&err) {
+            Some(unavailable) => Err(unavailable),
+            None => return Err(err),
+        },
+    };
+    Ok(PROBED.get_or_init(|| outcome).clone())
+}

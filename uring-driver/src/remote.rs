@@ -1,0 +1,118 @@
+//! What other threads may touch of a driver: its [`Unparker`] and its
+//! queue of cancellation requests.
+//!
+//! # Unpark protocol
+//!
+//! `state` is `EMPTY`, `PARKED` (the owner is in, or about to enter,
+//! `io_uring_enter` waiting for completions) or `NOTIFIED` (a wake-up token).
+//! The owner keeps a read of the eventfd pending in its ring, so a write to
+//! the eventfd completes that read and ends the owner's wait.
+//!
+//! - `unpark`: `swap(NOTIFIED)`; only if the previous state was `PARKED` is
+//!   the eventfd written — a driver that is not parked costs one atomic swap,
+//!   no syscall.
+//! - owner, before waiting: `CAS(EMPTY → PARKED)`; if it finds `NOTIFIED`, it
+//!   consumes the token and does not wait. After waiting: `swap(EMPTY)`.
+//!
+//! Either the unparker's swap comes first (the owner's CAS fails and it does
+//! not block) or the owner's CAS comes first (the unparker sees `PARKED` and
+//! writes the eventfd, whose completion ends the wait). Both are `SeqCst`
+//! read-modify-writes on one word, so one of the two orders holds.
+
+use crate::sync::atomic::{AtomicU8, Ordering};
+use crate::sync::{Arc, Mutex};
+use crate::sys::EventFd;
+use std::fmt;
+
+const EMPTY: u8 = 0;
+const PARKED: u8 = 1;
+const NOTIFIED: u8 = 2;
+
+pub(crate) struct Remote {
+    state: AtomicU8,
+    eventfd: EventFd,
+    /// `user_data` of dropped operations to cancel, pushed by any thread and
+    /// drained by the owner on its next flush.
+    cancels: Mutex<Vec<u64>>,
+}
+
+impl Remote {
+    pub(crate) fn new(eventfd: EventFd) -> Remote {
+        Remote {
+            state: AtomicU8::new(EMPTY),
+            eventfd,
+            cancels: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn eventfd(&self) -> &EventFd {
+        &self.eventfd
+    }
+
+    pub(crate) fn unpark(&self) {
+        if self.state.swap(NOTIFIED, Ordering::SeqCst) == PARKED {
+            self.eventfd.notify();
+        }
+    }
+
+    /// Owner: about to wait. `false` if a token was pending (consumed; do
+    /// not wait).
+    pub(crate) fn begin_park(&self) -> bool {
+        match self
+            .state
+            .compare_exchange(EMPTY, PARKED, Ordering::SeqCst, Ordering::SeqCst)
+        {
+            Ok(_) => true,
+            Err(_) => {
+                self.state.store(EMPTY, Ordering::SeqCst);
+                false
+            }
+        }
+    }
+
+    /// Owner: the wait ended (for any reason); any token is consumed.
+    pub(crate) fn end_park(&self) {
+        self.state.store(EMPTY, Ordering::SeqCst);
+    }
+
+    /// Owner: consumes a pending token without waiting.
+    pub(crate) fn clear_token(&self) {
+        let _ = self
+            .state
+            .compare_exchange(NOTIFIED, EMPTY, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    /// Any thread: asks the owner to cancel `user_data`, and wakes it.
+    pub(crate) fn request_cancel(&self, user_data: u64) {
+        self.cancels.lock().push(user_data);
+        self.unpark();
+    }
+
+    /// Owner: takes the pending cancellation requests.
+    pub(crate) fn take_cancels(&self, into: &mut Vec<u64>) {
+        let mut cancels = self.cancels.lock();
+        if !cancels.is_empty() {
+            into.append(&mut cancels);
+        }
+    }
+}
+
+/// Wakes a driver's owner thread from any thread. Cheap when the owner is
+/// not parked (no syscall).
+#[derive(Clone)]
+pub struct Unparker {
+    pub(crate) remote: Arc<Remote>,
+}
+
+impl Unparker {
+    /// Ends the owner's current or next park.
+    pub fn unpark(&self) {
+        self.remote.unpark();
+    }
+}
+
+impl fmt::Debug for Unparker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Unparker").finish_non_exhaustive()
+    }
+}

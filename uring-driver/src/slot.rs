@@ -1,0 +1,241 @@
+//! The op slot: the state one in-flight operation shares between its future
+//! (the [`Op`](crate::Op) handle, on any thread) and its driver (on the owner
+//! thread).
+//!
+//! # Lifecycle
+//!
+//! ```text
+//!             poll (waker stored)
+//!   InFlight ─────────────────────► InFlight
+//!      │  │ final CQE                    │ Op dropped
+//!      │  └──────────► Completed ──┐     ▼
+//!      │                  │ poll   │  Cancelled ── final CQE ──► Done
+//!      │                  ▼        │ Op dropped            (resources dropped,
+//!      │                 Done ◄────┘ (orphan cleanup)       orphan cleanup)
+//! ```
+//!
+//! - The **resources** (buffers, sockaddr, path, fd keep-alive) live in the
+//!   slot from submission until `Done`: the future takes them back with the
+//!   completion, or, if it was dropped first, the driver drops them when the
+//!   final CQE arrives — never earlier, because until then the kernel may
+//!   still write into them. They sit in a field that never moves, so an SQE
+//!   may point into their inline bytes.
+//! - **Orphans.** A completion nobody will read (the future was dropped
+//!   before or after it arrived) may carry a new file descriptor (accept,
+//!   open, socket): [`Orphan::CloseFd`] closes it, so a cancelled accept does
+//!   not leak a connection.
+//! - **Multishot** operations deliver each non-final CQE to a queue; only the
+//!   final CQE (without `IORING_CQE_F_MORE`) ends the `InFlight` state.
+//!
+//! One mutex guards the state: the future and the driver each take it for a
+//! few instructions per event, wakers are called after it is released.
+
+use crate::sync::Mutex;
+use crate::sys;
+use std::collections::VecDeque;
+use std::task::{Context, Poll, Waker};
+
+/// One completion queue entry's payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Completion {
+    /// The operation's result: non-negative on success, `-errno` on failure.
+    pub result: i32,
+    /// The CQE flags (`IORING_CQE_F_*`).
+    pub flags: u32,
+}
+
+impl Completion {
+    /// The result as `io::Result`, with the OS error code intact.
+    pub fn into_result(self) -> std::io::Result<u32> {
+        if self.result < 0 {
+            Err(std::io::Error::from_raw_os_error(-self.result))
+        } else {
+            Ok(self.result as u32)
+        }
+    }
+}
+
+/// What to do with a completion nobody reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Orphan {
+    /// Nothing beyond dropping the resources.
+    Drop,
+    /// A non-negative result is a new file descriptor: close it.
+    CloseFd,
+}
+
+enum State {
+    /// Submitted (or waiting in the backlog); the future may have left a waker.
+    InFlight { waker: Option<Waker> },
+    /// The final CQE arrived; the future has not taken it yet.
+    Completed(Completion),
+    /// The future was dropped before the final CQE.
+    Cancelled,
+    /// Everything was handed out or cleaned up.
+    Done,
+}
+
+struct Inner<R> {
+    state: State,
+    resources: Option<R>,
+    /// Non-final CQEs of a multishot operation, oldest first.
+    extra: VecDeque<Completion>,
+}
+
+/// The shared slot of one operation.
+pub(crate) struct Slot<R> {
+    inner: Mutex<Inner<R>>,
+    orphan: Orphan,
+}
+
+/// The driver's type-erased view of a slot.
+pub(crate) trait Completable: Send + Sync {
+    /// Delivers a CQE. `more` is `IORING_CQE_F_MORE`: a multishot operation
+    /// will post again, so the slot stays in flight.
+    fn complete(&self, completion: Completion, more: bool);
+}
+
+/// What the future side should do after `drop_op`.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum DropOutcome {
+    /// The operation is still in the kernel: ask the driver to cancel it.
+    CancelInFlight,
+    /// Already finished; nothing to ask.
+    Finished,
+}
+
+impl<R: Send + 'static> Slot<R> {
+    pub(crate) fn new(resources: R, orphan: Orphan) -> Slot<R> {
+        Slot {
+            inner: Mutex::new(Inner {
+                state: State::InFlight { waker: None },
+                resources: Some(resources),
+                extra: VecDeque::new(),
+            }),
+            orphan,
+        }
+    }
+
+    /// Runs `f` on the resources where they will stay until the operation
+    /// ends (to build an SQE that points into them).
+    pub(crate) fn with_resources<T>(&self, f: impl FnOnce(&mut R) -> T) -> T {
+        let mut inner = self.inner.lock();
+        let resources = inner.resources.as_mut().expect("resources present until Done");
+        f(resources)
+    }
+
+    /// The future polls: the final completion and the resources, once.
+    pub(crate) fn poll_complete(&self, cx: &mut Context<'_>) -> Poll<(Completion, R)> {
+        let mut inner = self.inner.lock();
+        match &mut inner.state {
+            State::InFlight { waker } => {
+                match waker {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => *waker = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+            State::Completed(completion) => {
+                let completion = *completion;
+                inner.state = State::Done;
+                let resources = inner.resources.take().expect("resources present until Done");
+                Poll::Ready((completion, resources))
+            }
+            State::Cancelled | State::Done => panic!("operation polled after it completed"),
+        }
+    }
+
+    /// The future polls a multishot operation: the next non-final
+    /// completion, or the final one (`None` in the second field: the
+    /// operation ended; the resources come back with it).
+    pub(crate) fn poll_next(&self, cx: &mut Context<'_>) -> Poll<(Completion, Option<R>)> {
+        let mut inner = self.inner.lock();
+        if let Some(completion) = inner.extra.pop_front() {
+            return Poll::Ready((completion, None));
+        }
+        drop(inner);
+        self.poll_complete(cx).map(|(c, r)| (c, Some(r)))
+    }
+
+    /// The future is dropped. Cleans up what it can and says whether the
+    /// kernel still holds the operation.
+    pub(crate) fn drop_op(&self) -> DropOutcome {
+        let mut inner = self.inner.lock();
+        match std::mem::replace(&mut inner.state, State::Done) {
+            State::InFlight { waker } => {
+                inner.state = State::Cancelled;
+                drop(inner);
+                drop(waker);
+                DropOutcome::CancelInFlight
+            }
+            State::Completed(completion) => {
+                // Completed but never read (tokio #7979): clean up now.
+                let resources = inner.resources.take();
+                let extra = std::mem::take(&mut inner.extra);
+                drop(inner);
+                for c in extra {
+                    self.clean_orphan(c);
+                }
+                self.clean_orphan(completion);
+                drop(resources);
+                DropOutcome::Finished
+            }
+            State::Done => DropOutcome::Finished,
+            State::Cancelled => unreachable!("an Op is dropped once"),
+        }
+    }
+
+    fn clean_orphan(&self, completion: Completion) {
+        if self.orphan == Orphan::CloseFd && completion.result >= 0 {
+            sys::close_fd(completion.result);
+        }
+    }
+}
+
+impl<R: Send + 'static> Completable for Slot<R> {
+    fn complete(&self, completion: Completion, more: bool) {
+        let mut inner = self.inner.lock();
+        if more {
+            match inner.state {
+                State::InFlight { ref mut waker } => {
+                    let waker = waker.clone();
+                    inner.extra.push_back(completion);
+                    drop(inner);
+                    if let Some(w) = waker {
+                        w.wake();
+                    }
+                }
+                State::Cancelled => {
+                    drop(inner);
+                    self.clean_orphan(completion);
+                }
+                State::Completed(_) | State::Done => {
+                    unreachable!("a CQE after the final one")
+                }
+            }
+            return;
+        }
+        match std::mem::replace(&mut inner.state, State::Done) {
+            State::InFlight { waker } => {
+                inner.state = State::Completed(completion);
+                drop(inner);
+                if let Some(w) = waker {
+                    w.wake();
+                }
+            }
+            State::Cancelled => {
+                // The future is gone: the kernel is done with the resources
+                // only now, so only now are they freed.
+                let resources = inner.resources.take();
+                let extra = std::mem::take(&mut inner.extra);
+                drop(inner);
+                for c in extra {
+                    self.clean_orphan(c);
+                }
+                self.clean_orphan(completion);
+                drop(resources);
+            }
+            State::Completed(_) | State::Done => unreachable!("two final CQEs for one operation"),
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! Driver counters, readable from any thread.
+
+use crate::sync::atomic::{AtomicU64, Ordering};
+
+/// Counters of one driver. Written only by the driver's owner thread; read
+/// by anyone (`Relaxed`: statistics, no ordering with anything).
+#[derive(Debug, Default)]
+pub struct Stats {
+    submissions: AtomicU64,
+    completions: AtomicU64,
+    enters: AtomicU64,
+    sq_full_waits: AtomicU64,
+    cq_overflows: AtomicU64,
+    cancels: AtomicU64,
+    backlogged: AtomicU64,
+}
+
+/// A copy of [`Stats`] at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StatsSnapshot {
+    /// SQEs handed to the kernel (operations, cancels and internal reads).
+    pub submissions: u64,
+    /// CQEs reaped.
+    pub completions: u64,
+    /// `io_uring_enter` calls.
+    pub enters: u64,
+    /// Times the submission queue was full and had to be submitted early.
+    pub sq_full_waits: u64,
+    /// Times the kernel reported a completion-queue overflow.
+    pub cq_overflows: u64,
+    /// `ASYNC_CANCEL` requests issued for dropped operations.
+    pub cancels: u64,
+    /// Operations that waited in the backlog because the in-flight cap
+    /// (the completion queue's size) was reached.
+    pub backlogged: u64,
+}
+
+impl Stats {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        // Single writer: load + store is enough.
+        counter.store(counter.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    }
+
+    pub(crate) fn submissions(&self, n: u64) {
+        Self::add(&self.submissions, n);
+    }
+    pub(crate) fn completions(&self, n: u64) {
+        Self::add(&self.completions, n);
+    }
+    pub(crate) fn enter(&self) {
+        Self::add(&self.enters, 1);
+    }
+    pub(crate) fn sq_full_wait(&self) {
+        Self::add(&self.sq_full_waits, 1);
+    }
+    pub(crate) fn cq_overflow(&self) {
+        Self::add(&self.cq_overflows, 1);
+    }
+    pub(crate) fn cancel(&self) {
+        Self::add(&self.cancels, 1);
+    }
+    pub(crate) fn backlogged(&self) {
+        Self::add(&self.backlogged, 1);
+    }
+
+    /// Reads every counter.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        StatsSnapshot {
+            submissions: get(&self.submissions),
+            completions: get(&self.completions),
+            enters: get(&self.enters),
+            sq_full_waits: get(&self.sq_full_waits),
+            cq_overflows: get(&self.cq_overflows),
+            cancels: get(&self.cancels),
+            backlogged: get(&self.backlogged),
+        }
+    }
+}

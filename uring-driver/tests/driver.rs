@@ -1,0 +1,287 @@
+//! The driver on its own: submission, completion, cancellation, parking,
+//! overflow and shutdown, against the real kernel.
+
+use io_uring::{opcode, types};
+use ringwork_uring::{Completion, Config, Driver, Op, Orphan};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+fn poll_op<R: Send + 'static>(op: &mut Op<R>) -> Poll<(Completion, R)> {
+    let mut cx = Context::from_waker(Waker::noop());
+    op.poll_complete(&mut cx)
+}
+
+fn wait_op<R: Send + 'static>(driver: &mut Driver, op: &mut Op<R>) -> (Completion, R) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Poll::Ready(done) = poll_op(op) {
+            return done;
+        }
+        assert!(Instant::now() < deadline, "operation did not complete");
+        driver.park(Some(Duration::from_millis(100))).unwrap();
+    }
+}
+
+fn pipe() -> (OwnedFd, OwnedFd) {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors `pipe2` writes.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: fresh descriptors owned by nothing else.
+    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+}
+
+/// A buffer that counts its drops.
+struct CountedBuf {
+    data: Vec<u8>,
+    drops: Arc<AtomicUsize>,
+}
+
+impl Drop for CountedBuf {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Submits a read of `fd` into a counted buffer.
+fn submit_read(driver: &mut Driver, fd: RawFd, drops: &Arc<AtomicUsize>) -> Op<CountedBuf> {
+    let buf = CountedBuf {
+        data: vec![0; 64],
+        drops: drops.clone(),
+    };
+    // SAFETY: the SQE points into the buffer's heap storage, which the slot
+    // keeps alive until the final CQE; the fd outlives the test's ops.
+    unsafe {
+        driver
+            .submit(buf, Orphan::Drop, |b| {
+                opcode::Read::new(types::Fd(fd), b.data.as_mut_ptr(), b.data.len() as u32).build()
+            })
+            .unwrap()
+    }
+}
+
+#[test]
+fn nop_completes_and_is_counted() {
+    let mut driver = Driver::new(&Config::default()).unwrap();
+    // SAFETY: a NOP points to no memory.
+    let mut op = unsafe { driver.submit((), Orphan::Drop, |_| opcode::Nop::new().build()) }.unwrap();
+    let (completion, ()) = wait_op(&mut driver, &mut op);
+    assert_eq!(completion.result, 0);
+    let stats = driver.stats_snapshot();
+    assert!(stats.submissions >= 1 && stats.completions >= 1 && stats.enters >= 1, "{stats:?}");
+    assert_eq!(driver.in_flight(), 0);
+}
+
+#[test]
+fn read_delivers_data_and_returns_the_buffer() {
+    let mut driver = Driver::new(&Config::default()).unwrap();
+    let (rx, tx) = pipe();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let mut op = submit_read(&mut driver, rx.as_raw_fd(), &drops);
+    driver.flush().unwrap();
+    // SAFETY: writing 5 bytes from a live buffer to an open pipe.
+    assert_eq!(unsafe { libc::write(tx.as_raw_fd(), b"hello".as_ptr().cast(), 5) }, 5);
+    let (completion, buf) = wait_op(&mut driver, &mut op);
+    assert_eq!(completion.into_result().unwrap(), 5);
+    assert_eq!(&buf.data[..5], b"hello");
+    assert_eq!(drops.load(Ordering::SeqCst), 0, "the buffer came back, not dropped");
+}
+
+#[test]
+fn dropped_op_frees_its_buffer_only_after_the_final_completion() {
+    let mut driver = Driver::new(&Config::default()).unwrap();
+    let (rx, _tx) = pipe();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let op = submit_read(&mut driver, rx.as_raw_fd(), &drops);
+    driver.flush().unwrap(); // the read is now in the kernel, blocked on the pipe
+    drop(op);
+    assert_eq!(drops.load(Ordering::SeqCst), 0, "the kernel still owns the buffer");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while drops.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the cancelled read never completed");
+        driver.park(Some(Duration::from_millis(50))).unwrap();
+    }
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+    assert_eq!(driver.in_flight(), 0);
+    assert!(driver.stats_snapshot().cancels >= 1);
+}
+
+#[test]
+fn op_dropped_on_another_thread_is_cancelled_by_the_owner() {
+    let mut driver = Driver::new(&Config::default()).unwrap();
+    let (rx, _tx) = pipe();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let op = submit_read(&mut driver, rx.as_raw_fd(), &drops);
+    driver.flush().unwrap();
+    std::thread::spawn(move || drop(op)).join().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while drops.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline);
+        // The remote cancel also unparks: park(None) must return.
+        driver.park(Some(Duration::from_secs(1))).unwrap();
+    }
+}
+
+#[test]
+fn completed_but_unread_accept_closes_the_new_socket() {
+    let mut driver = Driver::new(&Config::default()).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // SAFETY: ACCEPT with null address pointers writes no memory; the
+    // listener outlives the operation.
+    let op = unsafe {
+        driver.submit((), Orphan::CloseFd, |_| {
+            opcode::Accept::new(types::Fd(listener.as_raw_fd()), std::ptr::null_mut(), std::ptr::null_mut())
+                .flags(libc::SOCK_CLOEXEC)
+                .build()
+        })
+    }
+    .unwrap();
+    driver.flush().unwrap();
+    let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    // Let the accept complete, but never poll the op.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while driver.stats_snapshot().completions == 0 {
+        assert!(Instant::now() < deadline);
+        driver.park(Some(Duration::from_millis(50))).unwrap();
+    }
+    drop(op);
+    // The accepted socket was closed: the client sees end-of-stream. (Had it
+    // leaked, the read would time out.)
+    client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut byte = [0u8; 1];
+    let n = std::io::Read::read(&mut client, &mut byte).expect("EOF, not a timeout");
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn tiny_ring_completes_two_thousand_concurrent_ops() {
+    let config = Config {
+        entries: 8,
+        ..Config::default()
+    };
+    let mut driver = Driver::new(&config).unwrap();
+    let mut ops: Vec<_> = (0..2000)
+        .map(|_| {
+            // SAFETY: a NOP points to no memory.
+            unsafe { driver.submit((), Orphan::Drop, |_| opcode::Nop::new().build()) }.unwrap()
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while driver.in_flight() > 0 {
+        assert!(Instant::now() < deadline, "hang: {} still in flight", driver.in_flight());
+        driver.park(Some(Duration::from_millis(10))).unwrap();
+    }
+    for op in &mut ops {
+        let Poll::Ready((completion, ())) = poll_op(op) else {
+            panic!("an op was not completed");
+        };
+        assert_eq!(completion.result, 0);
+    }
+    assert_eq!(driver.in_flight(), 0);
+    assert!(driver.stats_snapshot().backlogged > 0, "the in-flight cap was exercised");
+}
+
+#[test]
+fn unpark_from_another_thread_ends_an_unbounded_park() {
+    let mut driver = Driver::new(&Config::default()).unwrap();
+    let unparker = driver.unparker();
+    let begin = Instant::now();
+    let waker = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        unparker.unpark();
+    });
+    driver.park(None).unwrap();
+    waker.join().unwrap();
+    let waited = begin.elapsed();
+    assert!(waited >= Duration::from_millis(40) && waited < Duration::from_secs(5), "{waited:?}");
+}
+
+#[test]
+fn unpark_before_park_is_not_lost() {
+    let mut driver = Driver::new(&Config::default()).unwrap();
+    driver.unparker().unpark();
+    let begin = Instant::now();
+    driver.park(Some(Duration::from_secs(5))).unwrap();
+    assert!(begin.elapsed() < Duration::from_secs(1));
+}
+
+#[test]
+fn park_timeout_is_honoured() {
+    let mut driver = Driver::new(&Config::default()).unwrap();
+    let begin = Instant::now();
+    driver.park(Some(Duration::from_millis(30))).unwrap();
+    let waited = begin.elapsed();
+    assert!(waited >= Duration::from_millis(30), "returned early: {waited:?}");
+    assert!(waited < Duration::from_secs(2), "{waited:?}");
+}
+
+#[test]
+fn shutdown_with_reads_in_flight_cancels_them_and_frees_buffers() {
+    let mut driver = Driver::new(&Config::default()).unwrap();
+    let (rx, _tx) = pipe();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let mut live: Vec<_> = (0..64).map(|_| submit_read(&mut driver, rx.as_raw_fd(), &drops)).collect();
+    let dropped: Vec<_> = (0..64).map(|_| submit_read(&mut driver, rx.as_raw_fd(), &drops)).collect();
+    driver.flush().unwrap();
+    drop(dropped);
+    let begin = Instant::now();
+    driver.shutdown();
+    assert!(begin.elapsed() < Duration::from_secs(5));
+    assert_eq!(drops.load(Ordering::SeqCst), 64, "dropped ops' buffers freed after their CQEs");
+    for op in &mut live {
+        let Poll::Ready((completion, _buf)) = poll_op(op) else {
+            panic!("an op is still pending after shutdown");
+        };
+        assert_eq!(completion.result, -libc::ECANCELED);
+    }
+    drop(live);
+    assert_eq!(drops.load(Ordering::SeqCst), 128);
+    // SAFETY: a NOP points to no memory.
+    assert!(unsafe { driver.submit((), Orphan::Drop, |_| opcode::Nop::new().build()) }.is_err());
+}
+
+#[test]
+fn invalid_config_is_an_error_not_a_panic() {
+    for config in [
+        Config {
+            entries: 0,
+            ..Config::default()
+        },
+        Config {
+            entries: 1 << 20,
+            ..Config::default()
+        },
+        Config {
+            sqpoll_idle_ms: Some(10),
+            defer_taskrun: true,
+            ..Config::default()
+        },
+    ] {
+        let err = Driver::new(&config).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{config:?}");
+    }
+}
+
+#[test]
+fn defer_taskrun_ring_works_for_its_owner() {
+    let config = Config {
+        defer_taskrun: true,
+        coop_taskrun: false,
+        ..Config::default()
+    };
+    let mut driver = Driver::new(&config).unwrap();
+    assert!(driver.features().defer_taskrun);
+    // SAFETY: a NOP points to no memory.
+    let mut op = unsafe { driver.submit((), Orphan::Drop, |_| opcode::Nop::new().build()) }.unwrap();
+    assert_eq!(wait_op(&mut driver, &mut op).0.result, 0);
+}
+
+#[test]
+fn probe_reports_features_and_opcodes() {
+    let features = ringwork_uring::probe().unwrap().expect("io_uring is available on this machine");
+    assert!(features.supports(opcode::Read::CODE));
+    assert!(features.supports(opcode::Accept::CODE));
+    assert!(features.opcode_count() > 10);
+}
