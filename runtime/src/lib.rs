@@ -1,8 +1,11 @@
 #![doc = include_str!("../../README.md")]
 #![warn(missing_docs)]
 
+pub mod buf;
 mod coop;
+pub mod io;
 mod loom;
+pub mod net;
 pub mod runtime;
 mod scheduler;
 pub mod task;

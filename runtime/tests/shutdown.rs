@@ -186,3 +186,50 @@ fn dropping_a_runtime_inside_its_own_task_does_not_deadlock() {
         common::block_on_plain(done.wait())
     });
 }
+
+#[test]
+fn panicking_thread_stop_hook_does_not_hang_drop() {
+    let rt = Builder::new_multi_thread()
+        .worker_threads(2)
+        .on_thread_start(|| panic!("start hook panics"))
+        .on_thread_stop(|| panic!("stop hook panics"))
+        .build()
+        .unwrap();
+    assert_eq!(
+        rt.block_on(rt.spawn(async { 1 })).unwrap(),
+        1,
+        "workers survived the start hook"
+    );
+    watchdog(Duration::from_secs(10), move || drop(rt));
+}
+
+#[test]
+fn shutdown_background_frees_tasks_queued_in_the_injector() {
+    let owner = Arc::new(());
+    let rt = runtime(1);
+    // Keep the only worker busy so spawned tasks stay queued.
+    let started = Gate::new();
+    let s = started.clone();
+    drop(rt.spawn(async move {
+        s.open();
+        std::thread::sleep(Duration::from_millis(200));
+    }));
+    watchdog(Duration::from_secs(10), {
+        let started = started.clone();
+        move || common::block_on_plain(started.wait())
+    });
+    for _ in 0..1000 {
+        let owner = owner.clone();
+        drop(rt.spawn(async move {
+            let _owner = owner;
+        }));
+    }
+    rt.shutdown_background();
+    // The worker finishes its sleep, sweeps and exits; then nothing holds
+    // the tasks any more.
+    watchdog(Duration::from_secs(10), move || {
+        while Arc::strong_count(&owner) > 1 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+}

@@ -44,7 +44,10 @@ impl Config {
         if self.entries == 0 || self.entries > MAX_ENTRIES {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("io_uring entries must be between 1 and {MAX_ENTRIES}, got {}", self.entries),
+                format!(
+                    "io_uring entries must be between 1 and {MAX_ENTRIES}, got {}",
+                    self.entries
+                ),
             ));
         }
         if self.defer_taskrun && self.sqpoll_idle_ms.is_some() {
@@ -59,6 +62,11 @@ impl Config {
     /// Sets up a ring. On `ENOMEM` (locked-memory limits, many rings) halves
     /// the entries and retries; if that still fails, the error names
     /// `RLIMIT_MEMLOCK`.
+    ///
+    /// With `DEFER_TASKRUN` (which implies `SINGLE_ISSUER`) the ring is set up
+    /// disabled (`IORING_SETUP_R_DISABLED`): the kernel then binds it to the
+    /// thread that enables it, so it can be created on one thread and started
+    /// on its owner (see [`UnstartedDriver`](crate::UnstartedDriver)).
     pub(crate) fn build_ring(&self) -> io::Result<(IoUring, Features)> {
         self.validate()?;
         let mut entries = self.entries.next_power_of_two();
@@ -95,7 +103,10 @@ impl Config {
             builder.setup_coop_taskrun();
         }
         if self.defer_taskrun {
-            builder.setup_single_issuer().setup_defer_taskrun();
+            builder
+                .setup_single_issuer()
+                .setup_defer_taskrun()
+                .setup_r_disabled();
         }
         builder.build(entries)
     }

@@ -86,14 +86,69 @@ pub struct Driver {
     _not_send: PhantomData<*const ()>,
 }
 
+/// A driver created on one thread to be started on another (its owner).
+///
+/// Runtimes create every worker's ring in `build()`, so setup errors are
+/// reported there, then move each to its worker thread, which calls
+/// [`start`](UnstartedDriver::start).
+pub struct UnstartedDriver {
+    driver: Driver,
+}
+
+// SAFETY: an unstarted driver has never submitted an SQE or entered its ring
+// (nothing is in flight, the eventfd read is armed only by `park`), so no
+// thread affinity exists yet; `Driver` is `!Send` only to keep a *started*
+// ring on its owner thread.
+unsafe impl Send for UnstartedDriver {}
+
+impl UnstartedDriver {
+    /// Makes the calling thread the driver's owner. Rings set up with
+    /// `SINGLE_ISSUER` are enabled here, binding them to this thread.
+    pub fn start(self) -> io::Result<Driver> {
+        if self.driver.features.defer_taskrun {
+            self.driver.ring.submitter().register_enable_rings()?;
+        }
+        Ok(self.driver)
+    }
+
+    /// The ring's features.
+    pub fn features(&self) -> &Features {
+        &self.driver.features
+    }
+
+    /// The future owner's unparker, usable before the driver starts (a
+    /// wake-up sent before the first park is kept, not lost).
+    pub fn unparker(&self) -> Unparker {
+        self.driver.unparker()
+    }
+
+    /// The future owner's counters.
+    pub fn stats(&self) -> Arc<Stats> {
+        self.driver.stats()
+    }
+}
+
+impl fmt::Debug for UnstartedDriver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnstartedDriver")
+            .field("features", &self.driver.features)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Driver {
-    /// Sets up a ring with `config`.
+    /// Sets up a ring with `config` on, and for, the calling thread.
     pub fn new(config: &Config) -> io::Result<Driver> {
+        Driver::new_unstarted(config)?.start()
+    }
+
+    /// Sets up a ring with `config` to be started by its owner thread.
+    pub fn new_unstarted(config: &Config) -> io::Result<UnstartedDriver> {
         let (ring, features) = config.build_ring()?;
         let cq = features.cq_entries as usize;
         let reserve = (cq / 4).clamp(1, 64);
         let remote = Arc::new(Remote::new(EventFd::new()?));
-        Ok(Driver {
+        let driver = Driver {
             ring,
             cap: cq.saturating_sub(reserve).max(1),
             features,
@@ -109,7 +164,8 @@ impl Driver {
             cqes: Vec::with_capacity(cq),
             closed: false,
             _not_send: PhantomData,
-        })
+        };
+        Ok(UnstartedDriver { driver })
     }
 
     /// The ring's features and the kernel's opcodes.
@@ -141,7 +197,9 @@ impl Driver {
 
     /// Submits an operation. `build` receives the resources at the address
     /// where they stay until the final completion and returns the SQE (its
-    /// `user_data` is overwritten). Returns the [`Op`] to await.
+    /// `user_data` is overwritten). Returns the [`Op`] to await, or, if the
+    /// operation could not be queued (the driver shut down, or an early
+    /// submit of a full queue failed), the error and the resources back.
     ///
     /// # Safety
     ///
@@ -151,13 +209,21 @@ impl Driver {
     /// open while the operation is in flight (keep an owner of them in
     /// `resources`). The driver keeps `resources` alive, unmoved, until the
     /// kernel's final CQE for the operation.
-    pub unsafe fn submit<R, F>(&mut self, resources: R, orphan: Orphan, build: F) -> io::Result<Op<R>>
+    pub unsafe fn submit<R, F>(
+        &mut self,
+        resources: R,
+        orphan: Orphan,
+        build: F,
+    ) -> Result<Op<R>, (io::Error, R)>
     where
         R: Send + 'static,
         F: FnOnce(&mut R) -> squeue::Entry,
     {
         if self.closed {
-            return Err(io::Error::other("the io_uring driver has shut down"));
+            return Err((
+                io::Error::other("the io_uring driver has shut down"),
+                resources,
+            ));
         }
         let slot = Arc::new(Slot::new(resources, orphan));
         let sqe = slot.with_resources(build);
@@ -174,7 +240,8 @@ impl Driver {
                 // Not pushed (the early submit failed): the kernel never saw
                 // it, so the slot and its resources can go.
                 self.ops.remove(user_data);
-                return Err(err);
+                let resources = slot.take_resources().expect("resources present until Done");
+                return Err((err, resources));
             }
             self.in_flight += 1;
         }
@@ -249,7 +316,11 @@ impl Driver {
             if self.ops.get(user_data).is_none() {
                 continue; // finished meanwhile
             }
-            if let Some(pos) = self.backlog.iter().position(|e| e.get_user_data() == user_data) {
+            if let Some(pos) = self
+                .backlog
+                .iter()
+                .position(|e| e.get_user_data() == user_data)
+            {
                 // Never reached the kernel: finish it here.
                 self.backlog.remove(pos);
                 if let Some(slot) = self.ops.remove(user_data) {
@@ -257,7 +328,9 @@ impl Driver {
                 }
                 continue;
             }
-            let sqe = opcode::AsyncCancel::new(user_data).build().user_data(CANCEL_TOKEN);
+            let sqe = opcode::AsyncCancel::new(user_data)
+                .build()
+                .user_data(CANCEL_TOKEN);
             // SAFETY: `ASYNC_CANCEL` points to no memory.
             unsafe { self.push_sqe(&sqe)? };
             self.internal_in_flight += 1;
@@ -269,7 +342,9 @@ impl Driver {
 
     fn drain_backlog(&mut self) -> io::Result<()> {
         while self.in_flight < self.cap {
-            let Some(sqe) = self.backlog.pop_front() else { break };
+            let Some(sqe) = self.backlog.pop_front() else {
+                break;
+            };
             // SAFETY: backlogged SQEs were built under `submit`'s contract and
             // their slots are still in the table (cancelled ones are removed
             // from the backlog in `process_cancels`).
@@ -439,7 +514,8 @@ impl Driver {
             self.submit(ts, Orphan::Drop, |ts| {
                 let ptr: *const types::Timespec = &**ts;
                 opcode::Timeout::new(ptr).build()
-            })?
+            })
+            .map_err(|(err, _)| err)?
         };
         let result = loop {
             match self.ring.submit_and_wait(1) {
@@ -451,7 +527,14 @@ impl Driver {
         drop(op); // cancels the timeout if it has not fired
         match result {
             Ok(_) => Ok(()),
-            Err(err) if matches!(err.raw_os_error(), Some(libc::ETIME | libc::EBUSY | libc::EAGAIN)) => Ok(()),
+            Err(err)
+                if matches!(
+                    err.raw_os_error(),
+                    Some(libc::ETIME | libc::EBUSY | libc::EAGAIN)
+                ) =>
+            {
+                Ok(())
+            }
             Err(err) => Err(err),
         }
     }
@@ -472,7 +555,9 @@ impl Driver {
         }
         let _ = self.process_cancels();
         for user_data in self.ops.live_user_data() {
-            let sqe = opcode::AsyncCancel::new(user_data).build().user_data(CANCEL_TOKEN);
+            let sqe = opcode::AsyncCancel::new(user_data)
+                .build()
+                .user_data(CANCEL_TOKEN);
             // SAFETY: `ASYNC_CANCEL` points to no memory.
             if unsafe { self.push_sqe(&sqe) }.is_ok() {
                 self.internal_in_flight += 1;
@@ -480,7 +565,9 @@ impl Driver {
             }
         }
         if self.eventfd_armed {
-            let sqe = opcode::AsyncCancel::new(EVENTFD_TOKEN).build().user_data(CANCEL_TOKEN);
+            let sqe = opcode::AsyncCancel::new(EVENTFD_TOKEN)
+                .build()
+                .user_data(CANCEL_TOKEN);
             // SAFETY: `ASYNC_CANCEL` points to no memory.
             if unsafe { self.push_sqe(&sqe) }.is_ok() {
                 self.internal_in_flight += 1;

@@ -24,7 +24,8 @@
 //!
 //! let mut driver = Driver::new(&Config::default())?;
 //! // SAFETY: a NOP points to no memory.
-//! let mut op = unsafe { driver.submit((), Orphan::Drop, |_| opcode::Nop::new().build())? };
+//! let mut op = unsafe { driver.submit((), Orphan::Drop, |_| opcode::Nop::new().build()) }
+//!     .map_err(|(err, ())| err)?;
 //! driver.park(None)?; // submits the NOP and waits for its completion
 //! let waker = std::task::Waker::noop();
 //! let mut cx = std::task::Context::from_waker(waker);
@@ -47,7 +48,7 @@ mod sys;
 mod table;
 
 pub use config::{Config, MAX_ENTRIES};
-pub use driver::Driver;
+pub use driver::{Driver, UnstartedDriver};
 pub use io_uring;
 pub use op::Op;
 pub use probe::{classify_setup_error, probe, Features, Unavailable};

@@ -113,7 +113,11 @@ pub fn classify_setup_error(err: &io::Error) -> Option<Unavailable> {
     let reason = match errno {
         libc::ENOSYS => "io_uring_setup failed with ENOSYS: the kernel has no io_uring".to_owned(),
         libc::EPERM | libc::EACCES => {
-            let name = if errno == libc::EPERM { "EPERM" } else { "EACCES" };
+            let name = if errno == libc::EPERM {
+                "EPERM"
+            } else {
+                "EACCES"
+            };
             match io_uring_disabled_sysctl() {
                 Some(value) if value != 0 => format!(
                     "io_uring_setup failed with {name}: kernel.io_uring_disabled = {value}"

@@ -120,8 +120,18 @@ impl<R: Send + 'static> Slot<R> {
     /// ends (to build an SQE that points into them).
     pub(crate) fn with_resources<T>(&self, f: impl FnOnce(&mut R) -> T) -> T {
         let mut inner = self.inner.lock();
-        let resources = inner.resources.as_mut().expect("resources present until Done");
+        let resources = inner
+            .resources
+            .as_mut()
+            .expect("resources present until Done");
         f(resources)
+    }
+
+    /// Takes the resources back from a slot that never reached the kernel.
+    pub(crate) fn take_resources(&self) -> Option<R> {
+        let mut inner = self.inner.lock();
+        inner.state = State::Done;
+        inner.resources.take()
     }
 
     /// The future polls: the final completion and the resources, once.
@@ -138,7 +148,10 @@ impl<R: Send + 'static> Slot<R> {
             State::Completed(completion) => {
                 let completion = *completion;
                 inner.state = State::Done;
-                let resources = inner.resources.take().expect("resources present until Done");
+                let resources = inner
+                    .resources
+                    .take()
+                    .expect("resources present until Done");
                 Poll::Ready((completion, resources))
             }
             State::Cancelled | State::Done => panic!("operation polled after it completed"),

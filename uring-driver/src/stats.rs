@@ -39,7 +39,10 @@ pub struct StatsSnapshot {
 impl Stats {
     pub(crate) fn add(counter: &AtomicU64, n: u64) {
         // Single writer: load + store is enough.
-        counter.store(counter.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+        counter.store(
+            counter.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Relaxed,
+        );
     }
 
     pub(crate) fn submissions(&self, n: u64) {

@@ -37,7 +37,10 @@ fn encode(index: u32, generation: u32) -> u64 {
 }
 
 fn decode(user_data: u64) -> (usize, u32) {
-    ((user_data & u64::from(u32::MAX)) as usize, (user_data >> 32) as u32)
+    (
+        (user_data & u64::from(u32::MAX)) as usize,
+        (user_data >> 32) as u32,
+    )
 }
 
 impl OpTable {
@@ -51,7 +54,8 @@ impl OpTable {
                 encode(index, entry.generation)
             }
             None => {
-                let index = u32::try_from(self.entries.len()).expect("more than 2^32 operations in flight");
+                let index =
+                    u32::try_from(self.entries.len()).expect("more than 2^32 operations in flight");
                 self.entries.push(Entry {
                     generation: 0,
                     slot: Some(slot),

@@ -29,8 +29,11 @@ fn pipe() -> (OwnedFd, OwnedFd) {
     let mut fds = [0; 2];
     // SAFETY: `fds` has room for the two descriptors `pipe2` writes.
     assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-    // SAFETY: fresh descriptors owned by nothing else.
-    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+    // SAFETY: a fresh descriptor owned by nothing else.
+    let rx = unsafe { OwnedFd::from_raw_fd(fds[0]) };
+    // SAFETY: as above.
+    let tx = unsafe { OwnedFd::from_raw_fd(fds[1]) };
+    (rx, tx)
 }
 
 /// A buffer that counts its drops.
@@ -58,6 +61,7 @@ fn submit_read(driver: &mut Driver, fd: RawFd, drops: &Arc<AtomicUsize>) -> Op<C
             .submit(buf, Orphan::Drop, |b| {
                 opcode::Read::new(types::Fd(fd), b.data.as_mut_ptr(), b.data.len() as u32).build()
             })
+            .map_err(|(e, _)| e)
             .unwrap()
     }
 }
@@ -66,11 +70,16 @@ fn submit_read(driver: &mut Driver, fd: RawFd, drops: &Arc<AtomicUsize>) -> Op<C
 fn nop_completes_and_is_counted() {
     let mut driver = Driver::new(&Config::default()).unwrap();
     // SAFETY: a NOP points to no memory.
-    let mut op = unsafe { driver.submit((), Orphan::Drop, |_| opcode::Nop::new().build()) }.unwrap();
+    let mut op = unsafe { driver.submit((), Orphan::Drop, |_| opcode::Nop::new().build()) }
+        .map_err(|(e, _)| e)
+        .unwrap();
     let (completion, ()) = wait_op(&mut driver, &mut op);
     assert_eq!(completion.result, 0);
     let stats = driver.stats_snapshot();
-    assert!(stats.submissions >= 1 && stats.completions >= 1 && stats.enters >= 1, "{stats:?}");
+    assert!(
+        stats.submissions >= 1 && stats.completions >= 1 && stats.enters >= 1,
+        "{stats:?}"
+    );
     assert_eq!(driver.in_flight(), 0);
 }
 
@@ -82,11 +91,16 @@ fn read_delivers_data_and_returns_the_buffer() {
     let mut op = submit_read(&mut driver, rx.as_raw_fd(), &drops);
     driver.flush().unwrap();
     // SAFETY: writing 5 bytes from a live buffer to an open pipe.
-    assert_eq!(unsafe { libc::write(tx.as_raw_fd(), b"hello".as_ptr().cast(), 5) }, 5);
+    let written = unsafe { libc::write(tx.as_raw_fd(), b"hello".as_ptr().cast(), 5) };
+    assert_eq!(written, 5);
     let (completion, buf) = wait_op(&mut driver, &mut op);
     assert_eq!(completion.into_result().unwrap(), 5);
     assert_eq!(&buf.data[..5], b"hello");
-    assert_eq!(drops.load(Ordering::SeqCst), 0, "the buffer came back, not dropped");
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        0,
+        "the buffer came back, not dropped"
+    );
 }
 
 #[test]
@@ -97,10 +111,17 @@ fn dropped_op_frees_its_buffer_only_after_the_final_completion() {
     let op = submit_read(&mut driver, rx.as_raw_fd(), &drops);
     driver.flush().unwrap(); // the read is now in the kernel, blocked on the pipe
     drop(op);
-    assert_eq!(drops.load(Ordering::SeqCst), 0, "the kernel still owns the buffer");
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        0,
+        "the kernel still owns the buffer"
+    );
     let deadline = Instant::now() + Duration::from_secs(5);
     while drops.load(Ordering::SeqCst) == 0 {
-        assert!(Instant::now() < deadline, "the cancelled read never completed");
+        assert!(
+            Instant::now() < deadline,
+            "the cancelled read never completed"
+        );
         driver.park(Some(Duration::from_millis(50))).unwrap();
     }
     assert_eq!(drops.load(Ordering::SeqCst), 1);
@@ -132,11 +153,16 @@ fn completed_but_unread_accept_closes_the_new_socket() {
     // listener outlives the operation.
     let op = unsafe {
         driver.submit((), Orphan::CloseFd, |_| {
-            opcode::Accept::new(types::Fd(listener.as_raw_fd()), std::ptr::null_mut(), std::ptr::null_mut())
-                .flags(libc::SOCK_CLOEXEC)
-                .build()
+            opcode::Accept::new(
+                types::Fd(listener.as_raw_fd()),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            )
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
         })
     }
+    .map_err(|(e, _)| e)
     .unwrap();
     driver.flush().unwrap();
     let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
@@ -149,7 +175,9 @@ fn completed_but_unread_accept_closes_the_new_socket() {
     drop(op);
     // The accepted socket was closed: the client sees end-of-stream. (Had it
     // leaked, the read would time out.)
-    client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     let mut byte = [0u8; 1];
     let n = std::io::Read::read(&mut client, &mut byte).expect("EOF, not a timeout");
     assert_eq!(n, 0);
@@ -165,12 +193,18 @@ fn tiny_ring_completes_two_thousand_concurrent_ops() {
     let mut ops: Vec<_> = (0..2000)
         .map(|_| {
             // SAFETY: a NOP points to no memory.
-            unsafe { driver.submit((), Orphan::Drop, |_| opcode::Nop::new().build()) }.unwrap()
+            unsafe { driver.submit((), Orphan::Drop, |_| opcode::Nop::new().build()) }
+                .map_err(|(e, _)| e)
+                .unwrap()
         })
         .collect();
     let deadline = Instant::now() + Duration::from_secs(20);
     while driver.in_flight() > 0 {
-        assert!(Instant::now() < deadline, "hang: {} still in flight", driver.in_flight());
+        assert!(
+            Instant::now() < deadline,
+            "hang: {} still in flight",
+            driver.in_flight()
+        );
         driver.park(Some(Duration::from_millis(10))).unwrap();
     }
     for op in &mut ops {
@@ -180,7 +214,10 @@ fn tiny_ring_completes_two_thousand_concurrent_ops() {
         assert_eq!(completion.result, 0);
     }
     assert_eq!(driver.in_flight(), 0);
-    assert!(driver.stats_snapshot().backlogged > 0, "the in-flight cap was exercised");
+    assert!(
+        driver.stats_snapshot().backlogged > 0,
+        "the in-flight cap was exercised"
+    );
 }
 
 #[test]
@@ -195,7 +232,10 @@ fn unpark_from_another_thread_ends_an_unbounded_park() {
     driver.park(None).unwrap();
     waker.join().unwrap();
     let waited = begin.elapsed();
-    assert!(waited >= Duration::from_millis(40) && waited < Duration::from_secs(5), "{waited:?}");
+    assert!(
+        waited >= Duration::from_millis(40) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
 }
 
 #[test]
@@ -213,7 +253,10 @@ fn park_timeout_is_honoured() {
     let begin = Instant::now();
     driver.park(Some(Duration::from_millis(30))).unwrap();
     let waited = begin.elapsed();
-    assert!(waited >= Duration::from_millis(30), "returned early: {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(30),
+        "returned early: {waited:?}"
+    );
     assert!(waited < Duration::from_secs(2), "{waited:?}");
 }
 
@@ -222,14 +265,22 @@ fn shutdown_with_reads_in_flight_cancels_them_and_frees_buffers() {
     let mut driver = Driver::new(&Config::default()).unwrap();
     let (rx, _tx) = pipe();
     let drops = Arc::new(AtomicUsize::new(0));
-    let mut live: Vec<_> = (0..64).map(|_| submit_read(&mut driver, rx.as_raw_fd(), &drops)).collect();
-    let dropped: Vec<_> = (0..64).map(|_| submit_read(&mut driver, rx.as_raw_fd(), &drops)).collect();
+    let mut live: Vec<_> = (0..64)
+        .map(|_| submit_read(&mut driver, rx.as_raw_fd(), &drops))
+        .collect();
+    let dropped: Vec<_> = (0..64)
+        .map(|_| submit_read(&mut driver, rx.as_raw_fd(), &drops))
+        .collect();
     driver.flush().unwrap();
     drop(dropped);
     let begin = Instant::now();
     driver.shutdown();
     assert!(begin.elapsed() < Duration::from_secs(5));
-    assert_eq!(drops.load(Ordering::SeqCst), 64, "dropped ops' buffers freed after their CQEs");
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        64,
+        "dropped ops' buffers freed after their CQEs"
+    );
     for op in &mut live {
         let Poll::Ready((completion, _buf)) = poll_op(op) else {
             panic!("an op is still pending after shutdown");
@@ -274,13 +325,17 @@ fn defer_taskrun_ring_works_for_its_owner() {
     let mut driver = Driver::new(&config).unwrap();
     assert!(driver.features().defer_taskrun);
     // SAFETY: a NOP points to no memory.
-    let mut op = unsafe { driver.submit((), Orphan::Drop, |_| opcode::Nop::new().build()) }.unwrap();
+    let mut op = unsafe { driver.submit((), Orphan::Drop, |_| opcode::Nop::new().build()) }
+        .map_err(|(e, _)| e)
+        .unwrap();
     assert_eq!(wait_op(&mut driver, &mut op).0.result, 0);
 }
 
 #[test]
 fn probe_reports_features_and_opcodes() {
-    let features = ringwork_uring::probe().unwrap().expect("io_uring is available on this machine");
+    let features = ringwork_uring::probe()
+        .unwrap()
+        .expect("io_uring is available on this machine");
     assert!(features.supports(opcode::Read::CODE));
     assert!(features.supports(opcode::Accept::CODE));
     assert!(features.opcode_count() > 10);

@@ -1,8 +1,10 @@
 //! [`Builder`]: every runtime setting, validated in one place.
 
 use super::{Handle, Runtime};
+use crate::io::driver::UringPark;
+use crate::io::DriverKind;
 use crate::scheduler::park::{CondvarParker, Park};
-use crate::scheduler::{self, rng, Callback, Config, MAX_WORKERS};
+use crate::scheduler::{self, rng, Callback, Config, IoConfig, MAX_WORKERS};
 use std::fmt;
 use std::io;
 use std::sync::Arc;
@@ -55,6 +57,9 @@ pub struct Builder {
     seed: Option<u64>,
     global_queue_interval: u32,
     event_interval: u32,
+    enable_io: bool,
+    driver: Option<DriverKind>,
+    uring: ringwork_uring::Config,
 }
 
 impl Builder {
@@ -70,7 +75,51 @@ impl Builder {
             seed: None,
             global_queue_interval: DEFAULT_GLOBAL_QUEUE_INTERVAL,
             event_interval: DEFAULT_EVENT_INTERVAL,
+            enable_io: true,
+            driver: None,
+            uring: ringwork_uring::Config::default(),
         }
+    }
+
+    /// Whether the runtime has an I/O driver (default `true`). Without one,
+    /// workers park on a condition variable and I/O operations return an
+    /// error; useful for pure-computation runtimes and scheduler benchmarks.
+    pub fn enable_io(&mut self, enable: bool) -> &mut Builder {
+        self.enable_io = enable;
+        self
+    }
+
+    /// Which I/O driver to use (default [`DriverKind::Auto`]; the
+    /// environment variable `RINGWORK_DRIVER` overrides the default, not an
+    /// explicit choice made here).
+    pub fn driver(&mut self, kind: DriverKind) -> &mut Builder {
+        self.driver = Some(kind);
+        self
+    }
+
+    /// Submission queue entries of each io_uring (default 256; 1..=32768).
+    pub fn uring_entries(&mut self, entries: u32) -> &mut Builder {
+        self.uring.entries = entries;
+        self
+    }
+
+    /// `IORING_SETUP_SQPOLL` with this idle time in milliseconds (`None`,
+    /// the default, turns it off). A kernel thread then polls each ring.
+    pub fn uring_sqpoll(&mut self, idle_ms: Option<u32>) -> &mut Builder {
+        self.uring.sqpoll_idle_ms = idle_ms;
+        self
+    }
+
+    /// `IORING_SETUP_COOP_TASKRUN` (default on).
+    pub fn uring_coop_taskrun(&mut self, enable: bool) -> &mut Builder {
+        self.uring.coop_taskrun = enable;
+        self
+    }
+
+    /// `IORING_SETUP_DEFER_TASKRUN | SINGLE_ISSUER` (default off).
+    pub fn uring_defer_taskrun(&mut self, enable: bool) -> &mut Builder {
+        self.uring.defer_taskrun = enable;
+        self
     }
 
     /// Number of worker threads (default: `std::thread::available_parallelism`).
@@ -169,6 +218,32 @@ impl Builder {
             None => seed_from_env()?.unwrap_or_else(rng::entropy_seed),
         };
 
+        let (io, parks) = if self.enable_io {
+            let kind = match self.driver {
+                Some(kind) => kind,
+                None => DriverKind::from_env()?.unwrap_or_default(),
+            };
+            self.uring.validate()?;
+            let mut parks: Vec<Box<dyn Park>> = Vec::with_capacity(workers);
+            let mut features = None;
+            for _ in 0..workers {
+                let driver = ringwork_uring::Driver::new_unstarted(&self.uring)
+                    .map_err(|err| uring_error(kind, err))?;
+                features.get_or_insert_with(|| driver.features().clone());
+                parks.push(Box::new(UringPark::new(driver)));
+            }
+            let io = IoConfig {
+                kind,
+                uring: self.uring.clone(),
+                features: features.expect("at least one worker"),
+            };
+            (Some(io), parks)
+        } else {
+            let parks = (0..workers)
+                .map(|_| Box::new(CondvarParker::new()) as Box<dyn Park>)
+                .collect();
+            (None, parks)
+        };
         let config = Config {
             global_queue_interval: self.global_queue_interval,
             event_interval: self.event_interval,
@@ -176,10 +251,8 @@ impl Builder {
             seed,
             on_thread_start: self.on_thread_start.clone(),
             on_thread_stop: self.on_thread_stop.clone(),
+            io,
         };
-        let parks: Vec<Box<dyn Park>> = (0..workers)
-            .map(|_| Box::new(CondvarParker::new()) as Box<dyn Park>)
-            .collect();
         let (shared, parts) = scheduler::create(config, parks);
 
         let mut threads = Vec::with_capacity(workers);
@@ -208,6 +281,23 @@ impl Builder {
             }
         }
         Ok(Runtime::from_parts(Handle::from_shared(shared), threads))
+    }
+}
+
+/// Explains why the io_uring driver could not be set up.
+fn uring_error(kind: DriverKind, err: io::Error) -> io::Error {
+    match ringwork_uring::classify_setup_error(&err) {
+        Some(unavailable) => io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!(
+                "io_uring is unavailable ({unavailable}); driver {kind:?} requested, and the epoll \
+                 fallback is not implemented yet"
+            ),
+        ),
+        None => io::Error::new(
+            err.kind(),
+            format!("failed to set up an io_uring for a worker: {err}"),
+        ),
     }
 }
 
@@ -250,6 +340,9 @@ impl fmt::Debug for Builder {
             .field("seed", &self.seed)
             .field("global_queue_interval", &self.global_queue_interval)
             .field("event_interval", &self.event_interval)
+            .field("enable_io", &self.enable_io)
+            .field("driver", &self.driver)
+            .field("uring", &self.uring)
             .finish_non_exhaustive()
     }
 }

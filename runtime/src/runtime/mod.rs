@@ -80,7 +80,22 @@ impl Runtime {
     #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         let _driving = context::enter_block_on(self.handle.clone());
-        let mut park = CondvarParker::new();
+        // This thread gets its own I/O driver for the duration of the call
+        // (dropped at the end: in-flight operations are cancelled and their
+        // completions awaited). If a ring cannot be set up here, the thread
+        // parks on a condition variable and its I/O reports the error.
+        let uring = self
+            .handle
+            .shared
+            .io_config()
+            .and_then(|io| ringwork_uring::Driver::new(&io.uring).ok());
+        let mut park: Box<dyn Park> = match uring {
+            Some(driver) => Box::new(BlockOnUring {
+                unparker: driver.unparker(),
+                _guard: crate::io::driver::install(driver),
+            }),
+            None => Box::new(CondvarParker::new()),
+        };
         let waker = Waker::from(std::sync::Arc::new(BlockOnWaker(park.unparker())));
         let mut cx = Context::from_waker(&waker);
         let mut future = pin!(future);
@@ -133,9 +148,11 @@ impl Runtime {
             for thread in threads {
                 let _ = thread.join();
             }
-            shared.drain_injector();
         }
-        // Otherwise the `JoinHandle`s drop here, detaching the threads.
+        // Otherwise the `JoinHandle`s drop here, detaching the threads; the
+        // last worker to exit drains the injector (see `worker_exited`).
+        // Draining now as well is safe: every task is completed by shutdown.
+        shared.drain_injector();
     }
 }
 
@@ -150,6 +167,39 @@ impl fmt::Debug for Runtime {
         f.debug_struct("Runtime")
             .field("handle", &self.handle)
             .finish()
+    }
+}
+
+/// A `block_on` thread's park: its own io_uring, installed as the thread's
+/// driver while the call lasts.
+struct BlockOnUring {
+    unparker: ringwork_uring::Unparker,
+    _guard: crate::io::driver::DriverGuard,
+}
+
+// SAFETY: never sent: it lives and dies on the `block_on` thread inside one
+// call; `Park: Send` is only needed by worker parks that move to their thread.
+unsafe impl Send for BlockOnUring {}
+
+impl Park for BlockOnUring {
+    fn park(&mut self, timeout: Option<Duration>) {
+        let parked = crate::io::driver::with_current(|driver| driver.park(timeout));
+        if !matches!(parked, Some(Ok(()))) {
+            // Cannot happen short of a kernel bug; do not spin.
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    fn unparker(&self) -> std::sync::Arc<dyn Unpark> {
+        std::sync::Arc::new(UringUnpark(self.unparker.clone()))
+    }
+}
+
+struct UringUnpark(ringwork_uring::Unparker);
+
+impl Unpark for UringUnpark {
+    fn unpark(&self) {
+        self.0.unpark();
     }
 }
 
@@ -232,6 +282,17 @@ impl Handle {
     /// The seed of the scheduler's random choices (see [`Builder::seed`]).
     pub fn seed(&self) -> u64 {
         self.shared.seed()
+    }
+
+    /// The I/O driver the runtime uses, `None` if built without I/O.
+    pub fn driver_kind(&self) -> Option<crate::io::DriverKind> {
+        self.shared.io_config().map(|io| io.kind)
+    }
+
+    /// The io_uring features and opcodes of the workers' rings, `None` if the
+    /// runtime has no io_uring driver.
+    pub fn uring_features(&self) -> Option<ringwork_uring::Features> {
+        self.shared.io_config().map(|io| io.features.clone())
     }
 }
 

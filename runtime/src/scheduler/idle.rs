@@ -24,10 +24,11 @@
 //!    searching; if it was the last searcher it calls `worker_to_notify`
 //!    again, because where it found one task there may be more. Work spreads
 //!    one worker at a time.
-//! 4. **The last searcher re-checks before sleeping.** A searcher that found
-//!    nothing and parks as the last searcher (`transition_worker_to_parked`
-//!    returns `true`) looks at every queue once more after its counter update
-//!    and wakes a worker if any queue holds work.
+//! 4. **Every worker re-checks before sleeping.** After its counter update a
+//!    parking worker looks at every queue once more and wakes a worker
+//!    (possibly itself) if any queue holds work. This covers the last
+//!    searcher, and also a worker that parks without having searched while a
+//!    producer, seeing every worker still unparked, woke nobody.
 //!
 //! # Why no wake-up is lost
 //!
@@ -35,9 +36,13 @@
 //! does `fetch_sub(state); fence(SeqCst); check queues`. These are the two
 //! halves of a store-buffer pattern; the fences (SeqCst, in
 //! `Shared::notify_parked` and `Worker::park`) forbid both threads from
-//! missing the other's write. So either the producer sees no searcher and
-//! wakes a sleeper (rule 2), or the last searcher sees the task (rule 4). A
-//! searcher that is not the last leaves the check to the one that is.
+//! missing the other's write. So either the producer sees the worker parked
+//! and no searcher, and wakes a sleeper (rule 2), or the parking worker sees
+//! the task (rule 4). If the producer sees a searcher instead, that searcher
+//! either finds the task or parks — and re-checks — after the push.
+//!
+//! Known limit (as in tokio): the LIFO slot is not stealable, so a task woken
+//! into it by a poll that then runs for long waits for that poll to end.
 
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 use crate::loom::sync::Mutex;

@@ -46,7 +46,8 @@ pub struct RuntimeMetrics {
     pub workers: Vec<WorkerMetrics>,
     /// Tasks waiting in the shared injector queue.
     pub injector_depth: usize,
-    /// Tasks spawned and not yet finished.
+    /// Tasks spawned and not yet finished. (A task leaves this count just
+    /// after its `JoinHandle` is woken.)
     pub alive_tasks: usize,
     /// Workers currently looking for work to steal.
     pub searching_workers: usize,

@@ -55,6 +55,15 @@ pub(crate) struct Config {
     pub(crate) seed: u64,
     pub(crate) on_thread_start: Option<Callback>,
     pub(crate) on_thread_stop: Option<Callback>,
+    /// `None`: a runtime without I/O.
+    pub(crate) io: Option<IoConfig>,
+}
+
+/// The I/O driver settings, kept so `block_on` threads can build theirs.
+pub(crate) struct IoConfig {
+    pub(crate) kind: crate::io::DriverKind,
+    pub(crate) uring: ringwork_uring::Config,
+    pub(crate) features: ringwork_uring::Features,
 }
 
 /// What other threads may touch of one worker.
@@ -123,6 +132,10 @@ impl Shared {
         self.config.seed
     }
 
+    pub(crate) fn io_config(&self) -> Option<&IoConfig> {
+        self.config.io.as_ref()
+    }
+
     pub(crate) fn is_shutdown(&self) -> bool {
         // `Acquire`: pairs with the `SeqCst` store in `shutdown`.
         self.is_shutdown.load(Ordering::Acquire)
@@ -165,6 +178,15 @@ impl Shared {
             Some(task) => task,
         };
         this.injector.push(task);
+        if this.is_shutdown() {
+            // The workers may have drained the injector already; a task
+            // queued now would never be popped and would keep the runtime
+            // alive through its scheduler handle. Shutdown (or the poller
+            // of the task) completes every task, so its notifications may
+            // simply be dropped.
+            this.drain_injector();
+            return;
+        }
         this.notify_parked();
     }
 
@@ -202,11 +224,18 @@ impl Shared {
         }
     }
 
-    /// Called by each worker when it leaves its loop for good.
+    /// Called by each worker when it leaves its loop for good (also when it
+    /// unwinds). The last one drains the injector, so queued notifications
+    /// never outlive the workers even when nobody waits for them
+    /// (`shutdown_background`, an expired `shutdown_timeout`).
     fn worker_exited(&self) {
         let mut exited = self.exited.lock();
         *exited += 1;
+        let last = *exited == self.num_workers();
         drop(exited);
+        if last {
+            self.drain_injector();
+        }
         self.exited_changed.notify_all();
     }
 

@@ -20,6 +20,20 @@ use std::time::Duration;
 
 /// The sleeping side, owned by one thread.
 pub(crate) trait Park: Send {
+    /// Called once on the owning thread before anything else (an I/O driver
+    /// installs itself as the thread's driver here).
+    fn enter(&mut self) {}
+
+    /// Called once on the owning thread after the last park, once every task
+    /// future on the thread is gone (an I/O driver cancels what is still in
+    /// flight and waits for the kernel to finish with every buffer).
+    fn exit(&mut self) {}
+
+    /// Submits the I/O queued by the polls since the last flush: the batching
+    /// point, called when the worker runs out of local tasks and on
+    /// maintenance ticks.
+    fn flush(&mut self) {}
+
     /// Blocks until unparked, until `timeout` elapses (`Some(ZERO)`: just
     /// harvest pending events/tokens without blocking), or spuriously.
     fn park(&mut self, timeout: Option<Duration>);

@@ -58,10 +58,13 @@ crate::loom::thread_local! {
 
 /// Runs worker `parts.index` of `shared` until shutdown. The thread's entry point.
 pub(crate) fn run(shared: Arc<Shared>, parts: WorkerParts) {
+    // Reports the exit even if something below unwinds, so that
+    // `Runtime::drop` never waits for a worker that is gone.
+    let _exit = ExitGuard(shared.clone());
     let WorkerParts { index, local, park } = parts;
-    if let Some(hook) = &shared.config.on_thread_start {
-        hook();
-    }
+    run_hook(&shared.config.on_thread_start);
+    let mut park = park;
+    park.enter();
     let worker = Worker {
         rng: Cell::new(FastRand::for_worker(shared.config.seed, index)),
         shared: shared.clone(),
@@ -78,11 +81,36 @@ pub(crate) fn run(shared: Arc<Shared>, parts: WorkerParts) {
         worker.run_loop();
         worker.shutdown();
     }
-    drop(worker);
-    if let Some(hook) = &shared.config.on_thread_stop {
-        hook();
+    // Every future this worker dropped may have cancelled I/O: the driver
+    // waits for the kernel to release those buffers before the thread ends.
+    let mut park = worker.park.into_inner();
+    drop(worker.lifo);
+    park.exit();
+    drop(park);
+    run_hook(&shared.config.on_thread_stop);
+}
+
+/// Runs a user hook; a panic in it is contained (the worker goes on).
+fn run_hook(hook: &Option<super::Callback>) {
+    if let Some(hook) = hook {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook()));
+        if let Err(payload) = result {
+            // The payload's own `Drop` could panic too: leak it then.
+            if let Err(second) =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(payload)))
+            {
+                std::mem::forget(second);
+            }
+        }
     }
-    shared.worker_exited();
+}
+
+struct ExitGuard(Arc<Shared>);
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        self.0.worker_exited();
+    }
 }
 
 /// Installs the thread-local worker pointer and clears it on drop (also on
@@ -134,6 +162,11 @@ impl Worker {
             }
             if let Some(task) = self.next_task(tick) {
                 self.run_task(task);
+                if !self.has_local_work() {
+                    // About to look elsewhere or sleep: submit the I/O the
+                    // last run of tasks queued, as one batch.
+                    self.park.borrow_mut().flush();
+                }
                 continue;
             }
             if let Some(task) = self.steal_work() {
@@ -232,13 +265,13 @@ impl Worker {
         }
     }
 
-    /// Pushes to the back of the local queue, and wakes a sleeper when this
-    /// worker now has more runnable work than it can start next (rule 2).
+    /// Pushes to the back of the local queue (stealable work), and wakes a
+    /// sleeper if no worker is searching (rule 2). Every push notifies: the
+    /// pushing worker is usually inside a poll that may run for long, so
+    /// even a single queued task is work another worker should take.
     fn push_back(&self, task: Notified) {
         self.local.push(task);
-        if !self.is_searching.get() && self.local.len() + usize::from(self.has_lifo()) > 1 {
-            self.shared.notify_parked();
-        }
+        self.shared.notify_parked();
     }
 
     fn has_lifo(&self) -> bool {
@@ -258,12 +291,13 @@ impl Worker {
         }
         let idle = &self.shared.idle;
         let was_searching = self.is_searching.replace(false);
-        if idle.transition_worker_to_parked(self.index, was_searching) {
-            // Rule 4. `SeqCst` fence: pairs with the fence in
-            // `Shared::notify_parked` (see `idle.rs`).
-            fence(Ordering::SeqCst);
-            self.shared.notify_if_work_pending();
-        }
+        idle.transition_worker_to_parked(self.index, was_searching);
+        // Rule 4, applied by every parking worker (not only the last
+        // searcher): a producer that saw all workers unparked a moment ago
+        // woke nobody, so look at the queues once more. `SeqCst` fence: pairs
+        // with the fence in `Shared::notify_parked` (see `idle.rs`).
+        fence(Ordering::SeqCst);
+        self.shared.notify_if_work_pending();
         self.counters().parks.add(1);
         loop {
             self.park.borrow_mut().park(None);

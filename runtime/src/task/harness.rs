@@ -15,6 +15,16 @@ use std::panic::{self, AssertUnwindSafe};
 use std::ptr::NonNull;
 use std::task::{Context, Poll, Waker};
 
+/// Drops the result of a `catch_unwind` without letting a panic payload's
+/// own `Drop` unwind (a payload that panics when dropped is leaked).
+fn discard<T>(result: std::thread::Result<T>) {
+    if let Err(payload) = result {
+        if let Err(second) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+            std::mem::forget(second);
+        }
+    }
+}
+
 /// Borrows the typed cell behind `ptr`.
 ///
 /// # Safety
@@ -76,7 +86,7 @@ impl<F: Future, S> Core<F, S> {
             Ok(()) => result,
             Err(payload) => {
                 // The output's own `Drop` may panic as well; that one is lost.
-                let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(result)));
+                discard(panic::catch_unwind(AssertUnwindSafe(move || drop(result))));
                 Err(JoinError::panic(id, payload))
             }
         };
@@ -84,7 +94,9 @@ impl<F: Future, S> Core<F, S> {
         unsafe { self.set_stage(Stage::Finished(result)) };
     }
 
-    /// Drops whatever the stage holds and replaces it.
+    /// Drops whatever the stage holds and replaces it. Assignment stores the
+    /// new value even if dropping the old one panics, so a panicking future
+    /// `Drop` cannot cause a second drop.
     ///
     /// # Safety
     /// - The caller has exclusive access to the stage (see the table in `raw.rs`).
@@ -177,10 +189,14 @@ pub(super) unsafe fn poll<F: Future, S: Schedule>(ptr: NonNull<Header>) {
                     unsafe { dealloc::<F, S>(ptr) };
                 }
                 TransitionToIdle::OkNotified => {
-                    // SAFETY: the running reference became the new `Notified`'s,
-                    // of a task with scheduler type `S`.
+                    // SAFETY: the transition counted a reference for the new
+                    // `Notified`, of a task with scheduler type `S`.
                     let task = unsafe { Notified::<S>::from_raw(raw) };
                     cell.core.scheduler.yield_now(task);
+                    // Only now let go of the running reference: another worker
+                    // may already have run the task to completion.
+                    // SAFETY: we give up the running `Notified`'s reference.
+                    unsafe { raw.drop_reference() };
                 }
                 TransitionToIdle::Cancelled => {
                     // SAFETY: we still hold `RUNNING` and a `Notified` reference.
@@ -224,7 +240,7 @@ unsafe fn complete<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     let cell = unsafe { cell::<F, S>(ptr) };
     let snapshot = cell.header.state.transition_to_complete();
     // A panicking join waker must not unwind through the scheduler.
-    let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+    let woken = panic::catch_unwind(AssertUnwindSafe(|| {
         if !snapshot.is_join_interested() {
             // SAFETY: without a join handle, the completing thread owns the
             // output; no one else will read it.
@@ -239,6 +255,7 @@ unsafe fn complete<F: Future, S: Schedule>(ptr: NonNull<Header>) {
             }
         }
     }));
+    discard(woken);
 
     // SAFETY: `ptr` is live (we hold a reference); the `Task` only borrows
     // that reference (it is never dropped), so the count stays right.
@@ -368,10 +385,16 @@ pub(super) unsafe fn drop_join_handle<F: Future, S>(ptr: NonNull<Header>) {
     if prev.is_complete() {
         // SAFETY: completed with `JOIN_INTEREST` set: the output is ours.
         unsafe { cell.core.drop_output() };
-    } else {
-        // SAFETY: the transition cleared `JOIN_WAKER` (or it was clear), so the
-        // field is ours; the task side will not touch it any more.
-        unsafe { cell.trailer.set_waker(None) };
+    }
+    if !prev.is_complete() || !prev.has_join_waker() {
+        // The field is ours: either the transition cleared `JOIN_WAKER` (not
+        // complete), or the completing thread already gave the field back.
+        // Clearing it here means freeing the task never runs a user waker's
+        // `Drop` on whatever thread lets go last.
+        // SAFETY: see above.
+        discard(panic::catch_unwind(AssertUnwindSafe(|| unsafe {
+            cell.trailer.set_waker(None)
+        })));
     }
     // SAFETY: caller's precondition: `ptr` is live.
     let raw = unsafe { RawTask::from_raw(ptr) };

@@ -41,7 +41,13 @@ const COMPLETE: usize = 1 << 1;
 /// [`Notified`](super::Notified) for it exists (in a queue or about to be);
 /// while `RUNNING`, it means a wake arrived during the poll and the poller must
 /// reschedule the task when the poll returns `Pending`. Cleared when a poll
-/// starts. Never set after `COMPLETE`.
+/// starts. Meaningless once `COMPLETE` is set (it may remain set when a wake
+/// raced a cancellation); wakes check `COMPLETE` first.
+///
+/// A wake that finds `NOTIFIED` already set writes nothing, so it publishes
+/// nothing to the next poll: whatever a waker wants the task to see must be
+/// synchronized by the structure that wakes it (a lock or an atomic RMW), as
+/// with every `Waker`.
 const NOTIFIED: usize = 1 << 2;
 
 /// Cancellation was requested (`abort()` or runtime shutdown). The next thread
@@ -98,8 +104,10 @@ pub(crate) enum TransitionToIdle {
     Ok,
     /// As `Ok`, but the count reached zero: free the task.
     OkDealloc,
-    /// A wake arrived during the poll: the running `Notified`'s reference now
-    /// belongs to a new `Notified` that the caller must schedule.
+    /// A wake arrived during the poll: a reference was added for a new
+    /// `Notified` that the caller must schedule; the caller still holds the
+    /// running reference and releases it after scheduling (so the task
+    /// outlives the call into the scheduler, which may run it elsewhere).
     OkNotified,
     /// Cancellation was requested during the poll: drop the future and
     /// complete. `RUNNING` is still held.
@@ -113,8 +121,6 @@ pub(crate) enum TransitionToNotified {
     DoNothing,
     /// Submit a new `Notified` (its reference is already counted).
     Submit,
-    /// The waker's reference was the last one: free the task.
-    Dealloc,
 }
 
 impl State {
@@ -182,7 +188,7 @@ impl State {
             }
             let mut next = s.0 & !RUNNING;
             if s.is_notified() {
-                // The reference moves to the new `Notified`: no count change.
+                next += REF_ONE;
                 (TransitionToIdle::OkNotified, Some(Snapshot(next)))
             } else {
                 debug_assert!(s.ref_count() >= 1);
@@ -208,8 +214,8 @@ impl State {
         Snapshot(prev.0 ^ (RUNNING | COMPLETE))
     }
 
-    /// A wake through a shared reference (`wake_by_ref`, `schedule` of a
-    /// freshly spawned task excluded). Reads `RUNNING`, `COMPLETE`,
+    /// A wake (`wake_by_ref`; `wake` is `wake_by_ref` then a drop, so the
+    /// waker's reference outlives the call into the scheduler). Reads `RUNNING`, `COMPLETE`,
     /// `NOTIFIED`; sets `NOTIFIED`; adds a reference when a new `Notified` must
     /// be submitted.
     pub(crate) fn transition_to_notified_by_ref(&self) -> TransitionToNotified {
@@ -225,29 +231,6 @@ impl State {
             } else {
                 let next = Snapshot((s.0 | NOTIFIED) + REF_ONE);
                 (TransitionToNotified::Submit, Some(next))
-            }
-        })
-    }
-
-    /// A wake that consumes a waker (`Waker::wake`). Reads `RUNNING`,
-    /// `COMPLETE`, `NOTIFIED`; sets `NOTIFIED`. The waker's reference either
-    /// becomes the new `Notified`'s or is released.
-    pub(crate) fn transition_to_notified_by_val(&self) -> TransitionToNotified {
-        self.fetch_update(|s| {
-            if s.is_running() {
-                // The poller holds a reference, so the count cannot hit zero.
-                debug_assert!(s.ref_count() >= 2);
-                let next = Snapshot((s.0 | NOTIFIED) - REF_ONE);
-                (TransitionToNotified::DoNothing, Some(next))
-            } else if s.is_complete() || s.is_notified() {
-                let next = Snapshot(s.0 - REF_ONE);
-                if next.ref_count() == 0 {
-                    (TransitionToNotified::Dealloc, Some(next))
-                } else {
-                    (TransitionToNotified::DoNothing, Some(next))
-                }
-            } else {
-                (TransitionToNotified::Submit, Some(Snapshot(s.0 | NOTIFIED)))
             }
         })
     }

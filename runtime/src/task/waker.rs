@@ -61,15 +61,13 @@ unsafe fn clone(data: *const ()) -> RawWaker {
 }
 
 unsafe fn wake_by_val(data: *const ()) {
+    // The waker's own reference is kept across the scheduling call and
+    // released only after it: the scheduler may run, complete and free the
+    // task on another thread before `schedule` returns.
     // SAFETY: the waker being consumed holds a reference.
-    let task = unsafe { task(data) };
-    match task.header().state.transition_to_notified_by_val() {
-        TransitionToNotified::DoNothing => {}
-        // SAFETY: the waker's reference becomes the `Notified`'s.
-        TransitionToNotified::Submit => unsafe { task.schedule() },
-        // SAFETY: the waker's reference was the last.
-        TransitionToNotified::Dealloc => unsafe { task.dealloc() },
-    }
+    unsafe { wake_by_ref(data) };
+    // SAFETY: that reference is released here, once.
+    unsafe { drop_waker(data) };
 }
 
 unsafe fn wake_by_ref(data: *const ()) {
@@ -79,7 +77,6 @@ unsafe fn wake_by_ref(data: *const ()) {
         TransitionToNotified::DoNothing => {}
         // SAFETY: the transition counted a reference for the new `Notified`.
         TransitionToNotified::Submit => unsafe { task.schedule() },
-        TransitionToNotified::Dealloc => unreachable!("wake_by_ref never releases"),
     }
 }
 

@@ -1,0 +1,244 @@
+//! Owned buffers for completion-based I/O.
+//!
+//! The kernel may write into a read buffer long after the future that asked
+//! for it was dropped, so I/O operations take buffers **by value** and give
+//! them back with the result: `let (res, buf) = stream.read(buf).await;`.
+//! While an operation is in flight its buffer is owned by the operation's
+//! slot, and it is freed only after the kernel's final completion.
+//!
+//! [`IoBuf`] is a buffer to read *from* (write/send), [`IoBufMut`] one to
+//! write *into* (read/recv). [`IoBuf::slice`] narrows either to a range
+//! without copying and [`Slice::into_inner`] gives the whole buffer back.
+
+use std::ops::{Bound, RangeBounds};
+
+/// A buffer the kernel may read from, owned by an I/O operation while it
+/// runs.
+///
+/// # Safety
+///
+/// `stable_ptr` must point to `bytes_init` initialized bytes that stay at that
+/// address, unchanged, while the buffer value is not touched through `&mut`
+/// — even if the value itself is moved (heap storage, or `'static` data).
+pub unsafe trait IoBuf: Send + 'static {
+    /// Start of the bytes.
+    fn stable_ptr(&self) -> *const u8;
+    /// Initialized bytes (what a write sends).
+    fn bytes_init(&self) -> usize;
+    /// Capacity (what a read may fill).
+    fn bytes_total(&self) -> usize;
+
+    /// A view of `range` of this buffer (relative to the start, within the
+    /// capacity), without copying.
+    ///
+    /// # Panics
+    /// If the range reaches past `bytes_total()`.
+    fn slice(self, range: impl RangeBounds<usize>) -> Slice<Self>
+    where
+        Self: Sized,
+    {
+        let begin = match range.start_bound() {
+            Bound::Included(&n) => n,
+            Bound::Excluded(&n) => n + 1,
+            Bound::Unbounded => 0,
+        };
+        let end = match range.end_bound() {
+            Bound::Included(&n) => n + 1,
+            Bound::Excluded(&n) => n,
+            Bound::Unbounded => self.bytes_total(),
+        };
+        assert!(
+            begin <= end && end <= self.bytes_total(),
+            "slice {begin}..{end} out of buffer capacity {}",
+            self.bytes_total()
+        );
+        Slice {
+            buf: self,
+            begin,
+            end,
+        }
+    }
+}
+
+/// A buffer the kernel may write into.
+///
+/// # Safety
+///
+/// As for [`IoBuf`], and `stable_mut_ptr` must be valid for writes of
+/// `bytes_total` bytes; `set_init(n)` must make the first `n` bytes count as
+/// initialized without reading them.
+pub unsafe trait IoBufMut: IoBuf {
+    /// Start of the writable bytes.
+    fn stable_mut_ptr(&mut self) -> *mut u8;
+
+    /// Records that the first `pos` bytes are initialized (after a read).
+    ///
+    /// # Safety
+    /// The first `pos` bytes (`pos <= bytes_total()`) were written.
+    unsafe fn set_init(&mut self, pos: usize);
+}
+
+// SAFETY: a `Vec`'s heap storage does not move when the `Vec` moves; `len`
+// bytes are initialized and `capacity` are writable.
+unsafe impl IoBuf for Vec<u8> {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.capacity()
+    }
+}
+
+// SAFETY: see `IoBuf for Vec<u8>`.
+unsafe impl IoBufMut for Vec<u8> {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        self.as_mut_ptr()
+    }
+    unsafe fn set_init(&mut self, pos: usize) {
+        if pos > self.len() {
+            // SAFETY: `pos <= capacity` and the bytes were written (caller).
+            unsafe { self.set_len(pos) };
+        }
+    }
+}
+
+// SAFETY: a boxed slice's storage does not move with the box; all of it is
+// initialized.
+unsafe impl IoBuf for Box<[u8]> {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.len()
+    }
+}
+
+// SAFETY: see `IoBuf for Box<[u8]>`.
+unsafe impl IoBufMut for Box<[u8]> {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        self.as_mut_ptr()
+    }
+    unsafe fn set_init(&mut self, _pos: usize) {}
+}
+
+// SAFETY: `'static` data never moves or changes.
+unsafe impl IoBuf for &'static [u8] {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.len()
+    }
+}
+
+// SAFETY: as for `&'static [u8]`.
+unsafe impl IoBuf for &'static str {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.len()
+    }
+}
+
+// SAFETY: a `String`'s heap storage does not move with it. Only `IoBuf`: a
+// read could write invalid UTF-8.
+unsafe impl IoBuf for String {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.capacity()
+    }
+}
+
+/// A range of an owned buffer; see [`IoBuf::slice`].
+#[derive(Debug)]
+pub struct Slice<T> {
+    buf: T,
+    begin: usize,
+    end: usize,
+}
+
+impl<T> Slice<T> {
+    /// Offset of the view's start in the buffer.
+    pub fn begin(&self) -> usize {
+        self.begin
+    }
+    /// Offset of the view's end in the buffer.
+    pub fn end(&self) -> usize {
+        self.end
+    }
+    /// The whole buffer.
+    pub fn get_ref(&self) -> &T {
+        &self.buf
+    }
+    /// Gives the whole buffer back.
+    pub fn into_inner(self) -> T {
+        self.buf
+    }
+}
+
+// SAFETY: the view points inside the wrapped buffer's stable storage.
+unsafe impl<T: IoBuf> IoBuf for Slice<T> {
+    fn stable_ptr(&self) -> *const u8 {
+        // `begin <= bytes_total` (checked in `slice`), so this stays in bounds.
+        self.buf.stable_ptr().wrapping_add(self.begin)
+    }
+    fn bytes_init(&self) -> usize {
+        self.buf.bytes_init().clamp(self.begin, self.end) - self.begin
+    }
+    fn bytes_total(&self) -> usize {
+        self.end - self.begin
+    }
+}
+
+// SAFETY: as above; `set_init` forwards with the view's offset.
+unsafe impl<T: IoBufMut> IoBufMut for Slice<T> {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        self.buf.stable_mut_ptr().wrapping_add(self.begin)
+    }
+    unsafe fn set_init(&mut self, pos: usize) {
+        // SAFETY: the caller wrote `pos` bytes from the view's start, i.e.
+        // the wrapped buffer's first `begin + pos` bytes are initialized when
+        // its bytes before `begin` were (reads fill views from the front).
+        unsafe { self.buf.set_init(self.begin + pos) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slice_views_a_range_of_the_capacity() {
+        let mut v = Vec::with_capacity(16);
+        v.extend_from_slice(b"hello world");
+        let s = v.slice(6..);
+        assert_eq!(s.bytes_total(), 10);
+        assert_eq!(s.bytes_init(), 5);
+        let v = s.into_inner();
+        assert_eq!(v, b"hello world");
+    }
+
+    #[test]
+    #[should_panic(expected = "out of buffer capacity")]
+    fn slice_past_capacity_panics() {
+        let _ = vec![0u8; 4].slice(2..9);
+    }
+}

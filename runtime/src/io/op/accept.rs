@@ -1,0 +1,38 @@
+//! `accept` a connection: a new non-blocking, close-on-exec socket.
+
+use super::{submit, SharedFd};
+use crate::net::addr::RawAddr;
+use ringwork_uring::io_uring::opcode;
+use ringwork_uring::Orphan;
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd};
+
+struct Resources {
+    fd: SharedFd,
+    addr: RawAddr,
+}
+
+/// Accepts one connection; returns the new socket and the peer's address.
+/// If the future is dropped after the kernel accepted, the new socket is
+/// closed (`Orphan::CloseFd`), so no connection leaks.
+pub(crate) async fn accept(fd: &SharedFd) -> io::Result<(OwnedFd, RawAddr)> {
+    let resources = Resources {
+        fd: fd.clone(),
+        addr: RawAddr::empty(),
+    };
+    // SAFETY: the SQE points to the address storage and its length, both
+    // inside the resources, which hold the listener open.
+    let op = unsafe {
+        submit(resources, Orphan::CloseFd, |r| {
+            let (addr, len) = r.addr.as_out_ptrs();
+            opcode::Accept::new(r.fd.types_fd(), addr, len)
+                .flags(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
+                .build()
+        })
+    };
+    let (result, resources) = op.await;
+    let fd = result?;
+    // SAFETY: a successful accept returns a new descriptor that we own.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    Ok((fd, resources.addr))
+}

@@ -1,0 +1,37 @@
+//! `recv` on a connected socket into an owned buffer.
+
+use super::{submit, SharedFd};
+use crate::buf::IoBufMut;
+use ringwork_uring::io_uring::opcode;
+use ringwork_uring::Orphan;
+use std::io;
+
+struct Resources<B> {
+    fd: SharedFd,
+    buf: B,
+}
+
+/// Receives up to `buf.bytes_total()` bytes; `Ok(0)` is end-of-stream.
+pub(crate) async fn recv<B: IoBufMut>(fd: &SharedFd, buf: B) -> (io::Result<usize>, B) {
+    let resources = Resources {
+        fd: fd.clone(),
+        buf,
+    };
+    // SAFETY: the SQE points into the buffer's stable storage, which the
+    // resources own; the resources hold the descriptor open.
+    let op = unsafe {
+        submit(resources, Orphan::Drop, |r| {
+            let len = u32::try_from(r.buf.bytes_total()).unwrap_or(u32::MAX);
+            opcode::Recv::new(r.fd.types_fd(), r.buf.stable_mut_ptr(), len).build()
+        })
+    };
+    let (result, Resources { mut buf, .. }) = op.await;
+    match result {
+        Ok(n) => {
+            // SAFETY: the kernel wrote `n` bytes at the buffer's start.
+            unsafe { buf.set_init(n as usize) };
+            (Ok(n as usize), buf)
+        }
+        Err(err) => (Err(err), buf),
+    }
+}

@@ -1,0 +1,33 @@
+//! `send` on a connected socket from an owned buffer.
+
+use super::{submit, SharedFd};
+use crate::buf::IoBuf;
+use ringwork_uring::io_uring::opcode;
+use ringwork_uring::Orphan;
+use std::io;
+
+struct Resources<B> {
+    fd: SharedFd,
+    buf: B,
+}
+
+/// Sends up to `buf.bytes_init()` bytes; returns how many were sent. A peer
+/// that vanished gives `BrokenPipe`/`ConnectionReset` (never `SIGPIPE`).
+pub(crate) async fn send<B: IoBuf>(fd: &SharedFd, buf: B) -> (io::Result<usize>, B) {
+    let resources = Resources {
+        fd: fd.clone(),
+        buf,
+    };
+    // SAFETY: the SQE points into the buffer's stable storage, which the
+    // resources own; the resources hold the descriptor open.
+    let op = unsafe {
+        submit(resources, Orphan::Drop, |r| {
+            let len = u32::try_from(r.buf.bytes_init()).unwrap_or(u32::MAX);
+            opcode::Send::new(r.fd.types_fd(), r.buf.stable_ptr(), len)
+                .flags(libc::MSG_NOSIGNAL)
+                .build()
+        })
+    };
+    let (result, Resources { buf, .. }) = op.await;
+    (result.map(|n| n as usize), buf)
+}

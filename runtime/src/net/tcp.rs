@@ -1,0 +1,333 @@
+//! TCP: [`TcpListener`] and [`TcpStream`].
+
+use super::addr::RawAddr;
+use super::socket;
+use crate::buf::{IoBuf, IoBufMut};
+use crate::io::op::{self, SharedFd};
+use std::fmt;
+use std::io;
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+/// Tries `f` on each resolved address; returns the first success or the
+/// last error. Host names are resolved with the system's blocking resolver:
+/// pass IP literals where that matters.
+async fn each_addr<T, F, Fut>(addrs: impl ToSocketAddrs, mut f: F) -> io::Result<T>
+where
+    F: FnMut(SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = io::Result<T>>,
+{
+    let mut last = None;
+    for addr in addrs.to_socket_addrs()? {
+        match f(addr).await {
+            Ok(value) => return Ok(value),
+            Err(err) => last = Some(err),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "no addresses to connect or bind to",
+        )
+    }))
+}
+
+fn domain_of(addr: &SocketAddr) -> libc::c_int {
+    match addr {
+        SocketAddr::V4(_) => libc::AF_INET,
+        SocketAddr::V6(_) => libc::AF_INET6,
+    }
+}
+
+/// A TCP socket listening for connections.
+///
+/// ```
+/// # let rt = ringwork::Runtime::new().unwrap();
+/// # rt.block_on(async {
+/// use ringwork::net::{TcpListener, TcpStream};
+///
+/// let listener = TcpListener::bind("127.0.0.1:0").await?;
+/// let addr = listener.local_addr()?;
+/// let server = ringwork::spawn(async move {
+///     let (stream, _) = listener.accept().await?;
+///     let (n, buf) = stream.read(vec![0u8; 64]).await;
+///     let n = n?;
+///     let (res, _) = stream.write_all(buf[..n].to_vec()).await; // echo
+///     res
+/// });
+/// let client = TcpStream::connect(addr).await?;
+/// client.write_all(b"ping".as_slice()).await.0?;
+/// let (res, reply) = client.read_exact(Vec::with_capacity(4)).await;
+/// res?;
+/// assert_eq!(reply, b"ping");
+/// server.await??;
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+pub struct TcpListener {
+    fd: SharedFd,
+}
+
+impl TcpListener {
+    /// Binds to the first address that works, with `SO_REUSEADDR` and a
+    /// listen backlog of 1024.
+    pub async fn bind(addrs: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        each_addr(addrs, |addr| async move { TcpListener::bind_addr(addr) }).await
+    }
+
+    fn bind_addr(addr: SocketAddr) -> io::Result<TcpListener> {
+        let fd = socket::new_socket(domain_of(&addr), libc::SOCK_STREAM)?;
+        socket::set_int_option(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+        socket::bind(fd.as_raw_fd(), &RawAddr::from_socket_addr(&addr))?;
+        socket::listen(fd.as_raw_fd(), socket::LISTEN_BACKLOG)?;
+        Ok(TcpListener {
+            fd: SharedFd::new(fd),
+        })
+    }
+
+    /// Wraps a listener made by the standard library (it is switched to
+    /// non-blocking mode).
+    pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        let fd = OwnedFd::from(listener);
+        socket::set_nonblocking(fd.as_raw_fd())?;
+        Ok(TcpListener {
+            fd: SharedFd::new(fd),
+        })
+    }
+
+    /// Waits for a connection. Cancel safe: if the future is dropped after
+    /// the kernel accepted a connection, that connection is closed.
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (fd, addr) = op::accept::accept(&self.fd).await?;
+        Ok((
+            TcpStream {
+                fd: SharedFd::new(fd),
+            },
+            addr.as_socket_addr()?,
+        ))
+    }
+
+    /// The address this listener is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        socket::local_addr(self.fd.raw())?.as_socket_addr()
+    }
+}
+
+impl AsRawFd for TcpListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.raw()
+    }
+}
+
+impl fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpListener")
+            .field("fd", &self.fd.raw())
+            .field("local_addr", &self.local_addr().ok())
+            .finish()
+    }
+}
+
+/// A TCP connection. Methods take `&self`, so one task may read while
+/// another writes (see also [`into_split`](TcpStream::into_split)).
+///
+/// Buffers are passed by value and returned with the result: the kernel owns
+/// them while an operation runs, even if its future is dropped.
+pub struct TcpStream {
+    fd: SharedFd,
+}
+
+impl TcpStream {
+    /// Connects to the first address that accepts.
+    pub async fn connect(addrs: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        each_addr(addrs, |addr| async move {
+            let fd = SharedFd::new(socket::new_socket(domain_of(&addr), libc::SOCK_STREAM)?);
+            op::connect::connect(&fd, RawAddr::from_socket_addr(&addr)).await?;
+            Ok(TcpStream { fd })
+        })
+        .await
+    }
+
+    /// Wraps a connection made by the standard library (it is switched to
+    /// non-blocking mode).
+    pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        let fd = OwnedFd::from(stream);
+        socket::set_nonblocking(fd.as_raw_fd())?;
+        Ok(TcpStream {
+            fd: SharedFd::new(fd),
+        })
+    }
+
+    /// Reads up to `buf.bytes_total()` bytes into `buf` (after its
+    /// initialized part is ignored: reads fill from the start of the given
+    /// buffer or slice). `Ok(0)` means the peer closed its side.
+    pub async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
+        op::recv::recv(&self.fd, buf).await
+    }
+
+    /// Fills the whole capacity of `buf` (`bytes_total()`), or fails with
+    /// `UnexpectedEof` if the peer closes first.
+    pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
+        let total = buf.bytes_total();
+        let mut filled = 0;
+        let mut buf = buf;
+        while filled < total {
+            let (res, slice) = op::recv::recv(&self.fd, buf.slice(filled..total)).await;
+            buf = slice.into_inner();
+            match res {
+                Ok(0) => {
+                    return (
+                        Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "peer closed before the buffer was filled",
+                        )),
+                        buf,
+                    )
+                }
+                Ok(n) => filled += n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return (Err(err), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+
+    /// Writes some of `buf`'s initialized bytes; returns how many.
+    pub async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
+        op::send::send(&self.fd, buf).await
+    }
+
+    /// Writes all of `buf`'s initialized bytes. A peer that vanished gives
+    /// `BrokenPipe` or `ConnectionReset`.
+    pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
+        let total = buf.bytes_init();
+        let mut written = 0;
+        let mut buf = buf;
+        while written < total {
+            let (res, slice) = op::send::send(&self.fd, buf.slice(written..total)).await;
+            buf = slice.into_inner();
+            match res {
+                Ok(0) => {
+                    return (
+                        Err(io::Error::new(
+                            io::ErrorKind::WriteZero,
+                            "send wrote zero bytes",
+                        )),
+                        buf,
+                    )
+                }
+                Ok(n) => written += n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return (Err(err), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+
+    /// Shuts down the read, write, or both halves.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        socket::shutdown(&self.fd, how)
+    }
+
+    /// Sets `TCP_NODELAY` (disables Nagle's algorithm).
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        socket::set_int_option(
+            self.fd.raw(),
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            i32::from(nodelay),
+        )
+    }
+
+    /// Whether `TCP_NODELAY` is set.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        Ok(socket::get_int_option(self.fd.raw(), libc::IPPROTO_TCP, libc::TCP_NODELAY)? != 0)
+    }
+
+    /// The remote address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        socket::peer_addr(self.fd.raw())?.as_socket_addr()
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        socket::local_addr(self.fd.raw())?.as_socket_addr()
+    }
+
+    /// Splits into a read half and a write half, each usable from its own
+    /// task. The socket closes when both halves (and every operation in
+    /// flight) are gone.
+    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        (
+            OwnedReadHalf {
+                stream: TcpStream {
+                    fd: self.fd.clone(),
+                },
+            },
+            OwnedWriteHalf { stream: self },
+        )
+    }
+}
+
+impl AsRawFd for TcpStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.raw()
+    }
+}
+
+impl fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpStream")
+            .field("fd", &self.fd.raw())
+            .field("local_addr", &self.local_addr().ok())
+            .field("peer_addr", &self.peer_addr().ok())
+            .finish()
+    }
+}
+
+/// The reading half of a [`TcpStream`], from [`TcpStream::into_split`].
+#[derive(Debug)]
+pub struct OwnedReadHalf {
+    stream: TcpStream,
+}
+
+impl OwnedReadHalf {
+    /// See [`TcpStream::read`].
+    pub async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
+        self.stream.read(buf).await
+    }
+
+    /// See [`TcpStream::read_exact`].
+    pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
+        self.stream.read_exact(buf).await
+    }
+
+    /// The remote address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.stream.peer_addr()
+    }
+}
+
+/// The writing half of a [`TcpStream`]. Dropping it does not shut the
+/// connection down; call [`shutdown`](OwnedWriteHalf::shutdown) for that.
+#[derive(Debug)]
+pub struct OwnedWriteHalf {
+    stream: TcpStream,
+}
+
+impl OwnedWriteHalf {
+    /// See [`TcpStream::write`].
+    pub async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
+        self.stream.write(buf).await
+    }
+
+    /// See [`TcpStream::write_all`].
+    pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
+        self.stream.write_all(buf).await
+    }
+
+    /// Shuts down the write direction (the peer reads end-of-stream).
+    pub fn shutdown(&self) -> io::Result<()> {
+        self.stream.shutdown(Shutdown::Write)
+    }
+}
