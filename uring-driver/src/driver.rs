@@ -4,10 +4,12 @@
 //!
 //! [`Driver::submit`] places the operation's resources in a slot, builds the
 //! SQE against them at their final address, tags it with a generation-tagged
-//! `user_data`, and pushes it to the submission queue — or to the backlog when
-//! the in-flight cap (the completion queue's size, less a reserve for the
-//! driver's own SQEs) is reached, so the completion queue cannot overflow
-//! from our own operations. Nothing is entered into the kernel until
+//! `user_data`, and pushes it to the submission queue — or, on kernels
+//! without `IORING_FEAT_NODROP`, to the backlog when the in-flight cap (the
+//! completion queue's size, less a reserve for the driver's own SQEs) is
+//! reached, so the completion queue cannot overflow and lose completions.
+//! (With NODROP there is no cap: overflowed completions are flushed, and a
+//! cap could deadlock ops that wait indefinitely.) Nothing is entered into the kernel until
 //! [`Driver::flush`] (once per scheduler tick), [`Driver::park`], or a full
 //! submission queue. Submission errors never free a pushed slot: the SQE stays
 //! queued and is retried (`EBUSY`: reap completions first; `EAGAIN`: back off
@@ -146,11 +148,23 @@ impl Driver {
     pub fn new_unstarted(config: &Config) -> io::Result<UnstartedDriver> {
         let (ring, features) = config.build_ring()?;
         let cq = features.cq_entries as usize;
+        // With `IORING_FEAT_NODROP` (Linux 5.5+) the kernel keeps completions
+        // that do not fit in the CQ and we flush them (see `reap`), so no cap
+        // is needed — and a cap would be harmful: operations that wait
+        // indefinitely (a recv on an idle socket) could fill it and keep the
+        // very sends that would complete them in the backlog forever. Without
+        // NODROP an overflowing CQ loses completions, so there in-flight
+        // operations are capped below the CQ size.
         let reserve = (cq / 4).clamp(1, 64);
+        let cap = if features.nodrop {
+            usize::MAX
+        } else {
+            cq.saturating_sub(reserve).max(1)
+        };
         let remote = Arc::new(Remote::new(EventFd::new()?));
         let driver = Driver {
             ring,
-            cap: cq.saturating_sub(reserve).max(1),
+            cap,
             features,
             remote,
             stats: Arc::new(Stats::default()),
