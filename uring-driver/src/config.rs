@@ -88,6 +88,19 @@ impl Config {
                         ),
                     ));
                 }
+                Err(err)
+                    if err.raw_os_error() == Some(libc::EINVAL)
+                        && self.coop_taskrun
+                        && !self.defer_taskrun =>
+                {
+                    // Kernels before 5.19 reject COOP_TASKRUN: it is an
+                    // optimisation, so set the ring up without it.
+                    let plain = Config {
+                        coop_taskrun: false,
+                        ..self.clone()
+                    };
+                    return plain.build_ring();
+                }
                 Err(err) => return Err(err),
             }
         }

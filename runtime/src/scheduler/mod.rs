@@ -10,7 +10,7 @@
 //!
 //! Where a scheduled task goes:
 //!
-//! | scheduled from | woken or spawned by the running task | yielded |
+//! | scheduled from | woken by the running task | spawned or yielded |
 //! | --- | --- | --- |
 //! | a worker of this runtime | that worker's LIFO slot (the previous occupant moves to the back of the local queue) | back of that worker's local queue |
 //! | any other thread | the injector | the injector |
@@ -154,11 +154,12 @@ impl Shared {
         let id = task::Id::next();
         let (task, notified, join) = task::new_task(future, this.clone(), id, spawned_at);
         match this.owned.bind(task, notified) {
-            // Like a wake by the running task: a spawned task runs next on
-            // this worker (its predecessor in the slot moves to the queue,
-            // where others can steal it). Chains of spawns then stay on one
-            // worker instead of bouncing between workers.
-            Ok(notified) => Shared::schedule_task(this, notified, Placement::Lifo),
+            // Back of the queue, not the LIFO slot: the spawner often goes on
+            // running (or blocks), and only queued tasks can be stolen by an
+            // idle worker. (The LIFO slot would make spawn chains cheaper —
+            // see docs/architecture.md — but strand a child behind a busy
+            // parent.)
+            Ok(notified) => Shared::schedule_task(this, notified, Placement::Back),
             Err((task, notified)) => {
                 // The runtime is shut down: the task never runs, and its
                 // handle reports `Cancelled`.
@@ -304,10 +305,9 @@ impl Schedule for Arc<Shared> {
 /// Where a task scheduled on its own worker goes.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Placement {
-    /// Run next (woken or spawned by the running task: message-passing
-    /// latency, and spawn chains that stay on one worker).
+    /// Run next (woken by the running task: message-passing latency).
     Lifo,
-    /// Back of the local queue (yielding).
+    /// Back of the local queue (spawned, or yielding).
     Back,
 }
 
