@@ -3,8 +3,12 @@
 
 pub mod buf;
 mod coop;
+pub mod fs;
 pub mod io;
 mod loom;
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod loom_api;
 pub mod net;
 pub mod runtime;
 mod scheduler;

@@ -25,7 +25,10 @@ fn wait_fds(baseline: usize, what: &str) {
         if now == baseline {
             return;
         }
-        assert!(Instant::now() < deadline, "{what}: {now} fds open, baseline {baseline}");
+        assert!(
+            Instant::now() < deadline,
+            "{what}: {now} fds open, baseline {baseline}"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
 }
@@ -68,6 +71,7 @@ unsafe impl IoBufMut for CountingBuf {
 
 #[test]
 fn cancelled_and_shut_down_io_leaks_neither_descriptors_nor_buffers() {
+    require_opcodes!(Accept, Connect, Recv, Send, AsyncCancel);
     watchdog(Duration::from_secs(120), || {
         aborted_accepts_leave_no_descriptors();
         aborted_reads_free_buffers_and_sockets();
@@ -103,7 +107,9 @@ fn aborted_reads_free_buffers_and_sockets() {
     let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
     let addr = listener.local_addr().unwrap();
     let baseline = open_fds();
-    let clients: Vec<_> = (0..128).map(|_| std::net::TcpStream::connect(addr).unwrap()).collect();
+    let clients: Vec<_> = (0..128)
+        .map(|_| std::net::TcpStream::connect(addr).unwrap())
+        .collect();
     let readers: Vec<_> = rt.block_on(async {
         let mut readers = Vec::new();
         for _ in 0..128 {
@@ -129,10 +135,17 @@ fn aborted_reads_free_buffers_and_sockets() {
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     while drops.load(Ordering::SeqCst) < 128 {
-        assert!(Instant::now() < deadline, "buffers of cancelled reads not freed");
+        assert!(
+            Instant::now() < deadline,
+            "buffers of cancelled reads not freed"
+        );
         std::thread::sleep(Duration::from_millis(2));
     }
-    assert_eq!(drops.load(Ordering::SeqCst), 128, "each buffer freed exactly once");
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        128,
+        "each buffer freed exactly once"
+    );
     drop(clients);
     wait_fds(baseline, "after aborting 128 reads and closing the clients");
 }
@@ -163,7 +176,9 @@ fn accept_completed_but_never_polled_closes_the_connection() {
     release.store(1, Ordering::SeqCst);
     assert!(common::block_on_plain(acceptor).unwrap_err().is_cancelled());
     // The accepted socket was closed: the client reads end-of-stream.
-    client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     let n = std::io::Read::read(&mut client, &mut [0u8; 1]).expect("EOF, not a timeout");
     assert_eq!(n, 0);
     drop(client);
@@ -176,7 +191,9 @@ fn shutdown_with_128_reads_in_flight_returns_and_frees_everything() {
     let rt = common::runtime(2);
     let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
     let addr = listener.local_addr().unwrap();
-    let clients: Vec<_> = (0..128).map(|_| std::net::TcpStream::connect(addr).unwrap()).collect();
+    let clients: Vec<_> = (0..128)
+        .map(|_| std::net::TcpStream::connect(addr).unwrap())
+        .collect();
     rt.block_on(async {
         for _ in 0..128 {
             let (stream, _) = listener.accept().await.unwrap();
@@ -200,7 +217,10 @@ fn shutdown_with_128_reads_in_flight_returns_and_frees_everything() {
     // before the runtime finished dropping.
     assert_eq!(drops.load(Ordering::SeqCst), 128);
     drop(clients);
-    wait_fds(baseline, "after dropping a runtime with 128 reads in flight");
+    wait_fds(
+        baseline,
+        "after dropping a runtime with 128 reads in flight",
+    );
 }
 
 fn eight_entry_rings_carry_thousands_of_concurrent_ops() {

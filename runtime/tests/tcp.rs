@@ -49,6 +49,7 @@ async fn start_echo_server() -> SocketAddr {
 
 #[test]
 fn echo_a_thousand_connections_a_hundred_messages_each_every_byte_checked() {
+    require_opcodes!(Accept, Connect, Recv, Send);
     const CONNS: usize = 1000;
     const MESSAGES: usize = 100;
     const SIZE: usize = 32;
@@ -97,6 +98,7 @@ fn checksum(state: u64, bytes: &[u8]) -> u64 {
 
 #[test]
 fn sixty_four_mib_transfer_arrives_intact() {
+    require_opcodes!(Accept, Connect, Recv, Send);
     const TOTAL: usize = 64 << 20;
     const CHUNK: usize = 256 << 10;
     let rt = rt();
@@ -145,6 +147,7 @@ fn sixty_four_mib_transfer_arrives_intact() {
 
 #[test]
 fn half_close_delivers_eof_and_the_other_direction_still_works() {
+    require_opcodes!(Accept, Connect, Recv, Send);
     let rt = rt();
     rt.block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -175,6 +178,7 @@ fn half_close_delivers_eof_and_the_other_direction_still_works() {
 
 #[test]
 fn peer_reset_mid_write_is_an_error_not_a_panic() {
+    require_opcodes!(Accept, Connect, Recv, Send);
     let rt = rt();
     let kind = rt.block_on(async {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -217,6 +221,7 @@ fn peer_reset_mid_write_is_an_error_not_a_panic() {
 
 #[test]
 fn connect_to_a_closed_port_is_refused() {
+    require_opcodes!(Accept, Connect, Recv, Send);
     let rt = rt();
     let addr = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -228,6 +233,7 @@ fn connect_to_a_closed_port_is_refused() {
 
 #[test]
 fn split_halves_read_and_write_from_two_tasks() {
+    require_opcodes!(Accept, Connect, Recv, Send);
     let rt = rt();
     rt.block_on(async {
         let addr = start_echo_server().await;
@@ -260,6 +266,7 @@ fn split_halves_read_and_write_from_two_tasks() {
 
 #[test]
 fn a_read_submitted_on_a_worker_completes_when_awaited_on_another_thread() {
+    require_opcodes!(Accept, Connect, Recv, Send);
     let rt = rt();
     rt.block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -289,6 +296,7 @@ fn a_read_submitted_on_a_worker_completes_when_awaited_on_another_thread() {
 
 #[test]
 fn many_tasks_migrating_between_workers_all_finish_their_io() {
+    require_opcodes!(Accept, Connect, Recv, Send);
     let rt = rt();
     let moved = rt.block_on(async {
         let addr = start_echo_server().await;
@@ -326,6 +334,7 @@ fn many_tasks_migrating_between_workers_all_finish_their_io() {
 
 #[test]
 fn listener_from_std_and_stream_options_work() {
+    require_opcodes!(Accept, Connect, Recv, Send);
     let rt = rt();
     rt.block_on(async {
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -213,11 +213,17 @@ unsafe impl<T: IoBufMut> IoBufMut for Slice<T> {
     fn stable_mut_ptr(&mut self) -> *mut u8 {
         self.buf.stable_mut_ptr().wrapping_add(self.begin)
     }
+    /// Extends the wrapped buffer's initialized length only when the view
+    /// starts inside (or right at the end of) its initialized bytes: a view
+    /// that starts past them would otherwise make the gap count as
+    /// initialized. (Reading into such a view still works; the bytes land in
+    /// the buffer, but its length does not claim them.)
     unsafe fn set_init(&mut self, pos: usize) {
-        // SAFETY: the caller wrote `pos` bytes from the view's start, i.e.
-        // the wrapped buffer's first `begin + pos` bytes are initialized when
-        // its bytes before `begin` were (reads fill views from the front).
-        unsafe { self.buf.set_init(self.begin + pos) };
+        if self.buf.bytes_init() >= self.begin {
+            // SAFETY: bytes `..begin` were initialized (checked above) and the
+            // caller wrote `pos` bytes from `begin`, so `..begin + pos` are.
+            unsafe { self.buf.set_init(self.begin + pos) };
+        }
     }
 }
 
@@ -234,6 +240,17 @@ mod tests {
         assert_eq!(s.bytes_init(), 5);
         let v = s.into_inner();
         assert_eq!(v, b"hello world");
+    }
+
+    #[test]
+    fn a_read_into_a_view_past_the_initialized_bytes_does_not_expose_the_gap() {
+        let mut view = Vec::<u8>::with_capacity(64).slice(32..);
+        // Pretend a read wrote 5 bytes at the view's start.
+        // SAFETY: writing 5 bytes into the view's capacity.
+        unsafe { std::ptr::copy_nonoverlapping(b"hello".as_ptr(), view.stable_mut_ptr(), 5) };
+        // SAFETY: those 5 bytes were written.
+        unsafe { view.set_init(5) };
+        assert_eq!(view.into_inner().len(), 0, "bytes 0..32 were never written");
     }
 
     #[test]

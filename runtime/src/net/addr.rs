@@ -89,6 +89,81 @@ impl RawAddr {
         libc::c_int::from(self.storage.ss_family)
     }
 
+    /// Bytes in a `sockaddr_storage`: room for any address.
+    pub(crate) const CAPACITY: libc::socklen_t =
+        mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+
+    /// Records the length the kernel wrote (recvmsg's `msg_namelen`),
+    /// clamped to the storage.
+    pub(crate) fn set_len(&mut self, len: libc::socklen_t) {
+        self.len = len.min(RawAddr::CAPACITY);
+    }
+
+    /// An `AF_UNIX` address naming `path` in the file system. Paths that
+    /// do not fit `sun_path` with their terminating NUL (107 bytes on
+    /// Linux), empty paths and paths containing NUL are `InvalidInput`.
+    pub(crate) fn from_unix_path(path: &std::path::Path) -> io::Result<RawAddr> {
+        use std::os::unix::ffi::OsStrExt;
+        let bytes = path.as_os_str().as_bytes();
+        let invalid = |msg: &str| io::Error::new(io::ErrorKind::InvalidInput, msg.to_owned());
+        if bytes.is_empty() {
+            return Err(invalid("empty Unix socket path"));
+        }
+        if bytes.contains(&0) {
+            return Err(invalid("Unix socket path contains a NUL byte"));
+        }
+        // SAFETY: all-zero bytes are a valid `sockaddr_un`.
+        let mut sun: libc::sockaddr_un = unsafe { mem::zeroed() };
+        if bytes.len() >= sun.sun_path.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "Unix socket path is {} bytes; at most {} fit in sockaddr_un",
+                    bytes.len(),
+                    sun.sun_path.len() - 1
+                ),
+            ));
+        }
+        sun.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        for (dst, src) in sun.sun_path.iter_mut().zip(bytes) {
+            *dst = *src as libc::c_char;
+        }
+        let mut raw = RawAddr::empty();
+        // SAFETY: `sockaddr_storage` is larger than and aligned for
+        // `sockaddr_un`.
+        unsafe {
+            std::ptr::write(
+                (&mut raw.storage as *mut libc::sockaddr_storage).cast(),
+                sun,
+            )
+        };
+        // Family, path and its terminating NUL.
+        raw.len =
+            (mem::offset_of!(libc::sockaddr_un, sun_path) + bytes.len() + 1) as libc::socklen_t;
+        Ok(raw)
+    }
+
+    /// The `sun_path` bytes of an `AF_UNIX` address, as long as the kernel
+    /// said (a pathname keeps its terminating NUL, if the kernel counted
+    /// it; an abstract name starts with NUL; unnamed is empty).
+    pub(crate) fn unix_path_bytes(&self) -> io::Result<Vec<u8>> {
+        if self.family() != libc::AF_UNIX {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("not a Unix socket address (family {})", self.family()),
+            ));
+        }
+        // SAFETY: the family says the storage holds a `sockaddr_un` (and
+        // `sockaddr_storage` is larger than and aligned for it).
+        let sun: libc::sockaddr_un =
+            unsafe { std::ptr::read((&self.storage as *const libc::sockaddr_storage).cast()) };
+        let offset = mem::offset_of!(libc::sockaddr_un, sun_path);
+        let len = (self.len as usize)
+            .saturating_sub(offset)
+            .min(sun.sun_path.len());
+        Ok(sun.sun_path[..len].iter().map(|&c| c as u8).collect())
+    }
+
     /// Decodes an IPv4/IPv6 address.
     pub(crate) fn as_socket_addr(&self) -> io::Result<SocketAddr> {
         match self.family() {

@@ -7,5 +7,9 @@
 pub(crate) mod addr;
 pub(crate) mod socket;
 mod tcp;
+mod udp;
+mod unix;
 
 pub use tcp::{OwnedReadHalf, OwnedWriteHalf, TcpListener, TcpStream};
+pub use udp::UdpSocket;
+pub use unix::{UnixListener, UnixSocketAddr, UnixStream};

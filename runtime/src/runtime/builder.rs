@@ -218,7 +218,9 @@ impl Builder {
             None => seed_from_env()?.unwrap_or_else(rng::entropy_seed),
         };
 
-        let (io, parks) = if self.enable_io {
+        // Loom models run the scheduler without a kernel: no I/O driver.
+        let enable_io = self.enable_io && !cfg!(loom);
+        let (io, parks) = if enable_io {
             let kind = match self.driver {
                 Some(kind) => kind,
                 None => DriverKind::from_env()?.unwrap_or_default(),

@@ -126,3 +126,32 @@ impl Gate {
 pub fn block_on_plain<F: Future>(future: F) -> F::Output {
     futures_executor::block_on(future)
 }
+
+/// Whether this kernel's io_uring supports `opcode`; if not, prints why the
+/// calling test is skipped (so a missing opcode is visible, not a silent pass).
+pub fn require_opcode(opcode: u8, name: &str) -> bool {
+    match ringwork_uring::probe() {
+        Ok(Ok(features)) if features.supports(opcode) => true,
+        Ok(Ok(_)) => {
+            println!("skipped: no IORING_OP_{name} on this kernel");
+            false
+        }
+        Ok(Err(unavailable)) => {
+            println!("skipped: io_uring unavailable ({unavailable})");
+            false
+        }
+        Err(err) => panic!("io_uring probe failed: {err}"),
+    }
+}
+
+/// Skips the calling test (returns early) unless every listed opcode exists.
+#[macro_export]
+macro_rules! require_opcodes {
+    ($($op:ident),+ $(,)?) => {
+        $(
+            if !common::require_opcode(ringwork_uring::io_uring::opcode::$op::CODE, stringify!($op)) {
+                return;
+            }
+        )+
+    };
+}

@@ -7,8 +7,19 @@
 
 pub(crate) mod accept;
 pub(crate) mod connect;
+pub(crate) mod fsync;
+pub(crate) mod ftruncate;
+pub(crate) mod mkdir;
+pub(crate) mod open;
+pub(crate) mod read_at;
 pub(crate) mod recv;
+pub(crate) mod recvmsg;
+pub(crate) mod rename;
 pub(crate) mod send;
+pub(crate) mod sendmsg;
+pub(crate) mod statx;
+pub(crate) mod unlink;
+pub(crate) mod write_at;
 
 use crate::coop;
 use ringwork_uring::{Op, Orphan};

@@ -1,0 +1,92 @@
+//! Internals exposed to the loom models in `loom-tests/`, and only under
+//! `--cfg loom`. Not part of the public API.
+//!
+//! The models drive the real task state machine through a minimal scheduler
+//! (a queue and the real registry of live tasks), so that interleavings of
+//! poll, wake, abort, `JoinHandle` drop, completion and shutdown can be
+//! explored without the worker loop around them.
+
+use crate::loom::sync::{Arc, Mutex};
+use crate::task::list::OwnedTasks;
+use crate::task::{self, JoinHandle, Notified, Schedule, Task};
+use std::collections::VecDeque;
+use std::future::Future;
+
+/// A scheduler that only queues: the model decides which thread runs what.
+pub struct QueueScheduler {
+    queue: Mutex<VecDeque<Notified<Arc<QueueScheduler>>>>,
+    owned: OwnedTasks<Arc<QueueScheduler>>,
+}
+
+impl std::fmt::Debug for QueueScheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueueScheduler").finish_non_exhaustive()
+    }
+}
+
+impl Schedule for Arc<QueueScheduler> {
+    fn schedule(&self, task: Notified<Self>) {
+        self.queue.lock().push_back(task);
+    }
+
+    fn release(&self, task: &Task<Self>) -> Option<Task<Self>> {
+        self.owned.remove(task)
+    }
+}
+
+impl QueueScheduler {
+    /// A new, empty scheduler.
+    pub fn new() -> Arc<QueueScheduler> {
+        Arc::new(QueueScheduler {
+            queue: Mutex::new(VecDeque::new()),
+            owned: OwnedTasks::new(1),
+        })
+    }
+
+    /// Spawns `future` on `this`; its first `Notified` is queued.
+    pub fn spawn<F>(this: &Arc<Self>, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (task, notified, join) = task::new_task(
+            future,
+            this.clone(),
+            task::Id::next(),
+            std::panic::Location::caller(),
+        );
+        match this.owned.bind(task, notified) {
+            Ok(notified) => this.schedule(notified),
+            Err((task, notified)) => {
+                drop(notified);
+                task.shutdown();
+            }
+        }
+        join
+    }
+
+    /// Runs the next queued task, if any. Returns whether one ran.
+    pub fn run_one(&self) -> bool {
+        let next = self.queue.lock().pop_front();
+        match next {
+            Some(task) => {
+                task.run();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Shuts down as the runtime does: close the registry, cancel every live
+    /// task, drop queued notifications.
+    pub fn shutdown(&self) {
+        self.owned.close_and_shutdown_all(0);
+        let drained: Vec<_> = self.queue.lock().drain(..).collect();
+        drop(drained);
+    }
+
+    /// Tasks still registered.
+    pub fn alive(&self) -> usize {
+        self.owned.len()
+    }
+}

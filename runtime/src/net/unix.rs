@@ -1,0 +1,326 @@
+//! Unix domain stream sockets: [`UnixListener`], [`UnixStream`] and their
+//! addresses, [`UnixSocketAddr`].
+
+use super::addr::RawAddr;
+use super::socket;
+use crate::buf::{IoBuf, IoBufMut};
+use crate::io::op::{self, SharedFd};
+use std::ffi::OsStr;
+use std::fmt;
+use std::io;
+use std::net::Shutdown;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// The address of a Unix domain socket: a path in the file system, an
+/// abstract name (Linux), or unnamed (a socket that never bound, such as
+/// most connecting clients and both ends of [`UnixStream::pair`]).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct UnixSocketAddr {
+    kind: AddrKind,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum AddrKind {
+    Unnamed,
+    Pathname(PathBuf),
+    Abstract(Vec<u8>),
+}
+
+impl UnixSocketAddr {
+    fn from_raw(raw: &RawAddr) -> io::Result<UnixSocketAddr> {
+        let bytes = raw.unix_path_bytes()?;
+        let kind = match bytes.split_first() {
+            None => AddrKind::Unnamed,
+            Some((0, name)) => AddrKind::Abstract(name.to_vec()),
+            Some(_) => {
+                // A pathname ends at its first NUL (the kernel may count
+                // the terminator in the length, or not).
+                let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+                AddrKind::Pathname(PathBuf::from(OsStr::from_bytes(&bytes[..end])))
+            }
+        };
+        Ok(UnixSocketAddr { kind })
+    }
+
+    /// Whether the socket has no address.
+    pub fn is_unnamed(&self) -> bool {
+        self.kind == AddrKind::Unnamed
+    }
+
+    /// The file-system path, if the address is one.
+    pub fn as_pathname(&self) -> Option<&Path> {
+        match &self.kind {
+            AddrKind::Pathname(path) => Some(path),
+            _ => None,
+        }
+    }
+
+    /// The name in Linux's abstract namespace (without the leading NUL), if
+    /// the address is one.
+    pub fn as_abstract_name(&self) -> Option<&[u8]> {
+        match &self.kind {
+            AddrKind::Abstract(name) => Some(name),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Debug for UnixSocketAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            AddrKind::Unnamed => f.write_str("(unnamed)"),
+            AddrKind::Pathname(path) => write!(f, "{path:?} (pathname)"),
+            AddrKind::Abstract(name) => {
+                write!(f, "{:?} (abstract)", String::from_utf8_lossy(name))
+            }
+        }
+    }
+}
+
+/// A Unix domain socket listening for connections at a path.
+///
+/// ```
+/// # let rt = ringwork::Runtime::new().unwrap();
+/// # rt.block_on(async {
+/// use ringwork::net::{UnixListener, UnixStream};
+///
+/// let path = std::env::temp_dir().join(format!("ringwork-doc-{}.sock", std::process::id()));
+/// let listener = UnixListener::bind(&path)?;
+/// let server = ringwork::spawn(async move {
+///     let (stream, _) = listener.accept().await?;
+///     let (res, buf) = stream.read_exact(Vec::with_capacity(4)).await;
+///     res?;
+///     stream.write_all(buf).await.0 // echo
+/// });
+/// let client = UnixStream::connect(&path).await?;
+/// client.write_all(b"ping".as_slice()).await.0?;
+/// let (res, reply) = client.read_exact(Vec::with_capacity(4)).await;
+/// res?;
+/// assert_eq!(reply, b"ping");
+/// server.await??;
+/// std::fs::remove_file(&path)?;
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+///
+/// Dropping the listener closes it but does not remove the socket file.
+pub struct UnixListener {
+    fd: SharedFd,
+}
+
+impl UnixListener {
+    /// Creates a socket file at `path` and listens on it (backlog 1024). An
+    /// existing file at `path` is `AddrInUse`; a path longer than
+    /// `sun_path` allows (107 bytes), empty, or with a NUL byte is
+    /// `InvalidInput`.
+    pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
+        let addr = RawAddr::from_unix_path(path.as_ref())?;
+        let fd = socket::new_socket(libc::AF_UNIX, libc::SOCK_STREAM)?;
+        socket::bind(fd.as_raw_fd(), &addr)?;
+        socket::listen(fd.as_raw_fd(), socket::LISTEN_BACKLOG)?;
+        Ok(UnixListener {
+            fd: SharedFd::new(fd),
+        })
+    }
+
+    /// Wraps a listener made by the standard library (it is switched to
+    /// non-blocking mode).
+    pub fn from_std(listener: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
+        let fd = OwnedFd::from(listener);
+        socket::set_nonblocking(fd.as_raw_fd())?;
+        Ok(UnixListener {
+            fd: SharedFd::new(fd),
+        })
+    }
+
+    /// Waits for a connection; returns it and the peer's address (usually
+    /// unnamed). Cancel safe: if the future is dropped after the kernel
+    /// accepted a connection, that connection is closed.
+    pub async fn accept(&self) -> io::Result<(UnixStream, UnixSocketAddr)> {
+        let (fd, addr) = op::accept::accept(&self.fd).await?;
+        let stream = UnixStream {
+            fd: SharedFd::new(fd),
+        };
+        Ok((stream, UnixSocketAddr::from_raw(&addr)?))
+    }
+
+    /// The address this listener is bound to.
+    pub fn local_addr(&self) -> io::Result<UnixSocketAddr> {
+        UnixSocketAddr::from_raw(&socket::local_addr(self.fd.raw())?)
+    }
+}
+
+impl AsRawFd for UnixListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.raw()
+    }
+}
+
+impl fmt::Debug for UnixListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnixListener")
+            .field("fd", &self.fd.raw())
+            .field("local_addr", &self.local_addr().ok())
+            .finish()
+    }
+}
+
+/// A Unix domain stream connection. Methods take `&self`, so one task may
+/// read while another writes.
+///
+/// Buffers are passed by value and returned with the result: the kernel owns
+/// them while an operation runs, even if its future is dropped.
+pub struct UnixStream {
+    fd: SharedFd,
+}
+
+impl UnixStream {
+    /// Connects to the socket listening at `path`. A path longer than
+    /// `sun_path` allows (107 bytes), empty, or with a NUL byte is
+    /// `InvalidInput`; no listener there is `NotFound` or
+    /// `ConnectionRefused`.
+    pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
+        let addr = RawAddr::from_unix_path(path.as_ref())?;
+        let fd = SharedFd::new(socket::new_socket(libc::AF_UNIX, libc::SOCK_STREAM)?);
+        op::connect::connect(&fd, addr).await?;
+        Ok(UnixStream { fd })
+    }
+
+    /// A pair of connected, unnamed sockets (`socketpair(2)`).
+    pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
+        let mut fds: [libc::c_int; 2] = [-1, -1];
+        // SAFETY: `socketpair` writes two descriptors into the two-element
+        // array it is given, which lives across the call.
+        let res = unsafe {
+            libc::socketpair(
+                libc::AF_UNIX,
+                libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+                0,
+                fds.as_mut_ptr(),
+            )
+        };
+        if res == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `socketpair` succeeded: `fds[0]` is a new descriptor we own.
+        let a = unsafe { OwnedFd::from_raw_fd(fds[0]) };
+        // SAFETY: as above, for `fds[1]`.
+        let b = unsafe { OwnedFd::from_raw_fd(fds[1]) };
+        Ok((
+            UnixStream {
+                fd: SharedFd::new(a),
+            },
+            UnixStream {
+                fd: SharedFd::new(b),
+            },
+        ))
+    }
+
+    /// Wraps a connection made by the standard library (it is switched to
+    /// non-blocking mode).
+    pub fn from_std(stream: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
+        let fd = OwnedFd::from(stream);
+        socket::set_nonblocking(fd.as_raw_fd())?;
+        Ok(UnixStream {
+            fd: SharedFd::new(fd),
+        })
+    }
+
+    /// Reads up to `buf.bytes_total()` bytes into the start of `buf`.
+    /// `Ok(0)` means the peer closed its side.
+    pub async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
+        op::recv::recv(&self.fd, buf).await
+    }
+
+    /// Fills the whole capacity of `buf` (`bytes_total()`), or fails with
+    /// `UnexpectedEof` if the peer closes first.
+    pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
+        let total = buf.bytes_total();
+        let mut filled = 0;
+        let mut buf = buf;
+        while filled < total {
+            let (res, slice) = op::recv::recv(&self.fd, buf.slice(filled..total)).await;
+            buf = slice.into_inner();
+            match res {
+                Ok(0) => {
+                    return (
+                        Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "peer closed before the buffer was filled",
+                        )),
+                        buf,
+                    )
+                }
+                Ok(n) => filled += n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return (Err(err), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+
+    /// Writes some of `buf`'s initialized bytes; returns how many.
+    pub async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
+        op::send::send(&self.fd, buf).await
+    }
+
+    /// Writes all of `buf`'s initialized bytes. A peer that vanished gives
+    /// `BrokenPipe` or `ConnectionReset` (never `SIGPIPE`).
+    pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
+        let total = buf.bytes_init();
+        let mut written = 0;
+        let mut buf = buf;
+        while written < total {
+            let (res, slice) = op::send::send(&self.fd, buf.slice(written..total)).await;
+            buf = slice.into_inner();
+            match res {
+                Ok(0) => {
+                    return (
+                        Err(io::Error::new(
+                            io::ErrorKind::WriteZero,
+                            "send wrote zero bytes",
+                        )),
+                        buf,
+                    )
+                }
+                Ok(n) => written += n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return (Err(err), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+
+    /// Shuts down the read, write, or both halves.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        socket::shutdown(&self.fd, how)
+    }
+
+    /// The local address (usually unnamed for a connecting client).
+    pub fn local_addr(&self) -> io::Result<UnixSocketAddr> {
+        UnixSocketAddr::from_raw(&socket::local_addr(self.fd.raw())?)
+    }
+
+    /// The remote address.
+    pub fn peer_addr(&self) -> io::Result<UnixSocketAddr> {
+        UnixSocketAddr::from_raw(&socket::peer_addr(self.fd.raw())?)
+    }
+}
+
+impl AsRawFd for UnixStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.raw()
+    }
+}
+
+impl fmt::Debug for UnixStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnixStream")
+            .field("fd", &self.fd.raw())
+            .field("local_addr", &self.local_addr().ok())
+            .field("peer_addr", &self.peer_addr().ok())
+            .finish()
+    }
+}
