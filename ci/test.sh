@@ -34,8 +34,10 @@ fi
 
 if has loom; then
     # Separate target dir: --cfg loom changes every crate's fingerprint.
-    step "RUSTFLAGS=\"--cfg loom\" cargo check -p ringwork (loom build of the runtime)"
-    RUSTFLAGS="--cfg loom" cargo check -p ringwork --target-dir target-loom
+    # The `loom` profile is release with debug assertions (see Cargo.toml).
+    step "loom models (RUSTFLAGS=\"--cfg loom\", LOOM_MAX_PREEMPTIONS=2)"
+    RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 timeout "$TEST_TIMEOUT" \
+        cargo test -p ringwork-loom-tests --profile loom --target-dir target-loom
 fi
 
 step "all steps passed: $STEPS"
