@@ -13,6 +13,7 @@ pub mod net;
 pub mod runtime;
 mod scheduler;
 pub mod task;
+pub mod time;
 
 pub use runtime::{Handle, Runtime};
 pub use task::{spawn, JoinHandle};

@@ -5,6 +5,7 @@ use crate::io::driver::UringPark;
 use crate::io::DriverKind;
 use crate::scheduler::park::{CondvarParker, Park};
 use crate::scheduler::{self, rng, Callback, Config, IoConfig, MAX_WORKERS};
+use crate::time::driver::TimedPark;
 use std::fmt;
 use std::io;
 use std::sync::Arc;
@@ -246,6 +247,11 @@ impl Builder {
                 .collect();
             (None, parks)
         };
+        // Every worker drives a timer wheel around its park.
+        let parks: Vec<Box<dyn Park>> = parks
+            .into_iter()
+            .map(|park| Box::new(TimedPark::new(park)) as Box<dyn Park>)
+            .collect();
         let config = Config {
             global_queue_interval: self.global_queue_interval,
             event_interval: self.event_interval,

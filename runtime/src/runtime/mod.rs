@@ -12,6 +12,7 @@ use crate::loom::thread::JoinHandle as ThreadHandle;
 use crate::scheduler::park::{CondvarParker, Park, Unpark};
 use crate::scheduler::Shared;
 use crate::task::JoinHandle;
+use crate::time::driver::TimedPark;
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -89,21 +90,25 @@ impl Runtime {
             .shared
             .io_config()
             .and_then(|io| ringwork_uring::Driver::new(&io.uring).ok());
-        let mut park: Box<dyn Park> = match uring {
+        let inner: Box<dyn Park> = match uring {
             Some(driver) => Box::new(BlockOnUring {
                 unparker: driver.unparker(),
                 _guard: crate::io::driver::install(driver),
             }),
             None => Box::new(CondvarParker::new()),
         };
-        let waker = Waker::from(std::sync::Arc::new(BlockOnWaker(park.unparker())));
+        // And its own timer wheel, closed at the end of the call (timers
+        // still armed there re-arm on the thread that polls them next).
+        let mut park = EnteredPark(TimedPark::new(inner));
+        park.0.enter();
+        let waker = Waker::from(std::sync::Arc::new(BlockOnWaker(park.0.unparker())));
         let mut cx = Context::from_waker(&waker);
         let mut future = pin!(future);
         loop {
             if let Poll::Ready(output) = coop::budget(|| future.as_mut().poll(&mut cx)) {
                 return output;
             }
-            park.park(None);
+            park.0.park(None);
         }
     }
 
@@ -167,6 +172,16 @@ impl fmt::Debug for Runtime {
         f.debug_struct("Runtime")
             .field("handle", &self.handle)
             .finish()
+    }
+}
+
+/// Calls `exit` on drop (also on unwind), so the thread's timer wheel and
+/// driver are always taken down at the end of `block_on`.
+struct EnteredPark<P: Park>(P);
+
+impl<P: Park> Drop for EnteredPark<P> {
+    fn drop(&mut self) {
+        self.0.exit();
     }
 }
 

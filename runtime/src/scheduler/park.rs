@@ -48,6 +48,24 @@ pub(crate) trait Unpark: Send + Sync + 'static {
     fn unpark(&self);
 }
 
+impl Park for Box<dyn Park> {
+    fn enter(&mut self) {
+        (**self).enter();
+    }
+    fn exit(&mut self) {
+        (**self).exit();
+    }
+    fn flush(&mut self) {
+        (**self).flush();
+    }
+    fn park(&mut self, timeout: Option<Duration>) {
+        (**self).park(timeout);
+    }
+    fn unparker(&self) -> std::sync::Arc<dyn Unpark> {
+        (**self).unparker()
+    }
+}
+
 const EMPTY: usize = 0;
 const PARKED: usize = 1;
 const NOTIFIED: usize = 2;

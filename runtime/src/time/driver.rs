@@ -1,0 +1,181 @@
+//! The per-thread timer driver: a [`Wheel`] behind a mutex, owned by one
+//! thread (a worker, or a thread inside `block_on`), plus the `Park` wrapper
+//! that turns its earliest deadline into the park timeout.
+//!
+//! # Cross-thread cancellation
+//!
+//! A timer is armed on the wheel of the thread that first polls it; the task
+//! owning it may later run (and drop or reset it) on any thread. Scheme: **a
+//! lock per wheel**. The owner takes it for each batch of expirations and each
+//! registration; another thread dropping a timer takes it once to unlink the
+//! entry (O(1) by key). So a dropped timer leaves the wheel at once wherever
+//! it is dropped, and memory stays bounded under the "30 s timeout around
+//! every request" pattern. The lock is uncontended almost always (2
+//! threads touching one wheel at the same instant is rare), which is cheaper
+//! and simpler than a remote-cancel queue the owner must drain — and the
+//! queue would keep dead entries alive until the owner's next tick.
+
+use super::wheel::{Key, Wheel};
+use crate::loom::sync::atomic::{AtomicBool, Ordering};
+use crate::loom::sync::{Arc, Mutex};
+use crate::scheduler::park::{Park, Unpark};
+use std::cell::RefCell;
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+pub(crate) struct TimeDriver {
+    origin: Instant,
+    wheel: Mutex<Wheel>,
+    /// Set when the owner thread stops driving the wheel; registrations then
+    /// move to the next thread that polls them.
+    closed: AtomicBool,
+}
+
+crate::loom::thread_local! {
+    static CURRENT: RefCell<Option<Arc<TimeDriver>>> = RefCell::new(None);
+}
+
+/// The timer driver of this thread, if it drives one.
+pub(crate) fn current() -> Option<Arc<TimeDriver>> {
+    CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
+}
+
+impl TimeDriver {
+    pub(crate) fn new() -> Arc<TimeDriver> {
+        Arc::new(TimeDriver {
+            origin: Instant::now(),
+            wheel: Mutex::new(Wheel::new()),
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    /// Milliseconds from the origin to `deadline`, rounded **up** (a timer
+    /// never fires before its deadline).
+    fn deadline_ms(&self, deadline: Instant) -> u64 {
+        let nanos = deadline.saturating_duration_since(self.origin).as_nanos();
+        u64::try_from(nanos.div_ceil(1_000_000)).unwrap_or(u64::MAX)
+    }
+
+    /// Milliseconds from the origin to `now`, rounded **down**.
+    fn now_ms(&self, now: Instant) -> u64 {
+        u64::try_from(now.saturating_duration_since(self.origin).as_millis()).unwrap_or(u64::MAX)
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        // `Acquire`: pairs with the `Release` store in `close`, so a poller
+        // that sees the flag also sees the drained wheel.
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Arms a timer for `deadline`; `None` if it is already due.
+    pub(crate) fn register(&self, deadline: Instant, waker: &Waker) -> Option<Key> {
+        let ms = self.deadline_ms(deadline);
+        self.wheel.lock().insert(ms, waker.clone())
+    }
+
+    /// `Some(true)`: still armed (waker updated); `Some(false)`: fired.
+    pub(crate) fn poll_armed(&self, key: Key, waker: &Waker) -> bool {
+        let mut wheel = self.wheel.lock();
+        if wheel.contains(key) {
+            wheel.set_waker(key, waker);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Disarms a timer from any thread.
+    pub(crate) fn deregister(&self, key: Key) {
+        let waker = self.wheel.lock().remove(key);
+        drop(waker); // outside the lock: a waker's drop may run user code
+    }
+
+    /// Fires every timer due at `now`. Returns how many fired.
+    pub(crate) fn process(&self, now: Instant) -> usize {
+        let now_ms = self.now_ms(now);
+        let mut fired = Vec::new();
+        self.wheel.lock().advance(now_ms, &mut fired);
+        let n = fired.len();
+        for waker in fired {
+            waker.wake();
+        }
+        n
+    }
+
+    /// Time from `now` until the earliest timer may fire.
+    pub(crate) fn next_timeout(&self, now: Instant) -> Option<Duration> {
+        let ms = self.wheel.lock().next_expiration()?;
+        let at = self.origin + Duration::from_millis(ms);
+        Some(at.saturating_duration_since(now))
+    }
+
+    /// The owner stops driving: every armed timer is removed and its task
+    /// woken, so that it re-arms on whichever thread polls it next.
+    fn close(&self) {
+        // `Release`: see `is_closed`.
+        self.closed.store(true, Ordering::Release);
+        let wakers = self.wheel.lock().drain();
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+}
+
+/// Wraps a thread's `Park` with its timer wheel: the earliest deadline
+/// bounds each park, and due timers fire after it (and on every
+/// non-blocking harvest).
+pub(crate) struct TimedPark<P> {
+    inner: P,
+    time: Arc<TimeDriver>,
+}
+
+impl<P: Park> TimedPark<P> {
+    pub(crate) fn new(inner: P) -> TimedPark<P> {
+        TimedPark {
+            inner,
+            time: TimeDriver::new(),
+        }
+    }
+}
+
+impl<P: Park> Park for TimedPark<P> {
+    fn enter(&mut self) {
+        let time = self.time.clone();
+        CURRENT.with(|c| *c.borrow_mut() = Some(time));
+        self.inner.enter();
+    }
+
+    fn exit(&mut self) {
+        self.inner.exit();
+        let _ = CURRENT.try_with(|c| c.borrow_mut().take());
+        self.time.close();
+    }
+
+    fn flush(&mut self) {
+        self.inner.flush();
+    }
+
+    fn park(&mut self, timeout: Option<Duration>) {
+        // The clock is read once before and once after the park, not once
+        // per timer.
+        let now = Instant::now();
+        let fired = self.time.process(now);
+        let timeout = if fired > 0 {
+            // Tasks became ready: only harvest I/O.
+            Some(Duration::ZERO)
+        } else {
+            match (timeout, self.time.next_timeout(now)) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        };
+        self.inner.park(timeout);
+        if timeout != Some(Duration::ZERO) {
+            self.time.process(Instant::now());
+        }
+    }
+
+    fn unparker(&self) -> std::sync::Arc<dyn Unpark> {
+        self.inner.unparker()
+    }
+}

@@ -1,0 +1,17 @@
+//! Time: [`sleep`], [`timeout`], [`interval`] (asyncio's `sleep`,
+//! `wait_for` and periodic callbacks), on one hierarchical timer wheel per
+//! runtime thread (1 ms resolution; see `wheel.rs` and `driver.rs`).
+//!
+//! Timers never fire early. A timer is armed on the thread that first polls
+//! it and fires there; dropping it from any thread disarms it immediately.
+
+pub(crate) mod driver;
+mod interval;
+mod sleep;
+mod timeout;
+mod wheel;
+
+pub use interval::{interval, interval_at, Interval, MissedTickBehavior};
+pub use sleep::{sleep, sleep_until, Sleep};
+pub use std::time::Instant;
+pub use timeout::{timeout, timeout_at, Elapsed, Timeout};

@@ -1,0 +1,135 @@
+//! [`Sleep`], [`sleep`] and [`sleep_until`].
+
+use super::driver::{self, TimeDriver};
+use super::wheel::Key;
+use crate::coop;
+use crate::loom::sync::Arc;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+/// Waits until `duration` has elapsed (like asyncio's `sleep`). Never
+/// completes early; under no load it completes within about a millisecond
+/// after the deadline (the wheel's resolution) plus scheduling noise.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// # let rt = ringwork::Runtime::new().unwrap();
+/// # rt.block_on(async {
+/// let start = Instant::now();
+/// ringwork::time::sleep(Duration::from_millis(20)).await;
+/// assert!(start.elapsed() >= Duration::from_millis(20));
+/// # });
+/// ```
+pub fn sleep(duration: Duration) -> Sleep {
+    let now = Instant::now();
+    Sleep::new(now.checked_add(duration).unwrap_or_else(far_future))
+}
+
+/// Waits until `deadline`.
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    Sleep::new(deadline)
+}
+
+/// An instant about 30 years ahead: "never", for durations that overflow.
+pub(crate) fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365 * 30)
+}
+
+/// The future returned by [`sleep`] and [`sleep_until`].
+///
+/// The timer is armed on the wheel of the thread that first polls it and
+/// fires there, waking the task wherever it runs. Dropping (or resetting) it
+/// from any thread disarms it at once. Polled on a thread that drives no
+/// ringwork runtime, it completes only if its deadline has already passed
+/// when polled (it never fires, and never panics).
+///
+/// Cancel safety: dropping a `Sleep` loses nothing.
+pub struct Sleep {
+    deadline: Instant,
+    entry: Option<(Arc<TimeDriver>, Key)>,
+}
+
+impl Sleep {
+    fn new(deadline: Instant) -> Sleep {
+        Sleep {
+            deadline,
+            entry: None,
+        }
+    }
+
+    /// The instant this sleep completes at.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Whether the deadline has passed.
+    pub fn is_elapsed(&self) -> bool {
+        Instant::now() >= self.deadline
+    }
+
+    /// Moves the deadline (earlier or later, before or after it fired); the
+    /// sleep is armed again on its next poll.
+    pub fn reset(&mut self, deadline: Instant) {
+        self.disarm();
+        self.deadline = deadline;
+    }
+
+    fn disarm(&mut self) {
+        if let Some((driver, key)) = self.entry.take() {
+            driver.deregister(key);
+        }
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        if let Some((driver, key)) = &this.entry {
+            if driver.poll_armed(*key, cx.waker()) {
+                return Poll::Pending;
+            }
+            if !driver.is_closed() {
+                // Fired: the wheel only fires at or after the deadline.
+                this.entry = None;
+                return Poll::Ready(());
+            }
+            // Its thread stopped driving timers: arm it here instead.
+            this.entry = None;
+        }
+        let progress = std::task::ready!(coop::poll_proceed(cx));
+        if Instant::now() >= this.deadline {
+            progress.made_progress();
+            return Poll::Ready(());
+        }
+        if let Some(driver) = driver::current() {
+            match driver.register(this.deadline, cx.waker()) {
+                Some(key) => this.entry = Some((driver, key)),
+                None => {
+                    progress.made_progress();
+                    return Poll::Ready(());
+                }
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        self.disarm();
+    }
+}
+
+impl fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sleep")
+            .field("deadline", &self.deadline)
+            .field("armed", &self.entry.is_some())
+            .finish()
+    }
+}

@@ -1,0 +1,297 @@
+//! Timers: never early, none lost, cancelled promptly from any thread.
+
+mod common;
+
+use common::{runtime, watchdog};
+use ringwork::time::{interval, sleep, sleep_until, timeout, MissedTickBehavior};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+#[test]
+fn zero_and_sub_millisecond_sleeps_complete_and_never_early() {
+    let rt = runtime(2);
+    rt.block_on(async {
+        let start = Instant::now();
+        sleep(Duration::ZERO).await;
+        for micros in [1u64, 10, 100, 500, 999] {
+            let begin = Instant::now();
+            sleep(Duration::from_micros(micros)).await;
+            assert!(begin.elapsed() >= Duration::from_micros(micros));
+        }
+        assert!(start.elapsed() < Duration::from_secs(1));
+    });
+}
+
+#[test]
+fn ten_thousand_randomized_sleeps_never_fire_before_their_deadline() {
+    let rt = runtime(2);
+    let early = Arc::new(AtomicUsize::new(0));
+    let done = watchdog(Duration::from_secs(60), {
+        let early = early.clone();
+        move || {
+            rt.block_on(async move {
+                let mut seed = 0x1234_5678u32;
+                let handles: Vec<_> = (0..10_000)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 17;
+                        seed ^= seed << 5;
+                        let micros = u64::from(seed % 50_000);
+                        let early = early.clone();
+                        ringwork::spawn(async move {
+                            let deadline = Instant::now() + Duration::from_micros(micros);
+                            sleep_until(deadline).await;
+                            if Instant::now() < deadline {
+                                early.fetch_add(1, Ordering::SeqCst);
+                            }
+                        })
+                    })
+                    .collect();
+                let n = handles.len();
+                for h in handles {
+                    h.await.unwrap();
+                }
+                n
+            })
+        }
+    });
+    assert_eq!(done, 10_000);
+    assert_eq!(early.load(Ordering::SeqCst), 0, "a timer fired early");
+}
+
+#[test]
+fn a_hundred_thousand_concurrent_sleeps_all_fire_and_none_early() {
+    let rt = runtime(2);
+    let order = Arc::new(Mutex::new(Vec::with_capacity(100_000)));
+    let o = order.clone();
+    watchdog(Duration::from_secs(120), move || {
+        rt.block_on(rt.spawn(async move {
+            let base = Instant::now() + Duration::from_millis(20);
+            let handles: Vec<_> = (0..100_000u64)
+                .map(|i| {
+                    let o = o.clone();
+                    let deadline = base + Duration::from_millis(i % 100);
+                    ringwork::spawn(async move {
+                        sleep_until(deadline).await;
+                        o.lock().unwrap().push((Instant::now(), deadline));
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.await.unwrap();
+            }
+        }))
+        .unwrap();
+    });
+    let order = order.lock().unwrap();
+    assert_eq!(order.len(), 100_000, "every sleep fired");
+    assert!(
+        order.iter().all(|(fired, deadline)| fired >= deadline),
+        "none early"
+    );
+}
+
+#[test]
+fn timeout_returns_the_output_or_elapsed() {
+    let rt = runtime(2);
+    rt.block_on(async {
+        assert_eq!(timeout(Duration::from_secs(10), async { 5 }).await, Ok(5));
+        let begin = Instant::now();
+        let err = timeout(Duration::from_millis(30), sleep(Duration::from_secs(60))).await;
+        assert!(err.is_err());
+        assert!(begin.elapsed() >= Duration::from_millis(30));
+        assert!(begin.elapsed() < Duration::from_secs(5));
+        let io: std::io::Error = err.unwrap_err().into();
+        assert_eq!(io.kind(), std::io::ErrorKind::TimedOut);
+    });
+}
+
+#[test]
+fn far_future_sleeps_stay_pending_and_cancel_cleanly() {
+    let rt = runtime(2);
+    rt.block_on(async {
+        for d in [
+            Duration::from_secs(3600),
+            Duration::from_secs(86_400 * 3),
+            Duration::from_secs(86_400 * 365 * 5), // beyond the wheel's range
+            Duration::MAX,
+        ] {
+            let r = timeout(Duration::from_millis(5), sleep(d)).await;
+            assert!(r.is_err(), "{d:?} fired early");
+        }
+    });
+}
+
+#[test]
+fn reset_before_and_after_firing() {
+    let rt = runtime(2);
+    rt.block_on(async {
+        // Before firing: move a far deadline near.
+        let mut s = sleep(Duration::from_secs(60));
+        let mut s_pinned = Pin::new(&mut s);
+        assert!(futures_poll_once(s_pinned.as_mut()).await.is_pending());
+        let begin = Instant::now();
+        s.reset(Instant::now() + Duration::from_millis(10));
+        (&mut s).await;
+        let took = begin.elapsed();
+        assert!(
+            took >= Duration::from_millis(10) && took < Duration::from_secs(5),
+            "{took:?}"
+        );
+        // After firing: it can be armed again.
+        s.reset(Instant::now() + Duration::from_millis(10));
+        let begin = Instant::now();
+        (&mut s).await;
+        assert!(begin.elapsed() >= Duration::from_millis(10));
+    });
+}
+
+/// Polls once and reports the result.
+async fn futures_poll_once<F: Future + Unpin>(mut f: F) -> Poll<F::Output> {
+    std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut f).poll(cx))).await
+}
+
+#[test]
+fn a_sleep_dropped_on_another_thread_is_disarmed() {
+    let rt = runtime(2);
+    rt.block_on(async {
+        let mut s = Box::pin(sleep(Duration::from_secs(60)));
+        assert!(futures_poll_once(s.as_mut()).await.is_pending());
+        // Armed on this thread's wheel; dropped on a plain thread.
+        std::thread::spawn(move || drop(s)).join().unwrap();
+        // The wheel no longer holds it: a short sleep still works normally.
+        sleep(Duration::from_millis(5)).await;
+    });
+}
+
+#[test]
+fn dropping_a_timer_from_inside_a_wake_does_not_deadlock() {
+    // A waker that drops another armed sleep when woken.
+    struct DropOnWake {
+        victim: Mutex<Option<Pin<Box<ringwork::time::Sleep>>>>,
+        woken: AtomicUsize,
+    }
+    impl std::task::Wake for DropOnWake {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            drop(self.victim.lock().unwrap().take());
+            self.woken.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let rt = runtime(1);
+    rt.block_on(async {
+        let mut victim = Box::pin(sleep(Duration::from_secs(60)));
+        assert!(futures_poll_once(victim.as_mut()).await.is_pending());
+        let hook = Arc::new(DropOnWake {
+            victim: Mutex::new(Some(victim)),
+            woken: AtomicUsize::new(0),
+        });
+        let waker = std::task::Waker::from(hook.clone());
+        let mut short = Box::pin(sleep(Duration::from_millis(5)));
+        let mut cx = Context::from_waker(&waker);
+        assert!(short.as_mut().poll(&mut cx).is_pending());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while hook.woken.load(Ordering::SeqCst) == 0 {
+            assert!(Instant::now() < deadline, "the wake never came");
+            sleep(Duration::from_millis(1)).await;
+        }
+        assert!(hook.victim.lock().unwrap().is_none());
+    });
+}
+
+#[test]
+fn interval_bursts_delays_or_skips_missed_ticks() {
+    let rt = runtime(1);
+    rt.block_on(async {
+        for behavior in [
+            MissedTickBehavior::Burst,
+            MissedTickBehavior::Delay,
+            MissedTickBehavior::Skip,
+        ] {
+            let period = Duration::from_millis(10);
+            let mut ticks = interval(period);
+            ticks.set_missed_tick_behavior(behavior);
+            let first = ticks.tick().await;
+            // Miss about 5 periods.
+            std::thread::sleep(Duration::from_millis(55));
+            let late = ticks.tick().await;
+            if behavior == MissedTickBehavior::Delay {
+                // Delay schedules from when the previous tick was taken.
+                assert!(late >= first + period, "{behavior:?}");
+            } else {
+                assert_eq!(
+                    late,
+                    first + period,
+                    "{behavior:?}: the missed tick reports its schedule"
+                );
+            }
+            let t = Instant::now();
+            let next = ticks.tick().await;
+            match behavior {
+                MissedTickBehavior::Burst => {
+                    assert_eq!(next, first + 2 * period);
+                    assert!(t.elapsed() < Duration::from_millis(5), "burst: no wait");
+                }
+                MissedTickBehavior::Delay => {
+                    assert!(
+                        next >= t + period - Duration::from_millis(2),
+                        "delay: a full period later"
+                    );
+                }
+                MissedTickBehavior::Skip => {
+                    assert_eq!(
+                        (next - first).as_nanos() % period.as_nanos(),
+                        0,
+                        "skip: on the grid"
+                    );
+                    assert!(next > first + 5 * period, "skip: missed ticks dropped");
+                }
+            }
+        }
+    });
+}
+
+#[test]
+fn timers_work_inside_block_on_on_a_plain_thread_and_across_calls() {
+    let rt = runtime(1);
+    for _ in 0..3 {
+        let begin = Instant::now();
+        rt.block_on(sleep(Duration::from_millis(5)));
+        assert!(begin.elapsed() >= Duration::from_millis(5));
+    }
+    // A sleep armed in one block_on call and finished in the next re-arms.
+    let mut s = Box::pin(sleep(Duration::from_millis(30)));
+    rt.block_on(async {
+        assert!(futures_poll_once(s.as_mut()).await.is_pending());
+    });
+    let begin = Instant::now();
+    rt.block_on(s);
+    assert!(begin.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn a_timer_polled_after_its_runtime_is_gone_stays_pending_harmlessly() {
+    let rt = runtime(1);
+    let mut s = Box::pin(sleep(Duration::from_millis(50)));
+    rt.block_on(async {
+        assert!(futures_poll_once(s.as_mut()).await.is_pending());
+    });
+    drop(rt);
+    let waker = std::task::Waker::noop();
+    let mut cx = Context::from_waker(waker);
+    assert!(
+        s.as_mut().poll(&mut cx).is_pending(),
+        "before its deadline: pending"
+    );
+    std::thread::sleep(Duration::from_millis(60));
+    assert!(
+        s.as_mut().poll(&mut cx).is_ready(),
+        "after its deadline: ready, no panic"
+    );
+}
