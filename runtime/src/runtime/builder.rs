@@ -9,6 +9,7 @@ use crate::time::driver::TimedPark;
 use std::fmt;
 use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Default `global_queue_interval`: ticks between forced injector checks.
 const DEFAULT_GLOBAL_QUEUE_INTERVAL: u32 = 61;
@@ -61,7 +62,14 @@ pub struct Builder {
     enable_io: bool,
     driver: Option<DriverKind>,
     uring: ringwork_uring::Config,
+    max_blocking_threads: usize,
+    thread_keep_alive: Duration,
 }
+
+/// Default `max_blocking_threads`.
+const DEFAULT_MAX_BLOCKING_THREADS: usize = 512;
+/// Default `thread_keep_alive` of blocking-pool threads.
+const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
 
 impl Builder {
     /// A builder for the multi-threaded, work-stealing runtime with default
@@ -79,7 +87,23 @@ impl Builder {
             enable_io: true,
             driver: None,
             uring: ringwork_uring::Config::default(),
+            max_blocking_threads: DEFAULT_MAX_BLOCKING_THREADS,
+            thread_keep_alive: DEFAULT_KEEP_ALIVE,
         }
+    }
+
+    /// Most threads of the blocking pool (`spawn_blocking`) alive at once
+    /// (default 512; at least 1). Jobs beyond it wait for a free thread.
+    pub fn max_blocking_threads(&mut self, count: usize) -> &mut Builder {
+        self.max_blocking_threads = count;
+        self
+    }
+
+    /// How long an idle blocking-pool thread waits for work before it exits
+    /// (default 10 s).
+    pub fn thread_keep_alive(&mut self, duration: Duration) -> &mut Builder {
+        self.thread_keep_alive = duration;
+        self
     }
 
     /// Whether the runtime has an I/O driver (default `true`). Without one,
@@ -214,6 +238,9 @@ impl Builder {
                 )));
             }
         }
+        if self.max_blocking_threads == 0 {
+            return Err(invalid("max_blocking_threads must be at least 1, got 0"));
+        }
         let seed = match self.seed {
             Some(seed) => seed,
             None => seed_from_env()?.unwrap_or_else(rng::entropy_seed),
@@ -261,7 +288,13 @@ impl Builder {
             on_thread_stop: self.on_thread_stop.clone(),
             io,
         };
-        let (shared, parts) = scheduler::create(config, parks);
+        let blocking = crate::blocking::Pool::new(crate::blocking::PoolConfig {
+            max_threads: self.max_blocking_threads,
+            keep_alive: self.thread_keep_alive,
+            thread_name: self.thread_name.clone(),
+            stack_size: self.thread_stack_size,
+        });
+        let (shared, parts) = scheduler::create(config, blocking, parks);
 
         let mut threads = Vec::with_capacity(workers);
         for part in parts {
@@ -351,6 +384,8 @@ impl fmt::Debug for Builder {
             .field("enable_io", &self.enable_io)
             .field("driver", &self.driver)
             .field("uring", &self.uring)
+            .field("max_blocking_threads", &self.max_blocking_threads)
+            .field("thread_keep_alive", &self.thread_keep_alive)
             .finish_non_exhaustive()
     }
 }

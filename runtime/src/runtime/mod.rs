@@ -112,6 +112,17 @@ impl Runtime {
         }
     }
 
+    /// Runs `f` on the blocking pool; see
+    /// [`task::spawn_blocking`](crate::task::spawn_blocking).
+    #[track_caller]
+    pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.handle.spawn_blocking(f)
+    }
+
     /// Makes this runtime current on this thread until the guard drops, so
     /// that [`crate::spawn`] works from code that is not a task.
     pub fn enter(&self) -> EnterGuard<'_> {
@@ -154,6 +165,9 @@ impl Runtime {
                 let _ = thread.join();
             }
         }
+        // Queued blocking jobs are cancelled; running ones are waited for
+        // until the same deadline.
+        shared.blocking.shutdown(deadline);
         // Otherwise the `JoinHandle`s drop here, detaching the threads; the
         // last worker to exit drains the injector (see `worker_exited`).
         // Draining now as well is safe: every task is completed by shutdown.
@@ -274,6 +288,17 @@ impl Handle {
         F::Output: Send + 'static,
     {
         Shared::spawn(&self.shared, future, std::panic::Location::caller())
+    }
+
+    /// Runs `f` on the runtime's blocking pool; see
+    /// [`task::spawn_blocking`](crate::task::spawn_blocking).
+    #[track_caller]
+    pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        crate::blocking::Pool::spawn(&self.shared.blocking, f)
     }
 
     /// Makes this runtime current on this thread until the guard drops.

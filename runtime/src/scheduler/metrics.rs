@@ -53,6 +53,10 @@ pub struct RuntimeMetrics {
     pub searching_workers: usize,
     /// Workers not parked.
     pub unparked_workers: usize,
+    /// Blocking-pool threads alive now.
+    pub blocking_threads: usize,
+    /// Most blocking-pool threads alive at once so far.
+    pub blocking_threads_peak: usize,
 }
 
 /// A snapshot of one worker's counters.

@@ -84,6 +84,8 @@ pub(crate) struct Shared {
     /// makes a parked worker look).
     is_shutdown: AtomicBool,
     config: Config,
+    /// The blocking pool (`spawn_blocking`).
+    pub(crate) blocking: Arc<crate::blocking::Pool>,
     /// Workers that have finished their shutdown work and exited their loop.
     exited: Mutex<usize>,
     exited_changed: Condvar,
@@ -97,7 +99,11 @@ pub(crate) struct WorkerParts {
 }
 
 /// Builds the shared state for `parks.len()` workers (one parker each).
-pub(crate) fn create(config: Config, parks: Vec<Box<dyn Park>>) -> (Arc<Shared>, Vec<WorkerParts>) {
+pub(crate) fn create(
+    config: Config,
+    blocking: Arc<crate::blocking::Pool>,
+    parks: Vec<Box<dyn Park>>,
+) -> (Arc<Shared>, Vec<WorkerParts>) {
     let num_workers = parks.len();
     let mut remotes = Vec::with_capacity(num_workers);
     let mut parts = Vec::with_capacity(num_workers);
@@ -120,6 +126,7 @@ pub(crate) fn create(config: Config, parks: Vec<Box<dyn Park>>) -> (Arc<Shared>,
         owned: OwnedTasks::new(if cfg!(loom) { 1 } else { 4 * num_workers }),
         is_shutdown: AtomicBool::new(false),
         config,
+        blocking,
         exited: Mutex::new(0),
         exited_changed: Condvar::new(),
     });
@@ -277,7 +284,10 @@ impl Shared {
 
     /// A snapshot of the scheduler counters.
     pub(crate) fn metrics(&self) -> RuntimeMetrics {
+        let (blocking_threads, blocking_threads_peak) = self.blocking.thread_counts();
         RuntimeMetrics {
+            blocking_threads,
+            blocking_threads_peak,
             workers: self
                 .remotes
                 .iter()

@@ -163,6 +163,17 @@ impl<S: 'static> Notified<S> {
     }
 }
 
+impl<S: Schedule> Notified<S> {
+    /// Cancels the task and drops its future on this thread: for a scheduler
+    /// that can never run it (the blocking pool could start no thread).
+    pub(crate) fn cancel_stranded(self) {
+        // `NOTIFIED` is set (this is its `Notified`), so this only adds
+        // `CANCELLED`; the poll below then drops the future instead.
+        self.0.raw.state().transition_to_notified_and_cancel();
+        self.run();
+    }
+}
+
 impl<S: 'static> fmt::Debug for Notified<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Notified({})", self.id())
@@ -196,6 +207,30 @@ where
 }
 
 pub use crate::coop::{consume_budget, has_budget_remaining};
+
+/// Runs `f` on the runtime's blocking pool, a set of threads for work that
+/// would stall a worker (asyncio's `run_in_executor`). Awaiting the handle
+/// gives `f`'s result, or `JoinError::Panic` if it panicked; `abort()` only
+/// prevents a job that has not started yet.
+///
+/// ```
+/// # let rt = ringwork::Runtime::new().unwrap();
+/// # rt.block_on(async {
+/// let sum = ringwork::task::spawn_blocking(|| (1..=100u64).sum::<u64>()).await.unwrap();
+/// assert_eq!(sum, 5050);
+/// # });
+/// ```
+///
+/// # Panics
+/// Outside any runtime (see [`Handle::try_current`](crate::Handle::try_current)).
+#[track_caller]
+pub fn spawn_blocking<F, R>(f: F) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    crate::runtime::Handle::current().spawn_blocking(f)
+}
 
 /// Spawns `future` on the current runtime (the one this thread is a worker
 /// of, or inside `block_on` / `Runtime::enter` of).

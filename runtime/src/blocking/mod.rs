@@ -1,0 +1,236 @@
+//! The blocking pool behind [`spawn_blocking`](crate::task::spawn_blocking)
+//! (asyncio's `run_in_executor`): threads for work that would stall a worker
+//! (blocking syscalls, CPU-heavy loops, libraries without async APIs).
+//!
+//! - Jobs are ordinary tasks (same `JoinHandle`, `abort`, panic capture, and
+//!   registry of live tasks), whose one poll runs the closure to the end.
+//! - Threads are spawned on demand while no thread is idle, up to
+//!   `max_blocking_threads`; an idle thread exits after `keep_alive`.
+//! - If no thread can be started (`EAGAIN`: thread limit) and none exists to
+//!   run the job later, the job is cancelled: its handle reports an error
+//!   instead of waiting forever.
+//! - Shutdown cancels queued jobs and waits for running ones until the
+//!   runtime's shutdown deadline; a job cannot be interrupted mid-run.
+
+use crate::loom::sync::{Arc, Condvar, Mutex};
+use crate::task::list::OwnedTasks;
+use crate::task::{self, JoinHandle, Notified, Schedule, Task};
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+type Job = Notified<Arc<Pool>>;
+
+/// Settings of the pool.
+#[derive(Clone)]
+pub(crate) struct PoolConfig {
+    pub(crate) max_threads: usize,
+    pub(crate) keep_alive: Duration,
+    /// The runtime's thread-name function (called per thread, as for workers).
+    pub(crate) thread_name: std::sync::Arc<dyn Fn() -> String + Send + Sync>,
+    pub(crate) stack_size: Option<usize>,
+}
+
+impl fmt::Debug for PoolConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolConfig")
+            .field("max_threads", &self.max_threads)
+            .field("keep_alive", &self.keep_alive)
+            .field("stack_size", &self.stack_size)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Pool {
+    state: Mutex<State>,
+    /// Signalled when a job is queued or shutdown starts (to idle threads),
+    /// and when a thread exits (to `shutdown`).
+    changed: Condvar,
+    owned: OwnedTasks<Arc<Pool>>,
+    config: PoolConfig,
+}
+
+struct State {
+    queue: VecDeque<Job>,
+    threads: usize,
+    idle: usize,
+    /// Most threads alive at once (for tests and metrics).
+    peak_threads: usize,
+    shutdown: bool,
+}
+
+impl Pool {
+    pub(crate) fn new(config: PoolConfig) -> Arc<Pool> {
+        Arc::new(Pool {
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                threads: 0,
+                idle: 0,
+                peak_threads: 0,
+                shutdown: false,
+            }),
+            changed: Condvar::new(),
+            owned: OwnedTasks::new(1),
+            config,
+        })
+    }
+
+    /// Queues `f` to run on a pool thread.
+    pub(crate) fn spawn<F, R>(this: &Arc<Pool>, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let (task, notified, join) = task::new_task(
+            BlockingJob(Some(f)),
+            this.clone(),
+            task::Id::next(),
+            std::panic::Location::caller(),
+        );
+        match this.owned.bind(task, notified) {
+            Ok(notified) => this.schedule(notified),
+            Err((task, notified)) => {
+                drop(notified);
+                task.shutdown();
+            }
+        }
+        join
+    }
+
+    /// Threads alive now and at most so far.
+    pub(crate) fn thread_counts(&self) -> (usize, usize) {
+        let state = self.state.lock();
+        (state.threads, state.peak_threads)
+    }
+
+    /// Cancels queued jobs and waits until `deadline` (or forever) for the
+    /// running ones. Returns whether every thread exited.
+    pub(crate) fn shutdown(&self, deadline: Option<Instant>) -> bool {
+        let queued: Vec<Job> = {
+            let mut state = self.state.lock();
+            state.shutdown = true;
+            state.queue.drain(..).collect()
+        };
+        self.changed.notify_all();
+        drop(queued);
+        // Queued jobs are not running: this drops their closures.
+        self.owned.close_and_shutdown_all(0);
+        let mut state = self.state.lock();
+        while state.threads > 0 {
+            match deadline {
+                None => state = self.changed.wait(state),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return false;
+                    }
+                    state = self.changed.wait_timeout(state, deadline - now);
+                }
+            }
+        }
+        true
+    }
+}
+
+impl Schedule for Arc<Pool> {
+    fn schedule(&self, job: Job) {
+        let mut state = self.state.lock();
+        if state.shutdown {
+            // The registry sweep (or the job's own poller) completes it.
+            drop(state);
+            drop(job);
+            return;
+        }
+        state.queue.push_back(job);
+        if state.idle > 0 {
+            drop(state);
+            self.changed.notify_one();
+            return;
+        }
+        if state.threads >= self.config.max_threads {
+            return; // a busy thread takes it when done
+        }
+        state.threads += 1;
+        state.peak_threads = state.peak_threads.max(state.threads);
+        drop(state);
+        let pool = self.clone();
+        let spawned = crate::loom::thread::spawn_named(
+            (self.config.thread_name)(),
+            self.config.stack_size,
+            move || Pool::run_thread(pool),
+        );
+        if spawned.is_err() {
+            let mut state = self.state.lock();
+            state.threads -= 1;
+            if state.threads == 0 {
+                // Nobody will ever run the queued jobs: cancel them, so their
+                // handles report it instead of hanging.
+                let stranded: Vec<Job> = state.queue.drain(..).collect();
+                drop(state);
+                for job in stranded {
+                    job.cancel_stranded();
+                }
+            }
+        }
+    }
+
+    fn release(&self, task: &Task<Self>) -> Option<Task<Self>> {
+        self.owned.remove(task)
+    }
+}
+
+impl Pool {
+    fn run_thread(this: Arc<Self>) {
+        let mut state = this.state.lock();
+        loop {
+            if let Some(job) = state.queue.pop_front() {
+                drop(state);
+                job.run();
+                state = this.state.lock();
+                continue;
+            }
+            if state.shutdown {
+                break;
+            }
+            state.idle += 1;
+            let started = Instant::now();
+            state = this.changed.wait_timeout(state, this.config.keep_alive);
+            state.idle -= 1;
+            if state.queue.is_empty()
+                && !state.shutdown
+                && started.elapsed() >= this.config.keep_alive
+            {
+                break; // idle for a whole keep-alive: retire
+            }
+        }
+        state.threads -= 1;
+        drop(state);
+        this.changed.notify_all();
+    }
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A closure as a one-poll future.
+struct BlockingJob<F>(Option<F>);
+
+// The closure is never pinned: it is moved out and called.
+impl<F> Unpin for BlockingJob<F> {}
+
+impl<F: FnOnce() -> R, R> Future for BlockingJob<F> {
+    type Output = R;
+
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<R> {
+        let f = self.0.take().expect("a blocking job is polled once");
+        Poll::Ready(f())
+    }
+}

@@ -1,0 +1,185 @@
+//! `spawn_blocking`: every job runs once, the thread cap holds, panics and
+//! aborts are reported, idle threads retire, shutdown cancels queued jobs.
+
+mod common;
+
+use common::{watchdog, DropCounter, Gate};
+use ringwork::runtime::Builder;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn rt(max_blocking: usize) -> ringwork::Runtime {
+    Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(max_blocking)
+        .thread_keep_alive(Duration::from_millis(100))
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn ten_thousand_jobs_all_run_once_within_the_thread_cap() {
+    let rt = rt(8);
+    let runs = Arc::new(AtomicUsize::new(0));
+    let r = runs.clone();
+    let sum = watchdog(Duration::from_secs(60), move || {
+        let s = rt.block_on(async move {
+            let handles: Vec<_> = (0..10_000u64)
+                .map(|i| {
+                    let r = r.clone();
+                    ringwork::task::spawn_blocking(move || {
+                        r.fetch_add(1, Ordering::SeqCst);
+                        i
+                    })
+                })
+                .collect();
+            let mut sum = 0;
+            for h in handles {
+                sum += h.await.unwrap();
+            }
+            sum
+        });
+        let m = rt.metrics();
+        assert!(m.blocking_threads_peak <= 8, "cap exceeded: {m:?}");
+        assert!(m.blocking_threads_peak >= 1);
+        s
+    });
+    assert_eq!(sum, (0..10_000u64).sum::<u64>());
+    assert_eq!(runs.load(Ordering::SeqCst), 10_000);
+}
+
+#[test]
+fn the_cap_holds_while_jobs_block() {
+    let rt = rt(3);
+    let gate = Gate::new();
+    let running = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let handles: Vec<_> = (0..10)
+        .map(|_| {
+            let (g, running, peak) = (gate.clone(), running.clone(), peak.clone());
+            rt.spawn_blocking(move || {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                while !g.is_open() {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                running.fetch_sub(1, Ordering::SeqCst);
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(
+        peak.load(Ordering::SeqCst),
+        3,
+        "exactly the cap runs at once"
+    );
+    gate.open();
+    watchdog(Duration::from_secs(30), move || {
+        for h in handles {
+            common::block_on_plain(h).unwrap();
+        }
+    });
+}
+
+#[test]
+fn a_panicking_job_is_a_join_error_panic() {
+    let rt = rt(2);
+    let err = rt
+        .block_on(rt.spawn_blocking(|| panic!("job fails")))
+        .unwrap_err();
+    assert!(err.is_panic());
+    assert!(err.to_string().contains("job fails"), "{err}");
+    assert_eq!(
+        rt.block_on(rt.spawn_blocking(|| 3)).unwrap(),
+        3,
+        "the pool goes on"
+    );
+}
+
+#[test]
+fn abort_before_start_cancels_and_drops_the_closure() {
+    let rt = rt(1);
+    let gate = Gate::new();
+    let g = gate.clone();
+    let blocker = rt.spawn_blocking(move || {
+        while !g.is_open() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+    let drops = DropCounter::new();
+    let token = drops.token();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let r = ran.clone();
+    let queued = rt.spawn_blocking(move || {
+        let _token = token;
+        r.fetch_add(1, Ordering::SeqCst);
+    });
+    queued.abort();
+    gate.open();
+    assert!(common::block_on_plain(queued).unwrap_err().is_cancelled());
+    common::block_on_plain(blocker).unwrap();
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+    assert_eq!(drops.drops(), 1);
+}
+
+#[test]
+fn idle_threads_retire_after_the_keep_alive() {
+    let rt = rt(4);
+    rt.block_on(async {
+        let hs: Vec<_> = (0..4)
+            .map(|_| {
+                ringwork::task::spawn_blocking(|| std::thread::sleep(Duration::from_millis(20)))
+            })
+            .collect();
+        for h in hs {
+            h.await.unwrap();
+        }
+    });
+    assert!(rt.metrics().blocking_threads >= 1);
+    let handle = rt.handle().clone();
+    watchdog(Duration::from_secs(10), move || {
+        while handle.metrics().blocking_threads != 0 {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    });
+}
+
+#[test]
+fn shutdown_cancels_queued_jobs_and_waits_for_running_ones() {
+    let rt = rt(1);
+    let started = Gate::new();
+    let s = started.clone();
+    let finished = Arc::new(AtomicUsize::new(0));
+    let f = finished.clone();
+    let running = rt.spawn_blocking(move || {
+        s.open();
+        std::thread::sleep(Duration::from_millis(50));
+        f.fetch_add(1, Ordering::SeqCst);
+    });
+    let drops = DropCounter::new();
+    let token = drops.token();
+    let queued = rt.spawn_blocking(move || drop(token));
+    watchdog(Duration::from_secs(10), {
+        let started = started.clone();
+        move || common::block_on_plain(started.wait())
+    });
+    watchdog(Duration::from_secs(10), move || drop(rt));
+    assert_eq!(
+        finished.load(Ordering::SeqCst),
+        1,
+        "the running job finished before drop returned"
+    );
+    assert!(common::block_on_plain(running).is_ok());
+    assert!(common::block_on_plain(queued).unwrap_err().is_cancelled());
+    assert_eq!(drops.drops(), 1);
+}
+
+#[test]
+fn zero_max_blocking_threads_is_an_error() {
+    let err = Builder::new_multi_thread()
+        .max_blocking_threads(0)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+}
