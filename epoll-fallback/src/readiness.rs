@@ -1,0 +1,195 @@
+//! Per-registration readiness: what epoll last reported for one descriptor,
+//! with a tick so that clearing readiness never loses a newer event.
+//!
+//! # The tick
+//!
+//! Edge-triggered epoll reports a change once. A reader that saw "readable",
+//! read until `WouldBlock`, and then clears the readable bit could erase an
+//! event that arrived between its last read and the clear (tokio #6133). So
+//! every event the reactor records bumps a tick stored with the bits, and a
+//! clear names the tick it observed: if the tick moved, the clear is ignored
+//! and the next poll sees the fresh event.
+
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, Waker};
+
+/// Readiness bits.
+pub const READABLE: u32 = 1 << 0;
+/// The descriptor can be written.
+pub const WRITABLE: u32 = 1 << 1;
+/// The peer closed its write side (EPOLLRDHUP) or the descriptor hung up.
+pub const READ_CLOSED: u32 = 1 << 2;
+/// The descriptor hung up or has an error (EPOLLHUP/EPOLLERR).
+pub const ERROR: u32 = 1 << 3;
+
+/// Which direction an operation waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Reads, accepts, receives.
+    Read,
+    /// Writes, connects, sends.
+    Write,
+}
+
+impl Direction {
+    /// The bits that make this direction ready (errors and hang-ups wake both,
+    /// so the retried syscall reports them).
+    fn mask(self) -> u32 {
+        match self {
+            Direction::Read => READABLE | READ_CLOSED | ERROR,
+            Direction::Write => WRITABLE | ERROR,
+        }
+    }
+}
+
+/// What a poll observed: the ready bits and the tick they were recorded at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadyEvent {
+    /// Ready bits for the polled direction.
+    pub ready: u32,
+    tick: u32,
+}
+
+/// The shared readiness state of one registered descriptor.
+#[derive(Debug, Default)]
+pub struct Readiness {
+    /// `tick << 32 | bits`. Updated by the reactor with `fetch_update`
+    /// (`AcqRel`), read by pollers (`Acquire`): a poller that sees a tick
+    /// sees the event that produced it.
+    state: AtomicU64,
+    wakers: Mutex<Wakers>,
+}
+
+#[derive(Debug, Default)]
+struct Wakers {
+    read: Option<Waker>,
+    write: Option<Waker>,
+}
+
+fn pack(tick: u32, bits: u32) -> u64 {
+    (u64::from(tick) << 32) | u64::from(bits)
+}
+
+fn unpack(state: u64) -> (u32, u32) {
+    ((state >> 32) as u32, state as u32)
+}
+
+impl Readiness {
+    /// Records an event (reactor side) and wakes the interested directions.
+    pub fn set(&self, bits: u32) {
+        let _ = self
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| {
+                let (tick, old) = unpack(state);
+                Some(pack(tick.wrapping_add(1), old | bits))
+            });
+        let (read, write) = {
+            let mut wakers = self.wakers.lock();
+            let read = if bits & Direction::Read.mask() != 0 {
+                wakers.read.take()
+            } else {
+                None
+            };
+            let write = if bits & Direction::Write.mask() != 0 {
+                wakers.write.take()
+            } else {
+                None
+            };
+            (read, write)
+        };
+        // Outside the lock: a waker may run user code.
+        if let Some(w) = read {
+            w.wake();
+        }
+        if let Some(w) = write {
+            w.wake();
+        }
+    }
+
+    /// Ready for `direction`, or `Pending` with the waker stored.
+    pub fn poll_ready(&self, direction: Direction, cx: &mut Context<'_>) -> Poll<ReadyEvent> {
+        if let Some(event) = self.ready(direction) {
+            return Poll::Ready(event);
+        }
+        {
+            let mut wakers = self.wakers.lock();
+            let slot = match direction {
+                Direction::Read => &mut wakers.read,
+                Direction::Write => &mut wakers.write,
+            };
+            match slot {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => *slot = Some(cx.waker().clone()),
+            }
+        }
+        // Re-check after storing the waker: an event recorded between the
+        // first check and the store took no waker (it was not there yet).
+        match self.ready(direction) {
+            Some(event) => Poll::Ready(event),
+            None => Poll::Pending,
+        }
+    }
+
+    fn ready(&self, direction: Direction) -> Option<ReadyEvent> {
+        let (tick, bits) = unpack(self.state.load(Ordering::Acquire));
+        let ready = bits & direction.mask();
+        (ready != 0).then_some(ReadyEvent { ready, tick })
+    }
+
+    /// The operation hit `WouldBlock`: clear the direction's bits, unless an
+    /// event arrived since `event` was observed.
+    pub fn clear(&self, event: ReadyEvent) {
+        // Errors and hang-ups stay: they are permanent.
+        let clear = event.ready & (READABLE | WRITABLE);
+        let _ = self
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| {
+                let (tick, bits) = unpack(state);
+                (tick == event.tick).then(|| pack(tick, bits & !clear))
+            });
+    }
+
+    /// Wakes both directions (deregistration, shutdown): pollers retry and
+    /// see the error from their syscall.
+    pub fn wake_all(&self) {
+        self.set(READABLE | WRITABLE | ERROR);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_clear_after_a_newer_event_keeps_the_event() {
+        let r = Readiness::default();
+        r.set(READABLE);
+        let mut cx = Context::from_waker(Waker::noop());
+        let Poll::Ready(seen) = r.poll_ready(Direction::Read, &mut cx) else {
+            panic!("readable");
+        };
+        r.set(READABLE); // a fresh edge before the reader cleared
+        r.clear(seen);
+        assert!(
+            r.poll_ready(Direction::Read, &mut cx).is_ready(),
+            "fresh event not lost"
+        );
+        let Poll::Ready(seen) = r.poll_ready(Direction::Read, &mut cx) else {
+            unreachable!()
+        };
+        r.clear(seen);
+        assert!(r.poll_ready(Direction::Read, &mut cx).is_pending());
+    }
+
+    #[test]
+    fn directions_are_independent_and_errors_wake_both() {
+        let r = Readiness::default();
+        let mut cx = Context::from_waker(Waker::noop());
+        r.set(WRITABLE);
+        assert!(r.poll_ready(Direction::Read, &mut cx).is_pending());
+        assert!(r.poll_ready(Direction::Write, &mut cx).is_ready());
+        r.set(ERROR);
+        assert!(r.poll_ready(Direction::Read, &mut cx).is_ready());
+    }
+}
