@@ -3,7 +3,7 @@
 //!
 //! This crate knows nothing of tasks or schedulers; it speaks only
 //! [`std::task::Waker`], file descriptors and deadlines. It mirrors
-//! `ringwork-uring`'s shape where the idea is the same: a `!Send` owner
+//! `ringwork-uring`'s shape where the idea is the same: an owner
 //! ([`Reactor`], like `Driver`) that parks with a timeout, a `Send + Sync`
 //! [`Unparker`] that skips the syscall when the owner is not parked, and
 //! `Stats`.

@@ -22,9 +22,8 @@ use crate::sys::syscall;
 use parking_lot::Mutex;
 use std::fmt;
 use std::io;
-use std::marker::PhantomData;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -38,6 +37,9 @@ struct Shared {
     epfd: OwnedFd,
     eventfd: OwnedFd,
     park_state: AtomicU8,
+    /// Set when the `Reactor` is dropped: nobody waits on this epoll any
+    /// more, so its registrations are orphaned (owners re-register).
+    closed: AtomicBool,
     slab: Mutex<Slab>,
     stats: Stats,
 }
@@ -79,11 +81,12 @@ impl Stats {
     }
 }
 
-/// One epoll instance, owned by one thread (`!Send`).
+/// One epoll instance, waited on by one thread at a time (`&mut self`).
+/// It may be created on one thread and moved to its owner: epoll has no
+/// thread affinity.
 pub struct Reactor {
     shared: Arc<Shared>,
     events: Vec<libc::epoll_event>,
-    _not_send: PhantomData<*const ()>,
 }
 
 /// Wakes a reactor's owner from any thread.
@@ -135,11 +138,11 @@ impl Reactor {
                 epfd,
                 eventfd,
                 park_state: AtomicU8::new(EMPTY),
+                closed: AtomicBool::new(false),
                 slab: Mutex::new(Slab::default()),
                 stats: Stats::default(),
             }),
             events: Vec::with_capacity(256),
-            _not_send: PhantomData,
         })
     }
 
@@ -242,6 +245,26 @@ impl Reactor {
     }
 }
 
+impl Drop for Reactor {
+    fn drop(&mut self) {
+        // `Release`: pairs with the `Acquire` in `Registration::is_orphaned`.
+        self.shared.closed.store(true, Ordering::Release);
+        // Wake every waiter: it finds its registration orphaned and moves to
+        // the reactor of the thread it runs on.
+        let live: Vec<Arc<Readiness>> = self
+            .shared
+            .slab
+            .lock()
+            .entries
+            .iter()
+            .filter_map(|(_, r)| r.clone())
+            .collect();
+        for readiness in live {
+            readiness.wake_all();
+        }
+    }
+}
+
 impl Stats {
     fn bump(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
@@ -303,6 +326,9 @@ impl Handle {
             self.shared.free(token);
             return Err(err);
         }
+        // Start as ready both ways: the first attempt goes straight to the
+        // syscall (readiness is only a hint; `WouldBlock` clears it).
+        readiness.set(READABLE | WRITABLE);
         Ok(Registration {
             shared: self.shared.clone(),
             token,
@@ -344,6 +370,13 @@ impl Registration {
     /// The registered descriptor.
     pub fn fd(&self) -> RawFd {
         self.fd
+    }
+
+    /// Whether the reactor this registration belongs to is gone (nobody
+    /// delivers its events any more): register again elsewhere.
+    pub fn is_orphaned(&self) -> bool {
+        // `Acquire`: pairs with the `Release` store in `Reactor::drop`.
+        self.shared.closed.load(Ordering::Acquire)
     }
 }
 

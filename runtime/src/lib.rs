@@ -13,6 +13,7 @@ pub mod loom_api;
 pub mod net;
 pub mod runtime;
 mod scheduler;
+mod sys;
 pub mod task;
 pub mod time;
 

@@ -147,13 +147,22 @@ fn aborted_reads_free_buffers_and_sockets() {
         "each buffer freed exactly once"
     );
     drop(clients);
-    wait_fds(baseline, "after aborting 128 reads and closing the clients");
+    // On epoll the listener's registration (made by the accepts in
+    // `block_on`) keeps that call's reactor descriptors until it goes.
+    drop(listener);
+    wait_fds(baseline - 1, "after aborting 128 reads, closing the clients and the listener");
 }
 
 fn accept_completed_but_never_polled_closes_the_connection() {
     // One worker: a blocking task keeps it from reaping the accept's CQE
     // until after the accepting task was aborted.
     let rt = common::runtime(1);
+    if rt.handle().driver_kind() != Some(ringwork::io::DriverKind::Uring) {
+        // On epoll nothing is accepted until the accept is polled: there is
+        // no completed-but-unread connection to leak.
+        println!("skipped: completed-but-unpolled accept applies to io_uring only");
+        return;
+    }
     let listener = Arc::new(rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap());
     let addr = listener.local_addr().unwrap();
     let baseline = open_fds();

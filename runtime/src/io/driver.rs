@@ -1,13 +1,26 @@
 //! The thread-local I/O driver: each worker thread, and each thread inside
-//! `block_on`, owns one io_uring [`Driver`]. An operation is submitted on
-//! the driver of the thread that first polls it; its completion wakes the
-//! task wherever it runs by then.
+//! `block_on`, owns one — an io_uring [`Driver`], or an epoll [`Reactor`]
+//! where io_uring is unavailable. An operation runs on the driver of the
+//! thread that first polls it; its completion (or readiness) wakes the task
+//! wherever it runs by then.
 //!
-//! [`UringPark`] plugs the driver into the scheduler's `Park` seam: the
-//! worker parks inside `io_uring_enter`, and other threads wake it through
-//! the driver's eventfd `Unparker`.
+//! [`DriverPark`] plugs either into the scheduler's `Park` seam: the worker
+//! parks inside `io_uring_enter` or `epoll_wait`, and other threads wake it
+//! through the driver's eventfd unparker.
+//!
+//! # Choosing the driver
+//!
+//! `DriverKind::Auto` (the default) sets up io_uring and falls back to epoll
+//! only when io_uring is *unavailable* — `ENOSYS`, `EPERM`/`EACCES` (seccomp,
+//! `kernel.io_uring_disabled`), or a required opcode missing — never on a
+//! resource error such as `ENOMEM`, which `build()` reports. The reason is
+//! kept (`Handle::driver_fallback_reason`) and logged once as a `tracing`
+//! warning. `DriverKind::Uring` where io_uring cannot work is a `build()`
+//! error naming the cause. `RINGWORK_DRIVER=auto|uring|epoll` overrides the
+//! default (not an explicit `Builder::driver`).
 
 use crate::scheduler::park::{Park, Unpark};
+use ringwork_epoll::Reactor;
 use ringwork_uring::{Driver, Op, Orphan, UnstartedDriver};
 use std::cell::RefCell;
 use std::fmt;
@@ -15,24 +28,33 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// One thread's I/O driver.
+pub(crate) enum ThreadDriver {
+    Uring(Box<Driver>),
+    Epoll(Reactor),
+}
+
 crate::loom::thread_local! {
-    static CURRENT: RefCell<Option<Driver>> = RefCell::new(None);
+    static CURRENT: RefCell<Option<ThreadDriver>> = RefCell::new(None);
 }
 
 /// Which I/O driver a runtime uses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DriverKind {
-    /// io_uring when this kernel and sandbox allow it. (The epoll fallback
-    /// is not implemented yet: without io_uring, `build()` reports why.)
+    /// io_uring when this kernel and sandbox allow it, else epoll (with the
+    /// reason kept in `Handle::driver_fallback_reason`).
     #[default]
     Auto,
     /// io_uring, or an error from `build()` naming why it cannot be used.
     Uring,
+    /// epoll readiness with non-blocking syscalls; regular files go to the
+    /// blocking pool.
+    Epoll,
 }
 
 impl DriverKind {
-    /// Reads `RINGWORK_DRIVER` (`auto` or `uring`); `None` if unset.
+    /// Reads `RINGWORK_DRIVER` (`auto`, `uring` or `epoll`); `None` if unset.
     pub(crate) fn from_env() -> io::Result<Option<DriverKind>> {
         let Some(value) = std::env::var_os("RINGWORK_DRIVER") else {
             return Ok(None);
@@ -40,10 +62,7 @@ impl DriverKind {
         match value.to_string_lossy().trim() {
             "auto" | "" => Ok(Some(DriverKind::Auto)),
             "uring" | "io_uring" => Ok(Some(DriverKind::Uring)),
-            "epoll" => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "RINGWORK_DRIVER=epoll: the epoll driver is not implemented yet",
-            )),
+            "epoll" => Ok(Some(DriverKind::Epoll)),
             other => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("RINGWORK_DRIVER must be auto, uring or epoll, got {other:?}"),
@@ -52,7 +71,29 @@ impl DriverKind {
     }
 }
 
-/// Submits an operation on this thread's driver.
+/// The kind of driver this thread runs, if any.
+pub(crate) fn current_kind() -> Option<DriverKind> {
+    CURRENT
+        .try_with(|current| match current.try_borrow().ok()?.as_ref()? {
+            ThreadDriver::Uring(_) => Some(DriverKind::Uring),
+            ThreadDriver::Epoll(_) => Some(DriverKind::Epoll),
+        })
+        .ok()
+        .flatten()
+}
+
+/// A handle to register descriptors with this thread's epoll reactor.
+pub(crate) fn epoll_handle() -> Option<ringwork_epoll::Handle> {
+    CURRENT
+        .try_with(|current| match current.try_borrow().ok()?.as_ref()? {
+            ThreadDriver::Epoll(reactor) => Some(reactor.handle()),
+            ThreadDriver::Uring(_) => None,
+        })
+        .ok()
+        .flatten()
+}
+
+/// Submits an operation on this thread's io_uring.
 ///
 /// # Safety
 /// As [`Driver::submit`]: every pointer in the SQE `build` returns points
@@ -69,8 +110,14 @@ where
 {
     let attempt = CURRENT.try_with(|current| match current.try_borrow_mut() {
         Ok(mut driver) => match driver.as_mut() {
-            // SAFETY: forwarded precondition.
-            Some(driver) => Some(unsafe { driver.submit(resources, orphan, build) }),
+            Some(ThreadDriver::Uring(driver)) => {
+                // SAFETY: forwarded precondition.
+                Some(unsafe { driver.submit(resources, orphan, build) })
+            }
+            Some(ThreadDriver::Epoll(_)) => Some(Err((
+                io::Error::other("an io_uring operation was submitted on an epoll thread"),
+                resources,
+            ))),
             None => Some(Err((no_driver(), resources))),
         },
         // Re-entered from inside the driver (a waker submitting I/O): not
@@ -87,29 +134,45 @@ where
     }
 }
 
-fn no_driver() -> io::Error {
+pub(crate) fn no_driver() -> io::Error {
     io::Error::other(
         "no ringwork I/O driver on this thread: poll I/O futures from a ringwork task or inside \
          `Runtime::block_on` of a runtime built with I/O enabled",
     )
 }
 
-/// Runs `f` with this thread's driver, if any.
-pub(crate) fn with_current<T>(f: impl FnOnce(&mut Driver) -> T) -> Option<T> {
+/// Runs `f` with this thread's io_uring driver, if it has one.
+pub(crate) fn with_uring<T>(f: impl FnOnce(&mut Driver) -> T) -> Option<T> {
     CURRENT
-        .try_with(|current| current.try_borrow_mut().ok()?.as_mut().map(f))
+        .try_with(|current| match current.try_borrow_mut().ok()?.as_mut()? {
+            ThreadDriver::Uring(driver) => Some(f(driver)),
+            ThreadDriver::Epoll(_) => None,
+        })
+        .ok()
+        .flatten()
+}
+
+/// Flushes and parks this thread's driver (either kind).
+fn park_current(timeout: Option<Duration>) -> Option<io::Result<()>> {
+    CURRENT
+        .try_with(|current| {
+            Some(match current.try_borrow_mut().ok()?.as_mut()? {
+                ThreadDriver::Uring(driver) => driver.park(timeout),
+                ThreadDriver::Epoll(reactor) => reactor.park(timeout).map(drop),
+            })
+        })
         .ok()
         .flatten()
 }
 
 /// Installs `driver` as this thread's driver until the guard drops; the
-/// driver is then shut down (cancel in-flight operations, wait for their
-/// completions).
+/// driver is then shut down (io_uring: in-flight operations are cancelled and
+/// their completions awaited).
 pub(crate) struct DriverGuard {
     _not_send: std::marker::PhantomData<*const ()>,
 }
 
-pub(crate) fn install(driver: Driver) -> DriverGuard {
+pub(crate) fn install(driver: ThreadDriver) -> DriverGuard {
     CURRENT.with(|current| {
         let prev = current.borrow_mut().replace(driver);
         debug_assert!(prev.is_none(), "a thread has one driver at a time");
@@ -129,33 +192,63 @@ impl Drop for DriverGuard {
     }
 }
 
-/// A worker's `Park`: the worker sleeps inside its io_uring.
-pub(crate) struct UringPark {
-    unstarted: Option<UnstartedDriver>,
+/// A driver made on the builder thread, started on its owner.
+pub(crate) enum UnstartedThreadDriver {
+    Uring(Box<UnstartedDriver>),
+    Epoll(Reactor),
+}
+
+impl UnstartedThreadDriver {
+    fn unparker(&self) -> Arc<dyn Unpark> {
+        match self {
+            UnstartedThreadDriver::Uring(d) => Arc::new(UringUnparker(d.unparker())),
+            UnstartedThreadDriver::Epoll(r) => Arc::new(EpollUnparker(r.unparker())),
+        }
+    }
+
+    fn start(self) -> io::Result<ThreadDriver> {
+        Ok(match self {
+            UnstartedThreadDriver::Uring(d) => ThreadDriver::Uring(Box::new(d.start()?)),
+            UnstartedThreadDriver::Epoll(r) => ThreadDriver::Epoll(r),
+        })
+    }
+}
+
+/// A thread's `Park`: it sleeps inside its I/O driver.
+pub(crate) struct DriverPark {
+    unstarted: Option<UnstartedThreadDriver>,
     guard: Option<DriverGuard>,
-    unparker: Arc<UringUnparker>,
-    /// Set if the ring could not be started on the worker thread; the
-    /// worker then sleeps in short naps instead (no I/O possible).
+    unparker: Arc<dyn Unpark>,
+    /// Set if the driver could not be started on its thread; the thread then
+    /// sleeps in short naps instead (no I/O possible there).
     start_error: Option<io::Error>,
 }
 
-// SAFETY: before `enter`, a `UringPark` holds only the `Send` unstarted
-// driver and unparker; `enter` and everything after run on the one worker
-// thread that owns it (the guard never leaves that thread).
-unsafe impl Send for UringPark {}
+// SAFETY: before `enter`, a `DriverPark` holds only the unstarted driver (an
+// `UnstartedDriver`, `Send` by its own argument, or a `Reactor`, `Send`) and
+// the `Send + Sync` unparker; `enter` and everything after run on the one
+// thread that owns it, and the guard never leaves that thread.
+unsafe impl Send for DriverPark {}
 
-impl UringPark {
-    pub(crate) fn new(driver: UnstartedDriver) -> UringPark {
-        UringPark {
-            unparker: Arc::new(UringUnparker(driver.unparker())),
+impl DriverPark {
+    pub(crate) fn new(driver: UnstartedThreadDriver) -> DriverPark {
+        DriverPark {
+            unparker: driver.unparker(),
             unstarted: Some(driver),
             guard: None,
             start_error: None,
         }
     }
+
+    /// A park for the calling thread, started at once (`block_on`).
+    pub(crate) fn started_here(driver: UnstartedThreadDriver) -> DriverPark {
+        let mut park = DriverPark::new(driver);
+        park.enter();
+        park
+    }
 }
 
-impl Park for UringPark {
+impl Park for DriverPark {
     fn enter(&mut self) {
         if let Some(unstarted) = self.unstarted.take() {
             match unstarted.start() {
@@ -171,17 +264,16 @@ impl Park for UringPark {
     }
 
     fn flush(&mut self) {
-        with_current(|driver| {
+        with_uring(|driver| {
             let _ = driver.flush();
         });
     }
 
     fn park(&mut self, timeout: Option<Duration>) {
-        let parked = with_current(|driver| driver.park(timeout));
-        match parked {
+        match park_current(timeout) {
             Some(Ok(())) => {}
-            // An enter error other than the ones the driver retries (which
-            // would be a kernel bug): do not spin, do not die.
+            // An error the drivers do not retry (a kernel bug), or no driver
+            // (start failed): do not spin, do not die.
             Some(Err(_)) | None => std::thread::sleep(
                 timeout
                     .unwrap_or(Duration::from_millis(1))
@@ -195,9 +287,9 @@ impl Park for UringPark {
     }
 }
 
-impl fmt::Debug for UringPark {
+impl fmt::Debug for DriverPark {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UringPark")
+        f.debug_struct("DriverPark")
             .field("started", &self.guard.is_some())
             .field("start_error", &self.start_error)
             .finish()
@@ -209,5 +301,124 @@ struct UringUnparker(ringwork_uring::Unparker);
 impl Unpark for UringUnparker {
     fn unpark(&self) {
         self.0.unpark();
+    }
+}
+
+struct EpollUnparker(ringwork_epoll::Unparker);
+
+impl Unpark for EpollUnparker {
+    fn unpark(&self) {
+        self.0.unpark();
+    }
+}
+
+/// The result of choosing a driver for a runtime.
+pub(crate) struct Chosen {
+    pub(crate) kind: DriverKind,
+    pub(crate) drivers: Vec<UnstartedThreadDriver>,
+    pub(crate) fallback_reason: Option<String>,
+    pub(crate) features: Option<ringwork_uring::Features>,
+}
+
+/// Opcodes the runtime's io_uring paths need; a kernel lacking one makes
+/// `Auto` fall back to epoll.
+const REQUIRED_OPCODES: &[(u8, &str)] = {
+    use ringwork_uring::io_uring::opcode;
+    &[
+        (opcode::Accept::CODE, "ACCEPT"),
+        (opcode::Connect::CODE, "CONNECT"),
+        (opcode::Recv::CODE, "RECV"),
+        (opcode::Send::CODE, "SEND"),
+        (opcode::Read::CODE, "READ"),
+        (opcode::Write::CODE, "WRITE"),
+        (opcode::OpenAt::CODE, "OPENAT"),
+        (opcode::AsyncCancel::CODE, "ASYNC_CANCEL"),
+    ]
+};
+
+/// Sets up `workers` drivers of the kind asked for (see the module docs).
+pub(crate) fn choose(
+    kind: DriverKind,
+    uring: &ringwork_uring::Config,
+    workers: usize,
+) -> io::Result<Chosen> {
+    let epoll = |reason: Option<String>| -> io::Result<Chosen> {
+        let drivers = (0..workers)
+            .map(|_| Reactor::new().map(UnstartedThreadDriver::Epoll))
+            .collect::<io::Result<_>>()
+            .map_err(|err| {
+                io::Error::new(
+                    err.kind(),
+                    format!("failed to set up an epoll reactor: {err}"),
+                )
+            })?;
+        Ok(Chosen {
+            kind: DriverKind::Epoll,
+            drivers,
+            fallback_reason: reason,
+            features: None,
+        })
+    };
+    if kind == DriverKind::Epoll {
+        return epoll(None);
+    }
+    let mut drivers = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        match Driver::new_unstarted(uring) {
+            Ok(driver) => drivers.push(driver),
+            Err(err) => match ringwork_uring::classify_setup_error(&err) {
+                Some(unavailable) if kind == DriverKind::Auto => {
+                    let reason = unavailable.to_string();
+                    tracing::warn!(reason = %reason, "io_uring unavailable; ringwork falls back to epoll");
+                    return epoll(Some(reason));
+                }
+                Some(unavailable) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::Unsupported,
+                        format!("io_uring was requested but is unavailable: {unavailable}"),
+                    ))
+                }
+                None => {
+                    return Err(io::Error::new(
+                        err.kind(),
+                        format!("failed to set up an io_uring for a worker: {err}"),
+                    ))
+                }
+            },
+        }
+    }
+    let features = drivers[0].features().clone();
+    if let Some((_, name)) = REQUIRED_OPCODES
+        .iter()
+        .find(|(code, _)| !features.supports(*code))
+    {
+        let reason = format!("io_uring lacks IORING_OP_{name}");
+        if kind == DriverKind::Auto {
+            tracing::warn!(reason = %reason, "io_uring unusable; ringwork falls back to epoll");
+            return epoll(Some(reason));
+        }
+        return Err(io::Error::new(io::ErrorKind::Unsupported, reason));
+    }
+    Ok(Chosen {
+        kind: DriverKind::Uring,
+        drivers: drivers
+            .into_iter()
+            .map(|d| UnstartedThreadDriver::Uring(Box::new(d)))
+            .collect(),
+        fallback_reason: None,
+        features: Some(features),
+    })
+}
+
+/// A driver for a `block_on` thread of a runtime using `kind`.
+pub(crate) fn for_block_on(
+    kind: DriverKind,
+    uring: &ringwork_uring::Config,
+) -> Option<UnstartedThreadDriver> {
+    match kind {
+        DriverKind::Epoll => Reactor::new().ok().map(UnstartedThreadDriver::Epoll),
+        _ => Driver::new_unstarted(uring)
+            .ok()
+            .map(|d| UnstartedThreadDriver::Uring(Box::new(d))),
     }
 }

@@ -3,24 +3,10 @@
 //! `io/op/`.)
 
 use super::addr::RawAddr;
+use crate::sys::syscall;
 use std::io;
 use std::mem;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-
-/// Calls a libc function, turning `-1` + `errno` into `io::Error`.
-macro_rules! syscall {
-    ($fn:ident ( $($arg:expr),* $(,)? )) => {{
-        // SAFETY: each call site passes arguments valid for the syscall
-        // (pointers to live, correctly sized locals); the macro only checks
-        // the return value.
-        let res = unsafe { libc::$fn($($arg),*) };
-        if res == -1 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(res)
-        }
-    }};
-}
 
 /// A new non-blocking, close-on-exec socket.
 pub(crate) fn new_socket(domain: libc::c_int, ty: libc::c_int) -> io::Result<OwnedFd> {
@@ -96,6 +82,12 @@ pub(crate) fn shutdown(fd: &impl AsRawFd, how: std::net::Shutdown) -> io::Result
         std::net::Shutdown::Both => libc::SHUT_RDWR,
     };
     syscall!(shutdown(fd.as_raw_fd(), how)).map(drop)
+}
+
+/// Takes a pending socket error (`SO_ERROR`).
+pub(crate) fn take_error(fd: RawFd) -> io::Result<Option<io::Error>> {
+    let err = get_int_option(fd, libc::SOL_SOCKET, libc::SO_ERROR)?;
+    Ok((err != 0).then(|| io::Error::from_raw_os_error(err)))
 }
 
 pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {

@@ -1,7 +1,7 @@
 //! [`Builder`]: every runtime setting, validated in one place.
 
 use super::{Handle, Runtime};
-use crate::io::driver::UringPark;
+use crate::io::driver::DriverPark;
 use crate::io::DriverKind;
 use crate::scheduler::park::{CondvarParker, Park};
 use crate::scheduler::{self, rng, Callback, Config, IoConfig, MAX_WORKERS};
@@ -254,18 +254,17 @@ impl Builder {
                 None => DriverKind::from_env()?.unwrap_or_default(),
             };
             self.uring.validate()?;
-            let mut parks: Vec<Box<dyn Park>> = Vec::with_capacity(workers);
-            let mut features = None;
-            for _ in 0..workers {
-                let driver = ringwork_uring::Driver::new_unstarted(&self.uring)
-                    .map_err(|err| uring_error(kind, err))?;
-                features.get_or_insert_with(|| driver.features().clone());
-                parks.push(Box::new(UringPark::new(driver)));
-            }
+            let chosen = crate::io::driver::choose(kind, &self.uring, workers)?;
+            let parks: Vec<Box<dyn Park>> = chosen
+                .drivers
+                .into_iter()
+                .map(|driver| Box::new(DriverPark::new(driver)) as Box<dyn Park>)
+                .collect();
             let io = IoConfig {
-                kind,
+                kind: chosen.kind,
                 uring: self.uring.clone(),
-                features: features.expect("at least one worker"),
+                features: chosen.features,
+                fallback_reason: chosen.fallback_reason,
             };
             (Some(io), parks)
         } else {
@@ -322,23 +321,6 @@ impl Builder {
             }
         }
         Ok(Runtime::from_parts(Handle::from_shared(shared), threads))
-    }
-}
-
-/// Explains why the io_uring driver could not be set up.
-fn uring_error(kind: DriverKind, err: io::Error) -> io::Error {
-    match ringwork_uring::classify_setup_error(&err) {
-        Some(unavailable) => io::Error::new(
-            io::ErrorKind::Unsupported,
-            format!(
-                "io_uring is unavailable ({unavailable}); driver {kind:?} requested, and the epoll \
-                 fallback is not implemented yet"
-            ),
-        ),
-        None => io::Error::new(
-            err.kind(),
-            format!("failed to set up an io_uring for a worker: {err}"),
-        ),
     }
 }
 

@@ -85,16 +85,13 @@ impl Runtime {
         // (dropped at the end: in-flight operations are cancelled and their
         // completions awaited). If a ring cannot be set up here, the thread
         // parks on a condition variable and its I/O reports the error.
-        let uring = self
+        let driver = self
             .handle
             .shared
             .io_config()
-            .and_then(|io| ringwork_uring::Driver::new(&io.uring).ok());
-        let inner: Box<dyn Park> = match uring {
-            Some(driver) => Box::new(BlockOnUring {
-                unparker: driver.unparker(),
-                _guard: crate::io::driver::install(driver),
-            }),
+            .and_then(|io| crate::io::driver::for_block_on(io.kind, &io.uring));
+        let inner: Box<dyn Park> = match driver {
+            Some(driver) => Box::new(crate::io::driver::DriverPark::started_here(driver)),
             None => Box::new(CondvarParker::new()),
         };
         // And its own timer wheel, closed at the end of the call (timers
@@ -199,39 +196,6 @@ impl<P: Park> Drop for EnteredPark<P> {
     }
 }
 
-/// A `block_on` thread's park: its own io_uring, installed as the thread's
-/// driver while the call lasts.
-struct BlockOnUring {
-    unparker: ringwork_uring::Unparker,
-    _guard: crate::io::driver::DriverGuard,
-}
-
-// SAFETY: never sent: it lives and dies on the `block_on` thread inside one
-// call; `Park: Send` is only needed by worker parks that move to their thread.
-unsafe impl Send for BlockOnUring {}
-
-impl Park for BlockOnUring {
-    fn park(&mut self, timeout: Option<Duration>) {
-        let parked = crate::io::driver::with_current(|driver| driver.park(timeout));
-        if !matches!(parked, Some(Ok(()))) {
-            // Cannot happen short of a kernel bug; do not spin.
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-
-    fn unparker(&self) -> std::sync::Arc<dyn Unpark> {
-        std::sync::Arc::new(UringUnpark(self.unparker.clone()))
-    }
-}
-
-struct UringUnpark(ringwork_uring::Unparker);
-
-impl Unpark for UringUnpark {
-    fn unpark(&self) {
-        self.0.unpark();
-    }
-}
-
 /// Wakes a `block_on` thread through its parker.
 struct BlockOnWaker(std::sync::Arc<dyn Unpark>);
 
@@ -324,15 +288,22 @@ impl Handle {
         self.shared.seed()
     }
 
-    /// The I/O driver the runtime uses, `None` if built without I/O.
+    /// The I/O driver the runtime uses (`Uring` or `Epoll`), `None` if built
+    /// without I/O.
     pub fn driver_kind(&self) -> Option<crate::io::DriverKind> {
         self.shared.io_config().map(|io| io.kind)
     }
 
+    /// Why `DriverKind::Auto` chose epoll (e.g. "io_uring_setup failed with
+    /// EPERM: ..."), `None` if it did not fall back.
+    pub fn driver_fallback_reason(&self) -> Option<&str> {
+        self.shared.io_config()?.fallback_reason.as_deref()
+    }
+
     /// The io_uring features and opcodes of the workers' rings, `None` if the
-    /// runtime has no io_uring driver.
+    /// runtime does not use io_uring.
     pub fn uring_features(&self) -> Option<ringwork_uring::Features> {
-        self.shared.io_config().map(|io| io.features.clone())
+        self.shared.io_config()?.features.clone()
     }
 }
 

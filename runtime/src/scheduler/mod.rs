@@ -61,9 +61,13 @@ pub(crate) struct Config {
 
 /// The I/O driver settings, kept so `block_on` threads can build theirs.
 pub(crate) struct IoConfig {
+    /// The driver in use (`Uring` or `Epoll`, never `Auto`).
     pub(crate) kind: crate::io::DriverKind,
     pub(crate) uring: ringwork_uring::Config,
-    pub(crate) features: ringwork_uring::Features,
+    /// The io_uring features, when the driver is io_uring.
+    pub(crate) features: Option<ringwork_uring::Features>,
+    /// Why `Auto` fell back to epoll.
+    pub(crate) fallback_reason: Option<String>,
 }
 
 /// What other threads may touch of one worker.

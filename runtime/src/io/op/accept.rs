@@ -2,6 +2,8 @@
 
 use super::{submit, SharedFd};
 use crate::net::addr::RawAddr;
+use crate::sys::syscall;
+use ringwork_epoll::Direction;
 use ringwork_uring::io_uring::opcode;
 use ringwork_uring::Orphan;
 use std::io;
@@ -14,8 +16,33 @@ struct Resources {
 
 /// Accepts one connection; returns the new socket and the peer's address.
 /// If the future is dropped after the kernel accepted, the new socket is
-/// closed (`Orphan::CloseFd`), so no connection leaks.
+/// closed, so no connection leaks.
 pub(crate) async fn accept(fd: &SharedFd) -> io::Result<(OwnedFd, RawAddr)> {
+    if super::on_epoll() {
+        epoll(fd).await
+    } else {
+        uring(fd).await
+    }
+}
+
+async fn epoll(fd: &SharedFd) -> io::Result<(OwnedFd, RawAddr)> {
+    let mut addr = RawAddr::empty();
+    let raw = fd
+        .ready(Direction::Read, |raw| {
+            let (ptr, len) = addr.as_out_ptrs();
+            syscall!(accept4(
+                raw,
+                ptr,
+                len,
+                libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK
+            ))
+        })
+        .await?;
+    // SAFETY: `accept4` returned a new descriptor that we own.
+    Ok((unsafe { OwnedFd::from_raw_fd(raw) }, addr))
+}
+
+async fn uring(fd: &SharedFd) -> io::Result<(OwnedFd, RawAddr)> {
     let resources = Resources {
         fd: fd.clone(),
         addr: RawAddr::empty(),

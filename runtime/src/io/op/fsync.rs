@@ -2,6 +2,7 @@
 //! with `IORING_FSYNC_DATASYNC`).
 
 use super::{submit, SharedFd};
+use crate::sys::syscall;
 use ringwork_uring::io_uring::{opcode, types};
 use ringwork_uring::Orphan;
 use std::io;
@@ -13,6 +14,17 @@ struct Resources {
 /// Flushes the file's data and metadata, or, with `data_only`, its data and
 /// only the metadata needed to read it back (`fdatasync`).
 pub(crate) async fn fsync(fd: &SharedFd, data_only: bool) -> io::Result<()> {
+    if super::on_epoll() {
+        let fd = fd.clone();
+        return super::blocking(move || {
+            if data_only {
+                syscall!(fdatasync(fd.raw())).map(drop)
+            } else {
+                syscall!(fsync(fd.raw())).map(drop)
+            }
+        })
+        .await;
+    }
     let resources = Resources { fd: fd.clone() };
     let flags = if data_only {
         types::FsyncFlags::DATASYNC

@@ -18,6 +18,11 @@ pub(crate) async fn ftruncate(fd: &SharedFd, len: u64) -> io::Result<()> {
             "file length larger than i64::MAX",
         ));
     };
+    if super::on_epoll() {
+        // The epoll driver's path: `ftruncate(2)` on the blocking pool.
+        let fd = fd.clone();
+        return super::blocking(move || ftruncate_syscall(&fd, len_signed)).await;
+    }
     if !supported() {
         return ftruncate_syscall(fd, len_signed);
     }
@@ -35,7 +40,7 @@ pub(crate) async fn ftruncate(fd: &SharedFd, len: u64) -> io::Result<()> {
 /// Whether this thread's ring (or, without one, the process-wide probe)
 /// supports `IORING_OP_FTRUNCATE`.
 fn supported() -> bool {
-    crate::io::driver::with_current(|driver| driver.features().supports(opcode::Ftruncate::CODE))
+    crate::io::driver::with_uring(|driver| driver.features().supports(opcode::Ftruncate::CODE))
         .unwrap_or_else(|| {
             matches!(ringwork_uring::probe(), Ok(Ok(features)) if features.supports(opcode::Ftruncate::CODE))
         })

@@ -1,6 +1,7 @@
 //! `mkdir`: creates a directory (`IORING_OP_MKDIRAT`).
 
 use super::submit;
+use crate::sys::syscall;
 use ringwork_uring::io_uring::{opcode, types};
 use ringwork_uring::Orphan;
 use std::ffi::CString;
@@ -13,6 +14,9 @@ struct Resources {
 /// Creates the directory `path` (relative to the current directory) with
 /// `mode` (less the umask).
 pub(crate) async fn mkdir(path: CString, mode: libc::mode_t) -> io::Result<()> {
+    if super::on_epoll() {
+        return super::blocking(move || syscall!(mkdir(path.as_ptr(), mode)).map(drop)).await;
+    }
     let resources = Resources { path };
     // SAFETY: the SQE points to the path's heap bytes, owned by the
     // resources; `AT_FDCWD` is not a descriptor.

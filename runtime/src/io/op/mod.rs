@@ -1,7 +1,8 @@
 //! Every I/O operation, one file each: the SQE it submits on io_uring and
 //! the resources that SQE points into (kept alive by the op slot until the
-//! kernel's final completion). The epoll path of each operation will live in
-//! the same file (the epoll driver is a later piece of work).
+//! kernel's final completion), and its epoll path: the non-blocking syscall
+//! retried on readiness (sockets), or the blocking pool (regular files).
+//! Callers see the same results, errors and owned-buffer signatures on both.
 //!
 //! Callers get owned buffers back with the result: `(io::Result<T>, B)`.
 
@@ -22,8 +23,11 @@ pub(crate) mod unlink;
 pub(crate) mod write_at;
 
 use crate::coop;
+use crate::io::driver;
+use crate::io::DriverKind;
+use ringwork_epoll::{Direction, Registration};
 use ringwork_uring::{Op, Orphan};
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
@@ -34,26 +38,134 @@ use std::task::{Context, Poll};
 /// operation in flight on it: it is closed when the last of them lets go, so
 /// an operation never outlives its descriptor, and a descriptor number is
 /// never reused while the kernel may still act on the old one.
+///
+/// On the epoll driver a socket is also registered with the reactor of the
+/// thread that first waits on it; the registration is dropped (removed from
+/// epoll) before the descriptor is closed.
 #[derive(Clone, Debug)]
-pub(crate) struct SharedFd(Arc<OwnedFd>);
+pub(crate) struct SharedFd(Arc<FdInner>);
+
+#[derive(Debug)]
+struct FdInner {
+    /// Declared before `fd`: dropped (`EPOLL_CTL_DEL`) before it is closed.
+    registration: parking_lot::Mutex<Option<Arc<Registration>>>,
+    fd: OwnedFd,
+}
 
 impl SharedFd {
     pub(crate) fn new(fd: OwnedFd) -> SharedFd {
-        SharedFd(Arc::new(fd))
+        SharedFd(Arc::new(FdInner {
+            registration: parking_lot::Mutex::new(None),
+            fd,
+        }))
     }
 
     pub(crate) fn raw(&self) -> RawFd {
-        self.0.as_raw_fd()
+        self.0.fd.as_raw_fd()
     }
 
     pub(crate) fn types_fd(&self) -> ringwork_uring::io_uring::types::Fd {
         ringwork_uring::io_uring::types::Fd(self.raw())
+    }
+
+    /// The epoll registration, made on this thread's reactor the first time
+    /// (or again, if the reactor it was made on has shut down).
+    fn registration(&self) -> io::Result<Arc<Registration>> {
+        let mut slot = self.0.registration.lock();
+        if let Some(reg) = slot.as_ref() {
+            if !reg.is_orphaned() {
+                return Ok(reg.clone());
+            }
+        }
+        let handle = driver::epoll_handle().ok_or_else(driver::no_driver)?;
+        // Drop the orphaned registration before registering anew.
+        *slot = None;
+        let reg = Arc::new(handle.register(self.raw())?);
+        *slot = Some(reg.clone());
+        Ok(reg)
+    }
+
+    /// Runs the non-blocking syscall `attempt` until it does not return
+    /// `WouldBlock`, waiting for readiness in `direction` in between (the
+    /// epoll path of a socket operation). Spends one unit of the cooperative
+    /// budget per readiness wait.
+    pub(crate) async fn ready<T>(
+        &self,
+        direction: Direction,
+        mut attempt: impl FnMut(RawFd) -> io::Result<T>,
+    ) -> io::Result<T> {
+        let registration = self.registration()?;
+        loop {
+            let event = poll_fn(|cx| {
+                let progress = std::task::ready!(coop::poll_proceed(cx));
+                let ready = registration.poll_ready(direction, cx);
+                if ready.is_ready() {
+                    progress.made_progress();
+                }
+                ready
+            })
+            .await;
+            match attempt(self.raw()) {
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => registration.clear(event),
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                other => return other,
+            }
+        }
     }
 }
 
 impl AsRawFd for SharedFd {
     fn as_raw_fd(&self) -> RawFd {
         self.raw()
+    }
+}
+
+/// Whether this thread's driver is epoll (then operations take their epoll
+/// path; otherwise the io_uring path, which reports a missing driver).
+pub(crate) fn on_epoll() -> bool {
+    driver::current_kind() == Some(DriverKind::Epoll)
+}
+
+/// Runs `f` on the blocking pool (the epoll path of file operations: epoll
+/// cannot watch regular files).
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    let handle =
+        crate::runtime::Handle::try_current().map_err(|err| io::Error::other(err.to_string()))?;
+    match handle.spawn_blocking(f).await {
+        Ok(result) => result,
+        Err(err) => Err(io::Error::other(err.to_string())),
+    }
+}
+
+/// Runs `f` with `buf` on the blocking pool and gives the buffer back.
+///
+/// The job owns the buffer while it runs, so a dropped future never frees
+/// memory a running syscall writes into. The job is cancelled only at runtime
+/// shutdown — when the task awaiting it is being dropped as well — so in that
+/// case this future stays pending instead of returning (it has no buffer to
+/// return).
+pub(crate) async fn blocking_with<B, T>(
+    buf: B,
+    f: impl FnOnce(&mut B) -> io::Result<T> + Send + 'static,
+) -> (io::Result<T>, B)
+where
+    B: Send + 'static,
+    T: Send + 'static,
+{
+    let handle = match crate::runtime::Handle::try_current() {
+        Ok(handle) => handle,
+        Err(err) => return (Err(io::Error::other(err.to_string())), buf),
+    };
+    let job = handle.spawn_blocking(move || {
+        let mut buf = buf;
+        let result = f(&mut buf);
+        (result, buf)
+    });
+    match job.await {
+        Ok(done) => done,
+        Err(_) => std::future::pending().await,
     }
 }
 

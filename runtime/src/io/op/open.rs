@@ -2,6 +2,7 @@
 //! (`IORING_OP_OPENAT`), always close-on-exec.
 
 use super::submit;
+use crate::sys::syscall;
 use ringwork_uring::io_uring::{opcode, types};
 use ringwork_uring::Orphan;
 use std::ffi::CString;
@@ -20,6 +21,9 @@ pub(crate) async fn open(
     flags: libc::c_int,
     mode: libc::mode_t,
 ) -> io::Result<OwnedFd> {
+    if super::on_epoll() {
+        return epoll(path, flags, mode).await;
+    }
     let resources = Resources { path };
     // SAFETY: the SQE points to the path's heap bytes, owned by the
     // resources; `AT_FDCWD` names the current directory, not a descriptor
@@ -35,4 +39,19 @@ pub(crate) async fn open(
     let fd = op.await.0?;
     // SAFETY: a successful openat returns a new descriptor that we own.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// The epoll driver's path: `open(2)` on the blocking pool. (If the future
+/// is dropped meanwhile, the job's `OwnedFd` is dropped with its result.)
+async fn epoll(path: CString, flags: libc::c_int, mode: libc::mode_t) -> io::Result<OwnedFd> {
+    super::blocking(move || {
+        let fd = syscall!(open(
+            path.as_ptr(),
+            flags | libc::O_CLOEXEC,
+            libc::c_uint::from(mode)
+        ))?;
+        // SAFETY: `open` returned a new descriptor that we own.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    })
+    .await
 }

@@ -3,6 +3,7 @@
 
 use super::{submit, SharedFd};
 use crate::buf::IoBufMut;
+use crate::sys::syscall;
 use ringwork_uring::io_uring::opcode;
 use ringwork_uring::Orphan;
 use std::io;
@@ -23,6 +24,9 @@ pub(crate) async fn read_at<B: IoBufMut>(
 ) -> (io::Result<usize>, B) {
     if let Err(err) = check_offset(offset) {
         return (Err(err), buf);
+    }
+    if super::on_epoll() {
+        return epoll(fd, buf, offset).await;
     }
     let resources = Resources {
         fd: fd.clone(),
@@ -47,6 +51,23 @@ pub(crate) async fn read_at<B: IoBufMut>(
         }
         Err(err) => (Err(err), buf),
     }
+}
+
+/// The epoll driver's path: `pread(2)` on the blocking pool.
+async fn epoll<B: IoBufMut>(fd: &SharedFd, buf: B, offset: u64) -> (io::Result<usize>, B) {
+    let fd = fd.clone();
+    super::blocking_with(buf, move |buf| {
+        let n = syscall!(pread(
+            fd.raw(),
+            buf.stable_mut_ptr().cast(),
+            buf.bytes_total(),
+            offset as libc::off_t
+        ))? as usize;
+        // SAFETY: `pread` wrote `n` bytes at the buffer's start.
+        unsafe { buf.set_init(n) };
+        Ok(n)
+    })
+    .await
 }
 
 /// Positioned I/O takes offsets the kernel accepts as `loff_t`.

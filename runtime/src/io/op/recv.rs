@@ -2,6 +2,8 @@
 
 use super::{submit, SharedFd};
 use crate::buf::IoBufMut;
+use crate::sys::syscall;
+use ringwork_epoll::Direction;
 use ringwork_uring::io_uring::opcode;
 use ringwork_uring::Orphan;
 use std::io;
@@ -13,6 +15,28 @@ struct Resources<B> {
 
 /// Receives up to `buf.bytes_total()` bytes; `Ok(0)` is end-of-stream.
 pub(crate) async fn recv<B: IoBufMut>(fd: &SharedFd, buf: B) -> (io::Result<usize>, B) {
+    if super::on_epoll() {
+        epoll(fd, buf).await
+    } else {
+        uring(fd, buf).await
+    }
+}
+
+async fn epoll<B: IoBufMut>(fd: &SharedFd, mut buf: B) -> (io::Result<usize>, B) {
+    let result = fd
+        .ready(Direction::Read, |raw| {
+            syscall!(recv(raw, buf.stable_mut_ptr().cast(), buf.bytes_total(), 0))
+                .map(|n| n as usize)
+        })
+        .await;
+    if let Ok(n) = result {
+        // SAFETY: `recv` wrote `n` bytes at the buffer's start.
+        unsafe { buf.set_init(n) };
+    }
+    (result, buf)
+}
+
+async fn uring<B: IoBufMut>(fd: &SharedFd, buf: B) -> (io::Result<usize>, B) {
     let resources = Resources {
         fd: fd.clone(),
         buf,

@@ -5,6 +5,8 @@ use super::sendmsg::Msg;
 use super::{submit, SharedFd};
 use crate::buf::IoBufMut;
 use crate::net::addr::RawAddr;
+use crate::sys::syscall;
+use ringwork_epoll::Direction;
 use ringwork_uring::io_uring::opcode;
 use ringwork_uring::Orphan;
 use std::io;
@@ -23,6 +25,9 @@ pub(crate) async fn recv_from<B: IoBufMut>(
     fd: &SharedFd,
     buf: B,
 ) -> (io::Result<(usize, RawAddr)>, B) {
+    if super::on_epoll() {
+        return epoll(fd, buf).await;
+    }
     let resources = Resources {
         fd: fd.clone(),
         buf,
@@ -61,6 +66,36 @@ pub(crate) async fn recv_from<B: IoBufMut>(
             unsafe { buf.set_init(n as usize) };
             addr.set_len(msg.hdr.msg_namelen);
             (Ok((n as usize, addr)), buf)
+        }
+        Err(err) => (Err(err), buf),
+    }
+}
+
+/// The epoll driver's path: `recvmsg(2)` retried on readiness.
+async fn epoll<B: IoBufMut>(fd: &SharedFd, mut buf: B) -> (io::Result<(usize, RawAddr)>, B) {
+    let mut addr = RawAddr::empty();
+    let result = fd
+        .ready(Direction::Read, |raw| {
+            let mut iov = libc::iovec {
+                iov_base: buf.stable_mut_ptr().cast(),
+                iov_len: buf.bytes_total(),
+            };
+            let (name, _) = addr.as_out_ptrs();
+            let mut msg = Msg::new();
+            msg.hdr.msg_name = name.cast();
+            msg.hdr.msg_namelen = RawAddr::CAPACITY;
+            msg.hdr.msg_iov = &mut iov;
+            msg.hdr.msg_iovlen = 1;
+            let n = syscall!(recvmsg(raw, &mut msg.hdr, 0))?;
+            addr.set_len(msg.hdr.msg_namelen);
+            Ok(n as usize)
+        })
+        .await;
+    match result {
+        Ok(n) => {
+            // SAFETY: `recvmsg` wrote `n` bytes at the buffer's start.
+            unsafe { buf.set_init(n) };
+            (Ok((n, addr)), buf)
         }
         Err(err) => (Err(err), buf),
     }

@@ -1,6 +1,7 @@
 //! `rename`: moves a file or directory (`IORING_OP_RENAMEAT`).
 
 use super::submit;
+use crate::sys::syscall;
 use ringwork_uring::io_uring::{opcode, types};
 use ringwork_uring::Orphan;
 use std::ffi::CString;
@@ -14,6 +15,10 @@ struct Resources {
 /// Renames `from` to `to` (both relative to the current directory),
 /// replacing `to` if it exists (as `rename(2)`).
 pub(crate) async fn rename(from: CString, to: CString) -> io::Result<()> {
+    if super::on_epoll() {
+        return super::blocking(move || syscall!(rename(from.as_ptr(), to.as_ptr())).map(drop))
+            .await;
+    }
     let resources = Resources { from, to };
     // SAFETY: the SQE points to the two paths' heap bytes, owned by the
     // resources; `AT_FDCWD` is not a descriptor.

@@ -2,6 +2,8 @@
 
 use super::{submit, SharedFd};
 use crate::buf::IoBuf;
+use crate::sys::syscall;
+use ringwork_epoll::Direction;
 use ringwork_uring::io_uring::opcode;
 use ringwork_uring::Orphan;
 use std::io;
@@ -14,6 +16,29 @@ struct Resources<B> {
 /// Sends up to `buf.bytes_init()` bytes; returns how many were sent. A peer
 /// that vanished gives `BrokenPipe`/`ConnectionReset` (never `SIGPIPE`).
 pub(crate) async fn send<B: IoBuf>(fd: &SharedFd, buf: B) -> (io::Result<usize>, B) {
+    if super::on_epoll() {
+        epoll(fd, buf).await
+    } else {
+        uring(fd, buf).await
+    }
+}
+
+async fn epoll<B: IoBuf>(fd: &SharedFd, buf: B) -> (io::Result<usize>, B) {
+    let result = fd
+        .ready(Direction::Write, |raw| {
+            syscall!(send(
+                raw,
+                buf.stable_ptr().cast(),
+                buf.bytes_init(),
+                libc::MSG_NOSIGNAL
+            ))
+            .map(|n| n as usize)
+        })
+        .await;
+    (result, buf)
+}
+
+async fn uring<B: IoBuf>(fd: &SharedFd, buf: B) -> (io::Result<usize>, B) {
     let resources = Resources {
         fd: fd.clone(),
         buf,

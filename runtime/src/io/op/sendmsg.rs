@@ -3,6 +3,8 @@
 use super::{submit, SharedFd};
 use crate::buf::IoBuf;
 use crate::net::addr::RawAddr;
+use crate::sys::syscall;
+use ringwork_epoll::Direction;
 use ringwork_uring::io_uring::opcode;
 use ringwork_uring::Orphan;
 use std::io;
@@ -51,6 +53,9 @@ pub(crate) async fn send_to<B: IoBuf>(
     buf: B,
     addr: RawAddr,
 ) -> (io::Result<usize>, B) {
+    if super::on_epoll() {
+        return epoll(fd, buf, addr).await;
+    }
     let resources = Resources {
         fd: fd.clone(),
         buf,
@@ -77,4 +82,24 @@ pub(crate) async fn send_to<B: IoBuf>(
     };
     let (result, Resources { buf, .. }) = op.await;
     (result.map(|n| n as usize), buf)
+}
+
+/// The epoll driver's path: `sendmsg(2)` retried on readiness.
+async fn epoll<B: IoBuf>(fd: &SharedFd, buf: B, addr: RawAddr) -> (io::Result<usize>, B) {
+    let result = fd
+        .ready(Direction::Write, |raw| {
+            let mut iov = libc::iovec {
+                iov_base: buf.stable_ptr().cast_mut().cast(),
+                iov_len: buf.bytes_init(),
+            };
+            let (name, name_len) = addr.as_ptr();
+            let mut msg = Msg::new();
+            msg.hdr.msg_name = name.cast_mut().cast();
+            msg.hdr.msg_namelen = name_len;
+            msg.hdr.msg_iov = &mut iov;
+            msg.hdr.msg_iovlen = 1;
+            syscall!(sendmsg(raw, &msg.hdr, libc::MSG_NOSIGNAL)).map(|n| n as usize)
+        })
+        .await;
+    (result, buf)
 }

@@ -2,6 +2,7 @@
 //! (`IORING_OP_STATX`).
 
 use super::{submit, SharedFd};
+use crate::sys::syscall;
 use ringwork_uring::io_uring::{opcode, types};
 use ringwork_uring::Orphan;
 use std::ffi::CString;
@@ -36,6 +37,18 @@ async fn statx(
     path: CString,
     flags: libc::c_int,
 ) -> io::Result<libc::statx> {
+    if super::on_epoll() {
+        // The epoll driver's path: `statx(2)` on the blocking pool.
+        let dirfd = dir.as_ref().map_or(libc::AT_FDCWD, SharedFd::raw);
+        return super::blocking(move || {
+            let _keep_open = dir;
+            // SAFETY: all-zero bytes are a valid `statx` for the kernel to fill.
+            let mut out: libc::statx = unsafe { mem::zeroed() };
+            syscall!(statx(dirfd, path.as_ptr(), flags, MASK, &mut out))?;
+            Ok(out)
+        })
+        .await;
+    }
     let resources = Resources {
         dir,
         path,

@@ -1,6 +1,7 @@
 //! `unlink`: removes a file or an empty directory (`IORING_OP_UNLINKAT`).
 
 use super::submit;
+use crate::sys::syscall;
 use ringwork_uring::io_uring::{opcode, types};
 use ringwork_uring::Orphan;
 use std::ffi::CString;
@@ -13,6 +14,16 @@ struct Resources {
 /// Removes `path` (relative to the current directory): a non-directory, or
 /// with `dir` an empty directory (`AT_REMOVEDIR`).
 pub(crate) async fn unlink(path: CString, dir: bool) -> io::Result<()> {
+    if super::on_epoll() {
+        return super::blocking(move || {
+            if dir {
+                syscall!(rmdir(path.as_ptr())).map(drop)
+            } else {
+                syscall!(unlink(path.as_ptr())).map(drop)
+            }
+        })
+        .await;
+    }
     let resources = Resources { path };
     let flags = if dir { libc::AT_REMOVEDIR } else { 0 };
     // SAFETY: the SQE points to the path's heap bytes, owned by the

@@ -4,6 +4,7 @@
 use super::read_at::check_offset;
 use super::{submit, SharedFd};
 use crate::buf::IoBuf;
+use crate::sys::syscall;
 use ringwork_uring::io_uring::opcode;
 use ringwork_uring::Orphan;
 use std::io;
@@ -25,6 +26,9 @@ pub(crate) async fn write_at<B: IoBuf>(
     if let Err(err) = check_offset(offset) {
         return (Err(err), buf);
     }
+    if super::on_epoll() {
+        return epoll(fd, buf, offset).await;
+    }
     let resources = Resources {
         fd: fd.clone(),
         buf,
@@ -41,4 +45,19 @@ pub(crate) async fn write_at<B: IoBuf>(
     };
     let (result, Resources { buf, .. }) = op.await;
     (result.map(|n| n as usize), buf)
+}
+
+/// The epoll driver's path: `pwrite(2)` on the blocking pool.
+async fn epoll<B: IoBuf>(fd: &SharedFd, buf: B, offset: u64) -> (io::Result<usize>, B) {
+    let fd = fd.clone();
+    super::blocking_with(buf, move |buf| {
+        syscall!(pwrite(
+            fd.raw(),
+            buf.stable_ptr().cast(),
+            buf.bytes_init(),
+            offset as libc::off_t
+        ))
+        .map(|n| n as usize)
+    })
+    .await
 }
