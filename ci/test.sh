@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every check CI runs; developers run the same script locally.
 #   ./ci/test.sh            all steps
-#   STEPS="fmt test" ./ci/test.sh   a subset (fmt clippy doc test loom)
+#   STEPS="fmt test" ./ci/test.sh   a subset of: fmt clippy doc test loom
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,8 +28,10 @@ if has doc; then
 fi
 
 if has test; then
-    step "cargo test --workspace"
+    step "cargo test --workspace (default driver: io_uring where available)"
     timeout "$TEST_TIMEOUT" cargo test --workspace
+    step "cargo test -p ringwork again with RINGWORK_DRIVER=epoll (the fallback driver)"
+    RINGWORK_DRIVER=epoll timeout "$TEST_TIMEOUT" cargo test -p ringwork
 fi
 
 if has loom; then

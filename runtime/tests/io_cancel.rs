@@ -150,7 +150,10 @@ fn aborted_reads_free_buffers_and_sockets() {
     // On epoll the listener's registration (made by the accepts in
     // `block_on`) keeps that call's reactor descriptors until it goes.
     drop(listener);
-    wait_fds(baseline - 1, "after aborting 128 reads, closing the clients and the listener");
+    wait_fds(
+        baseline - 1,
+        "after aborting 128 reads, closing the clients and the listener",
+    );
 }
 
 fn accept_completed_but_never_polled_closes_the_connection() {

@@ -295,3 +295,21 @@ fn a_timer_polled_after_its_runtime_is_gone_stays_pending_harmlessly() {
         "after its deadline: ready, no panic"
     );
 }
+
+#[test]
+fn an_interval_of_duration_max_ticks_once_and_never_panics() {
+    let rt = runtime(1);
+    rt.block_on(async {
+        let mut ticks = interval(Duration::MAX);
+        ticks.tick().await;
+        let second = timeout(Duration::from_millis(10), ticks.tick()).await;
+        assert!(second.is_err(), "the second tick is ~forever away");
+        ticks.reset();
+        for behavior in [MissedTickBehavior::Delay, MissedTickBehavior::Skip] {
+            ticks.set_missed_tick_behavior(behavior);
+            assert!(timeout(Duration::from_millis(5), ticks.tick())
+                .await
+                .is_err());
+        }
+    });
+}

@@ -119,7 +119,8 @@ impl Config {
             builder
                 .setup_single_issuer()
                 .setup_defer_taskrun()
-                .setup_r_disabled();
+                .setup_r_disabled()
+                .setup_taskrun_flag();
         }
         builder.build(entries)
     }

@@ -28,7 +28,8 @@
 //!
 //! [`Driver::park`] flushes, reaps, and, if nothing became ready, waits in
 //! `io_uring_enter` for at least one completion, with the timeout passed as
-//! `EXT_ARG` (or a `TIMEOUT` SQE on kernels without it). An eventfd read is
+//! `EXT_ARG` (Linux 5.11+, required: a ring without it is refused at set-up
+//! as "unavailable", so `Auto` runtimes fall back to epoll). An eventfd read is
 //! kept pending in the ring so that [`Unparker::unpark`] ends the wait (see
 //! `remote.rs` for the protocol that skips the syscall when not parked).
 //!
@@ -147,6 +148,10 @@ impl Driver {
     /// Sets up a ring with `config` to be started by its owner thread.
     pub fn new_unstarted(config: &Config) -> io::Result<UnstartedDriver> {
         let (ring, features) = config.build_ring()?;
+        if !features.ext_arg {
+            // Reported like ENOSYS: io_uring is too old to be used here.
+            return Err(io::Error::from_raw_os_error(libc::ENOSYS));
+        }
         let cq = features.cq_entries as usize;
         // With `IORING_FEAT_NODROP` (Linux 5.5+) the kernel keeps completions
         // that do not fit in the CQ and we flush them (see `reap`), so no cap
@@ -326,31 +331,38 @@ impl Driver {
     fn process_cancels(&mut self) -> io::Result<()> {
         let mut cancels = std::mem::take(&mut self.cancels);
         self.remote.take_cancels(&mut cancels);
-        for user_data in cancels.drain(..) {
-            if self.ops.get(user_data).is_none() {
-                continue; // finished meanwhile
-            }
-            if let Some(pos) = self
-                .backlog
-                .iter()
-                .position(|e| e.get_user_data() == user_data)
-            {
-                // Never reached the kernel: finish it here.
-                self.backlog.remove(pos);
-                if let Some(slot) = self.ops.remove(user_data) {
-                    slot.complete(canceled(), false);
-                }
-                continue;
-            }
-            let sqe = opcode::AsyncCancel::new(user_data)
-                .build()
-                .user_data(CANCEL_TOKEN);
-            // SAFETY: `ASYNC_CANCEL` points to no memory.
-            unsafe { self.push_sqe(&sqe)? };
-            self.internal_in_flight += 1;
-            self.stats.cancel();
-        }
+        let result = self.queue_cancels(&mut cancels);
+        // On an error, what was not processed stays queued for the next try.
         self.cancels = cancels;
+        result
+    }
+
+    fn queue_cancels(&mut self, cancels: &mut Vec<u64>) -> io::Result<()> {
+        while let Some(&user_data) = cancels.first() {
+            if self.ops.get(user_data).is_some() {
+                let queued = self
+                    .backlog
+                    .iter()
+                    .position(|e| e.get_user_data() == user_data);
+                if let Some(pos) = queued {
+                    // Never reached the kernel: finish it here.
+                    self.backlog.remove(pos);
+                    if let Some(slot) = self.ops.remove(user_data) {
+                        slot.complete(canceled(), false);
+                    }
+                } else {
+                    let sqe = opcode::AsyncCancel::new(user_data)
+                        .build()
+                        .user_data(CANCEL_TOKEN);
+                    // SAFETY: `ASYNC_CANCEL` points to no memory.
+                    unsafe { self.push_sqe(&sqe)? };
+                    self.internal_in_flight += 1;
+                    self.stats.cancel();
+                }
+            }
+            // Finished meanwhile, or handled: done with this request.
+            cancels.remove(0);
+        }
         Ok(())
     }
 
@@ -362,7 +374,10 @@ impl Driver {
             // SAFETY: backlogged SQEs were built under `submit`'s contract and
             // their slots are still in the table (cancelled ones are removed
             // from the backlog in `process_cancels`).
-            unsafe { self.push_sqe(&sqe)? };
+            if let Err(err) = unsafe { self.push_sqe(&sqe) } {
+                self.backlog.push_front(sqe); // not pushed: keep it for later
+                return Err(err);
+            }
             self.in_flight += 1;
         }
         Ok(())
@@ -397,6 +412,14 @@ impl Driver {
     }
 
     fn reap(&mut self) -> usize {
+        if self.ring.submission().taskrun() {
+            // DEFER_TASKRUN / TASKRUN_FLAG: completions are posted only by an
+            // enter with GETEVENTS, which `submit` adds when it sees
+            // `IORING_SQ_TASKRUN`; without this, a worker that never blocks
+            // would never see its completions.
+            let _ = self.ring.submit();
+            self.stats.enter();
+        }
         let mut delivered = 0;
         loop {
             let mut cqes = std::mem::take(&mut self.cqes);
@@ -408,7 +431,12 @@ impl Driver {
             let got = cqes.len();
             self.stats.completions(got as u64);
             for cqe in cqes.drain(..) {
-                delivered += self.deliver(cqe);
+                // A waker or a resource `Drop` is user code: a panic in one
+                // must not lose the rest of the batch (those slots would stay
+                // in flight forever).
+                let outcome =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.deliver(cqe)));
+                delivered += outcome.unwrap_or(1);
             }
             self.cqes = cqes;
             if self.ring.submission().cq_overflow() {
@@ -466,6 +494,9 @@ impl Driver {
     /// (`Some(Duration::ZERO)`: do not wait). Interrupted waits resume with
     /// the remaining time.
     pub fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        if self.closed {
+            return Err(io::Error::other("the io_uring driver has shut down"));
+        }
         self.flush()?;
         if self.harvest() > 0 || timeout == Some(Duration::ZERO) {
             self.remote.clear_token();
@@ -491,13 +522,10 @@ impl Driver {
                     if remaining.is_zero() {
                         return Ok(());
                     }
-                    if self.features.ext_arg {
-                        let ts = types::Timespec::from(remaining);
-                        let args = types::SubmitArgs::new().timespec(&ts);
-                        self.ring.submitter().submit_with_args(1, &args)
-                    } else {
-                        return self.wait_with_timeout_sqe(remaining);
-                    }
+                    // `EXT_ARG` is required (checked in `new_unstarted`).
+                    let ts = types::Timespec::from(remaining);
+                    let args = types::SubmitArgs::new().timespec(&ts);
+                    self.ring.submitter().submit_with_args(1, &args)
                 }
             };
             self.stats.enter();
@@ -514,42 +542,6 @@ impl Driver {
                     _ => return Err(err),
                 },
             }
-        }
-    }
-
-    /// Kernels without `EXT_ARG`: a `TIMEOUT` operation bounds the wait. It
-    /// is an ordinary operation (its timespec is its resource), cancelled
-    /// when the wait ends early.
-    fn wait_with_timeout_sqe(&mut self, remaining: Duration) -> io::Result<()> {
-        let ts = Box::new(types::Timespec::from(remaining));
-        // SAFETY: the SQE points to the boxed timespec, which is the
-        // operation's resource and lives until its final CQE.
-        let op = unsafe {
-            self.submit(ts, Orphan::Drop, |ts| {
-                let ptr: *const types::Timespec = &**ts;
-                opcode::Timeout::new(ptr).build()
-            })
-            .map_err(|(err, _)| err)?
-        };
-        let result = loop {
-            match self.ring.submit_and_wait(1) {
-                Err(err) if err.raw_os_error() == Some(libc::EINTR) => continue,
-                other => break other,
-            }
-        };
-        self.stats.enter();
-        drop(op); // cancels the timeout if it has not fired
-        match result {
-            Ok(_) => Ok(()),
-            Err(err)
-                if matches!(
-                    err.raw_os_error(),
-                    Some(libc::ETIME | libc::EBUSY | libc::EAGAIN)
-                ) =>
-            {
-                Ok(())
-            }
-            Err(err) => Err(err),
         }
     }
 

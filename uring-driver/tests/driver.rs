@@ -348,3 +348,41 @@ fn probe_reports_features_and_opcodes() {
     assert!(features.supports(opcode::Accept::CODE));
     assert!(features.opcode_count() > 10);
 }
+
+#[test]
+fn defer_taskrun_completions_arrive_without_a_blocking_park() {
+    let config = Config {
+        defer_taskrun: true,
+        coop_taskrun: false,
+        ..Config::default()
+    };
+    let mut driver = Driver::new(&config).unwrap();
+    let (rx, tx) = pipe();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let mut op = submit_read(&mut driver, rx.as_raw_fd(), &drops);
+    driver.flush().unwrap();
+    // SAFETY: writing 2 bytes from a live buffer to an open pipe.
+    let written = unsafe { libc::write(tx.as_raw_fd(), b"hi".as_ptr().cast(), 2) };
+    assert_eq!(written, 2);
+    // A busy worker only ever harvests without blocking.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        driver.park(Some(Duration::ZERO)).unwrap();
+        if let Poll::Ready((completion, _buf)) = poll_op(&mut op) {
+            assert_eq!(completion.result, 2);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the completion never arrived without a blocking wait"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn park_after_shutdown_is_an_error_not_a_hang() {
+    let mut driver = Driver::new(&Config::default()).unwrap();
+    driver.shutdown();
+    assert!(driver.park(None).is_err());
+}

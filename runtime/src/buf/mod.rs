@@ -39,11 +39,11 @@ pub unsafe trait IoBuf: Send + 'static {
     {
         let begin = match range.start_bound() {
             Bound::Included(&n) => n,
-            Bound::Excluded(&n) => n + 1,
+            Bound::Excluded(&n) => n.checked_add(1).expect("slice start out of range"),
             Bound::Unbounded => 0,
         };
         let end = match range.end_bound() {
-            Bound::Included(&n) => n + 1,
+            Bound::Included(&n) => n.checked_add(1).expect("slice end out of range"),
             Bound::Excluded(&n) => n,
             Bound::Unbounded => self.bytes_total(),
         };

@@ -73,11 +73,14 @@ impl TimeDriver {
         self.wheel.lock().insert(ms, waker.clone())
     }
 
-    /// `Some(true)`: still armed (waker updated); `Some(false)`: fired.
+    /// `true`: still armed (waker updated); `false`: fired, or removed by
+    /// `close`.
     pub(crate) fn poll_armed(&self, key: Key, waker: &Waker) -> bool {
         let mut wheel = self.wheel.lock();
         if wheel.contains(key) {
-            wheel.set_waker(key, waker);
+            let old = wheel.set_waker(key, waker);
+            drop(wheel);
+            drop(old); // outside the lock: a waker's drop may run user code
             true
         } else {
             false

@@ -1,6 +1,6 @@
 //! [`interval`]: a periodic timer.
 
-use super::sleep::{sleep_until, Sleep};
+use super::sleep::{far_future, sleep_until, Sleep};
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
@@ -82,14 +82,15 @@ impl Interval {
         std::task::ready!(Pin::new(&mut self.sleep).poll(cx));
         let scheduled = self.next;
         let now = Instant::now();
+        let later = |from: Instant, by: Duration| from.checked_add(by).unwrap_or_else(far_future);
         self.next = match self.missed {
-            MissedTickBehavior::Burst => scheduled + self.period,
-            MissedTickBehavior::Delay => now + self.period,
+            MissedTickBehavior::Burst => later(scheduled, self.period),
+            MissedTickBehavior::Delay => later(now, self.period),
             MissedTickBehavior::Skip => {
                 let behind = now.saturating_duration_since(scheduled);
                 let periods = behind.as_nanos() / self.period.as_nanos() + 1;
                 let periods = u32::try_from(periods).unwrap_or(u32::MAX);
-                scheduled + self.period.saturating_mul(periods)
+                later(scheduled, self.period.saturating_mul(periods))
             }
         };
         self.sleep.reset(self.next);
@@ -113,7 +114,9 @@ impl Interval {
 
     /// Restarts the schedule: the next tick is one period from now.
     pub fn reset(&mut self) {
-        self.next = Instant::now() + self.period;
+        self.next = Instant::now()
+            .checked_add(self.period)
+            .unwrap_or_else(far_future);
         self.sleep.reset(self.next);
     }
 }

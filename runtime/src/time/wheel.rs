@@ -217,14 +217,17 @@ impl Wheel {
         self.is_live(key)
     }
 
-    /// Replaces the waker of an armed timer.
-    pub(crate) fn set_waker(&mut self, key: Key, waker: &Waker) {
-        if self.is_live(key) {
-            let armed = self.armed(key.index);
-            match &armed.waker {
-                Some(w) if w.will_wake(waker) => {}
-                _ => armed.waker = Some(waker.clone()),
-            }
+    /// Replaces the waker of an armed timer; returns the old one, to be
+    /// dropped by the caller outside any lock (dropping a waker may run user
+    /// code that touches this wheel).
+    pub(crate) fn set_waker(&mut self, key: Key, waker: &Waker) -> Option<Waker> {
+        if !self.is_live(key) {
+            return None;
+        }
+        let armed = self.armed(key.index);
+        match &armed.waker {
+            Some(w) if w.will_wake(waker) => None,
+            _ => armed.waker.replace(waker.clone()),
         }
     }
 
