@@ -97,8 +97,16 @@ impl TcpListener {
 
     /// Waits for a connection. Cancel safe: if the future is dropped after
     /// the kernel accepted a connection, that connection is closed.
+    ///
+    /// When descriptors run out (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`) the
+    /// error is returned after a 10 ms pause, so that an accept loop that
+    /// retries at once does not spin while the process is out of
+    /// descriptors; it accepts again as soon as some are freed.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (fd, addr) = op::accept::accept(&self.fd).await?;
+        let (fd, addr) = match op::accept::accept(&self.fd).await {
+            Ok(accepted) => accepted,
+            Err(err) => return Err(op::accept::pause_if_exhausted(err).await),
+        };
         Ok((
             TcpStream {
                 fd: SharedFd::new(fd),

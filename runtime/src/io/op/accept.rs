@@ -63,3 +63,15 @@ async fn uring(fd: &SharedFd) -> io::Result<(OwnedFd, RawAddr)> {
     let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
     Ok((fd, resources.addr))
 }
+
+/// Pauses 10 ms before an accept error that means "out of descriptors or
+/// memory" is returned (a retry loop then cannot spin), and returns the error.
+pub(crate) async fn pause_if_exhausted(err: io::Error) -> io::Error {
+    if matches!(
+        err.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    ) {
+        crate::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    err
+}

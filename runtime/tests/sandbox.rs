@@ -1,0 +1,271 @@
+//! Behaviour under a hostile sandbox, each in a child process of this test
+//! binary (so the restriction cannot leak into other tests): io_uring blocked
+//! by a real seccomp filter, and the descriptor limit exhausted under accept.
+
+use ringwork::io::DriverKind;
+use ringwork::net::{TcpListener, TcpStream};
+use ringwork::runtime::Builder;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const CHILD: &str = "RINGWORK_SANDBOX_CHILD";
+
+/// Re-runs `test` of this binary in a child process with `CHILD=role`;
+/// returns the child's stdout, failing with its output if it failed.
+fn run_child(test: &str, role: &str) -> String {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, role)
+        .env_remove("RINGWORK_DRIVER")
+        .output()
+        .expect("spawn the child test process");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "child {role} failed:\n{stdout}\n{stderr}"
+    );
+    stdout
+}
+
+/// Installs a seccomp filter making `io_uring_setup` fail with `EPERM`.
+#[cfg(target_arch = "x86_64")]
+fn block_io_uring_setup() {
+    const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
+    const BPF_LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
+    const BPF_JMP_JEQ_K: u16 = 0x05 | 0x10 | 0x00;
+    const BPF_RET_K: u16 = 0x06;
+    let stmt = |code, k| libc::sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jump = |code, k, jt, jf| libc::sock_filter { code, jt, jf, k };
+    let mut filter = [
+        stmt(BPF_LD_W_ABS, 4), // seccomp_data.arch
+        jump(BPF_JMP_JEQ_K, AUDIT_ARCH_X86_64, 1, 0),
+        stmt(BPF_RET_K, libc::SECCOMP_RET_ALLOW),
+        stmt(BPF_LD_W_ABS, 0), // seccomp_data.nr
+        jump(BPF_JMP_JEQ_K, libc::SYS_io_uring_setup as u32, 0, 1),
+        stmt(BPF_RET_K, libc::SECCOMP_RET_ERRNO | libc::EPERM as u32),
+        stmt(BPF_RET_K, libc::SECCOMP_RET_ALLOW),
+    ];
+    let prog = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_mut_ptr(),
+    };
+    // SAFETY: plain prctl with integer arguments.
+    let rc = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+    assert_eq!(
+        rc,
+        0,
+        "PR_SET_NO_NEW_PRIVS: {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: `prog` points to a valid BPF program that outlives the call
+    // (the kernel copies it).
+    let rc = unsafe {
+        libc::prctl(
+            libc::PR_SET_SECCOMP,
+            libc::SECCOMP_MODE_FILTER,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    assert_eq!(rc, 0, "PR_SET_SECCOMP: {}", std::io::Error::last_os_error());
+}
+
+#[test]
+fn io_uring_blocked_by_seccomp_falls_back_to_epoll_and_forced_uring_is_an_error() {
+    if std::env::var(CHILD).as_deref() != Ok("seccomp") {
+        if !cfg!(target_arch = "x86_64") {
+            println!("skipped: the seccomp filter in this test is written for x86_64");
+            return;
+        }
+        let out = run_child(
+            "io_uring_blocked_by_seccomp_falls_back_to_epoll_and_forced_uring_is_an_error",
+            "seccomp",
+        );
+        assert!(out.contains("child: epoll fallback ok"), "{out}");
+        assert!(out.contains("child: forced uring refused"), "{out}");
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        block_io_uring_setup();
+        // Auto: falls back, says why, and I/O works.
+        let rt = Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .expect("Auto builds on epoll");
+        assert_eq!(rt.handle().driver_kind(), Some(DriverKind::Epoll));
+        let reason = rt
+            .handle()
+            .driver_fallback_reason()
+            .expect("a reason is kept")
+            .to_owned();
+        assert!(reason.contains("EPERM"), "{reason}");
+        let echoed = rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server = ringwork::spawn(async move {
+                let (s, _) = listener.accept().await.unwrap();
+                let (n, buf) = s.read(vec![0u8; 16]).await;
+                s.write_all(buf[..n.unwrap()].to_vec()).await.0.unwrap();
+            });
+            let c = TcpStream::connect(addr).await.unwrap();
+            c.write_all(b"ping".as_slice()).await.0.unwrap();
+            let (res, reply) = c.read_exact(Vec::with_capacity(4)).await;
+            res.unwrap();
+            server.await.unwrap();
+            reply
+        });
+        assert_eq!(echoed, b"ping");
+        println!("child: epoll fallback ok ({reason})");
+        // Forced io_uring: an error from build(), naming the cause.
+        let err = Builder::new_multi_thread()
+            .driver(DriverKind::Uring)
+            .build()
+            .expect_err("io_uring cannot work here");
+        assert!(err.to_string().contains("EPERM"), "{err}");
+        println!("child: forced uring refused ({err})");
+    }
+}
+
+fn cpu_time() -> Duration {
+    // SAFETY: `getrusage` fills the zeroed struct we pass.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    assert_eq!(rc, 0);
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+#[test]
+fn accept_out_of_descriptors_does_not_spin_and_recovers() {
+    let role = std::env::var(CHILD).ok();
+    if role.is_none() {
+        for driver in ["uring", "epoll"] {
+            let out = run_child(
+                "accept_out_of_descriptors_does_not_spin_and_recovers",
+                driver,
+            );
+            assert!(out.contains("child: recovered"), "{out}");
+        }
+        return;
+    }
+    let kind = match role.as_deref() {
+        Some("epoll") => DriverKind::Epoll,
+        _ => DriverKind::Uring,
+    };
+    let rt = Builder::new_multi_thread()
+        .worker_threads(2)
+        .driver(kind)
+        .build()
+        .unwrap();
+    let (listener, addr) = rt.block_on(async {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let a = l.local_addr().unwrap();
+        (l, a)
+    });
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let errors = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (acc, errs) = (accepted.clone(), errors.clone());
+    const CLIENTS: usize = 10;
+    // A naive accept loop: retries at once on every error.
+    let server = rt.spawn(async move {
+        let mut held = Vec::new();
+        while acc.load(std::sync::atomic::Ordering::SeqCst) < CLIENTS {
+            match listener.accept().await {
+                Ok((s, _)) => {
+                    acc.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    held.push(s);
+                }
+                Err(_) => {
+                    errs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+        }
+    });
+    // Client sockets are made before the table is full (connecting them
+    // later needs no new descriptor).
+    let clients: Vec<libc::c_int> = (0..CLIENTS)
+        // SAFETY: plain socket(2).
+        .map(|_| unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) })
+        .collect();
+    assert!(clients.iter().all(|&fd| fd >= 0));
+    // Lower the limit a little above what is open, and fill the rest.
+    let open_now = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
+    let mut hard = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `hard` is a valid rlimit to fill.
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut hard) },
+        0
+    );
+    let set_limit = |soft: u64| {
+        let rl = libc::rlimit {
+            rlim_cur: soft.min(hard.rlim_max),
+            rlim_max: hard.rlim_max,
+        };
+        // SAFETY: `rl` is a valid rlimit.
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) }
+    };
+    assert_eq!(set_limit(open_now + 8), 0);
+    let mut filler = Vec::new();
+    while let Ok(f) = std::fs::File::open("/dev/null") {
+        filler.push(f);
+    }
+    // Connections queue in the backlog; the server cannot accept them.
+    let raw = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: addr.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_ne_bytes([127, 0, 0, 1]),
+        },
+        sin_zero: [0; 8],
+    };
+    for &fd in &clients {
+        // SAFETY: a valid sockaddr_in of the right length.
+        let rc = unsafe {
+            libc::connect(
+                fd,
+                (&raw as *const libc::sockaddr_in).cast(),
+                std::mem::size_of::<libc::sockaddr_in>() as u32,
+            )
+        };
+        assert_eq!(rc, 0, "connect: {}", std::io::Error::last_os_error());
+    }
+    let cpu_before = cpu_time();
+    let wall = Instant::now();
+    std::thread::sleep(Duration::from_millis(500));
+    let cpu = cpu_time() - cpu_before;
+    let spent = wall.elapsed();
+    let errors_seen = errors.load(std::sync::atomic::Ordering::SeqCst);
+    println!("child: {errors_seen} accept errors, cpu {cpu:?} over {spent:?}");
+    assert!(errors_seen > 0, "accept saw EMFILE");
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert!(
+        cpu < spent / 4,
+        "the accept loop spun: {cpu:?} of CPU in {spent:?}"
+    );
+    // Free descriptors: accepting resumes.
+    drop(filler);
+    assert_eq!(set_limit(open_now + 1000), 0);
+    let done = Instant::now() + Duration::from_secs(10);
+    while !server.is_finished() {
+        assert!(
+            Instant::now() < done,
+            "accepting did not resume after descriptors were freed"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for fd in clients {
+        // SAFETY: closing descriptors this test opened.
+        unsafe { libc::close(fd) };
+    }
+    println!("child: recovered");
+}
