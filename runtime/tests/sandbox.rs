@@ -32,8 +32,9 @@ fn run_child(test: &str, role: &str) -> String {
 #[cfg(target_arch = "x86_64")]
 fn block_io_uring_setup() {
     const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
-    const BPF_LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
-    const BPF_JMP_JEQ_K: u16 = 0x05 | 0x10 | 0x00;
+    // BPF opcodes: LD|W|ABS, JMP|JEQ|K, RET|K.
+    const BPF_LD_W_ABS: u16 = 0x20;
+    const BPF_JMP_JEQ_K: u16 = 0x15;
     const BPF_RET_K: u16 = 0x06;
     let stmt = |code, k| libc::sock_filter {
         code,
