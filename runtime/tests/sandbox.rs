@@ -203,10 +203,8 @@ fn accept_out_of_descriptors_does_not_spin_and_recovers() {
         rlim_max: 0,
     };
     // SAFETY: `hard` is a valid rlimit to fill.
-    assert_eq!(
-        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut hard) },
-        0
-    );
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut hard) };
+    assert_eq!(rc, 0);
     let set_limit = |soft: u64| {
         let rl = libc::rlimit {
             rlim_cur: soft.min(hard.rlim_max),
