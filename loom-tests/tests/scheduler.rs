@@ -10,7 +10,11 @@ use ringwork::runtime::Builder;
 #[test]
 fn spawn_from_outside_wakes_the_only_worker() {
     loom::model(|| {
-        let rt = Builder::new_multi_thread().worker_threads(1).seed(1).build().unwrap();
+        let rt = Builder::new_multi_thread()
+            .worker_threads(1)
+            .seed(1)
+            .build()
+            .unwrap();
         let out = rt.block_on(rt.spawn(async { 7 }));
         assert_eq!(out.unwrap(), 7);
         drop(rt);
@@ -23,7 +27,11 @@ fn spawn_from_outside_wakes_the_only_worker() {
 #[test]
 fn nested_spawn_with_two_workers_completes() {
     loom::model(|| {
-        let rt = Builder::new_multi_thread().worker_threads(2).seed(1).build().unwrap();
+        let rt = Builder::new_multi_thread()
+            .worker_threads(2)
+            .seed(1)
+            .build()
+            .unwrap();
         let out = rt.block_on(rt.spawn(async { ringwork::spawn(async { 5 }).await.unwrap() + 1 }));
         assert_eq!(out.unwrap(), 6);
         drop(rt);

@@ -52,7 +52,11 @@ fn join_handle_drop_races_completion() {
         let runner = thread::spawn(move || while s.run_one() {});
         drop(handle);
         runner.join().unwrap();
-        assert_eq!(Arc::strong_count(&tracked), 1, "output dropped exactly once");
+        assert_eq!(
+            Arc::strong_count(&tracked),
+            1,
+            "output dropped exactly once"
+        );
         assert_eq!(sched.alive(), 0);
     });
 }
@@ -97,7 +101,11 @@ fn abort_races_poll() {
         let slot = Arc::new(Mutex::new(None::<Waker>));
         let handle = QueueScheduler::spawn(&sched, async move {
             let _t = t;
-            WaitOnce { slot, polled: false }.await;
+            WaitOnce {
+                slot,
+                polled: false,
+            }
+            .await;
         });
         let abort = handle.abort_handle();
         let s = sched.clone();
@@ -109,7 +117,11 @@ fn abort_races_poll() {
         while sched.run_one() {}
         assert!(handle.is_finished());
         assert!(output(handle).unwrap_err().is_cancelled());
-        assert_eq!(Arc::strong_count(&tracked), 1, "future dropped exactly once");
+        assert_eq!(
+            Arc::strong_count(&tracked),
+            1,
+            "future dropped exactly once"
+        );
         assert_eq!(sched.alive(), 0);
     });
 }
@@ -131,7 +143,11 @@ fn shutdown_races_poll() {
         let slot = Arc::new(Mutex::new(None::<Waker>));
         let handle = QueueScheduler::spawn(&sched, async move {
             let _guard = guard;
-            WaitOnce { slot, polled: false }.await;
+            WaitOnce {
+                slot,
+                polled: false,
+            }
+            .await;
         });
         let s = sched.clone();
         let runner = thread::spawn(move || {

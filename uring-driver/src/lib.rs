@@ -38,6 +38,9 @@
 
 mod config;
 mod driver;
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod loom_api;
 mod op;
 mod probe;
 mod remote;
