@@ -8,7 +8,7 @@
 
 use crate::loom::sync::{Arc, Mutex};
 use crate::task::list::OwnedTasks;
-use crate::task::{self, JoinHandle, Notified, Schedule, Task};
+use crate::task::{JoinHandle, Notified, Schedule, Task};
 use std::collections::VecDeque;
 use std::future::Future;
 
@@ -49,18 +49,11 @@ impl QueueScheduler {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let (task, notified, join) = task::new_task(
-            future,
-            this.clone(),
-            task::Id::next(),
-            std::panic::Location::caller(),
-        );
-        match this.owned.bind(task, notified) {
-            Ok(notified) => this.schedule(notified),
-            Err((task, notified)) => {
-                drop(notified);
-                task.shutdown();
-            }
+        let (join, notified) =
+            this.owned
+                .spawn(future, this.clone(), std::panic::Location::caller());
+        if let Some(notified) = notified {
+            this.schedule(notified);
         }
         join
     }

@@ -14,7 +14,7 @@
 
 use crate::loom::sync::{Arc, Condvar, Mutex};
 use crate::task::list::OwnedTasks;
-use crate::task::{self, JoinHandle, Notified, Schedule, Task};
+use crate::task::{JoinHandle, Notified, Schedule, Task};
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
@@ -84,18 +84,13 @@ impl Pool {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        let (task, notified, join) = task::new_task(
+        let (join, notified) = this.owned.spawn(
             BlockingJob(Some(f)),
             this.clone(),
-            task::Id::next(),
             std::panic::Location::caller(),
         );
-        match this.owned.bind(task, notified) {
-            Ok(notified) => this.schedule(notified),
-            Err((task, notified)) => {
-                drop(notified);
-                task.shutdown();
-            }
+        if let Some(notified) = notified {
+            this.schedule(notified);
         }
         join
     }

@@ -240,28 +240,7 @@ impl UnixStream {
     /// Fills the whole capacity of `buf` (`bytes_total()`), or fails with
     /// `UnexpectedEof` if the peer closes first.
     pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
-        let total = buf.bytes_total();
-        let mut filled = 0;
-        let mut buf = buf;
-        while filled < total {
-            let (res, slice) = op::recv::recv(&self.fd, buf.slice(filled..total)).await;
-            buf = slice.into_inner();
-            match res {
-                Ok(0) => {
-                    return (
-                        Err(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            "peer closed before the buffer was filled",
-                        )),
-                        buf,
-                    )
-                }
-                Ok(n) => filled += n,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => return (Err(err), buf),
-            }
-        }
-        (Ok(()), buf)
+        op::recv::recv_exact(&self.fd, buf).await
     }
 
     /// Writes some of `buf`'s initialized bytes; returns how many.
@@ -272,28 +251,7 @@ impl UnixStream {
     /// Writes all of `buf`'s initialized bytes. A peer that vanished gives
     /// `BrokenPipe` or `ConnectionReset` (never `SIGPIPE`).
     pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
-        let total = buf.bytes_init();
-        let mut written = 0;
-        let mut buf = buf;
-        while written < total {
-            let (res, slice) = op::send::send(&self.fd, buf.slice(written..total)).await;
-            buf = slice.into_inner();
-            match res {
-                Ok(0) => {
-                    return (
-                        Err(io::Error::new(
-                            io::ErrorKind::WriteZero,
-                            "send wrote zero bytes",
-                        )),
-                        buf,
-                    )
-                }
-                Ok(n) => written += n,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => return (Err(err), buf),
-            }
-        }
-        (Ok(()), buf)
+        op::send::send_all(&self.fd, buf).await
     }
 
     /// Shuts down the read, write, or both halves.

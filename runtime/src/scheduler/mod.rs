@@ -165,21 +165,14 @@ impl Shared {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let id = task::Id::next();
-        let (task, notified, join) = task::new_task(future, this.clone(), id, spawned_at);
-        match this.owned.bind(task, notified) {
+        let (join, notified) = this.owned.spawn(future, this.clone(), spawned_at);
+        if let Some(notified) = notified {
             // Back of the queue, not the LIFO slot: the spawner often goes on
             // running (or blocks), and only queued tasks can be stolen by an
             // idle worker. (The LIFO slot would make spawn chains cheaper —
             // see docs/architecture.md — but strand a child behind a busy
             // parent.)
-            Ok(notified) => Shared::schedule_task(this, notified, Placement::Back),
-            Err((task, notified)) => {
-                // The runtime is shut down: the task never runs, and its
-                // handle reports `Cancelled`.
-                drop(notified);
-                task.shutdown();
-            }
+            Shared::schedule_task(this, notified, Placement::Back);
         }
         join
     }

@@ -7,9 +7,10 @@
 //! Once closed, a shard accepts nothing, so a drained slot is never reused and
 //! a late `remove` of a drained task finds its slot empty.
 
-use super::{Notified, Schedule, Task};
+use super::{Id, JoinHandle, Notified, Schedule, Task};
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 use crate::loom::sync::Mutex;
+use std::future::Future;
 
 pub(crate) struct OwnedTasks<S: 'static> {
     shards: Box<[Mutex<Shard<S>>]>,
@@ -46,6 +47,31 @@ impl<S: Schedule> OwnedTasks<S> {
 
     fn shard_of(&self, task: &Task<S>) -> &Mutex<Shard<S>> {
         &self.shards[task.id().as_u64() as usize & self.mask]
+    }
+
+    /// Allocates a task for `future`, scheduled by `scheduler`, and registers
+    /// it. Returns its `JoinHandle` and the first `Notified` to schedule —
+    /// `None` if the registry is closed (the runtime shut down): the task was
+    /// then cancelled at once and its handle reports it.
+    pub(crate) fn spawn<F>(
+        &self,
+        future: F,
+        scheduler: S,
+        spawned_at: &'static std::panic::Location<'static>,
+    ) -> (JoinHandle<F::Output>, Option<Notified<S>>)
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (task, notified, join) = super::new_task(future, scheduler, Id::next(), spawned_at);
+        match self.bind(task, notified) {
+            Ok(notified) => (join, Some(notified)),
+            Err((task, notified)) => {
+                drop(notified);
+                task.shutdown();
+                (join, None)
+            }
+        }
     }
 
     /// Registers a new task. Returns its first `Notified` to schedule, or, if

@@ -59,3 +59,28 @@ async fn uring<B: IoBufMut>(fd: &SharedFd, buf: B) -> (io::Result<usize>, B) {
         Err(err) => (Err(err), buf),
     }
 }
+
+/// Receives until the whole capacity of `buf` (`bytes_total()`) is filled,
+/// or fails with `UnexpectedEof` if the peer closes first.
+pub(crate) async fn recv_exact<B: IoBufMut>(fd: &SharedFd, buf: B) -> (io::Result<()>, B) {
+    let total = buf.bytes_total();
+    let mut filled = 0;
+    let mut buf = buf;
+    while filled < total {
+        let (res, slice) = recv(fd, buf.slice(filled..total)).await;
+        buf = slice.into_inner();
+        match res {
+            Ok(0) => {
+                let eof = io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "peer closed before the buffer was filled",
+                );
+                return (Err(eof), buf);
+            }
+            Ok(n) => filled += n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return (Err(err), buf),
+        }
+    }
+    (Ok(()), buf)
+}

@@ -56,3 +56,25 @@ async fn uring<B: IoBuf>(fd: &SharedFd, buf: B) -> (io::Result<usize>, B) {
     let (result, Resources { buf, .. }) = op.await;
     (result.map(|n| n as usize), buf)
 }
+
+/// Sends all of `buf`'s initialized bytes. A peer that vanished gives
+/// `BrokenPipe` or `ConnectionReset` (never `SIGPIPE`).
+pub(crate) async fn send_all<B: IoBuf>(fd: &SharedFd, buf: B) -> (io::Result<()>, B) {
+    let total = buf.bytes_init();
+    let mut written = 0;
+    let mut buf = buf;
+    while written < total {
+        let (res, slice) = send(fd, buf.slice(written..total)).await;
+        buf = slice.into_inner();
+        match res {
+            Ok(0) => {
+                let zero = io::Error::new(io::ErrorKind::WriteZero, "send wrote zero bytes");
+                return (Err(zero), buf);
+            }
+            Ok(n) => written += n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return (Err(err), buf),
+        }
+    }
+    (Ok(()), buf)
+}
