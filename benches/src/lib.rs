@@ -12,14 +12,17 @@
 //! - [`handoff`]: a std-only single-slot [`Mailbox`](handoff::Mailbox), used
 //!   by workloads that pass messages, identical for every peer so that the
 //!   comparison measures schedulers rather than channel implementations;
-//! - [`workloads`]: the workloads, one module per family (scheduler today,
-//!   I/O later);
+//! - [`workloads`]: the scheduler workloads;
+//! - [`iobench`]: the I/O workloads (`tcp_echo` against a hand-written
+//!   io_uring floor, `file_randread`), with their servers, load generator
+//!   and tables;
 //! - [`runner`]: interleaved rounds, warm-up, hang watchdog;
 //! - [`stats`]: medians and ranges;
 //! - [`machine`]: what the numbers were measured on (CPU, kernel, revision);
 //! - [`report`]: the printed table and the JSON file.
 
 pub mod handoff;
+pub mod iobench;
 pub mod machine;
 pub mod peer;
 pub mod report;

@@ -3,6 +3,7 @@
 //! --help`).
 
 use clap::{Args, Parser, Subcommand};
+use ringwork_bench::iobench::{self, server::ServerKind, IoSettings};
 use ringwork_bench::machine::MachineInfo;
 use ringwork_bench::peer::{default_peers, PeerSettings};
 use ringwork_bench::report::Report;
@@ -33,6 +34,26 @@ enum Command {
         #[arg(long)]
         quick: bool,
     },
+    /// Run one echo server of `tcp_echo` (used by `compare` in a child
+    /// process): prints `ready <port> <description>`, serves on 127.0.0.1
+    /// until standard input closes.
+    #[command(hide = true)]
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// ringwork, tokio or floor.
+    #[arg(long)]
+    peer: String,
+
+    /// Worker threads (ringwork and tokio; the floor has one thread).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    workers: u32,
+
+    /// Pin every thread of the server to this CPU.
+    #[arg(long)]
+    cpu: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -41,7 +62,8 @@ struct CompareArgs {
     #[arg(long)]
     quick: bool,
 
-    /// Measured rounds per workload [default: 7, or 5 with --quick].
+    /// Measured rounds per workload [default: 7, or 5 with --quick; for the
+    /// I/O workloads 7, or 3 with --quick].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     rounds: Option<u32>,
 
@@ -59,7 +81,8 @@ struct CompareArgs {
     json: Option<PathBuf>,
 
     /// Fix the seed of ringwork's scheduler choices, decimal or 0x-hex
-    /// (default: RINGWORK_SEED or the clock, per runtime).
+    /// (default: RINGWORK_SEED or the clock, per runtime); the I/O
+    /// workloads' ringwork runtimes (and tcp_echo's server processes) too.
     #[arg(long, value_parser = parse_seed)]
     seed: Option<u64>,
 
@@ -72,6 +95,17 @@ struct CompareArgs {
     /// which run it was and exits with status 3.
     #[arg(long, default_value_t = 120, value_name = "SECS")]
     hang_timeout: u64,
+
+    /// tcp_echo: loopback probe rate (UNIX socket pair ping-pong between the
+    /// two CPUs, round trips/s) from which a run counts as "fast"; the
+    /// default is the midpoint of BENCHMARKING.md's ~210k fast / ~90k slow.
+    #[arg(long, default_value_t = iobench::loopback::FAST_THRESHOLD, value_name = "RT_PER_SEC")]
+    fast_threshold: f64,
+
+    /// tcp_echo: offered rate of the open loop, messages per second over all
+    /// connections [default: 50000, or 25000 with --quick].
+    #[arg(long, value_name = "MSGS_PER_SEC", value_parser = clap::value_parser!(u64).range(100..))]
+    rate: Option<u64>,
 }
 
 fn main() -> ExitCode {
@@ -82,6 +116,7 @@ fn main() -> ExitCode {
             list(if quick { Scale::Quick } else { Scale::Full });
             Ok(())
         }
+        Command::Serve(args) => serve(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -96,6 +131,20 @@ fn list(scale: Scale) {
     for workload in workloads::all(scale) {
         println!("{:<20} {}", workload.name(), workload.size());
     }
+    for (name, size) in iobench::list(scale) {
+        println!("{name:<20} {size}");
+    }
+}
+
+fn serve(args: ServeArgs) -> Result<(), String> {
+    let kind = ServerKind::from_name(&args.peer).ok_or_else(|| {
+        format!(
+            "unknown server {:?}; known: ringwork, tokio, floor",
+            args.peer
+        )
+    })?;
+    iobench::server::serve(kind, args.workers as usize, args.cpu)
+        .map_err(|err| format!("serve {}: {err}", kind.name()))
 }
 
 fn compare(args: CompareArgs) -> Result<(), String> {
@@ -105,7 +154,7 @@ fn compare(args: CompareArgs) -> Result<(), String> {
     } else {
         Scale::Full
     };
-    let workloads = select_workloads(workloads::all(scale), &args.only)?;
+    let (workloads, io_selected) = select_workloads(workloads::all(scale), &args.only)?;
     let rounds = args.rounds.map_or(
         match scale {
             Scale::Full => 7,
@@ -136,13 +185,39 @@ fn compare(args: CompareArgs) -> Result<(), String> {
     let machine = MachineInfo::detect();
     let peers = default_peers();
 
-    eprintln!(
-        "ringwork-bench: {} workload(s) x {} peers x (1 warm-up + {rounds} rounds)",
-        workloads.len(),
-        peers.len()
-    );
-    let results = runner::compare(&peers, &workloads, &settings).map_err(|err| err.to_string())?;
-    let report = Report::new(machine, &peers, scale, &settings, &results);
+    let io_settings = IoSettings {
+        workers: args.workers as usize,
+        rounds: args
+            .rounds
+            .map_or(iobench::default_rounds(scale), |rounds| rounds as usize),
+        hang_timeout: settings.hang_timeout,
+        show_progress: true,
+        fast_threshold: args.fast_threshold,
+        rate: args.rate,
+        ringwork_seed: args.seed,
+    };
+
+    let results = if workloads.is_empty() {
+        Vec::new()
+    } else {
+        eprintln!(
+            "ringwork-bench: {} workload(s) x {} peers x (1 warm-up + {rounds} rounds)",
+            workloads.len(),
+            peers.len()
+        );
+        runner::compare(&peers, &workloads, &settings).map_err(|err| err.to_string())?
+    };
+    let mut report = Report::new(machine, &peers, scale, &settings, &results);
+    if !io_selected.is_empty() {
+        eprintln!(
+            "ringwork-bench: I/O workload(s) {} x {} rounds",
+            io_selected.join(", "),
+            io_settings.rounds
+        );
+        let io = iobench::run(&io_selected, scale, &io_settings)
+            .map_err(|err| format!("I/O workloads: {err}"))?;
+        report = report.with_io(io);
+    }
 
     print!("{}", report.render());
     println!("(whole run: {:.1} s)", started.elapsed().as_secs_f64());
@@ -155,23 +230,33 @@ fn compare(args: CompareArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// The workloads named in `only` (all of them when it is empty), in report
-/// order; an unknown name is an error listing the known ones.
-fn select_workloads(
-    all: Vec<Box<dyn Workload>>,
-    only: &[String],
-) -> Result<Vec<Box<dyn Workload>>, String> {
-    let known: Vec<&str> = all.iter().map(|workload| workload.name()).collect();
+/// The workloads a `compare` runs: scheduler workloads, then I/O workloads
+/// (by name).
+type Selection = (Vec<Box<dyn Workload>>, Vec<&'static str>);
+
+/// The scheduler workloads and the I/O workloads named in `only` (all of
+/// them when it is empty), in report order; an unknown name is an error
+/// listing the known ones.
+fn select_workloads(all: Vec<Box<dyn Workload>>, only: &[String]) -> Result<Selection, String> {
+    let mut known: Vec<&str> = all.iter().map(|workload| workload.name()).collect();
+    known.extend(iobench::NAMES);
     if let Some(unknown) = only.iter().find(|name| !known.contains(&name.as_str())) {
         return Err(format!(
             "unknown workload {unknown:?}; known: {}",
             known.join(", ")
         ));
     }
-    Ok(all
+    let selected = |name: &str| only.is_empty() || only.iter().any(|only| only == name);
+    let io = iobench::NAMES
         .into_iter()
-        .filter(|workload| only.is_empty() || only.iter().any(|name| name == workload.name()))
-        .collect())
+        .filter(|name| selected(name))
+        .collect();
+    Ok((
+        all.into_iter()
+            .filter(|workload| selected(workload.name()))
+            .collect(),
+        io,
+    ))
 }
 
 /// A `u64` in decimal or `0x`-prefixed hexadecimal, as ringwork prints seeds.

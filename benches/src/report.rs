@@ -6,6 +6,7 @@
 //! their median with its min–max range — the number to quote, since each
 //! ratio compares two runs made under the same machine conditions.
 
+use crate::iobench::IoReport;
 use crate::machine::MachineInfo;
 use crate::peer::Peer;
 use crate::runner::{CompareSettings, WorkloadTimes};
@@ -27,6 +28,9 @@ pub struct Report {
     pub peers: Vec<PeerReport>,
     /// One entry per workload, in the order they ran.
     pub workloads: Vec<WorkloadReport>,
+    /// The I/O workloads' numbers, when any ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub io: Option<IoReport>,
 }
 
 /// How the comparison was run.
@@ -133,7 +137,14 @@ impl Report {
                 .iter()
                 .map(|times| summarise_workload(peers, reference, times))
                 .collect(),
+            io: None,
         }
+    }
+
+    /// Adds the I/O workloads' numbers (printed after the scheduler table).
+    pub fn with_io(mut self, io: IoReport) -> Report {
+        self.io = Some(io);
+        self
     }
 
     /// Writes the report as pretty-printed JSON to `path`.
@@ -142,12 +153,18 @@ impl Report {
         std::fs::write(path, json + "\n")
     }
 
-    /// The header and the table, as printed by `compare`.
+    /// The header and the tables, as printed by `compare`: the scheduler
+    /// table (when scheduler workloads ran), then the I/O tables.
     pub fn render(&self) -> String {
         let mut out = String::new();
         self.render_header(&mut out);
-        out.push('\n');
-        self.render_table(&mut out);
+        if !self.workloads.is_empty() {
+            out.push('\n');
+            self.render_table(&mut out);
+        }
+        if let Some(io) = &self.io {
+            out.push_str(&io.render());
+        }
         out
     }
 
@@ -173,6 +190,10 @@ impl Report {
             "revision:  {}, {}",
             machine.git_revision, machine.rustc
         );
+        if self.workloads.is_empty() {
+            // No scheduler workload ran: its peers and method do not apply.
+            return;
+        }
         for peer in &self.peers {
             let role = if peer.is_reference {
                 " [reference]"

@@ -6,8 +6,9 @@
 //! runner's job, so the same `run` serves the `compare` command and the
 //! criterion benches.
 //!
-//! Families: [`scheduler`] (spawning, yielding, waking); I/O workloads will get
-//! their own module beside it.
+//! Families: [`scheduler`] (spawning, yielding, waking). The I/O workloads
+//! (`tcp_echo`, `file_randread`) measure other things (a server's CPU time in
+//! another process, IOPS) and live in [`crate::iobench`].
 
 pub mod scheduler;
 
