@@ -322,6 +322,11 @@ impl Driver {
     pub fn flush(&mut self) -> io::Result<()> {
         self.process_cancels()?;
         self.drain_backlog()?;
+        self.submit_queued()
+    }
+
+    /// Enters the kernel only if SQEs are queued (or the CQ overflowed).
+    fn submit_queued(&mut self) -> io::Result<()> {
         if !self.ring.submission().is_empty() || self.ring.submission().cq_overflow() {
             self.submit_pending()?;
         }
@@ -497,14 +502,18 @@ impl Driver {
         if self.closed {
             return Err(io::Error::other("the io_uring driver has shut down"));
         }
-        self.flush()?;
+        // Queue cancels and backlogged SQEs, but do not enter yet: if the
+        // thread is going to wait, the waiting `io_uring_enter` submits them
+        // too (one syscall, not two).
+        self.process_cancels()?;
+        self.drain_backlog()?;
         if self.harvest() > 0 || timeout == Some(Duration::ZERO) {
             self.remote.clear_token();
-            return Ok(());
+            return self.submit_queued();
         }
         self.arm_eventfd()?;
         if !self.remote.begin_park() {
-            return Ok(());
+            return self.submit_queued();
         }
         let waited = self.wait(timeout);
         self.remote.end_park();
@@ -530,7 +539,10 @@ impl Driver {
             };
             self.stats.enter();
             match result {
-                Ok(_) => return Ok(()),
+                Ok(submitted) => {
+                    self.stats.submissions(submitted as u64);
+                    return Ok(());
+                }
                 Err(err) => match err.raw_os_error() {
                     Some(libc::ETIME) => return Ok(()),
                     Some(libc::EINTR) => continue,

@@ -14,6 +14,10 @@
 //!    first non-empty queue; then the injector;
 //! 4. otherwise park (the idle protocol in `idle.rs`).
 //!
+//! I/O queued by polls is submitted as one batch: by the park's own
+//! `io_uring_enter` when the worker runs out of work, just before it runs
+//! work taken from elsewhere, or on a maintenance tick.
+//!
 //! Running a task gives it a fresh cooperative budget. A task it wakes lands
 //! in the LIFO slot and runs right after it, up to `max_lifo_polls` times in
 //! a row; then the slot's task goes to the back of the queue so a ping-pong
@@ -162,17 +166,14 @@ impl Worker {
             }
             if let Some(task) = self.next_task(tick) {
                 self.run_task(task);
-                if !self.has_local_work() {
-                    // About to look elsewhere or sleep: submit the I/O the
-                    // last run of tasks queued, as one batch.
-                    self.park.borrow_mut().flush();
-                }
                 continue;
             }
             if let Some(task) = self.steal_work() {
                 self.run_task(task);
                 continue;
             }
+            // The park submits the I/O queued by the last run of tasks in the
+            // same `io_uring_enter` that waits: one syscall, not two.
             self.park();
         }
     }
@@ -196,7 +197,17 @@ impl Worker {
         if let Some(task) = self.local.pop() {
             return Some(task);
         }
-        self.shared.injector.steal_batch_and_pop(&self.local)
+        let task = self.shared.injector.steal_batch_and_pop(&self.local)?;
+        self.flush_before_foreign_work();
+        Some(task)
+    }
+
+    /// Local work ran out and work from elsewhere (the injector, a victim)
+    /// is about to run, possibly for long: submit the I/O the local run
+    /// queued first, as one batch. (When nothing is found the park submits
+    /// it instead, in the same syscall that waits.)
+    fn flush_before_foreign_work(&self) {
+        self.park.borrow_mut().flush();
     }
 
     fn steal_work(&self) -> Option<Notified> {
@@ -223,10 +234,13 @@ impl Worker {
                 counters
                     .stolen_tasks
                     .add(1 + (self.local.len() - before) as u64);
+                self.flush_before_foreign_work();
                 return Some(task);
             }
         }
-        self.shared.injector.steal_batch_and_pop(&self.local)
+        let task = self.shared.injector.steal_batch_and_pop(&self.local)?;
+        self.flush_before_foreign_work();
+        Some(task)
     }
 
     fn run_task(&self, task: Notified) {
