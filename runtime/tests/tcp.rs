@@ -352,3 +352,46 @@ fn listener_from_std_and_stream_options_work() {
 }
 
 use std::future::Future;
+
+#[test]
+fn interleaved_reads_and_writes_on_one_socket_from_two_tasks_never_hang_on_either_driver() {
+    common::for_each_driver(2, |rt| {
+        let rt = rt.handle().clone();
+        watchdog(Duration::from_secs(60), move || {
+            let echo = rt.spawn(async {
+                let addr = start_echo_server().await;
+                let stream = Arc::new(TcpStream::connect(addr).await.unwrap());
+                const ROUNDS: usize = 2_000;
+                let writer = {
+                    let s = stream.clone();
+                    ringwork::spawn(async move {
+                        for i in 0..ROUNDS {
+                            s.write_all(vec![(i % 251) as u8; 8]).await.0.unwrap();
+                            if i % 16 == 0 {
+                                ringwork::task::yield_now().await;
+                            }
+                        }
+                    })
+                };
+                let reader = ringwork::spawn(async move {
+                    let mut got = 0;
+                    let mut buf = vec![0u8; 256];
+                    while got < ROUNDS * 8 {
+                        let (res, b) = stream.read(buf).await;
+                        let n = res.unwrap();
+                        assert!(n > 0, "early EOF");
+                        for (k, byte) in b[..n].iter().enumerate() {
+                            assert_eq!(*byte, (((got + k) / 8) % 251) as u8, "byte {}", got + k);
+                        }
+                        got += n;
+                        buf = b;
+                    }
+                    got
+                });
+                writer.await.unwrap();
+                reader.await.unwrap()
+            });
+            assert_eq!(common::block_on_plain(echo).unwrap(), 2_000 * 8);
+        });
+    });
+}

@@ -158,3 +158,29 @@ macro_rules! require_opcodes {
         )+
     };
 }
+
+/// Runs `body` once on a runtime of each I/O driver this machine offers
+/// (io_uring when available, and epoll), naming the driver on failure.
+pub fn for_each_driver(workers: usize, body: impl Fn(&Runtime)) {
+    use ringwork::io::DriverKind;
+    for kind in [DriverKind::Uring, DriverKind::Epoll] {
+        let rt = match Builder::new_multi_thread()
+            .worker_threads(workers)
+            .driver(kind)
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(err) if kind == DriverKind::Uring => {
+                println!("skipped on io_uring: {err}");
+                continue;
+            }
+            Err(err) => panic!("epoll runtime: {err}"),
+        };
+        assert_eq!(rt.handle().driver_kind(), Some(kind));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&rt)));
+        if let Err(payload) = result {
+            eprintln!("failed on the {kind:?} driver");
+            std::panic::resume_unwind(payload);
+        }
+    }
+}
