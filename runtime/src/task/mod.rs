@@ -244,6 +244,16 @@ where
 /// assert_eq!(answer, 42);
 /// ```
 ///
+/// A task may move between worker threads, so its future must be `Send`:
+///
+/// ```compile_fail
+/// let rt = ringwork::Runtime::new().unwrap();
+/// rt.block_on(async {
+///     let not_send = std::rc::Rc::new(1);
+///     ringwork::spawn(async move { *not_send + 1 }); // Rc is !Send
+/// });
+/// ```
+///
 /// # Panics
 /// Outside any runtime (see [`Handle::try_current`](crate::Handle::try_current)).
 #[track_caller]
