@@ -1,5 +1,6 @@
 //! Benchmarks that run the same workloads on ringwork and on its peers
-//! (today tokio's multi-thread runtime) and compare them.
+//! (tokio's multi-thread runtime; for the I/O workloads also ringwork on its
+//! epoll driver and a hand-written io_uring floor) and compare them.
 //!
 //! The library holds everything the `ringwork-bench` binary and the criterion
 //! benches share:
@@ -12,10 +13,13 @@
 //! - [`handoff`]: a std-only single-slot [`Mailbox`](handoff::Mailbox), used
 //!   by workloads that pass messages, identical for every peer so that the
 //!   comparison measures schedulers rather than channel implementations;
-//! - [`workloads`]: the scheduler workloads;
-//! - [`iobench`]: the I/O workloads (`tcp_echo` against a hand-written
-//!   io_uring floor, `file_randread`), with their servers, load generator
-//!   and tables;
+//! - [`workloads`]: the scheduler workloads, and the timer workloads
+//!   (`timer_churn`, `sleep_many`, each run in a fresh child process so
+//!   that its peak RSS is its own);
+//! - [`iobench`]: the I/O workloads (`tcp_echo` on ringwork-uring,
+//!   ringwork-epoll, tokio and a hand-written io_uring floor;
+//!   `file_randread` on ringwork-uring, ringwork-epoll and tokio), with
+//!   their servers, load generator and tables;
 //! - [`runner`]: interleaved rounds, warm-up, hang watchdog;
 //! - [`stats`]: medians and ranges;
 //! - [`machine`]: what the numbers were measured on (CPU, kernel, revision);

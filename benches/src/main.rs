@@ -8,6 +8,7 @@ use ringwork_bench::machine::MachineInfo;
 use ringwork_bench::peer::{default_peers, PeerSettings};
 use ringwork_bench::report::Report;
 use ringwork_bench::runner::{self, CompareSettings, RuntimeLifetime};
+use ringwork_bench::workloads::time::{self as timers, TimerSettings};
 use ringwork_bench::workloads::{self, Scale, Workload};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,11 +40,20 @@ enum Command {
     /// until standard input closes.
     #[command(hide = true)]
     Serve(ServeArgs),
+    /// Run one timer workload once in this fresh process (used by `compare`
+    /// in a child process, so that peak RSS is the run's own): prints
+    /// `result <json>`.
+    #[command(hide = true)]
+    TimerRun {
+        /// The request, as JSON (see `workloads::time::ChildRequest`).
+        #[arg(long)]
+        request: String,
+    },
 }
 
 #[derive(Debug, Args)]
 struct ServeArgs {
-    /// ringwork, tokio or floor.
+    /// ringwork-uring, ringwork-epoll, tokio or floor.
     #[arg(long)]
     peer: String,
 
@@ -62,8 +72,9 @@ struct CompareArgs {
     #[arg(long)]
     quick: bool,
 
-    /// Measured rounds per workload [default: 7, or 5 with --quick; for the
-    /// I/O workloads 7, or 3 with --quick].
+    /// Measured rounds per workload [default: 7, or 5 with --quick (the
+    /// scheduler and timer workloads); for the I/O workloads 7, or 3 with
+    /// --quick].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     rounds: Option<u32>,
 
@@ -117,6 +128,9 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Serve(args) => serve(args),
+        Command::TimerRun { request } => {
+            timers::child_main(&request).map(|line| println!("{line}"))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -131,6 +145,9 @@ fn list(scale: Scale) {
     for workload in workloads::all(scale) {
         println!("{:<20} {}", workload.name(), workload.size());
     }
+    for workload in timers::workloads(scale) {
+        println!("{:<20} {}", workload.name(), workload.size());
+    }
     for (name, size) in iobench::list(scale) {
         println!("{name:<20} {size}");
     }
@@ -139,8 +156,9 @@ fn list(scale: Scale) {
 fn serve(args: ServeArgs) -> Result<(), String> {
     let kind = ServerKind::from_name(&args.peer).ok_or_else(|| {
         format!(
-            "unknown server {:?}; known: ringwork, tokio, floor",
-            args.peer
+            "unknown server {:?}; known: {}",
+            args.peer,
+            ServerKind::names()
         )
     })?;
     iobench::server::serve(kind, args.workers as usize, args.cpu)
@@ -154,7 +172,8 @@ fn compare(args: CompareArgs) -> Result<(), String> {
     } else {
         Scale::Full
     };
-    let (workloads, io_selected) = select_workloads(workloads::all(scale), &args.only)?;
+    let (workloads, timers_selected, io_selected) =
+        select_workloads(workloads::all(scale), &args.only)?;
     let rounds = args.rounds.map_or(
         match scale {
             Scale::Full => 7,
@@ -208,6 +227,24 @@ fn compare(args: CompareArgs) -> Result<(), String> {
         runner::compare(&peers, &workloads, &settings).map_err(|err| err.to_string())?
     };
     let mut report = Report::new(machine, &peers, scale, &settings, &results);
+    if !timers_selected.is_empty() {
+        eprintln!(
+            "ringwork-bench: timer workload(s) {} x {} peers x (1 warm-up + {rounds} rounds), \
+             a child process per run",
+            timers_selected.join(", "),
+            peers.len()
+        );
+        let timer_settings = TimerSettings {
+            workers: args.workers as usize,
+            rounds,
+            ringwork_seed: args.seed,
+            hang_timeout: settings.hang_timeout,
+            show_progress: true,
+        };
+        let timers = timers::run(&timers_selected, scale, &timer_settings)
+            .map_err(|err| format!("timer workloads: {err}"))?;
+        report = report.with_timers(timers);
+    }
     if !io_selected.is_empty() {
         eprintln!(
             "ringwork-bench: I/O workload(s) {} x {} rounds",
@@ -230,15 +267,16 @@ fn compare(args: CompareArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// The workloads a `compare` runs: scheduler workloads, then I/O workloads
-/// (by name).
-type Selection = (Vec<Box<dyn Workload>>, Vec<&'static str>);
+/// The workloads a `compare` runs: scheduler workloads, then timer
+/// workloads and I/O workloads (by name).
+type Selection = (Vec<Box<dyn Workload>>, Vec<&'static str>, Vec<&'static str>);
 
-/// The scheduler workloads and the I/O workloads named in `only` (all of
-/// them when it is empty), in report order; an unknown name is an error
-/// listing the known ones.
+/// The scheduler, timer and I/O workloads named in `only` (all of them when
+/// it is empty), in report order; an unknown name is an error listing the
+/// known ones.
 fn select_workloads(all: Vec<Box<dyn Workload>>, only: &[String]) -> Result<Selection, String> {
     let mut known: Vec<&str> = all.iter().map(|workload| workload.name()).collect();
+    known.extend(timers::NAMES);
     known.extend(iobench::NAMES);
     if let Some(unknown) = only.iter().find(|name| !known.contains(&name.as_str())) {
         return Err(format!(
@@ -247,6 +285,10 @@ fn select_workloads(all: Vec<Box<dyn Workload>>, only: &[String]) -> Result<Sele
         ));
     }
     let selected = |name: &str| only.is_empty() || only.iter().any(|only| only == name);
+    let timers = timers::NAMES
+        .into_iter()
+        .filter(|name| selected(name))
+        .collect();
     let io = iobench::NAMES
         .into_iter()
         .filter(|name| selected(name))
@@ -255,6 +297,7 @@ fn select_workloads(all: Vec<Box<dyn Workload>>, only: &[String]) -> Result<Sele
         all.into_iter()
             .filter(|workload| selected(workload.name()))
             .collect(),
+        timers,
         io,
     ))
 }

@@ -2,18 +2,26 @@
 //!
 //! A [`Peer`] is one entry in a list: a name, a one-line description of its
 //! configuration, and a function that builds it. Adding a configuration (say
-//! ringwork on io_uring versus on epoll, or tokio with its I/O driver) means
-//! adding an entry to [`default_peers`] — and, for a new kind of runtime, a
-//! variant to [`PeerRuntime`] plus an implementation of [`SchedulerRuntime`].
+//! ringwork on epoll next to ringwork on io_uring) means adding an entry to
+//! [`default_peers`] — and, for a new kind of runtime, a variant to
+//! [`PeerRuntime`] plus implementations of [`SchedulerRuntime`] and
+//! [`TimerRuntime`].
+//!
+//! The peers are built like for like: ringwork's workers always carry an I/O
+//! driver and a timer wheel, so tokio is built with `enable_all()` (its I/O
+//! and time drivers) rather than as a bare scheduler.
 //!
 //! [`SchedulerRuntime`] is the handful of operations the scheduler workloads
-//! need (spawn from outside, spawn from inside, yield, block on). Workloads are
-//! generic over it, so the very same code runs on every peer.
+//! need (spawn from outside, spawn from inside, yield, block on);
+//! [`TimerRuntime`] adds the two the timer workloads need (`sleep_until`,
+//! `timeout`). Workloads are generic over them, so the very same code runs on
+//! every peer.
 
 use std::error::Error;
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::time::{Duration, Instant};
 
 /// The operations a scheduler workload needs from a runtime.
 ///
@@ -108,6 +116,54 @@ impl SchedulerRuntime for tokio::runtime::Runtime {
     }
 }
 
+/// The timer operations the timer workloads need, on top of
+/// [`SchedulerRuntime`]: each runtime's own `sleep_until` and `timeout`,
+/// called directly (no wrapper future), so that what is measured is the
+/// runtime's timer.
+pub trait TimerRuntime: SchedulerRuntime {
+    /// Why a `timeout` ran out.
+    type Elapsed: fmt::Debug + Send + 'static;
+
+    /// Completes at `deadline`, never before (the runtime's `sleep_until`).
+    fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send;
+
+    /// Runs `future` for at most `duration` (the runtime's `timeout`).
+    fn timeout<F: Future + Send>(
+        duration: Duration,
+        future: F,
+    ) -> impl Future<Output = Result<F::Output, Self::Elapsed>> + Send;
+}
+
+impl TimerRuntime for ringwork::Runtime {
+    type Elapsed = ringwork::time::Elapsed;
+
+    fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send {
+        ringwork::time::sleep_until(deadline)
+    }
+
+    fn timeout<F: Future + Send>(
+        duration: Duration,
+        future: F,
+    ) -> impl Future<Output = Result<F::Output, Self::Elapsed>> + Send {
+        ringwork::time::timeout(duration, future)
+    }
+}
+
+impl TimerRuntime for tokio::runtime::Runtime {
+    type Elapsed = tokio::time::error::Elapsed;
+
+    fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send {
+        tokio::time::sleep_until(tokio::time::Instant::from_std(deadline))
+    }
+
+    fn timeout<F: Future + Send>(
+        duration: Duration,
+        future: F,
+    ) -> impl Future<Output = Result<F::Output, Self::Elapsed>> + Send {
+        tokio::time::timeout(duration, future)
+    }
+}
+
 /// A built runtime of one of the kinds that can be compared.
 #[derive(Debug)]
 pub enum PeerRuntime {
@@ -154,13 +210,16 @@ pub fn default_peers() -> Vec<Peer> {
     vec![
         Peer {
             name: "ringwork",
-            description: "ringwork multi-thread runtime (no I/O driver yet)",
+            description: "ringwork multi-thread runtime, default Builder: an I/O driver per \
+                          worker (DriverKind::Auto: io_uring where the kernel allows it, else \
+                          epoll; the one in use is named below) and a timer wheel per worker",
             is_reference: false,
             build: build_ringwork,
         },
         Peer {
             name: "tokio",
-            description: "tokio multi_thread runtime without I/O or time drivers",
+            description: "tokio multi_thread runtime with enable_all(): its I/O driver (epoll, \
+                          via mio) and its time driver",
             is_reference: true,
             build: build_tokio,
         },
@@ -168,6 +227,8 @@ pub fn default_peers() -> Vec<Peer> {
 }
 
 fn build_ringwork(settings: &PeerSettings) -> io::Result<PeerRuntime> {
+    // The defaults on purpose: I/O enabled, DriverKind::Auto (io_uring here),
+    // timers always on.
     let mut builder = ringwork::runtime::Builder::new_multi_thread();
     builder.worker_threads(settings.workers);
     if let Some(seed) = settings.ringwork_seed {
@@ -179,8 +240,36 @@ fn build_ringwork(settings: &PeerSettings) -> io::Result<PeerRuntime> {
 fn build_tokio(settings: &PeerSettings) -> io::Result<PeerRuntime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(settings.workers)
+        .enable_all()
         .build()
         .map(PeerRuntime::Tokio)
+}
+
+impl PeerRuntime {
+    /// The drivers this runtime actually runs besides its scheduler, for the
+    /// report: ringwork's from its handle (`Auto` may have fallen back to
+    /// epoll, and `RINGWORK_DRIVER` overrides the default), tokio's as built
+    /// by [`default_peers`].
+    pub fn drivers(&self) -> String {
+        match self {
+            PeerRuntime::Ringwork(runtime) => {
+                let handle = runtime.handle();
+                let io = match handle.driver_kind() {
+                    Some(ringwork::io::DriverKind::Uring) => "io_uring".to_owned(),
+                    Some(ringwork::io::DriverKind::Epoll) => {
+                        match handle.driver_fallback_reason() {
+                            Some(reason) => format!("epoll (fell back: {reason})"),
+                            None => "epoll".to_owned(),
+                        }
+                    }
+                    Some(other) => format!("{other:?}"),
+                    None => "none".to_owned(),
+                };
+                format!("I/O driver {io}, timer wheel per worker")
+            }
+            PeerRuntime::Tokio(_) => "I/O driver epoll (mio), time driver".to_owned(),
+        }
+    }
 }
 
 impl fmt::Display for PeerRuntime {
@@ -188,13 +277,17 @@ impl fmt::Display for PeerRuntime {
         match self {
             PeerRuntime::Ringwork(runtime) => write!(
                 f,
-                "ringwork ({} workers, seed {:#x})",
+                "ringwork ({} workers, seed {:#x}; {})",
                 runtime.handle().num_workers(),
-                runtime.handle().seed()
+                runtime.handle().seed(),
+                self.drivers()
             ),
-            PeerRuntime::Tokio(runtime) => {
-                write!(f, "tokio ({} workers)", runtime.metrics().num_workers())
-            }
+            PeerRuntime::Tokio(runtime) => write!(
+                f,
+                "tokio ({} workers; {})",
+                runtime.metrics().num_workers(),
+                self.drivers()
+            ),
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::machine::MachineInfo;
 use crate::peer::Peer;
 use crate::runner::{CompareSettings, WorkloadTimes};
 use crate::stats::Summary;
+use crate::workloads::time::TimerReport;
 use crate::workloads::Scale;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -28,6 +29,9 @@ pub struct Report {
     pub peers: Vec<PeerReport>,
     /// One entry per workload, in the order they ran.
     pub workloads: Vec<WorkloadReport>,
+    /// The timer workloads' numbers, when any ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timers: Option<TimerReport>,
     /// The I/O workloads' numbers, when any ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub io: Option<IoReport>,
@@ -57,6 +61,9 @@ pub struct PeerReport {
     pub description: &'static str,
     /// Whether ratios are taken against it.
     pub is_reference: bool,
+    /// The drivers its runtimes actually ran, as seen on the built runtimes
+    /// (one entry unless they differed between workloads).
+    pub drivers_in_use: Vec<String>,
 }
 
 /// One workload's numbers.
@@ -127,18 +134,37 @@ impl Report {
             },
             peers: peers
                 .iter()
-                .map(|peer| PeerReport {
-                    name: peer.name,
-                    description: peer.description,
-                    is_reference: peer.is_reference,
+                .enumerate()
+                .map(|(index, peer)| {
+                    let mut drivers_in_use: Vec<String> = Vec::new();
+                    for times in results {
+                        if let Some(drivers) = times.drivers.get(index) {
+                            if !drivers_in_use.contains(drivers) {
+                                drivers_in_use.push(drivers.clone());
+                            }
+                        }
+                    }
+                    PeerReport {
+                        name: peer.name,
+                        description: peer.description,
+                        is_reference: peer.is_reference,
+                        drivers_in_use,
+                    }
                 })
                 .collect(),
             workloads: results
                 .iter()
                 .map(|times| summarise_workload(peers, reference, times))
                 .collect(),
+            timers: None,
             io: None,
         }
+    }
+
+    /// Adds the timer workloads' numbers (printed after the scheduler table).
+    pub fn with_timers(mut self, timers: TimerReport) -> Report {
+        self.timers = Some(timers);
+        self
     }
 
     /// Adds the I/O workloads' numbers (printed after the scheduler table).
@@ -154,13 +180,17 @@ impl Report {
     }
 
     /// The header and the tables, as printed by `compare`: the scheduler
-    /// table (when scheduler workloads ran), then the I/O tables.
+    /// table (when scheduler workloads ran), the timer table, then the I/O
+    /// tables.
     pub fn render(&self) -> String {
         let mut out = String::new();
         self.render_header(&mut out);
         if !self.workloads.is_empty() {
             out.push('\n');
             self.render_table(&mut out);
+        }
+        if let Some(timers) = &self.timers {
+            out.push_str(&timers.render());
         }
         if let Some(io) = &self.io {
             out.push_str(&io.render());
@@ -201,6 +231,13 @@ impl Report {
                 ""
             };
             let _ = writeln!(out, "peer:      {}: {}{role}", peer.name, peer.description);
+            if !peer.drivers_in_use.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "           in use: {}",
+                    peer.drivers_in_use.join(" | ")
+                );
+            }
         }
         let _ = writeln!(
             out,

@@ -70,6 +70,9 @@ pub struct WorkloadTimes {
     pub size: String,
     /// The measured rounds, in the order they ran.
     pub rounds: Vec<RoundTimes>,
+    /// Per peer (indexed like the peer list), the drivers its warm-up
+    /// runtime actually ran ([`PeerRuntime::drivers`]).
+    pub drivers: Vec<String>,
 }
 
 /// One round: every peer ran the workload once.
@@ -130,8 +133,10 @@ fn measure_workload(
     watchdog: &Watchdog,
 ) -> Result<WorkloadTimes, CompareError> {
     let mut runtimes = RuntimeSet::new(peers, settings)?;
+    let mut drivers = Vec::with_capacity(peers.len());
     for (index, peer) in peers.iter().enumerate() {
         let runtime = runtimes.for_run(index)?;
+        drivers.push(runtime.drivers());
         let elapsed = timed_run(workload, peer, &runtime, "warm-up", watchdog)?;
         release_runtime(runtime, watchdog);
         progress(settings, workload, peer, "warm-up", elapsed);
@@ -159,6 +164,7 @@ fn measure_workload(
         workload: workload.name(),
         size: workload.size(),
         rounds,
+        drivers,
     })
 }
 

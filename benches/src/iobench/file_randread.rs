@@ -1,9 +1,11 @@
 //! `file_randread`: 4 KiB reads at random 4 KiB-aligned offsets of a test
 //! file, 32 in flight, on ringwork (`ringwork::fs::File::read_at` from 32
-//! tasks) and on tokio (32 tasks, each read a `std::os::unix::fs::FileExt::
-//! read_at` inside `tokio::task::spawn_blocking` — what `tokio::fs` does
-//! internally, but with the caller's aligned buffer, which `O_DIRECT`
-//! needs and `tokio::fs::File`'s own buffer cannot guarantee).
+//! tasks) on its io_uring driver (`IORING_OP_READ`) and on its epoll driver
+//! (where `read_at` is a `pread` on ringwork's blocking pool), and on tokio
+//! (32 tasks, each read a `std::os::unix::fs::FileExt::read_at` inside
+//! `tokio::task::spawn_blocking` — what `tokio::fs` does internally, but
+//! with the caller's aligned buffer, which `O_DIRECT` needs and
+//! `tokio::fs::File`'s own buffer cannot guarantee).
 //!
 //! The file is written once per benchmark run in a fresh directory under the
 //! system temp dir and removed at the end (also on error). It is opened with
@@ -34,8 +36,12 @@ pub const BLOCK: usize = 4096;
 /// Reads in flight at once.
 pub const IN_FLIGHT: usize = 32;
 
-/// The peers of `file_randread`, in column order.
-pub const PEERS: [&str; 2] = ["ringwork", "tokio"];
+/// The peers of `file_randread`, in column order; the last is the
+/// reference of the ratios.
+pub const PEERS: [&str; 3] = ["ringwork-uring", "ringwork-epoll", "tokio"];
+
+/// Index of tokio, the reference, in [`PEERS`].
+const TOKIO: usize = 2;
 
 /// How big `file_randread` is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -96,10 +102,21 @@ pub struct FileResults {
     pub iops: Vec<(&'static str, Summary)>,
     /// Median and range of each peer's CPU time per read (microseconds).
     pub cpu_us_per_read: Vec<(&'static str, Summary)>,
-    /// Per round ringwork IOPS / tokio IOPS (above 1: ringwork did more).
-    pub ratio_per_round: Vec<f64>,
+    /// Per ringwork peer, its IOPS over tokio's.
+    pub ratios: Vec<FileRatio>,
+}
+
+/// One peer's IOPS over tokio's, per round and summarised.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileRatio {
+    /// The peer measured.
+    pub numerator: &'static str,
+    /// The reference (tokio).
+    pub denominator: &'static str,
+    /// Per round (above 1: the numerator did more reads per second).
+    pub per_round: Vec<f64>,
     /// Median and range of those ratios.
-    pub ratio: Summary,
+    pub summary: Summary,
 }
 
 /// The test file and its directory, removed on drop.
@@ -223,12 +240,8 @@ pub fn run(
             format!("page cache: {reason}; the freshly written file is cached"),
         ),
     };
-    let mut builder = ringwork::runtime::Builder::new_multi_thread();
-    builder.worker_threads(settings.workers);
-    if let Some(seed) = settings.ringwork_seed {
-        builder.seed(seed);
-    }
-    let ringwork = builder.build()?;
+    let uring = build_ringwork(settings, ringwork::io::DriverKind::Uring)?;
+    let epoll = build_ringwork(settings, ringwork::io::DriverKind::Epoll)?;
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(settings.workers)
         .build()?;
@@ -236,17 +249,28 @@ pub fn run(
         (
             PEERS[0],
             format!(
-                "ringwork, {} workers, seed {:#x}: {IN_FLIGHT} tasks, each awaiting \
-                 File::read_at (io_uring READ) into a 4096-aligned buffer",
+                "ringwork, {} workers, seed {:#x}, driver io_uring (checked): {IN_FLIGHT} \
+                 tasks, each awaiting File::read_at (io_uring READ) into a 4096-aligned buffer",
                 settings.workers,
-                ringwork.handle().seed()
+                uring.handle().seed()
             ),
         ),
         (
             PEERS[1],
             format!(
-                "tokio multi_thread, {} workers: {IN_FLIGHT} tasks, each awaiting \
-                 spawn_blocking(std FileExt::read_at) into a 4096-aligned buffer",
+                "ringwork, {} workers, seed {:#x}, driver epoll (checked): {IN_FLIGHT} tasks, \
+                 each awaiting File::read_at (pread on ringwork's blocking pool) into a \
+                 4096-aligned buffer",
+                settings.workers,
+                epoll.handle().seed()
+            ),
+        ),
+        (
+            PEERS[2],
+            format!(
+                "tokio multi_thread, {} workers, no I/O or time driver (only its blocking pool \
+                 is used): {IN_FLIGHT} tasks, each awaiting spawn_blocking(std \
+                 FileExt::read_at) into a 4096-aligned buffer",
                 settings.workers
             ),
         ),
@@ -272,7 +296,8 @@ pub fn run(
         let started = Instant::now();
         let cpu_before = own_cpu.read()?;
         let elapsed = match peer {
-            0 => run_ringwork(&ringwork, &file.path, flags, offsets)?,
+            0 => run_ringwork(&uring, &file.path, flags, offsets)?,
+            1 => run_ringwork(&epoll, &file.path, flags, offsets)?,
             _ => run_tokio(&tokio, &file.path, flags, offsets)?,
         };
         let cpu = own_cpu.read()?.saturating_sub(cpu_before);
@@ -305,21 +330,35 @@ pub fn run(
     }
     let mut runs = Vec::new();
     let mut run_order = Vec::new();
-    let mut ratio_per_round = Vec::new();
+    let mut per_round: Vec<Vec<f64>> = vec![Vec::new(); PEERS.len()];
     for round in 1..=config.rounds {
         let order = rotate(PEERS.len(), round - 1);
-        let mut iops = [0.0; 2];
+        let mut iops = [0.0; PEERS.len()];
         for &peer in &order {
             let run = one_run(peer, round)?;
             iops[peer] = run.iops;
             runs.push(run);
         }
         run_order.push(order.iter().map(|&peer| PEERS[peer]).collect());
-        ratio_per_round.push(iops[0] / iops[1]);
+        for (peer, ratios) in per_round.iter_mut().enumerate() {
+            ratios.push(iops[peer] / iops[TOKIO]);
+        }
     }
     drop(file);
-    ringwork.shutdown_timeout(Duration::from_secs(5));
+    uring.shutdown_timeout(Duration::from_secs(5));
+    epoll.shutdown_timeout(Duration::from_secs(5));
     tokio.shutdown_timeout(Duration::from_secs(5));
+    let ratios = per_round
+        .into_iter()
+        .enumerate()
+        .filter(|&(peer, _)| peer != TOKIO)
+        .map(|(peer, per_round)| FileRatio {
+            numerator: PEERS[peer],
+            denominator: PEERS[TOKIO],
+            summary: Summary::of(&per_round).expect("measured rounds"),
+            per_round,
+        })
+        .collect();
 
     let per_peer = |metric: fn(&FileRun) -> f64| -> Vec<(&'static str, Summary)> {
         PEERS
@@ -340,13 +379,33 @@ pub fn run(
         config,
         access,
         peer_descriptions,
-        ratio: Summary::of(&ratio_per_round).expect("measured rounds"),
         runs,
         run_order,
         iops,
         cpu_us_per_read,
-        ratio_per_round,
+        ratios,
     })
+}
+
+/// A ringwork runtime on I/O driver `driver`, checked: one that runs on
+/// another driver than its column says is an error, not a measurement.
+fn build_ringwork(
+    settings: &IoSettings,
+    driver: ringwork::io::DriverKind,
+) -> io::Result<ringwork::Runtime> {
+    let mut builder = ringwork::runtime::Builder::new_multi_thread();
+    builder.worker_threads(settings.workers).driver(driver);
+    if let Some(seed) = settings.ringwork_seed {
+        builder.seed(seed);
+    }
+    let runtime = builder.build()?;
+    let in_use = runtime.handle().driver_kind();
+    if in_use != Some(driver) {
+        return Err(io::Error::other(format!(
+            "file_randread asked ringwork for the {driver:?} driver, its handle says {in_use:?}"
+        )));
+    }
+    Ok(runtime)
 }
 
 fn run_ringwork(
@@ -484,7 +543,7 @@ mod tests {
     }
 
     #[test]
-    fn both_peers_read_and_check_every_block_and_the_file_is_removed() {
+    fn every_peer_reads_and_checks_every_block_and_the_file_is_removed() {
         let settings = IoSettings {
             workers: 2,
             rounds: 1,
@@ -501,7 +560,7 @@ mod tests {
         };
         let watchdog = Watchdog::start(settings.hang_timeout);
         let results = run(config, &settings, &watchdog).unwrap();
-        assert_eq!(results.runs.len(), 2);
+        assert_eq!(results.runs.len(), 3);
         assert!(results.runs.iter().all(|run| run.iops > 0.0));
         let leftovers = std::fs::read_dir(std::env::temp_dir())
             .unwrap()

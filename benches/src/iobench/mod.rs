@@ -1,7 +1,8 @@
-//! The I/O workloads: `tcp_echo` (loopback TCP echo against ringwork, tokio
-//! and a hand-written io_uring floor, each server in a pinned child process)
-//! and `file_randread` (4 KiB random reads, 32 in flight, ringwork against
-//! tokio).
+//! The I/O workloads: `tcp_echo` (loopback TCP echo against ringwork on its
+//! io_uring driver, ringwork on its epoll driver, tokio and a hand-written
+//! io_uring floor, each server in a pinned child process) and
+//! `file_randread` (4 KiB random reads, 32 in flight, ringwork on io_uring
+//! and on epoll against tokio).
 //!
 //! They do not fit the scheduler workloads' mould (one timed closure per
 //! peer): `tcp_echo` measures a server's CPU time at a fixed offered rate in
@@ -239,22 +240,32 @@ fn render_echo(echo: &EchoResults, out: &mut String) {
         tcp_echo::QUIET_OTHER_CPU * 100.0
     );
 
-    // Per round.
-    let peers: Vec<&str> = server::ServerKind::ALL
+    // Per round: one row per (round, size), one column per server.
+    let kinds = server::ServerKind::ALL;
+    let initial = |kind: server::ServerKind| match kind {
+        server::ServerKind::RingworkUring => 'U',
+        server::ServerKind::RingworkEpoll => 'E',
+        server::ServerKind::Tokio => 'T',
+        server::ServerKind::Floor => 'F',
+    };
+    let legend: Vec<String> = kinds
         .iter()
-        .map(|kind| kind.name())
+        .map(|&kind| format!("{} = {}", initial(kind), kind.name()))
         .collect();
-    let mut header = vec![
-        "round".to_owned(),
-        "size".to_owned(),
-        "order".to_owned(),
-        "probes (k rt/s)".to_owned(),
-    ];
-    header.extend(peers.iter().map(|peer| format!("{peer} us/msg")));
+    let _ = writeln!(
+        out,
+        "\nper round: server CPU us per echoed message, each prefixed by the loopback mode of \
+         its run (F/S/M; the probe rates are in --json); order: the servers in the order they \
+         ran ({}); columns uring and epoll are ringwork-uring and ringwork-epoll",
+        legend.join(", ")
+    );
+    let mut header = vec!["round".to_owned(), "size".to_owned(), "order".to_owned()];
+    header.extend(kinds.iter().map(|kind| kind.short_name().to_owned()));
     header.extend([
-        "rw/tokio".to_owned(),
-        "rw/floor".to_owned(),
+        "uring/tokio".to_owned(),
+        "epoll/tokio".to_owned(),
         "round mode".to_owned(),
+        "other CPU %".to_owned(),
     ]);
     let mut rows = vec![header];
     for round in 1..=config.rounds {
@@ -267,46 +278,39 @@ fn render_echo(echo: &EchoResults, out: &mut String) {
             if in_round.is_empty() {
                 continue;
             }
-            let mut probes = vec![format!("{:.0}", in_round[0].probe_before / 1e3)];
-            probes.extend(
-                in_round
-                    .iter()
-                    .map(|run| format!("{:.0}", run.probe_after / 1e3)),
-            );
-            let cpu_of = |peer: &str| {
-                in_round
-                    .iter()
-                    .find(|run| run.peer == peer)
-                    .map(|run| run.cpu_us_per_msg)
+            let run_of = |kind: server::ServerKind| {
+                in_round.iter().find(|run| run.peer == kind.name()).copied()
             };
-            let mut row = vec![
-                round.to_string(),
-                format_size(size),
-                in_round
-                    .iter()
-                    .map(|run| run.peer)
-                    .collect::<Vec<_>>()
-                    .join(","),
-                probes.join(" "),
-            ];
-            row.extend(peers.iter().map(|peer| {
-                in_round
-                    .iter()
-                    .find(|run| run.peer == *peer)
-                    .map_or_else(String::new, |run| {
-                        if run.valid {
-                            format!("{} {:.2}", run.mode.letter(), run.cpu_us_per_msg)
-                        } else {
-                            format!("{} invalid", run.mode.letter())
-                        }
-                    })
+            let order: String = in_round
+                .iter()
+                .filter_map(|run| server::ServerKind::from_name(run.peer))
+                .map(initial)
+                .collect();
+            let mut row = vec![round.to_string(), format_size(size), order];
+            row.extend(kinds.iter().map(|&kind| {
+                run_of(kind).map_or_else(String::new, |run| {
+                    if run.valid {
+                        format!("{} {:.2}", run.mode.letter(), run.cpu_us_per_msg)
+                    } else {
+                        format!("{} invalid", run.mode.letter())
+                    }
+                })
             }));
-            let ratio = |a: &str, b: &str| match (cpu_of(a), cpu_of(b)) {
-                (Some(a), Some(b)) if !(a / b).is_nan() => format!("{:.2}", a / b),
+            let ratio = |a: server::ServerKind, b: server::ServerKind| match (run_of(a), run_of(b))
+            {
+                (Some(a), Some(b)) if !(a.cpu_us_per_msg / b.cpu_us_per_msg).is_nan() => {
+                    format!("{:.2}", a.cpu_us_per_msg / b.cpu_us_per_msg)
+                }
                 _ => "-".to_owned(),
             };
-            row.push(ratio("ringwork", "tokio"));
-            row.push(ratio("ringwork", "floor"));
+            row.push(ratio(
+                server::ServerKind::RingworkUring,
+                server::ServerKind::Tokio,
+            ));
+            row.push(ratio(
+                server::ServerKind::RingworkEpoll,
+                server::ServerKind::Tokio,
+            ));
             let fast = in_round.iter().all(|run| run.mode == loopback::Mode::Fast);
             row.push(if fast { "fast" } else { "not fast" }.to_owned());
             let other = in_round
@@ -317,8 +321,7 @@ fn render_echo(echo: &EchoResults, out: &mut String) {
             rows.push(row);
         }
     }
-    let _ = writeln!(out);
-    out.push_str(&format_table(&rows, 4));
+    out.push_str(&format_table(&rows, 3));
     let invalid = echo.runs.iter().filter(|run| !run.valid).count();
     if invalid > 0 {
         let _ = writeln!(
@@ -378,13 +381,51 @@ fn render_echo(echo: &EchoResults, out: &mut String) {
     }
     let _ = writeln!(out);
     out.push_str(&format_table(&rows, 2));
+    render_epoll_goal(echo, out);
     let _ = writeln!(
         out,
-        "\nCPU/msg ratios below 1: ringwork's server used less CPU per echoed message; \
-         closed-loop msgs/s is capped by the single-threaded client on this machine and does \
-         not rank fast servers; differences under ~10 % are unresolved here \
+        "\nCPU/msg ratios below 1: the first server used less CPU per echoed message than the \
+         second; closed-loop msgs/s is capped by the single-threaded client on this machine \
+         and does not rank fast servers; differences under ~10 % are unresolved here \
          (BENCHMARKING.md)."
     );
+}
+
+/// One line per message size on the issue's goal: ringwork-epoll's CPU per
+/// message within [`tcp_echo::EPOLL_GOAL`] of tokio's, judged on the fast
+/// rounds when there are any (else on all rounds, and said so).
+fn render_epoll_goal(echo: &EchoResults, out: &mut String) {
+    let name = tcp_echo::epoll_goal_ratio_name();
+    let goal = tcp_echo::EPOLL_GOAL;
+    let _ = writeln!(
+        out,
+        "\ngoal (issue): ringwork-epoll within {:.0} % of tokio on tcp_echo, both epoll \
+         servers, i.e. {name} <= {goal:.2}",
+        (goal - 1.0) * 100.0
+    );
+    for ratio in echo.ratios.iter().filter(|ratio| ratio.what == name) {
+        let (summary, which) = match &ratio.fast {
+            Some(fast) => (*fast, "fast rounds"),
+            None => (ratio.all, "all rounds (none was fast)"),
+        };
+        let verdict = if summary.median.is_nan() {
+            "no valid round".to_owned()
+        } else if summary.max <= goal {
+            "met in every round".to_owned()
+        } else if summary.min > goal {
+            "missed in every round".to_owned()
+        } else if summary.median <= goal {
+            "met at the median, not in every round".to_owned()
+        } else {
+            "missed at the median, met in some rounds".to_owned()
+        };
+        let _ = writeln!(
+            out,
+            "           {}: {} over {which}: {verdict}",
+            format_size(ratio.size),
+            format_range(&summary)
+        );
+    }
 }
 
 fn render_file(file: &FileResults, out: &mut String) {
@@ -399,48 +440,51 @@ fn render_file(file: &FileResults, out: &mut String) {
          rotates); random block offsets differ per run; every block read is checked",
         file.config.rounds
     );
-    let mut header = vec!["workload".to_owned()];
-    header.extend(
-        file.iops
+    let mut rows = vec![vec![
+        "peer".to_owned(),
+        "IOPS median [min-max]".to_owned(),
+        "IOPS / tokio median [min-max]".to_owned(),
+        "CPU us/read median [min-max]".to_owned(),
+    ]];
+    for (index, (peer, iops)) in file.iops.iter().enumerate() {
+        let ratio = file
+            .ratios
             .iter()
-            .map(|(peer, _)| format!("{peer} IOPS [min-max]")),
-    );
-    header.push("ringwork/tokio IOPS median [min-max]".to_owned());
-    header.extend(
-        file.cpu_us_per_read
-            .iter()
-            .map(|(peer, _)| format!("{peer} CPU us/read")),
-    );
-    let mut row = vec!["file_randread".to_owned()];
-    row.extend(file.iops.iter().map(|(_, summary)| {
-        format!(
-            "{:.0}k [{:.0}k-{:.0}k]",
-            summary.median / 1e3,
-            summary.min / 1e3,
-            summary.max / 1e3
-        )
-    }));
-    row.push(format_range(&file.ratio));
-    row.extend(
-        file.cpu_us_per_read
-            .iter()
-            .map(|(_, summary)| format!("{:.2}", summary.median)),
-    );
-    header.push("other CPU % (max)".to_owned());
+            .find(|ratio| ratio.numerator == *peer)
+            .map_or_else(
+                || "(reference)".to_owned(),
+                |ratio| format_range(&ratio.summary),
+            );
+        let cpu = file
+            .cpu_us_per_read
+            .get(index)
+            .map_or_else(String::new, |(_, cpu)| format_range(cpu));
+        rows.push(vec![
+            (*peer).to_owned(),
+            format!(
+                "{:.0}k [{:.0}k-{:.0}k]",
+                iops.median / 1e3,
+                iops.min / 1e3,
+                iops.max / 1e3
+            ),
+            ratio,
+            cpu,
+        ]);
+    }
     let other = file
         .runs
         .iter()
         .map(|run| run.other_cpu_share)
         .fold(0.0, f64::max);
-    row.push(format!("{:.0}", other * 100.0));
     let _ = writeln!(out);
-    out.push_str(&format_table(&[header, row], 1));
+    out.push_str(&format_table(&rows, 1));
     let _ = writeln!(
         out,
-        "\nIOPS ratio above 1: ringwork completed more reads per second. CPU us/read: CPU \
-         time of the whole benchmark process during a run over its reads (median). Other \
-         CPU: the most CPU other user-space processes used during a measured run (100 = one \
-         core)."
+        "\nIOPS ratio above 1: that peer completed more reads per second than tokio (per-round \
+         ratios). CPU us/read: CPU time of the whole benchmark process during a run over its \
+         reads. Other user-space processes used at most {:.0} % of a core during a measured \
+         run (100 = one core).",
+        other * 100.0
     );
 }
 
@@ -454,7 +498,7 @@ fn format_range(summary: &Summary) -> String {
 
 /// A table in the scheduler table's style: a header row, a rule, the first
 /// `left` columns left-aligned and the others right-aligned.
-fn format_table(rows: &[Vec<String>], left: usize) -> String {
+pub(crate) fn format_table(rows: &[Vec<String>], left: usize) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|column| {

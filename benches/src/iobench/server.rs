@@ -29,8 +29,11 @@ pub const ECHO_BUFFER: usize = 16 * 1024;
 /// The servers `serve` can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServerKind {
-    /// ringwork multi-thread runtime, a task per connection.
-    Ringwork,
+    /// ringwork multi-thread runtime on its io_uring driver
+    /// (`DriverKind::Uring`), a task per connection.
+    RingworkUring,
+    /// The same ringwork server on its epoll driver (`DriverKind::Epoll`).
+    RingworkEpoll,
     /// tokio multi-thread runtime, a task per connection.
     Tokio,
     /// The hand-written single-thread io_uring loop of [`floor`].
@@ -39,12 +42,28 @@ pub enum ServerKind {
 
 impl ServerKind {
     /// Every server, in column order.
-    pub const ALL: [ServerKind; 3] = [ServerKind::Ringwork, ServerKind::Tokio, ServerKind::Floor];
+    pub const ALL: [ServerKind; 4] = [
+        ServerKind::RingworkUring,
+        ServerKind::RingworkEpoll,
+        ServerKind::Tokio,
+        ServerKind::Floor,
+    ];
 
     /// The name used on the command line and in tables.
     pub fn name(self) -> &'static str {
         match self {
-            ServerKind::Ringwork => "ringwork",
+            ServerKind::RingworkUring => "ringwork-uring",
+            ServerKind::RingworkEpoll => "ringwork-epoll",
+            ServerKind::Tokio => "tokio",
+            ServerKind::Floor => "floor",
+        }
+    }
+
+    /// A short name for the narrow columns of the per-round table.
+    pub fn short_name(self) -> &'static str {
+        match self {
+            ServerKind::RingworkUring => "uring",
+            ServerKind::RingworkEpoll => "epoll",
             ServerKind::Tokio => "tokio",
             ServerKind::Floor => "floor",
         }
@@ -53,6 +72,12 @@ impl ServerKind {
     /// The server called `name`.
     pub fn from_name(name: &str) -> Option<ServerKind> {
         ServerKind::ALL.into_iter().find(|kind| kind.name() == name)
+    }
+
+    /// Every name, for error messages.
+    pub fn names() -> String {
+        let names: Vec<&str> = ServerKind::ALL.iter().map(|kind| kind.name()).collect();
+        names.join(", ")
     }
 }
 
@@ -85,7 +110,12 @@ fn run_server(
 ) -> io::Result<()> {
     let announce: Announce = Box::new(announce);
     match kind {
-        ServerKind::Ringwork => serve_ringwork(listener, workers, announce),
+        ServerKind::RingworkUring => {
+            serve_ringwork(listener, workers, ringwork::io::DriverKind::Uring, announce)
+        }
+        ServerKind::RingworkEpoll => {
+            serve_ringwork(listener, workers, ringwork::io::DriverKind::Epoll, announce)
+        }
         ServerKind::Tokio => serve_tokio(listener, workers, announce),
         ServerKind::Floor => floor::serve(listener, announce),
     }
@@ -153,16 +183,36 @@ pub fn listen_loopback() -> io::Result<TcpListener> {
     Ok(TcpListener::from(fd))
 }
 
-fn serve_ringwork(listener: TcpListener, workers: usize, announce: Announce) -> io::Result<()> {
+/// The ringwork echo server on the I/O driver `driver` (`Uring` or
+/// `Epoll`), which it checks it really got: a server that runs on another
+/// driver than its column says is an error, not a measurement.
+fn serve_ringwork(
+    listener: TcpListener,
+    workers: usize,
+    driver: ringwork::io::DriverKind,
+    announce: Announce,
+) -> io::Result<()> {
     let runtime = ringwork::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .thread_name("ringwork-echo")
+        .driver(driver)
         .build()?;
-    let description = match runtime.handle().uring_features() {
-        Some(features) => format!(
+    let handle = runtime.handle();
+    let in_use = handle.driver_kind();
+    if in_use != Some(driver) {
+        return Err(io::Error::other(format!(
+            "asked ringwork for the {driver:?} driver, its handle says {in_use:?}{}",
+            handle
+                .driver_fallback_reason()
+                .map_or_else(String::new, |reason| format!(" ({reason})"))
+        )));
+    }
+    let description = match handle.uring_features() {
+        Some(features) if driver == ringwork::io::DriverKind::Uring => format!(
             "ringwork multi-thread, {workers} workers, task per connection, seed {:#x}; \
-             io_uring sq={} cq={} coop_taskrun={} defer_taskrun={} sqpoll={} fast_poll={}",
-            runtime.handle().seed(),
+             driver io_uring (checked): sq={} cq={} coop_taskrun={} defer_taskrun={} \
+             sqpoll={} fast_poll={}",
+            handle.seed(),
             features.sq_entries,
             features.cq_entries,
             features.coop_taskrun,
@@ -170,9 +220,14 @@ fn serve_ringwork(listener: TcpListener, workers: usize, announce: Announce) -> 
             features.sqpoll,
             features.fast_poll
         ),
-        None => format!(
-            "ringwork multi-thread, {workers} workers, seed {:#x}, without io_uring (fallback)",
-            runtime.handle().seed()
+        _ => format!(
+            "ringwork multi-thread, {workers} workers, task per connection, seed {:#x}; \
+             driver {} (checked)",
+            handle.seed(),
+            match driver {
+                ringwork::io::DriverKind::Epoll => "epoll",
+                _ => "io_uring",
+            }
         ),
     };
     let accept_loop = runtime.spawn(accept_ringwork(listener, description, announce));
@@ -220,10 +275,13 @@ fn serve_tokio(listener: TcpListener, workers: usize, announce: Announce) -> io:
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .thread_name("tokio-echo")
-        .enable_io()
+        // Like ringwork, whose workers always carry a timer wheel: the I/O
+        // and the time driver.
+        .enable_all()
         .build()?;
     let description = format!(
-        "tokio multi_thread, {workers} workers, task per connection; epoll (I/O driver only)"
+        "tokio multi_thread, {workers} workers, task per connection; enable_all(): I/O driver \
+         (epoll, via mio) and time driver"
     );
     let accept_loop = runtime.spawn(accept_tokio(listener, description, announce));
     runtime

@@ -6,11 +6,16 @@
 //! runner's job, so the same `run` serves the `compare` command and the
 //! criterion benches.
 //!
-//! Families: [`scheduler`] (spawning, yielding, waking). The I/O workloads
-//! (`tcp_echo`, `file_randread`) measure other things (a server's CPU time in
-//! another process, IOPS) and live in [`crate::iobench`].
+//! Families: [`scheduler`] (spawning, yielding, waking) and [`time`]
+//! (timeouts armed and cancelled, many concurrent sleeps). The timer
+//! workloads measure more than a time per run (lateness, peak RSS in a fresh
+//! child process per run), so they have their own driver in [`time`]; the
+//! I/O workloads (`tcp_echo`, `file_randread`) measure other things again (a
+//! server's CPU time in another process, IOPS) and live in
+//! [`crate::iobench`].
 
 pub mod scheduler;
+pub mod time;
 
 use crate::peer::PeerRuntime;
 use std::error::Error;
