@@ -280,12 +280,18 @@ impl Worker {
     }
 
     /// Pushes to the back of the local queue (stealable work), and wakes a
-    /// sleeper if no worker is searching (rule 2). Every push notifies: the
-    /// pushing worker is usually inside a poll that may run for long, so
-    /// even a single queued task is work another worker should take.
+    /// sleeper if no worker is searching (rule 2) when the push made the
+    /// queue non-empty. Even a single queued task counts — the pushing worker
+    /// is usually inside a poll that may run for long — but a push onto a
+    /// non-empty queue adds no new reason to wake anyone: the push that made
+    /// it non-empty already notified, and a worker that parks while the queue
+    /// is non-empty sees it in its re-check (rule 4) and wakes a worker.
     fn push_back(&self, task: Notified) {
+        let was_empty = self.local.is_empty();
         self.local.push(task);
-        self.shared.notify_parked();
+        if was_empty {
+            self.shared.notify_parked();
+        }
     }
 
     fn has_lifo(&self) -> bool {
