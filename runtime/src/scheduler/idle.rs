@@ -14,10 +14,10 @@
 //! 1. **Who may search.** At most about half the workers search at once
 //!    ([`Idle::transition_worker_to_searching`]): more would only contend on
 //!    the same victims.
-//! 2. **Who wakes a sleeper.** A thread that makes work available (pushes to
-//!    the injector, or to a local queue that now holds more than the running
-//!    worker can start next) calls [`Idle::worker_to_notify`]: it wakes one
-//!    sleeper only if no worker is searching and some worker sleeps. A worker
+//! 2. **Who wakes a sleeper.** A thread that makes work available (a push to
+//!    the injector, or a push that makes a worker's local queue non-empty)
+//!    calls [`Idle::worker_to_notify`]: it wakes one sleeper only if no
+//!    worker is searching and some worker sleeps. A worker
 //!    woken this way starts as a searcher. A searcher will find the work, so
 //!    one wake per burst is enough.
 //! 3. **The last searcher wakes another.** A searcher that finds work stops
