@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::TempDir;
+
 use common::watchdog;
 use ringwork::net::{UnixListener, UnixStream};
 use ringwork::runtime::Builder;
@@ -10,8 +12,6 @@ use ringwork::Runtime;
 use std::io;
 use std::net::Shutdown;
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(30);
@@ -21,38 +21,6 @@ fn rt() -> Runtime {
         .worker_threads(2)
         .build()
         .expect("runtime builds")
-}
-
-/// A directory of its own under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path =
-            std::env::temp_dir().join(format!("ringwork-unix-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir(&path).expect("create temp dir");
-        TempDir(path)
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    /// A path in this directory exactly `len` bytes long.
-    fn path_of_len(&self, len: usize) -> PathBuf {
-        let base = self.0.as_os_str().len() + 1;
-        assert!(len > base, "temp dir path too long for this test");
-        self.join(&"s".repeat(len - base))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 #[test]

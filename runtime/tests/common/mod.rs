@@ -184,3 +184,37 @@ pub fn for_each_driver(workers: usize, body: impl Fn(&Runtime)) {
         }
     }
 }
+
+/// A directory of its own under the system temp dir, removed on drop.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    /// A fresh, empty directory named after the test binary, `tag`, the
+    /// process and a counter.
+    pub fn new(tag: &str) -> TempDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("ringwork-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir(&path).expect("create temp dir");
+        TempDir(path)
+    }
+
+    /// A path inside the directory.
+    pub fn join(&self, name: &str) -> std::path::PathBuf {
+        self.0.join(name)
+    }
+
+    /// A path in this directory exactly `len` bytes long.
+    pub fn path_of_len(&self, len: usize) -> std::path::PathBuf {
+        let base = self.0.as_os_str().len() + 1;
+        assert!(len > base, "temp dir path too long for this test");
+        self.join(&"s".repeat(len - base))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
