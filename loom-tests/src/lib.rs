@@ -1,6 +1,7 @@
 //! Loom models of ringwork's concurrency protocols.
 //!
-//! Build and run with `RUSTFLAGS="--cfg loom"` (see `ci/test.sh`); without
-//! that flag this crate is empty. The models arrive with the loom issue; the
-//! runtime already routes every synchronization primitive through its
-//! `crate::loom` shim so that they can check the code that ships.
+//! Build and run with `RUSTFLAGS="--cfg loom"` (see `ci/test.sh` and
+//! `docs/loom.md`); without that flag this crate is empty. The models live in
+//! `tests/` (task state machine, scheduler, io_uring op slot) and run the
+//! code that ships: the runtime takes every synchronization primitive from
+//! its `crate::loom` shim.

@@ -1,11 +1,11 @@
 //! The `Park` seam: how an idle thread sleeps and how another wakes it.
 //!
 //! The scheduler only ever calls [`Park::park`] on its own thread and
-//! [`Unpark::unpark`] from anywhere. Today the implementation is
-//! [`CondvarParker`]; the io_uring driver (`io_uring_enter` with a timeout and
-//! an eventfd read kept pending) and the epoll reactor (`epoll_wait` on an
-//! eventfd) implement the same two traits, so the worker loop does not change
-//! when they plug in.
+//! [`Unpark::unpark`] from anywhere. Implementations: the I/O drivers
+//! (`io/driver.rs`: `io_uring_enter` with a timeout and an eventfd read kept
+//! pending, or `epoll_wait` on an eventfd), wrapped by the timer wheel
+//! (`time/driver.rs`), and [`CondvarParker`] for runtimes without I/O and for
+//! loom. The worker loop is the same for all of them.
 //!
 //! Contract, for every implementation:
 //! - an `unpark` that happens before `park` makes that `park` return at once

@@ -178,7 +178,7 @@ impl Worker {
         }
     }
 
-    /// Harvests the parker (later: the driver's completions and timers)
+    /// Harvests the driver (I/O completions or readiness) and the timer wheel
     /// without blocking.
     fn maintenance(&self) {
         self.park.borrow_mut().park(Some(Duration::ZERO));
