@@ -522,7 +522,8 @@ impl Driver {
     }
 
     fn wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        // A timeout too large for an `Instant` is no timeout at all.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         loop {
             let result = match deadline {
                 None => self.ring.submit_and_wait(1),

@@ -386,3 +386,16 @@ fn park_after_shutdown_is_an_error_not_a_hang() {
     driver.shutdown();
     assert!(driver.park(None).is_err());
 }
+
+#[test]
+fn a_huge_park_timeout_is_not_a_panic() {
+    let mut driver = Driver::new(&Config::default()).unwrap();
+    let unparker = driver.unparker();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        unparker.unpark();
+    });
+    // Reaches the waiting enter with a timeout no `Instant` can hold.
+    driver.park(Some(Duration::MAX)).unwrap();
+    t.join().unwrap();
+}
