@@ -105,11 +105,24 @@ impl TimeDriver {
         n
     }
 
-    /// Time from `now` until the earliest timer may fire.
-    pub(crate) fn next_timeout(&self, now: Instant) -> Option<Duration> {
-        let ms = self.wheel.lock().next_expiration()?;
-        let at = self.origin + Duration::from_millis(ms);
-        Some(at.saturating_duration_since(now))
+    /// Fires every timer due at `now` and returns how many fired and the
+    /// time from `now` until the earliest remaining timer may fire — under
+    /// one lock.
+    pub(crate) fn process_and_next(&self, now: Instant) -> (usize, Option<Duration>) {
+        let now_ms = self.now_ms(now);
+        let mut fired = Vec::new();
+        let next = {
+            let mut wheel = self.wheel.lock();
+            wheel.advance(now_ms, &mut fired);
+            wheel.next_expiration()
+        };
+        let n = fired.len();
+        for waker in fired {
+            waker.wake();
+        }
+        let next =
+            next.map(|ms| (self.origin + Duration::from_millis(ms)).saturating_duration_since(now));
+        (n, next)
     }
 
     /// The owner stops driving: every armed timer is removed and its task
@@ -162,18 +175,20 @@ impl<P: Park> Park for TimedPark<P> {
         // The clock is read once before and once after the park, not once
         // per timer.
         let now = Instant::now();
-        let fired = self.time.process(now);
+        let (fired, next) = self.time.process_and_next(now);
         let timeout = if fired > 0 {
             // Tasks became ready: only harvest I/O.
             Some(Duration::ZERO)
         } else {
-            match (timeout, self.time.next_timeout(now)) {
+            match (timeout, next) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             }
         };
         self.inner.park(timeout);
-        if timeout != Some(Duration::ZERO) {
+        // Timers are armed only by this thread's polls, and none ran during
+        // the park: with no timer armed before it, none can be due now.
+        if timeout != Some(Duration::ZERO) && next.is_some() {
             self.time.process(Instant::now());
         }
     }
