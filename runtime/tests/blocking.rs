@@ -68,7 +68,16 @@ fn the_cap_holds_while_jobs_block() {
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(50));
+    // The cap is reached (bounded wait) and never exceeded while jobs block.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while peak.load(Ordering::SeqCst) < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pool never reached its cap"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::thread::sleep(Duration::from_millis(30));
     assert_eq!(
         peak.load(Ordering::SeqCst),
         3,

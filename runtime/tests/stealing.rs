@@ -52,7 +52,16 @@ fn idle_worker_steals_cpu_bound_tasks_spawned_on_another_worker() {
 #[test]
 fn idle_workers_park_and_wake_for_new_work() {
     let rt = runtime(2);
-    std::thread::sleep(Duration::from_millis(50));
+    // Idle workers park (bounded wait: a loaded machine may be slow to run them).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rt.metrics().unparked_workers != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "workers never parked: {:?}",
+            rt.metrics()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let before = rt.metrics();
     assert!(
         before.workers.iter().all(|w| w.parks >= 1),

@@ -235,8 +235,10 @@ fn interval_bursts_delays_or_skips_missed_ticks() {
             let next = ticks.tick().await;
             match behavior {
                 MissedTickBehavior::Burst => {
+                    // Burst: the next tick is the (long past) scheduled one,
+                    // returned at once rather than a period after `t`.
                     assert_eq!(next, first + 2 * period);
-                    assert!(t.elapsed() < Duration::from_millis(5), "burst: no wait");
+                    assert!(next < t, "burst: no wait");
                 }
                 MissedTickBehavior::Delay => {
                     assert!(

@@ -91,14 +91,19 @@ fn many_wakes_while_idle_cause_one_poll() {
     });
     // Block the only worker, wake many times, then let it go.
     let gate = common::Gate::new();
-    let g = gate.clone();
+    let busy = common::Gate::new();
+    let (g, b) = (gate.clone(), busy.clone());
     drop(rt.spawn(async move {
+        b.open();
         let started = std::time::Instant::now();
         while !g.is_open() && started.elapsed() < Duration::from_secs(5) {
             std::thread::yield_now();
         }
     }));
-    std::thread::sleep(Duration::from_millis(20));
+    // Wait until the only worker is inside the blocking task.
+    watchdog(Duration::from_secs(10), move || {
+        common::block_on_plain(busy.wait())
+    });
     for _ in 0..100 {
         waker.wake_by_ref();
     }
