@@ -83,3 +83,52 @@ impl QueueScheduler {
         self.owned.len()
     }
 }
+
+/// A per-thread timer driver (`time/driver.rs`) without a park: the model
+/// decides who advances time and who drops timers.
+pub struct ModelTimers {
+    driver: Arc<crate::time::driver::TimeDriver>,
+    origin: std::time::Instant,
+}
+
+/// A timer armed on [`ModelTimers`].
+#[derive(Clone, Copy, Debug)]
+pub struct TimerKey(crate::time::wheel::Key);
+
+impl ModelTimers {
+    /// A new, empty wheel.
+    pub fn new() -> Arc<ModelTimers> {
+        Arc::new(ModelTimers {
+            driver: crate::time::driver::TimeDriver::new(),
+            origin: std::time::Instant::now(),
+        })
+    }
+
+    /// Arms a timer `after` the wheel's creation (as `Sleep::poll` does).
+    pub fn register(
+        &self,
+        after: std::time::Duration,
+        waker: &std::task::Waker,
+    ) -> Option<TimerKey> {
+        self.driver
+            .register(self.origin + after, waker)
+            .map(TimerKey)
+    }
+
+    /// Disarms it, from any thread (as dropping a `Sleep` does).
+    pub fn deregister(&self, key: TimerKey) {
+        self.driver.deregister(key.0);
+    }
+
+    /// Fires what is due `at` after the wheel's creation (as the owner's
+    /// park does); returns how many fired.
+    pub fn process(&self, at: std::time::Duration) -> usize {
+        self.driver.process(self.origin + at)
+    }
+}
+
+impl std::fmt::Debug for ModelTimers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelTimers").finish_non_exhaustive()
+    }
+}

@@ -9,7 +9,7 @@ pub(crate) mod driver;
 mod interval;
 mod sleep;
 mod timeout;
-mod wheel;
+pub(crate) mod wheel;
 
 pub use interval::{interval, interval_at, Interval, MissedTickBehavior};
 pub use sleep::{sleep, sleep_until, Sleep};
