@@ -108,29 +108,43 @@ where
     R: Send + 'static,
     F: FnOnce(&mut R) -> ringwork_uring::io_uring::squeue::Entry,
 {
-    let attempt = CURRENT.try_with(|current| match current.try_borrow_mut() {
-        Ok(mut driver) => match driver.as_mut() {
-            Some(ThreadDriver::Uring(driver)) => {
-                // SAFETY: forwarded precondition.
-                Some(unsafe { driver.submit(resources, orphan, build) })
-            }
-            Some(ThreadDriver::Epoll(_)) => Some(Err((
-                io::Error::other("an io_uring operation was submitted on an epoll thread"),
+    // The resources stay here until a driver takes them, so that every
+    // failure can hand them back.
+    let mut pending = Some((resources, build));
+    let attempt = CURRENT.try_with(|current| {
+        let (resources, build) = pending.take().expect("taken once");
+        match current.try_borrow_mut() {
+            Ok(mut driver) => match driver.as_mut() {
+                Some(ThreadDriver::Uring(driver)) => {
+                    // SAFETY: forwarded precondition.
+                    unsafe { driver.submit(resources, orphan, build) }
+                }
+                Some(ThreadDriver::Epoll(_)) => Err((
+                    io::Error::other("an io_uring operation was submitted on an epoll thread"),
+                    resources,
+                )),
+                None => Err((no_driver(), resources)),
+            },
+            // Re-entered from inside the driver (a waker submitting I/O): not
+            // supported; the resources are returned with the error.
+            Err(_) => Err((
+                io::Error::other("I/O submitted from inside the I/O driver"),
                 resources,
-            ))),
-            None => Some(Err((no_driver(), resources))),
-        },
-        // Re-entered from inside the driver (a waker submitting I/O): not
-        // supported; the resources are returned with the error.
-        Err(_) => Some(Err((
-            io::Error::other("I/O submitted from inside the I/O driver"),
-            resources,
-        ))),
+            )),
+        }
     });
     match attempt {
-        Ok(Some(result)) => result,
-        // The thread is exiting: its thread-locals are gone.
-        _ => unreachable!("submit called while the thread's locals are being destroyed"),
+        Ok(result) => result,
+        // The thread is exiting and its thread-locals are gone.
+        Err(_) => {
+            let (resources, _) = pending
+                .take()
+                .expect("not taken when the thread-local is gone");
+            Err((
+                io::Error::other("I/O submitted while the thread is exiting"),
+                resources,
+            ))
+        }
     }
 }
 
