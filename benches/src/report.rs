@@ -283,44 +283,17 @@ impl Report {
                     .iter()
                     .map(|times| format_millis(times.summary_ms.median)),
             );
-            row.extend(workload.ratios.iter().map(|ratio| {
-                format!(
-                    "{:.2} [{:.2}-{:.2}]",
-                    ratio.summary.median, ratio.summary.min, ratio.summary.max
-                )
-            }));
+            row.extend(
+                workload
+                    .ratios
+                    .iter()
+                    .map(|ratio| format_range(&ratio.summary)),
+            );
             rows.push(row);
         }
 
-        let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-        let widths: Vec<usize> = (0..columns)
-            .map(|column| {
-                rows.iter()
-                    .filter_map(|row| row.get(column))
-                    .map(|cell| cell.chars().count())
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        for (index, row) in rows.iter().enumerate() {
-            let line: Vec<String> = row
-                .iter()
-                .enumerate()
-                .map(|(column, cell)| {
-                    // Names left-aligned, numbers right-aligned.
-                    if column < 2 {
-                        format!("{cell:<width$}", width = widths[column])
-                    } else {
-                        format!("{cell:>width$}", width = widths[column])
-                    }
-                })
-                .collect();
-            let _ = writeln!(out, "{}", line.join("  ").trim_end());
-            if index == 0 {
-                let rule: usize = widths.iter().sum::<usize>() + 2 * columns.saturating_sub(1);
-                let _ = writeln!(out, "{}", "-".repeat(rule));
-            }
-        }
+        // Names left-aligned, numbers right-aligned.
+        out.push_str(&format_table(&rows, 2));
         let _ = writeln!(
             out,
             "\ntimes: median wall-clock time of one run over the rounds; ratio: median of the \
@@ -406,6 +379,49 @@ fn format_millis(millis: f64) -> String {
     } else {
         format!("{:.0} us", millis * 1_000.0)
     }
+}
+
+/// "median [min-max]" with two decimals.
+pub(crate) fn format_range(summary: &Summary) -> String {
+    format!(
+        "{:.2} [{:.2}-{:.2}]",
+        summary.median, summary.min, summary.max
+    )
+}
+
+/// A table in the scheduler table's style: a header row, a rule, the first
+/// `left` columns left-aligned and the others right-aligned.
+pub(crate) fn format_table(rows: &[Vec<String>], left: usize) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|column| {
+            rows.iter()
+                .filter_map(|row| row.get(column))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for (index, row) in rows.iter().enumerate() {
+        let line: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(column, cell)| {
+                if column < left {
+                    format!("{cell:<width$}", width = widths[column])
+                } else {
+                    format!("{cell:>width$}", width = widths[column])
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "{}", line.join("  ").trim_end());
+        if index == 0 {
+            let rule: usize = widths.iter().sum::<usize>() + 2 * columns.saturating_sub(1);
+            let _ = writeln!(out, "{}", "-".repeat(rule));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ pub mod server;
 pub mod sys;
 pub mod tcp_echo;
 
+use crate::report::{format_range, format_table};
 use crate::runner::Watchdog;
 use crate::stats::Summary;
 use crate::workloads::Scale;
@@ -486,47 +487,4 @@ fn render_file(file: &FileResults, out: &mut String) {
          run (100 = one core).",
         other * 100.0
     );
-}
-
-/// "median [min-max]" with two decimals.
-fn format_range(summary: &Summary) -> String {
-    format!(
-        "{:.2} [{:.2}-{:.2}]",
-        summary.median, summary.min, summary.max
-    )
-}
-
-/// A table in the scheduler table's style: a header row, a rule, the first
-/// `left` columns left-aligned and the others right-aligned.
-pub(crate) fn format_table(rows: &[Vec<String>], left: usize) -> String {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|column| {
-            rows.iter()
-                .filter_map(|row| row.get(column))
-                .map(|cell| cell.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for (index, row) in rows.iter().enumerate() {
-        let line: Vec<String> = row
-            .iter()
-            .enumerate()
-            .map(|(column, cell)| {
-                if column < left {
-                    format!("{cell:<width$}", width = widths[column])
-                } else {
-                    format!("{cell:>width$}", width = widths[column])
-                }
-            })
-            .collect();
-        let _ = writeln!(out, "{}", line.join("  ").trim_end());
-        if index == 0 {
-            let rule: usize = widths.iter().sum::<usize>() + 2 * columns.saturating_sub(1);
-            let _ = writeln!(out, "{}", "-".repeat(rule));
-        }
-    }
-    out
 }

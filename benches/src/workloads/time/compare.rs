@@ -433,15 +433,17 @@ impl TimerReport {
                         .iter()
                         .map(|(_, summary)| format_value(summary)),
                 );
-                row.push(metric.ratio.as_ref().map_or_else(
-                    || "-".to_owned(),
-                    |ratio| format!("{:.2} [{:.2}-{:.2}]", ratio.median, ratio.min, ratio.max),
-                ));
+                row.push(
+                    metric
+                        .ratio
+                        .as_ref()
+                        .map_or_else(|| "-".to_owned(), crate::report::format_range),
+                );
                 rows.push(row);
             }
         }
         let _ = writeln!(out);
-        out.push_str(&crate::iobench::format_table(&rows, 2));
+        out.push_str(&crate::report::format_table(&rows, 2));
         let other = self
             .workloads
             .iter()
