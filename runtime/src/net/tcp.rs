@@ -103,10 +103,7 @@ impl TcpListener {
     /// retries at once does not spin while the process is out of
     /// descriptors; it accepts again as soon as some are freed.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (fd, addr) = match op::accept::accept(&self.fd).await {
-            Ok(accepted) => accepted,
-            Err(err) => return Err(op::accept::pause_if_exhausted(err).await),
-        };
+        let (fd, addr) = op::accept::accept(&self.fd).await?;
         Ok((
             TcpStream {
                 fd: SharedFd::new(fd),

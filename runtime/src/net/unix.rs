@@ -139,10 +139,7 @@ impl UnixListener {
     /// unnamed). Cancel safe: if the future is dropped after the kernel
     /// accepted a connection, that connection is closed.
     pub async fn accept(&self) -> io::Result<(UnixStream, UnixSocketAddr)> {
-        let (fd, addr) = match op::accept::accept(&self.fd).await {
-            Ok(accepted) => accepted,
-            Err(err) => return Err(op::accept::pause_if_exhausted(err).await),
-        };
+        let (fd, addr) = op::accept::accept(&self.fd).await?;
         let stream = UnixStream {
             fd: SharedFd::new(fd),
         };

@@ -16,12 +16,17 @@ struct Resources {
 
 /// Accepts one connection; returns the new socket and the peer's address.
 /// If the future is dropped after the kernel accepted, the new socket is
-/// closed, so no connection leaks.
+/// closed, so no connection leaks. Errors meaning "out of descriptors or
+/// memory" come back after a short pause (see [`pause_if_exhausted`]).
 pub(crate) async fn accept(fd: &SharedFd) -> io::Result<(OwnedFd, RawAddr)> {
-    if super::on_epoll() {
+    let accepted = if super::on_epoll() {
         epoll(fd).await
     } else {
         uring(fd).await
+    };
+    match accepted {
+        Ok(accepted) => Ok(accepted),
+        Err(err) => Err(pause_if_exhausted(err).await),
     }
 }
 
@@ -66,7 +71,7 @@ async fn uring(fd: &SharedFd) -> io::Result<(OwnedFd, RawAddr)> {
 
 /// Pauses 10 ms before an accept error that means "out of descriptors or
 /// memory" is returned (a retry loop then cannot spin), and returns the error.
-pub(crate) async fn pause_if_exhausted(err: io::Error) -> io::Error {
+async fn pause_if_exhausted(err: io::Error) -> io::Error {
     if matches!(
         err.raw_os_error(),
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
