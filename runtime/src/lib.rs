@@ -12,6 +12,7 @@ mod loom;
 pub mod loom_api;
 pub mod net;
 pub mod runtime;
+pub mod sync;
 mod scheduler;
 mod sys;
 pub mod task;

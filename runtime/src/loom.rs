@@ -84,6 +84,10 @@ mod imp {
                 UnsafeCell(std::cell::UnsafeCell::new(value))
             }
 
+            pub(crate) fn into_inner(self) -> T {
+                self.0.into_inner()
+            }
+
             /// Runs `f` with a shared pointer to the contents.
             #[inline(always)]
             pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
