@@ -10,13 +10,16 @@ mod loom;
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod loom_api;
+mod macros;
 pub mod net;
 pub mod runtime;
-pub mod sync;
 mod scheduler;
+pub mod sync;
 mod sys;
 pub mod task;
 pub mod time;
 
+#[doc(hidden)]
+pub use macros::__private;
 pub use runtime::{Handle, Runtime};
 pub use task::{spawn, JoinHandle};

@@ -132,3 +132,125 @@ impl std::fmt::Debug for ModelTimers {
         f.debug_struct("ModelTimers").finish_non_exhaustive()
     }
 }
+
+/// The real scheduler (`scheduler/`: `Shared`, each `Worker`'s local queue,
+/// LIFO slot and stealing, the injector, the idle protocol) without worker
+/// threads: the model decides which loom thread acts as which worker, and
+/// for how many ticks of the worker loop (`Worker::run_tick`: everything the
+/// loop does short of parking).
+pub struct ModelWorkers {
+    shared: Arc<crate::scheduler::Shared>,
+    /// Each worker, while no thread acts as it.
+    workers: Mutex<Vec<Option<crate::scheduler::Worker>>>,
+}
+
+/// One worker of [`ModelWorkers`], entered on the calling thread.
+pub struct ModelWorker<'a> {
+    worker: &'a crate::scheduler::Worker,
+    shared: &'a Arc<crate::scheduler::Shared>,
+}
+
+impl ModelWorkers {
+    /// A scheduler of `workers` workers, built as `Builder::build` builds one
+    /// (seed 1, no I/O: the workers' parkers are condvars).
+    pub fn new(workers: usize) -> Arc<ModelWorkers> {
+        let (shared, parts) = crate::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .seed(1)
+            .build_scheduler()
+            .expect("valid settings");
+        let workers = parts
+            .into_iter()
+            .map(|parts| Some(crate::scheduler::Worker::new(shared.clone(), parts)))
+            .collect();
+        Arc::new(ModelWorkers {
+            shared,
+            workers: Mutex::new(workers),
+        })
+    }
+
+    /// Spawns `future` as `Handle::spawn` does: from a thread that is not
+    /// acting as a worker it goes to the injector; from inside
+    /// [`ModelWorkers::run_as`], to the back of that worker's local queue.
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        crate::scheduler::Shared::spawn(&self.shared, future, std::panic::Location::caller())
+    }
+
+    /// Acts as worker `index` on the calling thread while `f` runs. Panics
+    /// if another thread acts as it.
+    pub fn run_as<R>(&self, index: usize, f: impl FnOnce(&ModelWorker<'_>) -> R) -> R {
+        let worker = self.workers.lock()[index]
+            .take()
+            .expect("another thread acts as this worker");
+        let out = worker.enter(|| {
+            f(&ModelWorker {
+                worker: &worker,
+                shared: &self.shared,
+            })
+        });
+        self.workers.lock()[index] = Some(worker);
+        out
+    }
+
+    /// Shuts down as a runtime does: every live task is cancelled, then each
+    /// worker drops what its queues hold and the injector is drained.
+    pub fn shutdown(&self) {
+        self.shared.shutdown();
+        let workers: Vec<_> = self.workers.lock().drain(..).collect();
+        for worker in workers {
+            let worker = worker.expect("a thread still acts as a worker");
+            worker.enter(|| worker.shutdown());
+        }
+        self.shared.drain_injector();
+    }
+
+    /// Tasks still registered.
+    pub fn alive(&self) -> usize {
+        self.shared.metrics().alive_tasks
+    }
+}
+
+impl ModelWorker<'_> {
+    /// One tick of the worker loop short of parking: a task from the LIFO
+    /// slot, the local queue or the injector, else one stolen from another
+    /// worker. Returns whether a task ran.
+    pub fn run_tick(&self) -> bool {
+        self.worker.run_tick()
+    }
+
+    /// Ticks until a tick finds nothing to run; returns how many tasks ran.
+    pub fn run_until_idle(&self) -> usize {
+        let mut ran = 0;
+        while self.worker.run_tick() {
+            ran += 1;
+        }
+        ran
+    }
+
+    /// Spawns `future` into this worker's LIFO slot, as a task woken by the
+    /// running task is scheduled (the slot's previous task moves to the back
+    /// of the local queue).
+    pub fn spawn_lifo<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        crate::scheduler::Shared::spawn_woken(self.shared, future)
+    }
+}
+
+impl std::fmt::Debug for ModelWorkers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelWorkers").finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for ModelWorker<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelWorker").finish_non_exhaustive()
+    }
+}

@@ -4,7 +4,7 @@ use super::{Handle, Runtime};
 use crate::io::driver::DriverPark;
 use crate::io::DriverKind;
 use crate::scheduler::park::{CondvarParker, Park};
-use crate::scheduler::{self, rng, Callback, Config, IoConfig, MAX_WORKERS};
+use crate::scheduler::{self, rng, Callback, Config, IoConfig, Shared, WorkerParts, MAX_WORKERS};
 use crate::time::driver::TimedPark;
 use std::fmt;
 use std::io;
@@ -217,6 +217,40 @@ impl Builder {
     /// runtime. Errors (`InvalidInput` for bad settings, the OS error when a
     /// thread cannot be created) leave no thread behind.
     pub fn build(&mut self) -> io::Result<Runtime> {
+        let (shared, parts) = self.build_scheduler()?;
+        let mut threads = Vec::with_capacity(parts.len());
+        for part in parts {
+            let shared_for_thread = shared.clone();
+            let spawned = crate::loom::thread::spawn_named(
+                (self.thread_name)(),
+                self.thread_stack_size,
+                move || scheduler::run_worker(shared_for_thread, part),
+            );
+            match spawned {
+                Ok(thread) => threads.push(thread),
+                Err(err) => {
+                    // Stop the workers already started; they exit once
+                    // unparked, and the parts not started are dropped here.
+                    shared.shutdown();
+                    for thread in threads {
+                        let _ = thread.join();
+                    }
+                    shared.drain_injector();
+                    return Err(io::Error::new(
+                        err.kind(),
+                        format!("failed to spawn ringwork worker thread: {err}"),
+                    ));
+                }
+            }
+        }
+        Ok(Runtime::from_parts(Handle::from_shared(shared), threads))
+    }
+
+    /// Validates the settings and builds the scheduler's shared state and
+    /// one set of parts per worker, without starting any thread.
+    pub(crate) fn build_scheduler(
+        &mut self,
+    ) -> io::Result<(crate::loom::sync::Arc<Shared>, Vec<WorkerParts>)> {
         let workers = match self.worker_threads {
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -293,34 +327,7 @@ impl Builder {
             thread_name: self.thread_name.clone(),
             stack_size: self.thread_stack_size,
         });
-        let (shared, parts) = scheduler::create(config, blocking, parks);
-
-        let mut threads = Vec::with_capacity(workers);
-        for part in parts {
-            let shared_for_thread = shared.clone();
-            let spawned = crate::loom::thread::spawn_named(
-                (self.thread_name)(),
-                self.thread_stack_size,
-                move || scheduler::run_worker(shared_for_thread, part),
-            );
-            match spawned {
-                Ok(thread) => threads.push(thread),
-                Err(err) => {
-                    // Stop the workers already started; they exit once
-                    // unparked, and the parts not started are dropped here.
-                    shared.shutdown();
-                    for thread in threads {
-                        let _ = thread.join();
-                    }
-                    shared.drain_injector();
-                    return Err(io::Error::new(
-                        err.kind(),
-                        format!("failed to spawn ringwork worker thread: {err}"),
-                    ));
-                }
-            }
-        }
-        Ok(Runtime::from_parts(Handle::from_shared(shared), threads))
+        Ok(scheduler::create(config, blocking, parks))
     }
 }
 

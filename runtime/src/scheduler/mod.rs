@@ -177,6 +177,22 @@ impl Shared {
         join
     }
 
+    /// Spawns `future` scheduled as a task woken by the running task is
+    /// (`Schedule::schedule`): from a worker of this runtime, into its LIFO
+    /// slot. For the loom models (`loom_api::ModelWorker::spawn_lifo`).
+    #[cfg(loom)]
+    pub(crate) fn spawn_woken<F>(this: &Arc<Self>, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (join, notified) = this.owned.spawn(future, this.clone(), Location::caller());
+        if let Some(notified) = notified {
+            this.schedule(notified);
+        }
+        join
+    }
+
     /// Routes a task to the right queue (see the module docs' table).
     fn schedule_task(this: &Arc<Self>, task: Notified, placement: Placement) {
         let task = match Worker::with_current(|worker| match worker {

@@ -65,26 +65,13 @@ pub(crate) fn run(shared: Arc<Shared>, parts: WorkerParts) {
     // Reports the exit even if something below unwinds, so that
     // `Runtime::drop` never waits for a worker that is gone.
     let _exit = ExitGuard(shared.clone());
-    let WorkerParts { index, local, park } = parts;
     run_hook(&shared.config.on_thread_start);
-    let mut park = park;
-    park.enter();
-    let worker = Worker {
-        rng: Cell::new(FastRand::for_worker(shared.config.seed, index)),
-        shared: shared.clone(),
-        index,
-        local,
-        lifo: Cell::new(None),
-        is_searching: Cell::new(false),
-        tick: Cell::new(0),
-        park: RefCell::new(park),
-    };
-    {
-        let _context = context::enter_worker(crate::runtime::Handle::from_shared(shared.clone()));
-        let _current = CurrentGuard::set(&worker);
+    let worker = Worker::new(shared.clone(), parts);
+    worker.park.borrow_mut().enter();
+    worker.enter(|| {
         worker.run_loop();
         worker.shutdown();
-    }
+    });
     // Every future this worker dropped may have cancelled I/O: the driver
     // waits for the kernel to release those buffers before the thread ends.
     let mut park = worker.park.into_inner();
@@ -135,6 +122,30 @@ impl Drop for CurrentGuard {
 }
 
 impl Worker {
+    /// Worker `parts.index` of `shared`, not yet entered on any thread.
+    pub(crate) fn new(shared: Arc<Shared>, parts: WorkerParts) -> Worker {
+        let WorkerParts { index, local, park } = parts;
+        Worker {
+            rng: Cell::new(FastRand::for_worker(shared.config.seed, index)),
+            shared,
+            index,
+            local,
+            lifo: Cell::new(None),
+            is_searching: Cell::new(false),
+            tick: Cell::new(0),
+            park: RefCell::new(park),
+        }
+    }
+
+    /// Runs `f` with this worker as the current thread's worker (so that
+    /// `schedule` reaches its queues) and its runtime as the current one.
+    pub(crate) fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _context =
+            context::enter_worker(crate::runtime::Handle::from_shared(self.shared.clone()));
+        let _current = CurrentGuard::set(self);
+        f()
+    }
+
     /// Runs `f` with the worker of the current thread, if it is a worker.
     pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Worker>) -> R) -> R {
         let ptr = CURRENT.try_with(Cell::get).unwrap_or(std::ptr::null());
@@ -156,26 +167,35 @@ impl Worker {
     }
 
     fn run_loop(&self) {
-        let config = &self.shared.config;
         while !self.shared.is_shutdown() {
-            let tick = self.tick.get().wrapping_add(1);
-            self.tick.set(tick);
-
-            if tick % config.event_interval == 0 {
-                self.maintenance();
+            if !self.run_tick() {
+                // The park submits the I/O queued by the last run of tasks in
+                // the same `io_uring_enter` that waits: one syscall, not two.
+                self.park();
             }
-            if let Some(task) = self.next_task(tick) {
-                self.run_task(task);
-                continue;
-            }
-            if let Some(task) = self.steal_work() {
-                self.run_task(task);
-                continue;
-            }
-            // The park submits the I/O queued by the last run of tasks in the
-            // same `io_uring_enter` that waits: one syscall, not two.
-            self.park();
         }
+    }
+
+    /// One tick short of parking: maintenance when due, then one task from
+    /// this worker's queues or the injector, else one stolen. Returns whether
+    /// a task ran.
+    pub(crate) fn run_tick(&self) -> bool {
+        let config = &self.shared.config;
+        let tick = self.tick.get().wrapping_add(1);
+        self.tick.set(tick);
+
+        if tick % config.event_interval == 0 {
+            self.maintenance();
+        }
+        if let Some(task) = self.next_task(tick) {
+            self.run_task(task);
+            return true;
+        }
+        if let Some(task) = self.steal_work() {
+            self.run_task(task);
+            return true;
+        }
+        false
     }
 
     /// Harvests the driver (I/O completions or readiness) and the timer wheel
@@ -340,7 +360,7 @@ impl Worker {
 
     /// Shutdown: drop every live task's future (helping the other workers),
     /// then release what this worker's queues still hold.
-    fn shutdown(&self) {
+    pub(crate) fn shutdown(&self) {
         let shards_start = self.index * 4;
         self.shared.owned.close_and_shutdown_all(shards_start);
         // Dropping futures above may have woken tasks onto this worker.

@@ -186,12 +186,10 @@ impl BatchSemaphore {
             );
             let new = (pooled << SHIFT) | (cur & CLOSED);
             // Release: pairs with the Acquire of the next acquirer's CAS.
-            match self.state.compare_exchange_weak(
-                cur,
-                new,
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
+            match self
+                .state
+                .compare_exchange_weak(cur, new, Ordering::Release, Ordering::Relaxed)
+            {
                 Ok(_) => break,
                 Err(actual) => cur = actual,
             }
@@ -238,7 +236,9 @@ impl BatchSemaphore {
     ) -> Poll<Result<(), Closed>> {
         if let Some(k) = *key {
             let mut list = self.waiters.lock();
-            let waiter = list.get_mut(k).expect("a waiting future's node is allocated");
+            let waiter = list
+                .get_mut(k)
+                .expect("a waiting future's node is allocated");
             if waiter.remaining == 0 {
                 list.remove(k);
                 *key = None;
@@ -416,8 +416,14 @@ mod tests {
         let (f2, w2) = flag();
         let mut big = Box::pin(sem.acquire(5));
         let mut small = Box::pin(sem.acquire(2));
-        assert!(big.as_mut().poll(&mut Context::from_waker(&w1)).is_pending());
-        assert!(small.as_mut().poll(&mut Context::from_waker(&w2)).is_pending());
+        assert!(big
+            .as_mut()
+            .poll(&mut Context::from_waker(&w1))
+            .is_pending());
+        assert!(small
+            .as_mut()
+            .poll(&mut Context::from_waker(&w2))
+            .is_pending());
         assert_eq!(sem.available_permits(), 0);
         drop(big);
         assert!(woken(&f2));

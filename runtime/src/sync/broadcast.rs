@@ -113,7 +113,10 @@ use error::{RecvError, SendError, TryRecvError};
 /// # Panics
 /// If `capacity` is 0.
 pub fn channel<T: Clone>(capacity: usize) -> (Sender<T>, Receiver<T>) {
-    assert!(capacity > 0, "broadcast::channel needs a capacity of at least 1");
+    assert!(
+        capacity > 0,
+        "broadcast::channel needs a capacity of at least 1"
+    );
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             ring: (0..capacity)

@@ -97,9 +97,9 @@ impl<T> Mutex<T> {
     pub fn try_lock(&self) -> Result<MutexGuard<'_, T>, TryLockError> {
         match self.semaphore.try_acquire(1) {
             Ok(()) => Ok(MutexGuard {
-            lock: self,
-            _marker: PhantomData,
-        }),
+                lock: self,
+                _marker: PhantomData,
+            }),
             Err(TryAcquire::NoPermits | TryAcquire::Closed) => Err(TryLockError(())),
         }
     }
@@ -118,9 +118,9 @@ impl<T> Mutex<T> {
     pub fn try_lock_owned(self: Arc<Self>) -> Result<OwnedMutexGuard<T>, TryLockError> {
         match self.semaphore.try_acquire(1) {
             Ok(()) => Ok(OwnedMutexGuard {
-            lock: self,
-            _marker: PhantomData,
-        }),
+                lock: self,
+                _marker: PhantomData,
+            }),
             Err(_) => Err(TryLockError(())),
         }
     }
@@ -138,17 +138,18 @@ impl<T> Mutex<T> {
     }
 
     /// # Safety
-    /// - The caller holds the lock (owns the single permit) for `'a`.
-    unsafe fn data<'a>(&'a self) -> &'a T {
-        // SAFETY: by the precondition nobody holds `&mut T` during `'a`.
+    /// - The caller holds the lock (owns the single permit) while the
+    ///   returned reference lives.
+    unsafe fn data(&self) -> &T {
+        // SAFETY: by the precondition nobody holds `&mut T` meanwhile.
         self.data.with(|p| unsafe { &*p })
     }
 
     /// # Safety
-    /// - The caller holds the lock for `'a` and is the only one using this
-    ///   reference (guards hand it out through `&mut self`).
+    /// - The caller holds the lock while the returned reference lives and
+    ///   is the only one using it (guards hand it out through `&mut self`).
     #[allow(clippy::mut_from_ref)]
-    unsafe fn data_mut<'a>(&'a self) -> &'a mut T {
+    unsafe fn data_mut(&self) -> &mut T {
         // SAFETY: the lock's single permit makes the holder the only one
         // touching `T` (the Acquire of taking the permit pairs with the
         // Release of the previous holder's unlock, see `batch.rs`).

@@ -175,9 +175,11 @@ impl Future for Notified<'_> {
         let done = match this.state {
             Stage::Done => true,
             Stage::Init => {
-                if this.notify.generation.load(Ordering::Relaxed) != this.generation {
-                    true
-                } else if std::mem::take(&mut state.permit) {
+                // Notified by `notify_waiters` since creation, or a stored
+                // `notify_one` permit.
+                if this.notify.generation.load(Ordering::Relaxed) != this.generation
+                    || std::mem::take(&mut state.permit)
+                {
                     true
                 } else {
                     this.state = Stage::Waiting(state.waiters.push_back(Waiter {

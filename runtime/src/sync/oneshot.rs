@@ -136,7 +136,9 @@ impl<T> Sender<T> {
 
     /// Whether the receiver was dropped or closed (a `send` would fail).
     pub fn is_closed(&self) -> bool {
-        self.inner.as_ref().is_some_and(|i| i.lock().receiver_closed)
+        self.inner
+            .as_ref()
+            .is_some_and(|i| i.lock().receiver_closed)
     }
 
     /// Resolves when the receiver is dropped or closed.

@@ -130,10 +130,7 @@ impl Semaphore {
     /// assigned to a partially served request go to the next waiter.
     pub async fn acquire_many(&self, n: u32) -> Result<SemaphorePermit<'_>, AcquireError> {
         let n = n as usize;
-        self.inner
-            .acquire(n)
-            .await
-            .map_err(|_| AcquireError(()))?;
+        self.inner.acquire(n).await.map_err(|_| AcquireError(()))?;
         Ok(SemaphorePermit {
             semaphore: self,
             permits: n,
@@ -167,10 +164,7 @@ impl Semaphore {
         n: u32,
     ) -> Result<OwnedSemaphorePermit, AcquireError> {
         let n = n as usize;
-        self.inner
-            .acquire(n)
-            .await
-            .map_err(|_| AcquireError(()))?;
+        self.inner.acquire(n).await.map_err(|_| AcquireError(()))?;
         Ok(OwnedSemaphorePermit {
             semaphore: self,
             permits: n,

@@ -36,10 +36,7 @@ pub fn channel<T>(initial: T) -> (Sender<T>, Receiver<T>) {
         Sender {
             shared: shared.clone(),
         },
-        Receiver {
-            shared,
-            seen: 0,
-        },
+        Receiver { shared, seen: 0 },
     )
 }
 
@@ -320,16 +317,18 @@ impl<T> Receiver<T> {
     ) -> Result<Ref<'_, T>, RecvError> {
         loop {
             let notified = self.shared.changed.notified();
-            let guard = self.shared.value.read();
-            // Under the read lock: the version matches the value we test.
-            let version = self.shared.version() & !CLOSED;
-            if predicate(&guard) {
+            // In its own scope so the (non-`Send`) guard is not held across
+            // the `.await` below.
+            {
+                let guard = self.shared.value.read();
+                // Under the read lock: the version matches the value tested.
+                let version = self.shared.version() & !CLOSED;
                 let has_changed = version != self.seen;
                 self.seen = version;
-                return Ok(Ref { guard, has_changed });
+                if predicate(&guard) {
+                    return Ok(Ref { guard, has_changed });
+                }
             }
-            drop(guard);
-            self.seen = version;
             if self.shared.version() & CLOSED != 0 {
                 return Err(RecvError(()));
             }

@@ -6,6 +6,12 @@
 //! was cancelled). [`JoinHandle::abort`] and [`AbortHandle`] cancel a task;
 //! [`yield_now`] and [`consume_budget`] let a long-running task make room for
 //! others.
+//!
+//! Groups of tasks: [`JoinSet`] joins tasks in the order they finish and
+//! aborts the rest when dropped; [`join_all`] is asyncio's `gather` and
+//! [`wait`] its `wait` (with [`ReturnWhen`] and a timeout). To run futures
+//! concurrently on the current task instead, see [`join!`](crate::join) and
+//! [`select!`](crate::select).
 
 // Internals. A task is one allocation holding a state word, the future
 // (later its output) and the join waker; `raw.rs` says which handle may touch
@@ -19,14 +25,19 @@
 mod error;
 mod harness;
 mod join;
+mod join_set;
 pub(crate) mod list;
 mod raw;
 mod state;
+mod unordered;
+mod wait;
 mod waker;
 mod yield_now;
 
 pub use error::JoinError;
 pub use join::{AbortHandle, JoinHandle};
+pub use join_set::JoinSet;
+pub use wait::{join_all, wait, Done, Pending, ReturnWhen};
 pub use yield_now::yield_now;
 
 pub(crate) use raw::RawTask;
