@@ -218,3 +218,34 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Polls `future` once with a waker that records whether it was woken.
+pub fn poll_once<F: Future + ?Sized>(future: Pin<&mut F>, woken: &WakeFlag) -> Poll<F::Output> {
+    let waker = woken.waker();
+    future.poll(&mut Context::from_waker(&waker))
+}
+
+/// A waker that counts its wake-ups.
+#[derive(Clone, Default)]
+pub struct WakeFlag(Arc<AtomicUsize>);
+
+impl WakeFlag {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn waker(&self) -> Waker {
+        Waker::from(Arc::new(WakeCount(self.0.clone())))
+    }
+    /// Wake-ups since the last call.
+    pub fn take(&self) -> usize {
+        self.0.swap(0, Ordering::SeqCst)
+    }
+}
+
+struct WakeCount(Arc<AtomicUsize>);
+
+impl std::task::Wake for WakeCount {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
