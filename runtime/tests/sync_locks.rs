@@ -72,7 +72,10 @@ fn mutex_waiters_are_served_in_fifo_order_so_none_starves() {
         };
         if grant > N {
             let waited = grant - last_grant[i] - 1;
-            assert!(waited < N, "contender {i} waited through {waited} acquisitions");
+            assert!(
+                waited < N,
+                "contender {i} waited through {waited} acquisitions"
+            );
         }
         last_grant[i] = grant;
         order.push(i);
@@ -198,7 +201,10 @@ fn a_waiting_writer_blocks_later_readers() {
     let flag = WakeFlag::new();
     let mut writer = Box::pin(lock.write());
     assert!(poll_once(writer.as_mut(), &flag).is_pending());
-    assert!(lock.try_read().is_err(), "a reader overtook the waiting writer");
+    assert!(
+        lock.try_read().is_err(),
+        "a reader overtook the waiting writer"
+    );
     drop(first);
     assert_eq!(flag.take(), 1);
     assert!(poll_once(writer.as_mut(), &flag).is_ready());

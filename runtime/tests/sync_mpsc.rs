@@ -25,7 +25,10 @@ fn assert_each_once_in_order(received: &[(u64, u64)]) {
         );
         next[producer as usize] += 1;
     }
-    assert!(next.iter().all(|&n| n == PER_PRODUCER), "missing messages: {next:?}");
+    assert!(
+        next.iter().all(|&n| n == PER_PRODUCER),
+        "missing messages: {next:?}"
+    );
 }
 
 #[test]
@@ -102,9 +105,16 @@ fn a_slow_consumer_caps_the_queue_at_capacity() {
             loop {
                 // Let the producers fill the channel as far as they can.
                 ringwork::time::sleep(Duration::from_micros(200)).await;
-                assert!(rx.len() <= CAPACITY, "queue holds {} > {CAPACITY}", rx.len());
+                assert!(
+                    rx.len() <= CAPACITY,
+                    "queue holds {} > {CAPACITY}",
+                    rx.len()
+                );
                 let in_channel = sent.load(Ordering::SeqCst) - received;
-                assert!(in_channel <= CAPACITY, "{in_channel} messages accepted beyond capacity");
+                assert!(
+                    in_channel <= CAPACITY,
+                    "{in_channel} messages accepted beyond capacity"
+                );
                 match rx.recv().await {
                     Some(_) => received += 1,
                     None => break,
@@ -194,7 +204,10 @@ fn recv_returns_none_after_close_once_an_unused_permit_is_dropped() {
             rx.close();
             let receiver = ringwork::spawn(async move { rx.recv().await });
             ringwork::time::sleep(Duration::from_millis(5)).await;
-            assert!(!receiver.is_finished(), "None before the permit was settled");
+            assert!(
+                !receiver.is_finished(),
+                "None before the permit was settled"
+            );
             drop(permit.release());
             assert_eq!(receiver.await.unwrap(), None);
         })
@@ -291,7 +304,10 @@ fn an_always_ready_receiver_still_yields_to_other_tasks() {
                 ran.store(1, Ordering::SeqCst);
             });
             other.await.unwrap();
-            assert!(consumer.await.unwrap(), "the other task never ran during the loop");
+            assert!(
+                consumer.await.unwrap(),
+                "the other task never ran during the loop"
+            );
         })
     });
 }

@@ -48,7 +48,11 @@ fn a_dropped_notified_passes_its_notification_on() {
     assert!(poll_once(b.as_mut(), &fb).is_pending());
     notify.notify_one(); // chooses `a`
     drop(a); // ... which never sees it
-    assert_eq!(fb.take(), 1, "the notification was lost with the dropped future");
+    assert_eq!(
+        fb.take(),
+        1,
+        "the notification was lost with the dropped future"
+    );
     assert!(poll_once(b.as_mut(), &fb).is_ready());
 
     // With nobody else waiting it becomes the stored permit.
@@ -161,7 +165,11 @@ fn oneshot_sender_notices_the_receiver_going_away() {
             });
             tx.closed().await;
             assert!(tx.is_closed());
-            assert_eq!(tx.send(5), Err(5), "send after the receiver left returns the value");
+            assert_eq!(
+                tx.send(5),
+                Err(5),
+                "send after the receiver left returns the value"
+            );
             dropper.await.unwrap();
         })
     });
@@ -200,7 +208,10 @@ fn a_dropped_oneshot_receive_loses_nothing() {
     assert!(poll_once(std::pin::Pin::new(&mut rx), &flag).is_pending());
     tx.send(3).unwrap();
     assert_eq!(flag.take(), 1);
-    assert_eq!(poll_once(std::pin::Pin::new(&mut rx), &flag), Poll::Ready(Ok(3)));
+    assert_eq!(
+        poll_once(std::pin::Pin::new(&mut rx), &flag),
+        Poll::Ready(Ok(3))
+    );
 }
 
 /// Two senders, three receivers, on two workers. Returns, per receiver,
@@ -314,7 +325,11 @@ fn broadcast_drops_a_value_once_every_receiver_has_it() {
     drop(a.try_recv().unwrap());
     assert_eq!(drops.drops(), 0);
     drop(b.try_recv().unwrap());
-    assert_eq!(drops.drops(), 1, "the last reader should take the value out");
+    assert_eq!(
+        drops.drops(),
+        1,
+        "the last reader should take the value out"
+    );
 
     // A receiver dropped without reading releases its claim.
     let token = Arc::new(drops.token());
@@ -367,7 +382,10 @@ fn watch_receivers_see_the_latest_value_and_the_close() {
             drop(tx);
             let seen = watcher.await.unwrap();
             assert_eq!(seen.last(), Some(&100), "the final value was missed");
-            assert!(seen.windows(2).all(|w| w[0] < w[1]), "values went backwards");
+            assert!(
+                seen.windows(2).all(|w| w[0] < w[1]),
+                "values went backwards"
+            );
         })
     });
 }
