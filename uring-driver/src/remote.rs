@@ -28,16 +28,29 @@ const EMPTY: u8 = 0;
 const PARKED: u8 = 1;
 const NOTIFIED: u8 = 2;
 
-pub(crate) struct Remote {
+/// What `unpark` does to end the owner's wait: for the driver, write its
+/// eventfd. The loom models substitute a condvar (`loom_api::ModelUnparker`),
+/// which is why the protocol is generic over it.
+pub(crate) trait WakeOwner: Send + Sync {
+    fn wake_owner(&self);
+}
+
+impl WakeOwner for EventFd {
+    fn wake_owner(&self) {
+        self.notify();
+    }
+}
+
+pub(crate) struct Remote<E = EventFd> {
     state: AtomicU8,
-    eventfd: EventFd,
+    eventfd: E,
     /// `user_data` of dropped operations to cancel, pushed by any thread and
     /// drained by the owner on its next flush.
     cancels: Mutex<Vec<u64>>,
 }
 
-impl Remote {
-    pub(crate) fn new(eventfd: EventFd) -> Remote {
+impl<E: WakeOwner> Remote<E> {
+    pub(crate) fn new(eventfd: E) -> Remote<E> {
         Remote {
             state: AtomicU8::new(EMPTY),
             eventfd,
@@ -45,13 +58,13 @@ impl Remote {
         }
     }
 
-    pub(crate) fn eventfd(&self) -> &EventFd {
+    pub(crate) fn eventfd(&self) -> &E {
         &self.eventfd
     }
 
     pub(crate) fn unpark(&self) {
         if self.state.swap(NOTIFIED, Ordering::SeqCst) == PARKED {
-            self.eventfd.notify();
+            self.eventfd.wake_owner();
         }
     }
 
