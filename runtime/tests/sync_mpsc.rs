@@ -36,9 +36,10 @@ fn bounded_stress_delivers_every_message_once_in_per_sender_order() {
     let received = watchdog(LIMIT, || {
         runtime(2).block_on(async {
             let (tx, mut rx) = mpsc::channel(64);
+            let mut producers = ringwork::task::JoinSet::new();
             for producer in 0..PRODUCERS {
                 let tx = tx.clone();
-                ringwork::spawn(async move {
+                producers.spawn(async move {
                     for seq in 0..PER_PRODUCER {
                         tx.send((producer, seq)).await.unwrap();
                     }
@@ -48,6 +49,9 @@ fn bounded_stress_delivers_every_message_once_in_per_sender_order() {
             let mut received = Vec::new();
             while let Some(message) = rx.recv().await {
                 received.push(message);
+            }
+            while let Some(r) = producers.join_next().await {
+                r.unwrap();
             }
             received
         })
@@ -60,9 +64,10 @@ fn unbounded_stress_with_recv_many_delivers_every_message_once_in_order() {
     let received = watchdog(LIMIT, || {
         runtime(2).block_on(async {
             let (tx, mut rx) = mpsc::unbounded_channel();
+            let mut producers = ringwork::task::JoinSet::new();
             for producer in 0..PRODUCERS {
                 let tx = tx.clone();
-                ringwork::spawn(async move {
+                producers.spawn(async move {
                     for seq in 0..PER_PRODUCER {
                         tx.send((producer, seq)).unwrap();
                         if seq % 64 == 0 {
@@ -78,6 +83,9 @@ fn unbounded_stress_with_recv_many_delivers_every_message_once_in_order() {
                 assert!(batch.len() <= 100);
                 received.append(&mut batch);
             }
+            while let Some(r) = producers.join_next().await {
+                r.unwrap();
+            }
             received
         })
     });
@@ -91,9 +99,10 @@ fn a_slow_consumer_caps_the_queue_at_capacity() {
         runtime(2).block_on(async {
             let (tx, mut rx) = mpsc::channel(CAPACITY);
             let sent = Arc::new(AtomicUsize::new(0));
+            let mut producers = ringwork::task::JoinSet::new();
             for _ in 0..3 {
                 let (tx, sent) = (tx.clone(), sent.clone());
-                ringwork::spawn(async move {
+                producers.spawn(async move {
                     for i in 0..200u32 {
                         tx.send(i).await.unwrap();
                         sent.fetch_add(1, Ordering::SeqCst);
@@ -121,6 +130,9 @@ fn a_slow_consumer_caps_the_queue_at_capacity() {
                 }
             }
             assert_eq!(received, 600);
+            while let Some(r) = producers.join_next().await {
+                r.unwrap();
+            }
         })
     });
 }
@@ -263,7 +275,7 @@ fn blocking_send_and_recv_work_from_plain_threads() {
         let rt = runtime(2);
         let (tx, mut rx) = mpsc::channel::<u32>(1);
         let (back_tx, mut back_rx) = mpsc::channel::<u32>(1);
-        rt.spawn(async move {
+        let echo = rt.spawn(async move {
             while let Some(v) = rx.recv().await {
                 back_tx.send(v * 2).await.unwrap();
             }
@@ -277,6 +289,7 @@ fn blocking_send_and_recv_work_from_plain_threads() {
         producer.join().unwrap();
         assert_eq!(back_rx.blocking_recv(), None);
         assert_eq!(sum, 2 * (0..100).sum::<u32>());
+        rt.block_on(echo).unwrap();
     });
 }
 

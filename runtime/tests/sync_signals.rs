@@ -143,12 +143,14 @@ fn oneshot_delivers_across_workers_and_reports_a_dropped_sender() {
         runtime(2).block_on(async {
             for i in 0..1_000u32 {
                 let (tx, rx) = oneshot::channel();
-                ringwork::spawn(async move { tx.send(i).unwrap() });
+                let sender = ringwork::spawn(async move { tx.send(i).unwrap() });
                 assert_eq!(rx.await, Ok(i));
+                sender.await.unwrap();
             }
             let (tx, rx) = oneshot::channel::<u32>();
-            ringwork::spawn(async move { drop(tx) });
+            let dropper = ringwork::spawn(async move { drop(tx) });
             assert!(rx.await.is_err());
+            dropper.await.unwrap();
         })
     });
 }
