@@ -12,12 +12,23 @@
 //!   the eventfd written — a driver that is not parked costs one atomic swap,
 //!   no syscall.
 //! - owner, before waiting: `CAS(EMPTY → PARKED)`; if it finds `NOTIFIED`, it
-//!   consumes the token and does not wait. After waiting: `swap(EMPTY)`.
+//!   consumes the token with `swap(EMPTY)` and does not wait. After waiting:
+//!   `swap(EMPTY)`.
 //!
 //! Either the unparker's swap comes first (the owner's CAS fails and it does
 //! not block) or the owner's CAS comes first (the unparker sees `PARKED` and
 //! writes the eventfd, whose completion ends the wait). Both are `SeqCst`
 //! read-modify-writes on one word, so one of the two orders holds.
+//!
+//! The owner resets the word with a swap, not a store, because the reset
+//! consumes every token set so far, and the owner must then see the writes
+//! each of those unparkers made before unparking (a pushed task). A second
+//! unparker that finds `NOTIFIED` (or `PARKED` after the wait already ended)
+//! writes nothing and relies on that. A read-modify-write reads the last
+//! token, so the owner's `SeqCst` swap acquires from every unparker's
+//! release swap before it; a plain store reads nothing, and the owner could
+//! miss the work and wait with no write coming (the loom models in
+//! `loom-tests/tests/unpark.rs` found this).
 
 use crate::sync::atomic::{AtomicU8, Ordering};
 use crate::sync::{Arc, Mutex};
@@ -77,7 +88,8 @@ impl<E: WakeOwner> Remote<E> {
         {
             Ok(_) => true,
             Err(_) => {
-                self.state.store(EMPTY, Ordering::SeqCst);
+                // A swap, not a store: see the module docs.
+                self.state.swap(EMPTY, Ordering::SeqCst);
                 false
             }
         }
@@ -85,7 +97,8 @@ impl<E: WakeOwner> Remote<E> {
 
     /// Owner: the wait ended (for any reason); any token is consumed.
     pub(crate) fn end_park(&self) {
-        self.state.store(EMPTY, Ordering::SeqCst);
+        // A swap, not a store: see the module docs.
+        self.state.swap(EMPTY, Ordering::SeqCst);
     }
 
     /// Owner: consumes a pending token without waiting.
