@@ -183,13 +183,16 @@ impl Reactor {
                 .compare_exchange(EMPTY, PARKED, Ordering::SeqCst, Ordering::SeqCst)
                 .is_err()
         {
-            // A wake-up token is pending: consume it, do not wait.
-            shared.park_state.store(EMPTY, Ordering::SeqCst);
+            // A wake-up token is pending: consume it, do not wait. A swap,
+            // not a store: reading the last token acquires the work of every
+            // unparker that set one (as in the io_uring driver's `remote.rs`).
+            shared.park_state.swap(EMPTY, Ordering::SeqCst);
             return self.wait(Some(Duration::ZERO));
         }
         let result = self.wait(timeout);
         if blocking {
-            self.shared.park_state.store(EMPTY, Ordering::SeqCst);
+            // A swap, not a store: see above.
+            self.shared.park_state.swap(EMPTY, Ordering::SeqCst);
         }
         result
     }
