@@ -197,3 +197,22 @@ fn semaphore_close_races_a_waiting_acquire() {
         assert_eq!(sem.available_permits(), 1);
     });
 }
+
+/// Proves: a reserved slot dropped unused on another thread while the
+/// receiver closes the channel and waits still lets `recv` finish with
+/// `None` (the receiver waits for outstanding slots after a close, so the
+/// drop must wake it; no lost wake-up between the two flags).
+#[test]
+fn mpsc_close_races_an_unused_permit_drop() {
+    loom::model(|| {
+        let (tx, mut rx) = mpsc::channel::<u8>(1);
+        // A second sender stays alive, so only the close can end `recv`.
+        let keep = tx.clone();
+        let owned = block_on(tx.reserve_owned()).unwrap();
+        let dropper = thread::spawn(move || drop(owned.release()));
+        rx.close();
+        assert_eq!(block_on(rx.recv()), None);
+        dropper.join().unwrap();
+        drop(keep);
+    });
+}

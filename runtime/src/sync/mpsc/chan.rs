@@ -29,7 +29,7 @@
 use super::super::batch::BatchSemaphore;
 use super::super::Notify;
 use crate::coop;
-use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use crate::loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use crate::loom::sync::Mutex;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -139,6 +139,10 @@ impl<T> Chan<T> {
     /// An unused reserved slot returns (bounded channels).
     pub(super) fn release_slot(&self) {
         self.slots().release(1);
+        // SeqCst fence: pairs with the one in `Rx::refill`. Either this
+        // thread sees the close (and wakes the receiver below), or the
+        // receiver, closing then checking the slots, sees this release.
+        fence(Ordering::SeqCst);
         if self.is_closed() {
             // The receiver may be waiting for the last outstanding slot.
             let waker = self.queue.lock().rx_waker.take();
@@ -204,7 +208,13 @@ impl<T> Rx<T> {
         // Acquire: pairs with `drop_sender`'s AcqRel (the pushes of every
         // sender happened before, and we hold the lock they pushed under).
         let no_senders = self.chan.senders.load(Ordering::Acquire) == 0;
-        let drained = self.chan.is_closed()
+        let closed = self.chan.is_closed();
+        if closed {
+            // Pairs with the fence in `Chan::release_slot` (a slot freed
+            // unused concurrently with the close: one side sees the other).
+            fence(Ordering::SeqCst);
+        }
+        let drained = closed
             && self
                 .chan
                 .slots
