@@ -91,10 +91,13 @@ impl Notify {
     pub fn notified(&self) -> Notified<'_> {
         Notified {
             notify: self,
-            // Relaxed: `notify_waiters` calls that happen-before this one
-            // are visible by coherence; later ones are compared under the
-            // lock in `poll`.
-            generation: self.generation.load(Ordering::Relaxed),
+            // Acquire: pairs with the Release increment in
+            // `notify_waiters`. A caller that checks a condition after
+            // creating the future and sees the generation of a
+            // `notify_waiters` call also sees what was written before that
+            // call (the condition), so it cannot both miss the condition
+            // and count that call as already past.
+            generation: self.generation.load(Ordering::Acquire),
             state: Stage::Init,
         }
     }
@@ -126,8 +129,9 @@ impl Notify {
     pub fn notify_waiters(&self) {
         let mut wake = WakeList::new();
         let mut state = self.state.lock();
-        // Relaxed: under the lock, which `poll` also holds when it compares.
-        self.generation.fetch_add(1, Ordering::Relaxed);
+        // Release: pairs with the Acquire load in `notified`. `poll`
+        // compares under the lock, which orders it with this increment.
+        self.generation.fetch_add(1, Ordering::Release);
         while let Some((_, waiter)) = state.waiters.pop_front() {
             waiter.notified = Some(Kind::All);
             if let Some(waker) = waiter.waker.take() {
@@ -176,7 +180,8 @@ impl Future for Notified<'_> {
             Stage::Done => true,
             Stage::Init => {
                 // Notified by `notify_waiters` since creation, or a stored
-                // `notify_one` permit.
+                // `notify_one` permit. Relaxed: the increment happens under
+                // the lock we hold.
                 if this.notify.generation.load(Ordering::Relaxed) != this.generation
                     || std::mem::take(&mut state.permit)
                 {

@@ -57,8 +57,9 @@ impl Wake for MemberWaker {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        // AcqRel: pairs with the Release store of `false` before the member
-        // is polled; a wake after that store queues the member again.
+        // AcqRel: pairs with the swap to `false` before the member is
+        // polled; a wake after that swap queues the member again, and a
+        // wake before it publishes its writes to that poll.
         if self.queued.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -138,8 +139,12 @@ impl<F: Future + Unpin> Unordered<F> {
             if member.waker.serial != serial {
                 continue; // queued by a former occupant of the slot
             }
-            // Release: pairs with the AcqRel swap in `wake_by_ref`.
-            member.waker.queued.store(false, Ordering::Release);
+            // A swap, not a store: as a read-modify-write it reads the
+            // latest `true`, so it acquires from a wake that found the
+            // member already queued and skipped queueing it (AcqRel pairs
+            // with the swap in `wake_by_ref`); the poll below then sees what
+            // that waker published.
+            member.waker.queued.swap(false, Ordering::AcqRel);
             let waker = Waker::from(member.waker.clone());
             let mut member_cx = Context::from_waker(&waker);
             if let Poll::Ready(output) = Pin::new(&mut member.future).poll(&mut member_cx) {
