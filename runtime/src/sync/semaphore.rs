@@ -153,12 +153,14 @@ impl Semaphore {
     }
 
     /// [`acquire`](Semaphore::acquire) for a shared semaphore; the permit
-    /// keeps the semaphore alive and is `'static`.
+    /// keeps the semaphore alive and is `'static`. Cancel safety as for
+    /// `acquire`.
     pub async fn acquire_owned(self: Arc<Self>) -> Result<OwnedSemaphorePermit, AcquireError> {
         self.acquire_many_owned(1).await
     }
 
     /// [`acquire_many`](Semaphore::acquire_many) for a shared semaphore.
+    /// Cancel safety as for `acquire_many`.
     pub async fn acquire_many_owned(
         self: Arc<Self>,
         n: u32,

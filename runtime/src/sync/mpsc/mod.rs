@@ -121,6 +121,9 @@ impl<T> Sender<T> {
     }
 
     /// [`reserve`](Sender::reserve) that keeps the sender in the permit.
+    ///
+    /// Cancel safety: as for `reserve`, except that dropping the future
+    /// also drops the sender it consumed.
     pub async fn reserve_owned(self) -> Result<OwnedPermit<T>, SendError<()>> {
         self.chan
             .slots()
