@@ -34,6 +34,21 @@ pub(crate) fn budget<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Runs `f` with no budget in force (restoring the current one after, also
+/// on unwind): for a poll that must be able to complete even when the task
+/// has spent its budget, such as a timeout's deadline.
+pub(crate) fn unconstrained<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<u8>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = CURRENT.try_with(|cell| cell.set(self.0));
+        }
+    }
+    let prev = CURRENT.with(|cell| cell.replace(None));
+    let _restore = Restore(prev);
+    f()
+}
+
 /// Whether the current poll has budget left (`true` outside a task poll).
 pub fn has_budget_remaining() -> bool {
     CURRENT.with(|cell| cell.get() != Some(0))

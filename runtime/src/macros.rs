@@ -10,7 +10,9 @@
 /// their outputs as a tuple, once all have completed.
 ///
 /// Unlike spawning, the futures run on this task (no `Send` or `'static`
-/// needed) and never in parallel. For a dynamic number of futures use
+/// needed) and never in parallel. Each poll starts with a different future,
+/// so one that spends the task's budget cannot starve the others. At most
+/// 16 futures; for more, or a dynamic number, use
 /// [`task::join_all`](crate::task::join_all).
 ///
 /// ```
@@ -24,21 +26,34 @@
 /// Cancel safety: dropping it drops every future, finished or not.
 #[macro_export]
 macro_rules! join {
-    (@munch [$($acc:tt)*]) => {
+    (@munch [$($acc:tt)*] [$($idx:tt)*]) => {
         $crate::join!(@expand $($acc)*)
     };
-    (@munch [$($acc:tt)*] $future:expr $(, $($rest:tt)*)?) => {
-        $crate::join!(@munch [$($acc)* [fut $future]] $($($rest)*)?)
+    (@munch [$($acc:tt)*] [$i:tt $($idx:tt)*] $future:expr $(, $($rest:tt)*)?) => {
+        $crate::join!(@munch [$($acc)* [fut $i $future]] [$($idx)*] $($($rest)*)?)
     };
-    (@expand $([$name:ident $future:expr])*) => {{
+    (@munch [$($acc:tt)*] [] $($rest:tt)*) => {
+        ::core::compile_error!("join! takes at most 16 futures; use task::join_all for more")
+    };
+    (@expand $([$name:ident $i:tt $future:expr])*) => {{
         $(
             let mut $name = ::core::pin::pin!($crate::__private::MaybeDone::new($future));
         )*
+        let count: u32 = [$($i),*].len() as u32;
+        // The first future polled rotates, so when one of them spends the
+        // task's budget the others still get their turn.
+        let mut start: u32 = 0;
         ::core::future::poll_fn(|cx| {
             let mut all_done = true;
-            $(
-                all_done &= $name.as_mut().poll_done(cx);
-            )*
+            for k in 0..count {
+                let index = (start + k) % count;
+                $(
+                    if index == $i {
+                        all_done &= $name.as_mut().poll_done(cx);
+                    }
+                )*
+            }
+            start = (start + 1) % count;
             if all_done {
                 ::core::task::Poll::Ready(($($name.as_mut().take_output(),)*))
             } else {
@@ -49,7 +64,7 @@ macro_rules! join {
     }};
     () => { () };
     ($($futures:tt)+) => {
-        $crate::join!(@munch [] $($futures)+)
+        $crate::join!(@munch [] [0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15] $($futures)+)
     };
 }
 
@@ -65,8 +80,11 @@ macro_rules! join {
 /// }
 /// ```
 ///
-/// - Branches are polled in a random order on each poll (so none is
-///   starved), or top to bottom after `biased;`.
+/// - The `if` conditions are evaluated first, then the futures are created
+///   in order; branches are polled in a random order on each poll (so none
+///   is starved), or top to bottom after `biased;`.
+/// - When a branch wins, the other futures are dropped before its handler
+///   runs.
 /// - A branch whose output does not match its pattern is disabled, and the
 ///   wait continues with the others. A branch whose `if` condition is false
 ///   is disabled from the start (its future is still created, not polled).
@@ -135,17 +153,24 @@ macro_rules! select {
             $($var($var),)*
             Disabled,
         }
-        $(
-            let mut $name = ::core::pin::pin!($future);
-        )*
         let branches: u32 = [$($i),*].len() as u32;
+        // Conditions first, before any future is created (a condition may
+        // look at what a future expression then borrows).
         let mut disabled: u64 = 0;
         $($(
             if !$cond {
                 disabled |= 1u64 << $i;
             }
         )?)*
-        let out = ::core::future::poll_fn(|cx| {
+        // The futures live in this inner block only: the losers are dropped
+        // before the winning handler runs (a losing `lock()` or `send()`
+        // must not hold its place in a queue while the handler waits on the
+        // same primitive).
+        let out = {
+        $(
+            let mut $name = ::core::pin::pin!($future);
+        )*
+        ::core::future::poll_fn(|cx| {
             let start = if $biased { 0 } else { $crate::__private::random_below(branches) };
             for k in 0..branches {
                 let branch = (start + k) % branches;
@@ -168,7 +193,8 @@ macro_rules! select {
             }
             ::core::task::Poll::Pending
         })
-        .await;
+        .await
+        };
         #[allow(unreachable_patterns, unreachable_code)]
         match out {
             $(

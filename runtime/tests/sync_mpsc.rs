@@ -298,7 +298,10 @@ fn an_always_ready_receiver_still_yields_to_other_tasks() {
     // The receive loop never waits (the channel is pre-filled), yet the
     // other task on the single worker gets to run: recv spends budget.
     watchdog(LIMIT, || {
-        runtime(1).block_on(async {
+        let rt = runtime(1);
+        // Spawned from a task on the only worker: both tasks are queued
+        // before either runs.
+        rt.block_on(rt.spawn(async {
             let (tx, mut rx) = mpsc::unbounded_channel();
             for i in 0..10_000u32 {
                 tx.send(i).unwrap();
@@ -321,6 +324,30 @@ fn an_always_ready_receiver_still_yields_to_other_tasks() {
                 consumer.await.unwrap(),
                 "the other task never ran during the loop"
             );
-        })
+        }))
+        .unwrap();
     });
+}
+
+#[test]
+fn a_granted_send_dropped_after_close_still_lets_recv_finish() {
+    // The receive frees the slot and hands it to the waiting send; the
+    // receiver closes and waits for outstanding slots; the send future is
+    // dropped before it noticed its slot. Its slot goes back and the
+    // receiver must be woken to see the channel finished.
+    let (tx, mut rx) = mpsc::channel::<u32>(1);
+    tx.try_send(1).unwrap();
+    let (send_flag, recv_flag) = (WakeFlag::new(), WakeFlag::new());
+    let mut send = Box::pin(tx.send(2));
+    assert!(poll_once(send.as_mut(), &send_flag).is_pending());
+    assert_eq!(rx.try_recv(), Ok(1));
+    assert_eq!(send_flag.take(), 1, "the freed slot was handed to the send");
+    rx.close();
+    {
+        let mut recv = Box::pin(rx.recv());
+        assert!(poll_once(recv.as_mut(), &recv_flag).is_pending());
+        drop(send);
+        assert_eq!(recv_flag.take(), 1, "the receiver was not woken");
+        assert_eq!(poll_once(recv.as_mut(), &recv_flag), Poll::Ready(None));
+    }
 }

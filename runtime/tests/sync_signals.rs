@@ -414,3 +414,77 @@ fn watch_change_tracking_and_sender_side_close() {
         })
     });
 }
+
+#[test]
+fn a_send_refused_after_close_resolves_the_waiting_receiver() {
+    let (tx, mut rx) = oneshot::channel::<u8>();
+    let flag = WakeFlag::new();
+    rx.close();
+    assert!(poll_once(std::pin::Pin::new(&mut rx), &flag).is_pending());
+    assert_eq!(tx.send(1), Err(1));
+    assert_eq!(flag.take(), 1);
+    assert!(matches!(
+        poll_once(std::pin::Pin::new(&mut rx), &flag),
+        Poll::Ready(Err(_))
+    ));
+}
+
+/// Whether a task looping `iterations` times over an always-ready `op`
+/// lets another task on the single worker run before the loop ends.
+fn always_ready_loop_yields<F, Fut>(iterations: usize, op: F) -> bool
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    watchdog(LIMIT, move || {
+        let rt = runtime(1);
+        // Both tasks are spawned from a task on the only worker, so both are
+        // queued before either runs (spawning from the `block_on` thread
+        // could let the loop finish before the other task exists).
+        rt.block_on(rt.spawn(async move {
+            let ran = Arc::new(AtomicUsize::new(0));
+            let seen = ran.clone();
+            let mut op = op;
+            let looping = ringwork::spawn(async move {
+                let mut other_ran_meanwhile = false;
+                for _ in 0..iterations {
+                    op().await;
+                    other_ran_meanwhile |= seen.load(Ordering::SeqCst) == 1;
+                }
+                other_ran_meanwhile
+            });
+            let other = ringwork::spawn(async move { ran.store(1, Ordering::SeqCst) });
+            other.await.unwrap();
+            looping.await.unwrap()
+        }))
+        .unwrap()
+    })
+}
+
+#[test]
+fn ready_watch_changes_and_barrier_waits_spend_budget() {
+    let (tx, rx) = watch::channel(0u32);
+    let rx = Arc::new(std::sync::Mutex::new(rx));
+    assert!(
+        always_ready_loop_yields(1_000, move || {
+            let rx = rx.clone();
+            async move {
+                let mut rx = rx.lock().unwrap().clone();
+                rx.mark_changed();
+                rx.changed().await.unwrap();
+            }
+        }),
+        "watch::changed never yielded"
+    );
+    drop(tx);
+    let barrier = Arc::new(Barrier::new(1));
+    assert!(
+        always_ready_loop_yields(1_000, move || {
+            let barrier = barrier.clone();
+            async move {
+                assert!(barrier.wait().await.is_leader());
+            }
+        }),
+        "Barrier::wait never yielded"
+    );
+}

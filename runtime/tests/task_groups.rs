@@ -480,3 +480,114 @@ fn select_is_not_biased_unless_asked() {
         })
     });
 }
+
+#[test]
+fn try_join_next_keeps_the_waker_of_an_earlier_poll() {
+    let flag = common::WakeFlag::new();
+    watchdog(LIMIT, {
+        let flag = flag.clone();
+        move || {
+            runtime(2).block_on(async move {
+                let mut set = JoinSet::new();
+                let (tx, rx) = ringwork::sync::oneshot::channel::<()>();
+                set.spawn(async move {
+                    let _ = rx.await;
+                });
+                let waker = flag.waker();
+                let mut cx = Context::from_waker(&waker);
+                assert!(set.poll_join_next(&mut cx).is_pending());
+                assert!(set.try_join_next().is_none());
+                tx.send(()).unwrap();
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while flag.take() == 0 {
+                    assert!(Instant::now() < deadline, "the registered waker was lost");
+                    ringwork::time::sleep(Duration::from_millis(1)).await;
+                }
+                assert!(set.join_next().await.unwrap().is_ok());
+            })
+        }
+    });
+}
+
+#[test]
+fn select_drops_the_losing_futures_before_the_handler_runs() {
+    watchdog(LIMIT, || {
+        runtime(2).block_on(async {
+            let mutex = ringwork::sync::Mutex::new(());
+            let held = mutex.lock().await;
+            let relocked = ringwork::select! {
+                biased;
+                _guard = mutex.lock() => false,
+                _ = async {} => {
+                    drop(held);
+                    // The losing `lock()` must not still be queued (it would
+                    // be handed the lock and never give it back).
+                    ringwork::time::timeout(Duration::from_secs(5), mutex.lock())
+                        .await
+                        .is_ok()
+                }
+            };
+            assert!(relocked);
+
+            // A handler may use what a losing future borrowed.
+            let (tx, mut rx) = ringwork::sync::mpsc::channel::<u8>(1);
+            ringwork::select! {
+                biased;
+                Some(_) = rx.recv() => unreachable!("nothing was sent"),
+                _ = async {} => rx.close(),
+            }
+            assert!(tx.is_closed());
+
+            // Conditions are evaluated before the futures borrow.
+            let mut items = vec![1, 2];
+            let popped = ringwork::select! {
+                v = async { items.pop() }, if !items.is_empty() => v,
+                else => None,
+            };
+            assert_eq!(popped, Some(2));
+        })
+    });
+}
+
+#[test]
+fn join_macro_lets_a_second_future_progress_while_the_first_spends_the_budget() {
+    watchdog(LIMIT, || {
+        runtime(1).block_on(async {
+            let steps = Arc::new(AtomicUsize::new(0));
+            let s = steps.clone();
+            let ((), at) = ringwork::join!(
+                async move {
+                    for _ in 0..2_000 {
+                        s.fetch_add(1, Ordering::SeqCst);
+                        ringwork::task::consume_budget().await;
+                    }
+                },
+                async {
+                    ringwork::task::consume_budget().await;
+                    steps.load(Ordering::SeqCst)
+                },
+            );
+            assert!(
+                at < 2_000,
+                "the second future waited for the first to finish"
+            );
+        })
+    });
+}
+
+#[test]
+fn a_timeout_fires_around_a_future_that_is_always_ready() {
+    watchdog(LIMIT, || {
+        runtime(1).block_on(async {
+            let busy = async {
+                loop {
+                    ringwork::task::consume_budget().await;
+                }
+            };
+            let started = Instant::now();
+            let result = ringwork::time::timeout(Duration::from_millis(20), busy).await;
+            assert!(result.is_err());
+            assert!(started.elapsed() < Duration::from_secs(10));
+        })
+    });
+}

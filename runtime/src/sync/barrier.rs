@@ -69,6 +69,8 @@ impl Barrier {
     /// future afterwards does not take it back (the round can complete
     /// without this task, which then simply does not observe it).
     pub async fn wait(&self) -> BarrierWaitResult {
+        // The leader never waits: spend budget here, before arriving.
+        crate::coop::consume_budget().await;
         let released = {
             let mut round = self.state.lock();
             round.arrived += 1;

@@ -108,10 +108,11 @@ pub mod error {
 
 use error::{RecvError, SendError, TryRecvError};
 
-/// A channel keeping the last `capacity` values.
+/// A channel keeping the last `capacity` values. The ring of `capacity`
+/// slots is allocated here, up front.
 ///
 /// # Panics
-/// If `capacity` is 0.
+/// If `capacity` is 0, or too large to allocate.
 pub fn channel<T: Clone>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     assert!(
         capacity > 0,

@@ -77,6 +77,9 @@ pub struct Sender<T> {
 ///
 /// Cancel safety: dropping the `.await` loses nothing: awaiting the
 /// receiver again (or `try_recv`) still yields the value.
+///
+/// Polling it again after it resolved panics (it is consumed by then, as
+/// with any future).
 pub struct Receiver<T> {
     /// `None` once the value (or the error) was delivered.
     inner: Option<Arc<Mutex<State<T>>>>,
@@ -122,6 +125,14 @@ impl<T> Sender<T> {
         let inner = self.inner.take().expect("an unsent Sender has its state");
         let mut state = inner.lock();
         if state.receiver_closed {
+            // Nothing will be sent any more: a receiver that closed and
+            // still awaits resolves with the error.
+            state.sender_done = true;
+            let waker = state.rx_waker.take();
+            drop(state);
+            if let Some(waker) = waker {
+                waker.wake();
+            }
             return Err(value);
         }
         state.value = Some(value);
@@ -143,11 +154,14 @@ impl<T> Sender<T> {
 
     /// Resolves when the receiver is dropped or closed.
     pub fn poll_closed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let progress = std::task::ready!(coop::poll_proceed(cx));
         let Some(inner) = &self.inner else {
+            progress.made_progress();
             return Poll::Ready(());
         };
         let mut state = inner.lock();
         if state.receiver_closed {
+            progress.made_progress();
             return Poll::Ready(());
         }
         store_waker(&mut state.tx_waker, cx);

@@ -101,7 +101,9 @@ pub mod error {
 use error::{RecvError, SendError};
 
 /// A read lock on the current value. Do not hold it across an `.await`:
-/// the sender waits for it to go.
+/// the sender waits for it to go. Do not borrow twice on one thread either:
+/// with a `send` waiting in between, the second borrow waits for the send,
+/// which waits for the first borrow (a deadlock, as with tokio's `watch`).
 pub struct Ref<'a, T> {
     guard: parking_lot::RwLockReadGuard<'a, T>,
     has_changed: bool,
@@ -212,6 +214,7 @@ impl<T> Sender<T> {
     ///
     /// Cancel safety: safe; it only observes.
     pub async fn closed(&self) {
+        crate::coop::consume_budget().await;
         loop {
             let gone = self.shared.receivers_gone.notified();
             if self.is_closed() {
@@ -291,6 +294,9 @@ impl<T> Receiver<T> {
     ///
     /// Cancel safety: safe; nothing is marked seen until it resolves.
     pub async fn changed(&mut self) -> Result<(), RecvError> {
+        // A change may already be there: spend budget before looking (and
+        // before marking anything seen, for cancel safety).
+        crate::coop::consume_budget().await;
         loop {
             // Created before the check: a change after it completes it.
             let notified = self.shared.changed.notified();
@@ -315,21 +321,25 @@ impl<T> Receiver<T> {
         &mut self,
         mut predicate: impl FnMut(&T) -> bool,
     ) -> Result<Ref<'_, T>, RecvError> {
+        crate::coop::consume_budget().await;
         loop {
             let notified = self.shared.changed.notified();
             // In its own scope so the (non-`Send`) guard is not held across
             // the `.await` below.
-            {
+            let closed = {
                 let guard = self.shared.value.read();
-                // Under the read lock: the version matches the value tested.
-                let version = self.shared.version() & !CLOSED;
-                let has_changed = version != self.seen;
-                self.seen = version;
+                // Under the read lock: the version matches the value tested,
+                // so "closed" below means "closed, and this was the last
+                // value".
+                let version = self.shared.version();
+                let has_changed = version & !CLOSED != self.seen;
+                self.seen = version & !CLOSED;
                 if predicate(&guard) {
                     return Ok(Ref { guard, has_changed });
                 }
-            }
-            if self.shared.version() & CLOSED != 0 {
+                version & CLOSED != 0
+            };
+            if closed {
                 return Err(RecvError(()));
             }
             notified.await;

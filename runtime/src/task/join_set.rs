@@ -5,7 +5,7 @@ use super::{AbortHandle, JoinError, JoinHandle};
 use crate::runtime::Handle;
 use std::fmt;
 use std::future::Future;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 /// A group of spawned tasks, joined in the order they finish.
 ///
@@ -70,16 +70,16 @@ impl<T> JoinSet<T> {
     /// Polls for the next finished task (for hand-written futures).
     pub fn poll_join_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, JoinError>>> {
         self.tasks
-            .poll_next(cx)
+            .poll_next(Some(cx.waker()))
             .map(|next| next.map(|(_, output)| output))
     }
 
     /// The output of a task that has already finished, without waiting;
-    /// `None` if no task has finished (or the set is empty).
+    /// `None` if no task has finished (or the set is empty). A waker
+    /// registered by an earlier `poll_join_next` stays registered.
     pub fn try_join_next(&mut self) -> Option<Result<T, JoinError>> {
-        let mut cx = Context::from_waker(Waker::noop());
-        match self.poll_join_next(&mut cx) {
-            Poll::Ready(next) => next,
+        match self.tasks.poll_next(None) {
+            Poll::Ready(next) => next.map(|(_, output)| output),
             Poll::Pending => None,
         }
     }

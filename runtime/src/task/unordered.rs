@@ -115,16 +115,18 @@ impl<F: Future + Unpin> Unordered<F> {
 
     /// Polls woken members until one completes: `Ready(Some((tag, output)))`,
     /// `Ready(None)` when the set is empty, `Pending` when none of the
-    /// woken ones completed (the caller is woken when another is).
-    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<(usize, F::Output)>> {
+    /// woken ones completed. `parent` (if given) replaces the waker woken
+    /// when another member is; `None` leaves the registered one in place
+    /// (a non-waiting check such as `try_join_next`).
+    pub(crate) fn poll_next(&mut self, parent: Option<&Waker>) -> Poll<Option<(usize, F::Output)>> {
         if self.len == 0 {
             return Poll::Ready(None);
         }
-        {
+        if let Some(waker) = parent {
             let mut ready = self.ready.state.lock();
             match &mut ready.parent {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                parent => *parent = Some(cx.waker().clone()),
+                Some(w) if w.will_wake(waker) => {}
+                slot => *slot = Some(waker.clone()),
             }
         }
         // At most one round over the members per call, so a member that
@@ -154,9 +156,11 @@ impl<F: Future + Unpin> Unordered<F> {
                 return Poll::Ready(Some((member.tag, output)));
             }
         }
-        if !self.ready.state.lock().slots.is_empty() {
-            // Woken members remain: come back after the others had a turn.
-            cx.waker().wake_by_ref();
+        if let Some(waker) = parent {
+            if !self.ready.state.lock().slots.is_empty() {
+                // Woken members remain: come back after the others had a turn.
+                waker.wake_by_ref();
+            }
         }
         Poll::Pending
     }

@@ -35,7 +35,7 @@ where
     }
     let mut outputs: Vec<Option<_>> = (0..set.len()).map(|_| None).collect();
     std::future::poll_fn(|cx| {
-        while let Some((index, output)) = std::task::ready!(set.poll_next(cx)) {
+        while let Some((index, output)) = std::task::ready!(set.poll_next(Some(cx.waker()))) {
             outputs[index] = Some(output);
         }
         Poll::Ready(())
@@ -113,7 +113,7 @@ where
         timeout.map(|t| Box::pin(crate::time::sleep(t)));
     std::future::poll_fn(|cx| {
         loop {
-            match set.poll_next(cx) {
+            match set.poll_next(Some(cx.waker())) {
                 Poll::Ready(None) => return Poll::Ready(()),
                 Poll::Ready(Some((index, result))) => {
                     let panicked = matches!(&result, Err(e) if e.is_panic());

@@ -65,7 +65,16 @@ impl<F: Future> Future for Timeout<F> {
         if let Poll::Ready(output) = this.future.poll(cx) {
             return Poll::Ready(Ok(output));
         }
-        match Pin::new(this.sleep).poll(cx) {
+        // If the inner future spent the task's budget, the deadline must
+        // still be able to fire (a future that is always ready would
+        // otherwise never time out): poll it outside the budget.
+        let sleep = Pin::new(this.sleep);
+        let elapsed = if crate::coop::has_budget_remaining() {
+            sleep.poll(cx)
+        } else {
+            crate::coop::unconstrained(|| sleep.poll(cx))
+        };
+        match elapsed {
             Poll::Ready(()) => Poll::Ready(Err(Elapsed(()))),
             Poll::Pending => Poll::Pending,
         }

@@ -26,12 +26,14 @@
 //! send; the message is delivered, not lost). A permit dropped unused after
 //! the close wakes the receiver so it can notice.
 
-use super::super::batch::BatchSemaphore;
+use super::super::batch::{Acquire, BatchSemaphore, Closed};
 use super::super::Notify;
 use crate::coop;
 use crate::loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use crate::loom::sync::Mutex;
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
@@ -106,6 +108,7 @@ impl<T> Chan<T> {
 
     /// Resolves once the receiver closed the channel or was dropped.
     pub(super) async fn closed(&self) {
+        crate::coop::consume_budget().await;
         loop {
             // Created before the check: a `notify_waiters` after the check
             // completes it.
@@ -139,16 +142,29 @@ impl<T> Chan<T> {
     /// An unused reserved slot returns (bounded channels).
     pub(super) fn release_slot(&self) {
         self.slots().release(1);
+        self.slot_returned();
+    }
+
+    /// After a slot went back to the semaphore unused: after a close, the
+    /// receiver may be waiting for the last outstanding slot.
+    fn slot_returned(&self) {
         // SeqCst fence: pairs with the one in `Rx::refill`. Either this
         // thread sees the close (and wakes the receiver below), or the
         // receiver, closing then checking the slots, sees this release.
         fence(Ordering::SeqCst);
         if self.is_closed() {
-            // The receiver may be waiting for the last outstanding slot.
             let waker = self.queue.lock().rx_waker.take();
             if let Some(waker) = waker {
                 waker.wake();
             }
+        }
+    }
+
+    /// Waits for a free slot (bounded channels).
+    pub(super) fn acquire_slot(&self) -> AcquireSlot<'_, T> {
+        AcquireSlot {
+            chan: self,
+            acquire: Some(self.slots().acquire(1)),
         }
     }
 
@@ -162,6 +178,40 @@ impl<T> Chan<T> {
             slots.close();
         }
         self.closed_notify.notify_waiters();
+    }
+}
+
+/// The future of [`Chan::acquire_slot`]. Dropped before it resolves, it
+/// gives back any slot it had already been handed (the semaphore does
+/// that) and then, like [`Chan::release_slot`], wakes a receiver that may be
+/// waiting for that slot after a close.
+pub(super) struct AcquireSlot<'a, T> {
+    chan: &'a Chan<T>,
+    /// `None` once resolved.
+    acquire: Option<Acquire<'a>>,
+}
+
+impl<T> Future for AcquireSlot<'_, T> {
+    type Output = Result<(), Closed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let acquire = this
+            .acquire
+            .as_mut()
+            .expect("AcquireSlot polled after it resolved");
+        let result = std::task::ready!(Pin::new(acquire).poll(cx));
+        this.acquire = None;
+        Poll::Ready(result)
+    }
+}
+
+impl<T> Drop for AcquireSlot<'_, T> {
+    fn drop(&mut self) {
+        if let Some(acquire) = self.acquire.take() {
+            drop(acquire);
+            self.chan.slot_returned();
+        }
     }
 }
 

@@ -84,7 +84,7 @@ impl<T> Sender<T> {
     /// sender). To keep the value when a `select!` picks another branch,
     /// await [`reserve`](Sender::reserve) there and send through the permit.
     pub async fn send(&self, value: T) -> Result<(), SendError<T>> {
-        if self.chan.slots().acquire(1).await.is_err() {
+        if self.chan.acquire_slot().await.is_err() {
             return Err(SendError(value));
         }
         self.chan.push(value, true).map_err(|Rejected(value)| {
@@ -112,11 +112,7 @@ impl<T> Sender<T> {
     /// Cancel safety: dropping the future before it resolves loses nothing
     /// but its place in the queue of waiting senders.
     pub async fn reserve(&self) -> Result<Permit<'_, T>, SendError<()>> {
-        self.chan
-            .slots()
-            .acquire(1)
-            .await
-            .map_err(|_| SendError(()))?;
+        self.chan.acquire_slot().await.map_err(|_| SendError(()))?;
         Ok(Permit { chan: &self.chan })
     }
 
@@ -125,11 +121,7 @@ impl<T> Sender<T> {
     /// Cancel safety: as for `reserve`, except that dropping the future
     /// also drops the sender it consumed.
     pub async fn reserve_owned(self) -> Result<OwnedPermit<T>, SendError<()>> {
-        self.chan
-            .slots()
-            .acquire(1)
-            .await
-            .map_err(|_| SendError(()))?;
+        self.chan.acquire_slot().await.map_err(|_| SendError(()))?;
         Ok(OwnedPermit { sender: Some(self) })
     }
 
