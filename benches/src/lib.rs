@@ -13,7 +13,9 @@
 //! - [`handoff`]: a std-only single-slot [`Mailbox`](handoff::Mailbox), used
 //!   by workloads that pass messages, identical for every peer so that the
 //!   comparison measures schedulers rather than channel implementations;
-//! - [`workloads`]: the scheduler workloads, and the timer workloads
+//! - [`workloads`]: the scheduler workloads, the sync-primitive workloads
+//!   (`ringwork::sync` against `tokio::sync`: mpsc, oneshot, Mutex,
+//!   Semaphore), and the timer workloads
 //!   (`timer_churn`, `sleep_many`, each run in a fresh child process so
 //!   that its peak RSS is its own);
 //! - [`iobench`]: the I/O workloads (`tcp_echo` on ringwork-uring,

@@ -73,8 +73,8 @@ struct CompareArgs {
     quick: bool,
 
     /// Measured rounds per workload [default: 7, or 5 with --quick (the
-    /// scheduler and timer workloads); for the I/O workloads 7, or 3 with
-    /// --quick].
+    /// scheduler, sync and timer workloads); for the I/O workloads 7, or 3
+    /// with --quick].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     rounds: Option<u32>,
 
@@ -267,13 +267,13 @@ fn compare(args: CompareArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// The workloads a `compare` runs: scheduler workloads, then timer
-/// workloads and I/O workloads (by name).
+/// The workloads a `compare` runs: scheduler and sync workloads (the
+/// runner's), then timer workloads and I/O workloads (by name).
 type Selection = (Vec<Box<dyn Workload>>, Vec<&'static str>, Vec<&'static str>);
 
-/// The scheduler, timer and I/O workloads named in `only` (all of them when
-/// it is empty), in report order; an unknown name is an error listing the
-/// known ones.
+/// The scheduler, sync, timer and I/O workloads named in `only` (all of them
+/// when it is empty), in report order; an unknown name is an error listing
+/// the known ones.
 fn select_workloads(all: Vec<Box<dyn Workload>>, only: &[String]) -> Result<Selection, String> {
     let mut known: Vec<&str> = all.iter().map(|workload| workload.name()).collect();
     known.extend(timers::NAMES);

@@ -4,8 +4,8 @@
 //! configuration, and a function that builds it. Adding a configuration (say
 //! ringwork on epoll next to ringwork on io_uring) means adding an entry to
 //! [`default_peers`] — and, for a new kind of runtime, a variant to
-//! [`PeerRuntime`] plus implementations of [`SchedulerRuntime`] and
-//! [`TimerRuntime`].
+//! [`PeerRuntime`] plus implementations of [`SchedulerRuntime`],
+//! [`TimerRuntime`] and [`SyncRuntime`].
 //!
 //! The peers are built like for like: ringwork's workers always carry an I/O
 //! driver and a timer wheel, so tokio is built with `enable_all()` (its I/O
@@ -14,8 +14,9 @@
 //! [`SchedulerRuntime`] is the handful of operations the scheduler workloads
 //! need (spawn from outside, spawn from inside, yield, block on);
 //! [`TimerRuntime`] adds the two the timer workloads need (`sleep_until`,
-//! `timeout`). Workloads are generic over them, so the very same code runs on
-//! every peer.
+//! `timeout`); [`SyncRuntime`] the channels, mutex and semaphore the sync
+//! workloads need. Workloads are generic over them, so the very same code
+//! runs on every peer.
 
 use std::error::Error;
 use std::fmt;
@@ -161,6 +162,212 @@ impl TimerRuntime for tokio::runtime::Runtime {
         future: F,
     ) -> impl Future<Output = Result<F::Output, Self::Elapsed>> + Send {
         tokio::time::timeout(duration, future)
+    }
+}
+
+/// The synchronization primitives the sync workloads need, on top of
+/// [`SchedulerRuntime`]: each runtime's own bounded `mpsc` channel,
+/// `oneshot` channel, `Mutex` and `Semaphore` (`ringwork::sync` and
+/// `tokio::sync`), called directly — the wrappers are a few lines each and
+/// monomorphised away, so what is measured is the runtime's primitive.
+///
+/// Locks and permits are taken for the duration of a closure
+/// ([`with_lock`](SyncRuntime::with_lock),
+/// [`with_permit`](SyncRuntime::with_permit)) rather than returned as
+/// guards, which keeps the trait free of guard lifetimes; the closure runs
+/// between the acquire and the release, exactly as code holding a guard
+/// would.
+pub trait SyncRuntime: SchedulerRuntime {
+    /// The sending half of a bounded multi-producer channel.
+    type MpscSender<T: Send + 'static>: Clone + Send + Sync + 'static;
+    /// The receiving half of a bounded multi-producer channel.
+    type MpscReceiver<T: Send + 'static>: Send + 'static;
+    /// The sending half of a one-value channel.
+    type OneshotSender<T: Send + 'static>: Send + 'static;
+    /// The receiving half of a one-value channel.
+    type OneshotReceiver<T: Send + 'static>: Send + 'static;
+    /// An async mutex.
+    type Mutex<T: Send + 'static>: Send + Sync + 'static;
+    /// A counting semaphore.
+    type Semaphore: Send + Sync + 'static;
+
+    /// A bounded channel holding at most `capacity` messages.
+    fn mpsc_channel<T: Send + 'static>(
+        capacity: usize,
+    ) -> (Self::MpscSender<T>, Self::MpscReceiver<T>);
+
+    /// Sends `value`, waiting for room; gives it back if the receiver is
+    /// gone.
+    fn mpsc_send<T: Send + 'static>(
+        sender: &Self::MpscSender<T>,
+        value: T,
+    ) -> impl Future<Output = Result<(), T>> + Send + '_;
+
+    /// The next message, or `None` once every sender is gone and the
+    /// channel is empty.
+    fn mpsc_recv<T: Send + 'static>(
+        receiver: &mut Self::MpscReceiver<T>,
+    ) -> impl Future<Output = Option<T>> + Send + '_;
+
+    /// A one-value channel.
+    fn oneshot_channel<T: Send + 'static>() -> (Self::OneshotSender<T>, Self::OneshotReceiver<T>);
+
+    /// Sends the value; gives it back if the receiver is gone.
+    fn oneshot_send<T: Send + 'static>(sender: Self::OneshotSender<T>, value: T) -> Result<(), T>;
+
+    /// The value, or `None` if the sender was dropped without sending.
+    fn oneshot_recv<T: Send + 'static>(
+        receiver: Self::OneshotReceiver<T>,
+    ) -> impl Future<Output = Option<T>> + Send;
+
+    /// A mutex holding `value`.
+    fn mutex<T: Send + 'static>(value: T) -> Self::Mutex<T>;
+
+    /// Locks `mutex`, runs `critical` on the value, unlocks.
+    fn with_lock<'a, T: Send + 'static, R: Send + 'a>(
+        mutex: &'a Self::Mutex<T>,
+        critical: impl FnOnce(&mut T) -> R + Send + 'a,
+    ) -> impl Future<Output = R> + Send + 'a;
+
+    /// A semaphore with `permits` permits.
+    fn semaphore(permits: usize) -> Self::Semaphore;
+
+    /// Acquires one permit, runs `critical`, releases the permit.
+    ///
+    /// # Panics
+    ///
+    /// If the semaphore was closed (the workloads never close it).
+    fn with_permit<'a, R: Send + 'a>(
+        semaphore: &'a Self::Semaphore,
+        critical: impl FnOnce() -> R + Send + 'a,
+    ) -> impl Future<Output = R> + Send + 'a;
+}
+
+impl SyncRuntime for ringwork::Runtime {
+    type MpscSender<T: Send + 'static> = ringwork::sync::mpsc::Sender<T>;
+    type MpscReceiver<T: Send + 'static> = ringwork::sync::mpsc::Receiver<T>;
+    type OneshotSender<T: Send + 'static> = ringwork::sync::oneshot::Sender<T>;
+    type OneshotReceiver<T: Send + 'static> = ringwork::sync::oneshot::Receiver<T>;
+    type Mutex<T: Send + 'static> = ringwork::sync::Mutex<T>;
+    type Semaphore = ringwork::sync::Semaphore;
+
+    fn mpsc_channel<T: Send + 'static>(
+        capacity: usize,
+    ) -> (Self::MpscSender<T>, Self::MpscReceiver<T>) {
+        ringwork::sync::mpsc::channel(capacity)
+    }
+
+    async fn mpsc_send<T: Send + 'static>(sender: &Self::MpscSender<T>, value: T) -> Result<(), T> {
+        sender.send(value).await.map_err(|err| err.0)
+    }
+
+    fn mpsc_recv<T: Send + 'static>(
+        receiver: &mut Self::MpscReceiver<T>,
+    ) -> impl Future<Output = Option<T>> + Send + '_ {
+        receiver.recv()
+    }
+
+    fn oneshot_channel<T: Send + 'static>() -> (Self::OneshotSender<T>, Self::OneshotReceiver<T>) {
+        ringwork::sync::oneshot::channel()
+    }
+
+    fn oneshot_send<T: Send + 'static>(sender: Self::OneshotSender<T>, value: T) -> Result<(), T> {
+        sender.send(value)
+    }
+
+    async fn oneshot_recv<T: Send + 'static>(receiver: Self::OneshotReceiver<T>) -> Option<T> {
+        receiver.await.ok()
+    }
+
+    fn mutex<T: Send + 'static>(value: T) -> Self::Mutex<T> {
+        ringwork::sync::Mutex::new(value)
+    }
+
+    async fn with_lock<'a, T: Send + 'static, R: Send + 'a>(
+        mutex: &'a Self::Mutex<T>,
+        critical: impl FnOnce(&mut T) -> R + Send + 'a,
+    ) -> R {
+        let mut guard = mutex.lock().await;
+        critical(&mut guard)
+    }
+
+    fn semaphore(permits: usize) -> Self::Semaphore {
+        ringwork::sync::Semaphore::new(permits)
+    }
+
+    async fn with_permit<'a, R: Send + 'a>(
+        semaphore: &'a Self::Semaphore,
+        critical: impl FnOnce() -> R + Send + 'a,
+    ) -> R {
+        let _permit = semaphore
+            .acquire()
+            .await
+            .expect("the workloads never close their semaphore");
+        critical()
+    }
+}
+
+impl SyncRuntime for tokio::runtime::Runtime {
+    type MpscSender<T: Send + 'static> = tokio::sync::mpsc::Sender<T>;
+    type MpscReceiver<T: Send + 'static> = tokio::sync::mpsc::Receiver<T>;
+    type OneshotSender<T: Send + 'static> = tokio::sync::oneshot::Sender<T>;
+    type OneshotReceiver<T: Send + 'static> = tokio::sync::oneshot::Receiver<T>;
+    type Mutex<T: Send + 'static> = tokio::sync::Mutex<T>;
+    type Semaphore = tokio::sync::Semaphore;
+
+    fn mpsc_channel<T: Send + 'static>(
+        capacity: usize,
+    ) -> (Self::MpscSender<T>, Self::MpscReceiver<T>) {
+        tokio::sync::mpsc::channel(capacity)
+    }
+
+    async fn mpsc_send<T: Send + 'static>(sender: &Self::MpscSender<T>, value: T) -> Result<(), T> {
+        sender.send(value).await.map_err(|err| err.0)
+    }
+
+    fn mpsc_recv<T: Send + 'static>(
+        receiver: &mut Self::MpscReceiver<T>,
+    ) -> impl Future<Output = Option<T>> + Send + '_ {
+        receiver.recv()
+    }
+
+    fn oneshot_channel<T: Send + 'static>() -> (Self::OneshotSender<T>, Self::OneshotReceiver<T>) {
+        tokio::sync::oneshot::channel()
+    }
+
+    fn oneshot_send<T: Send + 'static>(sender: Self::OneshotSender<T>, value: T) -> Result<(), T> {
+        sender.send(value)
+    }
+
+    async fn oneshot_recv<T: Send + 'static>(receiver: Self::OneshotReceiver<T>) -> Option<T> {
+        receiver.await.ok()
+    }
+
+    fn mutex<T: Send + 'static>(value: T) -> Self::Mutex<T> {
+        tokio::sync::Mutex::new(value)
+    }
+
+    async fn with_lock<'a, T: Send + 'static, R: Send + 'a>(
+        mutex: &'a Self::Mutex<T>,
+        critical: impl FnOnce(&mut T) -> R + Send + 'a,
+    ) -> R {
+        let mut guard = mutex.lock().await;
+        critical(&mut guard)
+    }
+
+    fn semaphore(permits: usize) -> Self::Semaphore {
+        tokio::sync::Semaphore::new(permits)
+    }
+
+    async fn with_permit<'a, R: Send + 'a>(
+        semaphore: &'a Self::Semaphore,
+        critical: impl FnOnce() -> R + Send + 'a,
+    ) -> R {
+        let _permit = semaphore
+            .acquire()
+            .await
+            .expect("the workloads never close their semaphore");
+        critical()
     }
 }
 

@@ -12,7 +12,7 @@ use crate::peer::Peer;
 use crate::runner::{CompareSettings, WorkloadTimes};
 use crate::stats::Summary;
 use crate::workloads::time::TimerReport;
-use crate::workloads::Scale;
+use crate::workloads::{Family, Scale};
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::io;
@@ -71,6 +71,8 @@ pub struct PeerReport {
 pub struct WorkloadReport {
     /// The workload's name.
     pub name: &'static str,
+    /// The table it is printed in: "scheduler" or "sync".
+    pub family: Family,
     /// Its size, in words.
     pub size: String,
     /// Per round, the peers in the order they ran.
@@ -161,13 +163,13 @@ impl Report {
         }
     }
 
-    /// Adds the timer workloads' numbers (printed after the scheduler table).
+    /// Adds the timer workloads' numbers (printed after the scheduler and sync tables).
     pub fn with_timers(mut self, timers: TimerReport) -> Report {
         self.timers = Some(timers);
         self
     }
 
-    /// Adds the I/O workloads' numbers (printed after the scheduler table).
+    /// Adds the I/O workloads' numbers (printed after the scheduler and sync tables).
     pub fn with_io(mut self, io: IoReport) -> Report {
         self.io = Some(io);
         self
@@ -180,14 +182,21 @@ impl Report {
     }
 
     /// The header and the tables, as printed by `compare`: the scheduler
-    /// table (when scheduler workloads ran), the timer table, then the I/O
-    /// tables.
+    /// table and the sync-primitives table (each when some of its workloads
+    /// ran), the timer table, then the I/O tables.
     pub fn render(&self) -> String {
         let mut out = String::new();
         self.render_header(&mut out);
-        if !self.workloads.is_empty() {
-            out.push('\n');
-            self.render_table(&mut out);
+        for family in Family::ALL {
+            let workloads: Vec<&WorkloadReport> = self
+                .workloads
+                .iter()
+                .filter(|workload| workload.family == family)
+                .collect();
+            if !workloads.is_empty() {
+                let _ = writeln!(out, "\n{}", family.title());
+                self.render_table(&workloads, &mut out);
+            }
         }
         if let Some(timers) = &self.timers {
             out.push_str(&timers.render());
@@ -221,7 +230,7 @@ impl Report {
             machine.git_revision, machine.rustc
         );
         if self.workloads.is_empty() {
-            // No scheduler workload ran: its peers and method do not apply.
+            // No scheduler or sync workload ran: its peers and method do not apply.
             return;
         }
         for peer in &self.peers {
@@ -252,15 +261,14 @@ impl Report {
         );
     }
 
-    fn render_table(&self, out: &mut String) {
+    fn render_table(&self, workloads: &[&WorkloadReport], out: &mut String) {
         let mut header = vec!["workload".to_owned(), "size".to_owned()];
         header.extend(
             self.peers
                 .iter()
                 .map(|peer| format!("{} (median)", peer.name)),
         );
-        let ratio_names: Vec<String> = self
-            .workloads
+        let ratio_names: Vec<String> = workloads
             .first()
             .map(|workload| {
                 workload
@@ -275,7 +283,7 @@ impl Report {
         header.extend(ratio_names);
 
         let mut rows = vec![header];
-        for workload in &self.workloads {
+        for workload in workloads {
             let mut row = vec![workload.name.to_owned(), workload.size.clone()];
             row.extend(
                 workload
@@ -337,6 +345,7 @@ fn summarise_workload(
     };
     WorkloadReport {
         name: times.workload,
+        family: times.family,
         size: times.size.clone(),
         run_order: times
             .rounds
@@ -426,7 +435,68 @@ pub(crate) fn format_table(rows: &[Vec<String>], left: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::format_millis;
+    use super::{format_millis, Report};
+    use crate::machine::MachineInfo;
+    use crate::peer::{default_peers, PeerSettings};
+    use crate::runner::{CompareSettings, RoundTimes, RuntimeLifetime, WorkloadTimes};
+    use crate::workloads::{Family, Scale};
+    use std::time::Duration;
+
+    fn times(workload: &'static str, family: Family, ringwork_ms: u64) -> WorkloadTimes {
+        WorkloadTimes {
+            workload,
+            family,
+            size: "some".to_owned(),
+            rounds: vec![RoundTimes {
+                run_order: vec![0, 1],
+                times: vec![
+                    Duration::from_millis(ringwork_ms),
+                    Duration::from_millis(100),
+                ],
+            }],
+            drivers: vec!["a".to_owned(), "b".to_owned()],
+        }
+    }
+
+    #[test]
+    fn scheduler_and_sync_workloads_get_a_table_each_and_ratios_in_json() {
+        let settings = CompareSettings {
+            rounds: 1,
+            peer_settings: PeerSettings {
+                workers: 2,
+                ringwork_seed: None,
+            },
+            runtime_lifetime: RuntimeLifetime::PerWorkload,
+            hang_timeout: Duration::from_secs(1),
+            show_progress: false,
+        };
+        let results = [
+            times("mpsc_1p", Family::Sync, 50),
+            times("spawn_many", Family::Scheduler, 80),
+        ];
+        let report = Report::new(
+            MachineInfo::detect(),
+            &default_peers(),
+            Scale::Quick,
+            &settings,
+            &results,
+        );
+        let rendered = report.render();
+        let scheduler = rendered
+            .find(Family::Scheduler.title())
+            .expect("a scheduler table");
+        let sync = rendered.find(Family::Sync.title()).expect("a sync table");
+        let spawn_many = rendered.find("spawn_many").unwrap();
+        let mpsc = rendered.find("mpsc_1p").unwrap();
+        assert!(scheduler < spawn_many && spawn_many < sync && sync < mpsc);
+        assert!(rendered.contains("0.50 [0.50-0.50]"), "{rendered}");
+
+        let json = serde_json::to_value(&report).unwrap();
+        let mpsc = &json["workloads"][0];
+        assert_eq!(mpsc["name"], "mpsc_1p");
+        assert_eq!(mpsc["family"], "sync");
+        assert_eq!(mpsc["ratios"][0]["summary"]["median"], 0.5);
+    }
 
     #[test]
     fn times_keep_about_three_significant_digits() {

@@ -16,7 +16,7 @@
 //! that never ends.
 
 use crate::peer::{Peer, PeerRuntime, PeerSettings};
-use crate::workloads::{Workload, WorkloadError};
+use crate::workloads::{Family, Workload, WorkloadError};
 use std::fmt;
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -66,6 +66,8 @@ pub struct CompareSettings {
 pub struct WorkloadTimes {
     /// The workload's name.
     pub workload: &'static str,
+    /// The table it is reported in.
+    pub family: Family,
     /// The workload's size, in words.
     pub size: String,
     /// The measured rounds, in the order they ran.
@@ -162,6 +164,7 @@ fn measure_workload(
     }
     Ok(WorkloadTimes {
         workload: workload.name(),
+        family: workload.family(),
         size: workload.size(),
         rounds,
         drivers,

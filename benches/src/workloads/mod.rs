@@ -6,8 +6,11 @@
 //! runner's job, so the same `run` serves the `compare` command and the
 //! criterion benches.
 //!
-//! Families: [`scheduler`] (spawning, yielding, waking) and [`time`]
-//! (timeouts armed and cancelled, many concurrent sleeps). The timer
+//! Families: [`scheduler`] (spawning, yielding, waking), [`sync`] (the
+//! runtimes' own channels, mutex and semaphore: `ringwork::sync` against
+//! `tokio::sync`) and [`time`] (timeouts armed and cancelled, many
+//! concurrent sleeps). The scheduler and sync workloads share the runner and
+//! the report (a table per [`Family`]). The timer
 //! workloads measure more than a time per run (lateness, peak RSS in a fresh
 //! child process per run), so they have their own driver in [`time`]; the
 //! I/O workloads (`tcp_echo`, `file_randread`) measure other things again (a
@@ -15,9 +18,11 @@
 //! [`crate::iobench`].
 
 pub mod scheduler;
+pub mod sync;
 pub mod time;
 
 use crate::peer::PeerRuntime;
+use serde::Serialize;
 use std::error::Error;
 use std::fmt;
 
@@ -30,10 +35,38 @@ pub enum Scale {
     Quick,
 }
 
+/// Which table of the report a [`Workload`] belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Family {
+    /// Spawning, yielding and waking ([`scheduler`]).
+    Scheduler,
+    /// The runtimes' synchronization primitives ([`sync`]).
+    Sync,
+}
+
+impl Family {
+    /// Every family, in report order.
+    pub const ALL: [Family; 2] = [Family::Scheduler, Family::Sync];
+
+    /// The title of the family's table.
+    pub fn title(self) -> &'static str {
+        match self {
+            Family::Scheduler => "scheduler workloads (spawn, yield, wake; no I/O)",
+            Family::Sync => {
+                "sync primitives: ringwork::sync vs tokio::sync (mpsc, oneshot, Mutex, Semaphore)"
+            }
+        }
+    }
+}
+
 /// One benchmark workload.
 pub trait Workload: fmt::Debug + Send + Sync {
     /// Short name, as accepted by `--only`.
     fn name(&self) -> &'static str;
+
+    /// The table it is reported in.
+    fn family(&self) -> Family;
 
     /// Its size in words, e.g. "100000 tasks".
     fn size(&self) -> String;
@@ -43,9 +76,12 @@ pub trait Workload: fmt::Debug + Send + Sync {
     fn run(&self, runtime: &PeerRuntime) -> Result<(), WorkloadError>;
 }
 
-/// Every workload at `scale`, in report order.
+/// Every workload the runner runs at `scale`, in report order: the
+/// scheduler workloads, then the sync workloads.
 pub fn all(scale: Scale) -> Vec<Box<dyn Workload>> {
-    scheduler::workloads(scale)
+    let mut all = scheduler::workloads(scale);
+    all.extend(sync::workloads(scale));
+    all
 }
 
 /// A run that did not do what it should: the numbers it would give are

@@ -13,7 +13,7 @@
 //! | `ping_pong` | wake-up latency: pairs of tasks bouncing a message |
 //! | `chained_spawn` | spawn-to-run latency: each task spawns the next |
 
-use super::{Scale, Workload, WorkloadError};
+use super::{Family, Scale, Workload, WorkloadError};
 use crate::handoff::Mailbox;
 use crate::peer::{PeerRuntime, SchedulerRuntime};
 use std::sync::Arc;
@@ -73,7 +73,7 @@ fn run_on_peer<W: SchedulerWorkload>(
 }
 
 /// Sum of `0..n`: what the spawn workloads' outputs must add up to.
-fn sum_below(n: u64) -> u64 {
+pub(crate) fn sum_below(n: u64) -> u64 {
     n * n.saturating_sub(1) / 2
 }
 
@@ -92,6 +92,10 @@ impl SpawnMany {
 impl Workload for SpawnMany {
     fn name(&self) -> &'static str {
         Self::NAME
+    }
+
+    fn family(&self) -> Family {
+        Family::Scheduler
     }
 
     fn size(&self) -> String {
@@ -135,6 +139,10 @@ impl SpawnManyRemote {
 impl Workload for SpawnManyRemote {
     fn name(&self) -> &'static str {
         Self::NAME
+    }
+
+    fn family(&self) -> Family {
+        Family::Scheduler
     }
 
     fn size(&self) -> String {
@@ -181,6 +189,10 @@ impl YieldMany {
 impl Workload for YieldMany {
     fn name(&self) -> &'static str {
         Self::NAME
+    }
+
+    fn family(&self) -> Family {
+        Family::Scheduler
     }
 
     fn size(&self) -> String {
@@ -233,6 +245,10 @@ impl PingPong {
 impl Workload for PingPong {
     fn name(&self) -> &'static str {
         Self::NAME
+    }
+
+    fn family(&self) -> Family {
+        Family::Scheduler
     }
 
     fn size(&self) -> String {
@@ -304,6 +320,10 @@ impl ChainedSpawn {
 impl Workload for ChainedSpawn {
     fn name(&self) -> &'static str {
         Self::NAME
+    }
+
+    fn family(&self) -> Family {
+        Family::Scheduler
     }
 
     fn size(&self) -> String {
