@@ -9,6 +9,7 @@ use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 use ringwork::sync::{mpsc, oneshot, Notify, Semaphore};
+use std::future::Future;
 
 /// Counts drops of the values sent through a channel.
 struct Counted(Arc<AtomicUsize>);
@@ -214,5 +215,46 @@ fn mpsc_close_races_an_unused_permit_drop() {
         assert_eq!(block_on(rx.recv()), None);
         dropper.join().unwrap();
         drop(keep);
+    });
+}
+
+/// Proves: a receiver that replaces its registered waker (polled from a
+/// different task context) while the sender sends is still woken, through
+/// the new waker, and gets the value; the cell hand-over between the two
+/// sides never overlaps a write with a read (loom checks the cell).
+#[test]
+fn oneshot_waker_replacement_races_the_send() {
+    loom::model(|| {
+        let (tx, mut rx) = oneshot::channel::<u8>();
+        let sender = thread::spawn(move || tx.send(5).unwrap());
+        let mut first = true;
+        let got = block_on(std::future::poll_fn(|cx| {
+            if first {
+                first = false;
+                // Register a different waker first, then replace it.
+                let mut other = std::task::Context::from_waker(std::task::Waker::noop());
+                if let std::task::Poll::Ready(v) = std::pin::Pin::new(&mut rx).poll(&mut other) {
+                    return std::task::Poll::Ready(v);
+                }
+            }
+            std::pin::Pin::new(&mut rx).poll(cx)
+        }));
+        assert_eq!(got, Ok(5));
+        sender.join().unwrap();
+    });
+}
+
+/// Proves: `Sender::closed` waiting on another thread is woken by the
+/// receiver's drop (the sender-side waker hand-over mirrors the receiver's).
+#[test]
+fn oneshot_closed_is_woken_by_the_receiver_drop() {
+    loom::model(|| {
+        let (mut tx, rx) = oneshot::channel::<u8>();
+        let waiter = thread::spawn(move || {
+            block_on(tx.closed());
+            assert!(tx.is_closed());
+        });
+        drop(rx);
+        waiter.join().unwrap();
     });
 }
