@@ -24,7 +24,7 @@
 //!
 //! # Implementation
 //!
-//! Waiters live in a [`WaitList`](wait_list) inside each primitive's mutex
+//! Waiters live in a `WaitList` (`wait_list.rs`) inside each primitive's mutex
 //! (safe code, O(1) removal on cancel). The counting semaphore in
 //! `batch.rs`, with its lock-free fast path and FIFO hand-off, is the base
 //! of `Semaphore`, `Mutex`, `RwLock` and bounded `mpsc`.
