@@ -31,11 +31,11 @@
 use super::wait_list::{Key, WaitList};
 use super::wake_list::WakeList;
 use crate::coop;
+use crate::loom::sync::Arc;
 use crate::loom::sync::Mutex;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 pub mod error {

@@ -30,11 +30,11 @@ use super::super::batch::{Acquire, BatchSemaphore, Closed};
 use super::super::Notify;
 use crate::coop;
 use crate::loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+use crate::loom::sync::Arc;
 use crate::loom::sync::Mutex;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 pub(super) struct Chan<T> {

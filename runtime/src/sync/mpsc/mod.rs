@@ -42,9 +42,9 @@ mod error;
 
 pub use error::{SendError, TryRecvError, TrySendError};
 
+use crate::loom::sync::Arc;
 use chan::{Chan, Rejected, Rx, TryRecv};
 use std::fmt;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 /// A bounded channel holding at most `capacity` messages.
