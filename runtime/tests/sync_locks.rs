@@ -312,3 +312,22 @@ fn semaphore_limits_concurrency_across_workers() {
     });
     assert!((1..=3).contains(&peak), "peak concurrency {peak}");
 }
+
+#[test]
+fn owned_rwlock_guards_move_into_tasks() {
+    watchdog(LIMIT, || {
+        runtime(2).block_on(async {
+            let lock = Arc::new(RwLock::new(1u32));
+            let read = lock.clone().read_owned().await;
+            let reader = ringwork::spawn(async move { *read });
+            assert_eq!(reader.await.unwrap(), 1);
+            let mut write = lock.clone().write_owned().await;
+            assert!(lock.try_read().is_err());
+            let writer = ringwork::spawn(async move {
+                *write += 1;
+            });
+            writer.await.unwrap();
+            assert_eq!(*lock.read().await, 2);
+        })
+    });
+}

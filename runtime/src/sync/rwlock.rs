@@ -5,6 +5,7 @@ use crate::loom::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 
 /// Concurrent readers allowed at once; a writer takes all of them.
 const MAX_READS: usize = (u32::MAX >> 3) as usize;
@@ -96,6 +97,26 @@ impl<T> RwLock<T> {
     pub async fn write(&self) -> RwLockWriteGuard<'_, T> {
         let _ = self.semaphore.acquire(MAX_READS).await;
         RwLockWriteGuard {
+            lock: self,
+            _marker: PhantomData,
+        }
+    }
+
+    /// [`read`](RwLock::read) for a shared lock; the guard keeps the lock
+    /// alive and is `'static`. Cancel safety as for `read`.
+    pub async fn read_owned(self: Arc<Self>) -> OwnedRwLockReadGuard<T> {
+        let _ = self.semaphore.acquire(1).await;
+        OwnedRwLockReadGuard {
+            lock: self,
+            _marker: PhantomData,
+        }
+    }
+
+    /// [`write`](RwLock::write) for a shared lock; the guard keeps the lock
+    /// alive and is `'static`. Cancel safety as for `write`.
+    pub async fn write_owned(self: Arc<Self>) -> OwnedRwLockWriteGuard<T> {
+        let _ = self.semaphore.acquire(MAX_READS).await;
+        OwnedRwLockWriteGuard {
             lock: self,
             _marker: PhantomData,
         }
@@ -211,6 +232,81 @@ impl<T> Drop for RwLockWriteGuard<'_, T> {
 }
 
 impl<T: fmt::Debug> fmt::Debug for RwLockWriteGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+/// Shared access to a shared [`RwLock`]'s value; releases on drop.
+#[must_use = "the read lock is released as soon as the guard is dropped"]
+pub struct OwnedRwLockReadGuard<T> {
+    lock: Arc<RwLock<T>>,
+    /// Opts out of the auto traits (see the impls below).
+    _marker: PhantomData<*const T>,
+}
+
+// SAFETY: as for `RwLockReadGuard`.
+unsafe impl<T: Send + Sync> Send for OwnedRwLockReadGuard<T> {}
+// SAFETY: as for `RwLockReadGuard`.
+unsafe impl<T: Send + Sync> Sync for OwnedRwLockReadGuard<T> {}
+
+impl<T> Deref for OwnedRwLockReadGuard<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the guard holds a read permit: no writer holds the lock.
+        self.lock.data.with(|p| unsafe { &*p })
+    }
+}
+
+impl<T> Drop for OwnedRwLockReadGuard<T> {
+    fn drop(&mut self) {
+        self.lock.semaphore.release(1);
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for OwnedRwLockReadGuard<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+/// Exclusive access to a shared [`RwLock`]'s value; releases on drop.
+#[must_use = "the write lock is released as soon as the guard is dropped"]
+pub struct OwnedRwLockWriteGuard<T> {
+    lock: Arc<RwLock<T>>,
+    /// Opts out of the auto traits (see the impls below).
+    _marker: PhantomData<*mut T>,
+}
+
+// SAFETY: as for `RwLockWriteGuard`; the guard also owns an `Arc` of the
+// lock, which other threads share: `T: Sync` as well.
+unsafe impl<T: Send + Sync> Send for OwnedRwLockWriteGuard<T> {}
+// SAFETY: as for `RwLockWriteGuard`.
+unsafe impl<T: Send + Sync> Sync for OwnedRwLockWriteGuard<T> {}
+
+impl<T> Deref for OwnedRwLockWriteGuard<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the guard holds every permit: nobody else reads or writes.
+        self.lock.data.with(|p| unsafe { &*p })
+    }
+}
+
+impl<T> DerefMut for OwnedRwLockWriteGuard<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the guard holds every permit, and `&mut self` makes this
+        // the only reference it hands out.
+        self.lock.data.with_mut(|p| unsafe { &mut *p })
+    }
+}
+
+impl<T> Drop for OwnedRwLockWriteGuard<T> {
+    fn drop(&mut self) {
+        self.lock.semaphore.release(MAX_READS);
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for OwnedRwLockWriteGuard<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
     }
