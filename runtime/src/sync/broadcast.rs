@@ -42,23 +42,7 @@ pub mod error {
     //! `broadcast` errors.
     use std::fmt;
 
-    /// No receiver exists; the value comes back.
-    #[derive(PartialEq, Eq, Clone, Copy)]
-    pub struct SendError<T>(pub T);
-
-    impl<T> fmt::Debug for SendError<T> {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.debug_struct("SendError").finish_non_exhaustive()
-        }
-    }
-
-    impl<T> fmt::Display for SendError<T> {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("no broadcast receiver exists")
-        }
-    }
-
-    impl<T> std::error::Error for SendError<T> {}
+    pub use crate::sync::send_error::SendError;
 
     /// Why `recv` returned no value.
     #[derive(Debug, PartialEq, Eq, Clone, Copy)]

@@ -38,6 +38,7 @@ mod notify;
 pub mod oneshot;
 mod rwlock;
 mod semaphore;
+mod send_error;
 mod wait_list;
 mod wake_list;
 pub mod watch;

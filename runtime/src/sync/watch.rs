@@ -67,23 +67,7 @@ impl<T> Shared<T> {
 pub mod error {
     use std::fmt;
 
-    /// No receiver exists; the value comes back unsent.
-    #[derive(PartialEq, Eq, Clone, Copy)]
-    pub struct SendError<T>(pub T);
-
-    impl<T> fmt::Debug for SendError<T> {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.debug_struct("SendError").finish_non_exhaustive()
-        }
-    }
-
-    impl<T> fmt::Display for SendError<T> {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("no watch receiver exists")
-        }
-    }
-
-    impl<T> std::error::Error for SendError<T> {}
+    pub use crate::sync::send_error::SendError;
 
     /// The sender is gone: no more changes will come.
     #[derive(Debug, PartialEq, Eq, Clone, Copy)]

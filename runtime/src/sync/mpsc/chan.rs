@@ -282,7 +282,15 @@ impl<T> Rx<T> {
         TryRecv::Empty
     }
 
-    pub(super) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+    /// Takes up to `limit` (at least 1) messages with `take`, waiting for
+    /// the first; `None` once the channel is finished. Spends one unit of
+    /// budget when it completes.
+    fn poll_take<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        limit: usize,
+        take: impl FnOnce(std::collections::vec_deque::Drain<'_, T>) -> R,
+    ) -> Poll<Option<R>> {
         let progress = std::task::ready!(coop::poll_proceed(cx));
         if self.batch.is_empty() {
             match self.refill(Some(cx.waker())) {
@@ -294,10 +302,15 @@ impl<T> Rx<T> {
                 }
             }
         }
-        let value = self.batch.pop_front().expect("refilled batch is non-empty");
-        self.delivered(1);
+        let n = limit.min(self.batch.len());
+        let taken = take(self.batch.drain(..n));
+        self.delivered(n);
         progress.made_progress();
-        Poll::Ready(Some(value))
+        Poll::Ready(Some(taken))
+    }
+
+    pub(super) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        self.poll_take(cx, 1, |mut one| one.next().expect("one message taken"))
     }
 
     pub(super) fn poll_recv_many(
@@ -309,22 +322,12 @@ impl<T> Rx<T> {
         if limit == 0 {
             return Poll::Ready(0);
         }
-        let progress = std::task::ready!(coop::poll_proceed(cx));
-        if self.batch.is_empty() {
-            match self.refill(Some(cx.waker())) {
-                TryRecv::Value(()) => {}
-                TryRecv::Empty => return Poll::Pending,
-                TryRecv::Disconnected => {
-                    progress.made_progress();
-                    return Poll::Ready(0);
-                }
-            }
-        }
-        let n = limit.min(self.batch.len());
-        out.extend(self.batch.drain(..n));
-        self.delivered(n);
-        progress.made_progress();
-        Poll::Ready(n)
+        self.poll_take(cx, limit, |messages| {
+            let before = out.len();
+            out.extend(messages);
+            out.len() - before
+        })
+        .map(|n| n.unwrap_or(0))
     }
 
     pub(super) fn try_recv(&mut self) -> TryRecv<T> {

@@ -2,23 +2,7 @@
 
 use std::fmt;
 
-/// The channel is closed; the value was not sent and comes back.
-#[derive(PartialEq, Eq, Clone, Copy)]
-pub struct SendError<T>(pub T);
-
-impl<T> fmt::Debug for SendError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SendError").finish_non_exhaustive()
-    }
-}
-
-impl<T> fmt::Display for SendError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the channel is closed")
-    }
-}
-
-impl<T> std::error::Error for SendError<T> {}
+pub use crate::sync::send_error::SendError;
 
 /// Why `try_send` / `try_reserve` failed; the value comes back.
 #[derive(PartialEq, Eq, Clone, Copy)]
