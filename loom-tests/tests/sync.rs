@@ -258,3 +258,47 @@ fn oneshot_closed_is_woken_by_the_receiver_drop() {
         waiter.join().unwrap();
     });
 }
+
+/// Polls `future` once with a waker that does nothing (registers it).
+fn poll_once<F: Future + Unpin>(future: &mut F) -> std::task::Poll<F::Output> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    std::pin::Pin::new(future).poll(&mut cx)
+}
+
+/// Proves: an acquire future dropped while the permit it waits for is
+/// being released on another thread (before, during or after the hand-off
+/// to it) loses no permit: it is back in the semaphore at the end.
+#[test]
+fn a_dropped_acquire_racing_the_release_loses_no_permit() {
+    loom::model(|| {
+        // A std `Arc`: the owned permit API takes one.
+        let sem = std::sync::Arc::new(Semaphore::new(1));
+        let permit = sem.clone().try_acquire_owned().unwrap();
+        let releaser = thread::spawn(move || drop(permit));
+        {
+            let mut acquire = Box::pin(sem.acquire());
+            let _ = poll_once(&mut acquire);
+        }
+        releaser.join().unwrap();
+        assert_eq!(sem.available_permits(), 1);
+    });
+}
+
+/// Proves: a `notify_one` that picks a waiter being dropped at that moment
+/// is not lost: it goes on to the stored permit, which the next `notified`
+/// consumes at once.
+#[test]
+fn a_dropped_notified_racing_notify_one_passes_it_on() {
+    loom::model(|| {
+        let notify = Arc::new(Notify::new());
+        let n = notify.clone();
+        {
+            let mut first = Box::pin(notify.notified());
+            assert!(poll_once(&mut first).is_pending());
+            let notifier = thread::spawn(move || n.notify_one());
+            drop(first);
+            notifier.join().unwrap();
+        }
+        block_on(notify.notified());
+    });
+}
