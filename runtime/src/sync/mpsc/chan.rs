@@ -150,7 +150,7 @@ impl<T> Chan<T> {
     fn slot_returned(&self) {
         // SeqCst fence: pairs with the one in `Rx::refill`. Either this
         // thread sees the close (and wakes the receiver below), or the
-        // receiver, closing then checking the slots, sees this release.
+        // receiver, closing then checking the slots, sees the slot back.
         fence(Ordering::SeqCst);
         if self.is_closed() {
             let waker = self.queue.lock().rx_waker.take();
@@ -260,7 +260,7 @@ impl<T> Rx<T> {
         let no_senders = self.chan.senders.load(Ordering::Acquire) == 0;
         let closed = self.chan.is_closed();
         if closed {
-            // Pairs with the fence in `Chan::release_slot` (a slot freed
+            // Pairs with the fence in `Chan::slot_returned` (a slot freed
             // unused concurrently with the close: one side sees the other).
             fence(Ordering::SeqCst);
         }
