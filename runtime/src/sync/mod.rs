@@ -19,13 +19,16 @@
 //!   dropped mid-wait drops the value it was sending (use `reserve` to
 //!   keep it).
 //! - **Cooperative budget.** Every wait point spends one unit of the task's
-//!   budget when it completes, like the runtime's I/O, so a task looping on
-//!   an always-ready channel still yields to its neighbours.
+//!   budget (when it completes, or, for `watch`, `Barrier` and the
+//!   `closed()` futures, before it looks), like the runtime's I/O, so a task
+//!   looping on an always-ready channel still yields to its neighbours.
 //!
 //! # Implementation
 //!
-//! Waiters live in a `WaitList` (`wait_list.rs`) inside each primitive's mutex
-//! (safe code, O(1) removal on cancel). The counting semaphore in
+//! Queued waiters (the semaphore family, `Notify`, `broadcast`) live in a
+//! `WaitList` (`wait_list.rs`) inside the primitive's mutex (safe code, O(1)
+//! removal on cancel); `oneshot` and the `mpsc` receiver need one waker
+//! each and keep it without a list. The counting semaphore in
 //! `batch.rs`, with its lock-free fast path and FIFO hand-off, is the base
 //! of `Semaphore`, `Mutex`, `RwLock` and bounded `mpsc`.
 
