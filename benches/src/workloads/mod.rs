@@ -17,6 +17,36 @@
 //! server's CPU time in another process, IOPS) and live in
 //! [`crate::iobench`].
 
+/// Implements [`Workload`] for a scheduler or sync workload: its name is its
+/// `NAME`, `$family` its table, the given `fn size`, and `run` hands the
+/// concrete runtime of the peer to the workload's generic `run_on`
+/// (`SchedulerWorkload` or `SyncWorkload`).
+macro_rules! peer_workload {
+    ($ty:ty, $family:expr, $($size_fn:tt)*) => {
+        impl $crate::workloads::Workload for $ty {
+            fn name(&self) -> &'static str {
+                Self::NAME
+            }
+
+            fn family(&self) -> $crate::workloads::Family {
+                $family
+            }
+
+            $($size_fn)*
+
+            fn run(
+                &self,
+                runtime: &$crate::peer::PeerRuntime,
+            ) -> Result<(), $crate::workloads::WorkloadError> {
+                match runtime {
+                    $crate::peer::PeerRuntime::Ringwork(runtime) => self.run_on(runtime),
+                    $crate::peer::PeerRuntime::Tokio(runtime) => self.run_on(runtime),
+                }
+            }
+        }
+    };
+}
+
 pub mod scheduler;
 pub mod sync;
 pub mod time;

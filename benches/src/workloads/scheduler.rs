@@ -15,7 +15,7 @@
 
 use super::{Family, Scale, Workload, WorkloadError};
 use crate::handoff::Mailbox;
-use crate::peer::{PeerRuntime, SchedulerRuntime};
+use crate::peer::SchedulerRuntime;
 use std::sync::Arc;
 
 /// The scheduler workloads at `scale`, in report order.
@@ -56,20 +56,10 @@ pub fn workloads(scale: Scale) -> Vec<Box<dyn Workload>> {
     }
 }
 
-/// A workload whose body is generic over the runtime; [`run_on_peer`] picks
-/// the concrete runtime out of a [`PeerRuntime`].
+/// A workload whose body is generic over the runtime; `peer_workload!`'s
+/// `run` picks the concrete runtime out of a `PeerRuntime`.
 trait SchedulerWorkload {
     fn run_on<R: SchedulerRuntime>(&self, runtime: &R) -> Result<(), WorkloadError>;
-}
-
-fn run_on_peer<W: SchedulerWorkload>(
-    workload: &W,
-    runtime: &PeerRuntime,
-) -> Result<(), WorkloadError> {
-    match runtime {
-        PeerRuntime::Ringwork(runtime) => workload.run_on(runtime),
-        PeerRuntime::Tokio(runtime) => workload.run_on(runtime),
-    }
 }
 
 /// Sum of `0..n`: what the spawn workloads' outputs must add up to.
@@ -89,23 +79,13 @@ impl SpawnMany {
     const NAME: &'static str = "spawn_many";
 }
 
-impl Workload for SpawnMany {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
-    fn family(&self) -> Family {
-        Family::Scheduler
-    }
-
+peer_workload!(
+    SpawnMany,
+    Family::Scheduler,
     fn size(&self) -> String {
         format!("{} tasks", self.tasks)
     }
-
-    fn run(&self, runtime: &PeerRuntime) -> Result<(), WorkloadError> {
-        run_on_peer(self, runtime)
-    }
-}
+);
 
 impl SchedulerWorkload for SpawnMany {
     fn run_on<R: SchedulerRuntime>(&self, runtime: &R) -> Result<(), WorkloadError> {
@@ -136,23 +116,13 @@ impl SpawnManyRemote {
     const NAME: &'static str = "spawn_many_remote";
 }
 
-impl Workload for SpawnManyRemote {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
-    fn family(&self) -> Family {
-        Family::Scheduler
-    }
-
+peer_workload!(
+    SpawnManyRemote,
+    Family::Scheduler,
     fn size(&self) -> String {
         format!("{} tasks", self.tasks)
     }
-
-    fn run(&self, runtime: &PeerRuntime) -> Result<(), WorkloadError> {
-        run_on_peer(self, runtime)
-    }
-}
+);
 
 impl SchedulerWorkload for SpawnManyRemote {
     fn run_on<R: SchedulerRuntime>(&self, runtime: &R) -> Result<(), WorkloadError> {
@@ -186,23 +156,13 @@ impl YieldMany {
     const NAME: &'static str = "yield_many";
 }
 
-impl Workload for YieldMany {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
-    fn family(&self) -> Family {
-        Family::Scheduler
-    }
-
+peer_workload!(
+    YieldMany,
+    Family::Scheduler,
     fn size(&self) -> String {
         format!("{} tasks x {} yields", self.tasks, self.yields_per_task)
     }
-
-    fn run(&self, runtime: &PeerRuntime) -> Result<(), WorkloadError> {
-        run_on_peer(self, runtime)
-    }
-}
+);
 
 impl SchedulerWorkload for YieldMany {
     fn run_on<R: SchedulerRuntime>(&self, runtime: &R) -> Result<(), WorkloadError> {
@@ -242,23 +202,13 @@ impl PingPong {
     const NAME: &'static str = "ping_pong";
 }
 
-impl Workload for PingPong {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
-    fn family(&self) -> Family {
-        Family::Scheduler
-    }
-
+peer_workload!(
+    PingPong,
+    Family::Scheduler,
     fn size(&self) -> String {
         format!("{} pairs x {} round trips", self.pairs, self.round_trips)
     }
-
-    fn run(&self, runtime: &PeerRuntime) -> Result<(), WorkloadError> {
-        run_on_peer(self, runtime)
-    }
-}
+);
 
 impl SchedulerWorkload for PingPong {
     fn run_on<R: SchedulerRuntime>(&self, runtime: &R) -> Result<(), WorkloadError> {
@@ -317,23 +267,13 @@ impl ChainedSpawn {
     const NAME: &'static str = "chained_spawn";
 }
 
-impl Workload for ChainedSpawn {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
-    fn family(&self) -> Family {
-        Family::Scheduler
-    }
-
+peer_workload!(
+    ChainedSpawn,
+    Family::Scheduler,
     fn size(&self) -> String {
         format!("{} chains x {} deep", self.chains, self.depth)
     }
-
-    fn run(&self, runtime: &PeerRuntime) -> Result<(), WorkloadError> {
-        run_on_peer(self, runtime)
-    }
-}
+);
 
 impl SchedulerWorkload for ChainedSpawn {
     fn run_on<R: SchedulerRuntime>(&self, runtime: &R) -> Result<(), WorkloadError> {

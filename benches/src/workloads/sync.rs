@@ -86,17 +86,10 @@ pub fn workloads(scale: Scale) -> Vec<Box<dyn Workload>> {
     }
 }
 
-/// A workload whose body is generic over the runtime; [`run_on_peer`] picks
-/// the concrete runtime out of a [`PeerRuntime`].
+/// A workload whose body is generic over the runtime; `peer_workload!`'s
+/// `run` (or `Mpsc`'s) picks the concrete runtime out of a `PeerRuntime`.
 trait SyncWorkload {
     fn run_on<R: SyncRuntime>(&self, runtime: &R) -> Result<(), WorkloadError>;
-}
-
-fn run_on_peer<W: SyncWorkload>(workload: &W, runtime: &PeerRuntime) -> Result<(), WorkloadError> {
-    match runtime {
-        PeerRuntime::Ringwork(runtime) => workload.run_on(runtime),
-        PeerRuntime::Tokio(runtime) => workload.run_on(runtime),
-    }
 }
 
 /// `producers` tasks send `messages` `u64`s in all (`messages / producers`
@@ -141,7 +134,10 @@ impl Workload for Mpsc {
     }
 
     fn run(&self, runtime: &PeerRuntime) -> Result<(), WorkloadError> {
-        run_on_peer(self, runtime)
+        match runtime {
+            PeerRuntime::Ringwork(runtime) => self.run_on(runtime),
+            PeerRuntime::Tokio(runtime) => self.run_on(runtime),
+        }
     }
 }
 
@@ -256,23 +252,13 @@ struct Hop<R: SyncRuntime> {
     reply_to: R::OneshotSender<Hop<R>>,
 }
 
-impl Workload for OneshotPingPong {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
-    fn family(&self) -> Family {
-        Family::Sync
-    }
-
+peer_workload!(
+    OneshotPingPong,
+    Family::Sync,
     fn size(&self) -> String {
         format!("{} round trips", self.round_trips)
     }
-
-    fn run(&self, runtime: &PeerRuntime) -> Result<(), WorkloadError> {
-        run_on_peer(self, runtime)
-    }
-}
+);
 
 impl SyncWorkload for OneshotPingPong {
     fn run_on<R: SyncRuntime>(&self, runtime: &R) -> Result<(), WorkloadError> {
@@ -346,23 +332,13 @@ impl MutexContended {
     const NAME: &'static str = "mutex_contended";
 }
 
-impl Workload for MutexContended {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
-    fn family(&self) -> Family {
-        Family::Sync
-    }
-
+peer_workload!(
+    MutexContended,
+    Family::Sync,
     fn size(&self) -> String {
         format!("{} tasks x {} locks", self.tasks, self.locks_per_task)
     }
-
-    fn run(&self, runtime: &PeerRuntime) -> Result<(), WorkloadError> {
-        run_on_peer(self, runtime)
-    }
-}
+);
 
 impl SyncWorkload for MutexContended {
     fn run_on<R: SyncRuntime>(&self, runtime: &R) -> Result<(), WorkloadError> {
@@ -424,26 +400,16 @@ impl SemaphoreContended {
     const NAME: &'static str = "semaphore";
 }
 
-impl Workload for SemaphoreContended {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
-    fn family(&self) -> Family {
-        Family::Sync
-    }
-
+peer_workload!(
+    SemaphoreContended,
+    Family::Sync,
     fn size(&self) -> String {
         format!(
             "{} tasks x {} acquires, {SEMAPHORE_PERMITS} permits",
             self.tasks, self.acquires_per_task
         )
     }
-
-    fn run(&self, runtime: &PeerRuntime) -> Result<(), WorkloadError> {
-        run_on_peer(self, runtime)
-    }
-}
+);
 
 /// The holders counter of [`SemaphoreContended`].
 #[derive(Debug, Default)]
