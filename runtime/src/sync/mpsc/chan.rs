@@ -133,6 +133,11 @@ impl<T> Chan<T> {
         if self.senders.fetch_sub(1, Ordering::AcqRel) != 1 {
             return;
         }
+        self.wake_receiver();
+    }
+
+    /// Wakes the receiver if it waits (outside the queue lock).
+    fn wake_receiver(&self) {
         let waker = self.queue.lock().rx_waker.take();
         if let Some(waker) = waker {
             waker.wake();
@@ -153,10 +158,7 @@ impl<T> Chan<T> {
         // receiver, closing then checking the slots, sees the slot back.
         fence(Ordering::SeqCst);
         if self.is_closed() {
-            let waker = self.queue.lock().rx_waker.take();
-            if let Some(waker) = waker {
-                waker.wake();
-            }
+            self.wake_receiver();
         }
     }
 
