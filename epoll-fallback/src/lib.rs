@@ -34,4 +34,6 @@ mod readiness;
 mod sys;
 
 pub use reactor::{Handle, Reactor, Registration, Stats, StatsSnapshot, Unparker};
-pub use readiness::{Direction, Readiness, ReadyEvent, ERROR, READABLE, READ_CLOSED, WRITABLE};
+pub use readiness::{
+    Direction, Readiness, ReadyEvent, Waiter, ERROR, READABLE, READ_CLOSED, WRITABLE,
+};

@@ -370,6 +370,12 @@ impl Registration {
         self.readiness.clear(event);
     }
 
+    /// A waiter for `direction`: one task's wait, whose drop takes its
+    /// waker out (several may wait at once; an event wakes them all).
+    pub fn waiter(&self, direction: crate::Direction) -> crate::Waiter {
+        crate::Waiter::new(self.readiness.clone(), direction)
+    }
+
     /// The registered descriptor.
     pub fn fd(&self) -> RawFd {
         self.fd

@@ -61,10 +61,25 @@ pub struct Readiness {
     wakers: Mutex<Wakers>,
 }
 
+/// The tasks waiting on one descriptor, per direction. Every waiter of a
+/// direction is woken by an event for it (two tasks reading one socket both
+/// wake; each retries its syscall). A waiter has a key so a [`Waiter`]
+/// that is dropped unwoken takes its entry out; key `0` marks entries of
+/// [`Readiness::poll_ready`], which leave only when woken.
 #[derive(Debug, Default)]
 struct Wakers {
-    read: Option<Waker>,
-    write: Option<Waker>,
+    read: Vec<(u64, Waker)>,
+    write: Vec<(u64, Waker)>,
+    next_key: u64,
+}
+
+impl Wakers {
+    fn list(&mut self, direction: Direction) -> &mut Vec<(u64, Waker)> {
+        match direction {
+            Direction::Read => &mut self.read,
+            Direction::Write => &mut self.write,
+        }
+    }
 }
 
 fn pack(tick: u32, bits: u32) -> u64 {
@@ -87,40 +102,68 @@ impl Readiness {
         let (read, write) = {
             let mut wakers = self.wakers.lock();
             let read = if bits & Direction::Read.mask() != 0 {
-                wakers.read.take()
+                std::mem::take(&mut wakers.read)
             } else {
-                None
+                Vec::new()
             };
             let write = if bits & Direction::Write.mask() != 0 {
-                wakers.write.take()
+                std::mem::take(&mut wakers.write)
             } else {
-                None
+                Vec::new()
             };
             (read, write)
         };
         // Outside the lock: a waker may run user code.
-        if let Some(w) = read {
-            w.wake();
-        }
-        if let Some(w) = write {
+        for (_, w) in read.into_iter().chain(write) {
             w.wake();
         }
     }
 
-    /// Ready for `direction`, or `Pending` with the waker stored.
+    /// Ready for `direction`, or `Pending` with the waker stored (kept until
+    /// the next event for `direction`; a task that may stop waiting before
+    /// then should use a [`Waiter`], whose drop takes its waker out).
     pub fn poll_ready(&self, direction: Direction, cx: &mut Context<'_>) -> Poll<ReadyEvent> {
+        self.poll_ready_as(direction, cx, None)
+    }
+
+    /// As `poll_ready`, for the waiter whose key is in `key` (`Some(None)`:
+    /// a [`Waiter`] not registered yet, or woken since; the key is set when
+    /// its waker is stored). `None`: an unowned entry (key 0), found again by
+    /// `will_wake`.
+    fn poll_ready_as(
+        &self,
+        direction: Direction,
+        cx: &mut Context<'_>,
+        key: Option<&mut Option<u64>>,
+    ) -> Poll<ReadyEvent> {
         if let Some(event) = self.ready(direction) {
             return Poll::Ready(event);
         }
         {
             let mut wakers = self.wakers.lock();
-            let slot = match direction {
-                Direction::Read => &mut wakers.read,
-                Direction::Write => &mut wakers.write,
-            };
-            match slot {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                _ => *slot = Some(cx.waker().clone()),
+            let wanted = key.as_ref().map_or(Some(0), |k| **k);
+            let list = wakers.list(direction);
+            let found = wanted.and_then(|wanted| {
+                list.iter_mut()
+                    .find(|(k, w)| *k == wanted && (wanted != 0 || w.will_wake(cx.waker())))
+            });
+            match found {
+                Some((_, w)) => {
+                    if !w.will_wake(cx.waker()) {
+                        *w = cx.waker().clone();
+                    }
+                }
+                None => {
+                    let new_key = match key {
+                        Some(slot) => {
+                            wakers.next_key += 1;
+                            *slot = Some(wakers.next_key);
+                            wakers.next_key
+                        }
+                        None => 0,
+                    };
+                    wakers.list(direction).push((new_key, cx.waker().clone()));
+                }
             }
         }
         // Re-check after storing the waker: an event recorded between the
@@ -129,6 +172,18 @@ impl Readiness {
             Some(event) => Poll::Ready(event),
             None => Poll::Pending,
         }
+    }
+
+    /// Takes a [`Waiter`]'s entry out (its task stopped waiting).
+    fn remove_waiter(&self, direction: Direction, key: u64) {
+        let removed = {
+            let mut wakers = self.wakers.lock();
+            let list = wakers.list(direction);
+            list.iter()
+                .position(|(k, _)| *k == key)
+                .map(|i| list.swap_remove(i))
+        };
+        drop(removed); // outside the lock: a waker's drop may run user code
     }
 
     fn ready(&self, direction: Direction) -> Option<ReadyEvent> {
@@ -154,6 +209,44 @@ impl Readiness {
     /// see the error from their syscall.
     pub fn wake_all(&self) {
         self.set(READABLE | WRITABLE | ERROR);
+    }
+}
+
+/// One task's wait for readiness of one registration in one direction.
+/// Dropping it (the operation was cancelled) takes its waker out of the
+/// registration, so waiters that give up do not pile up.
+/// Made by [`Registration::waiter`](crate::Registration::waiter).
+#[derive(Debug)]
+pub struct Waiter {
+    readiness: std::sync::Arc<Readiness>,
+    direction: Direction,
+    /// Set while this waiter's waker is stored.
+    key: Option<u64>,
+}
+
+impl Waiter {
+    pub(crate) fn new(readiness: std::sync::Arc<Readiness>, direction: Direction) -> Waiter {
+        Waiter {
+            readiness,
+            direction,
+            key: None,
+        }
+    }
+
+    /// Ready for the direction, or `Pending` with the waker stored.
+    pub fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<ReadyEvent> {
+        // An event takes every stored waker; a key no longer found is
+        // registered again under a new one.
+        self.readiness
+            .poll_ready_as(self.direction, cx, Some(&mut self.key))
+    }
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        if let Some(key) = self.key {
+            self.readiness.remove_waiter(self.direction, key);
+        }
     }
 }
 

@@ -75,7 +75,7 @@ fn cancelled_and_shut_down_io_leaks_neither_descriptors_nor_buffers() {
     watchdog(Duration::from_secs(120), || {
         aborted_accepts_leave_no_descriptors();
         aborted_reads_free_buffers_and_sockets();
-        accept_completed_but_never_polled_closes_the_connection();
+        accept_completed_but_never_polled_hands_the_connection_to_the_next_accept();
         shutdown_with_128_reads_in_flight_returns_and_frees_everything();
         eight_entry_rings_carry_thousands_of_concurrent_ops();
     });
@@ -156,45 +156,77 @@ fn aborted_reads_free_buffers_and_sockets() {
     );
 }
 
-fn accept_completed_but_never_polled_closes_the_connection() {
+/// An accept that completed while its task was aborted (before it could
+/// poll) keeps the connection with the listener: the next accept gets it.
+/// Dropping the listener with a kept connection closes it.
+fn accept_completed_but_never_polled_hands_the_connection_to_the_next_accept() {
     // One worker: a blocking task keeps it from reaping the accept's CQE
     // until after the accepting task was aborted.
     let rt = common::runtime(1);
     if rt.handle().driver_kind() != Some(ringwork::io::DriverKind::Uring) {
         // On epoll nothing is accepted until the accept is polled: there is
-        // no completed-but-unread connection to leak.
+        // no completed-but-unread connection.
         println!("skipped: completed-but-unpolled accept applies to io_uring only");
         return;
     }
     let listener = Arc::new(rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap());
     let addr = listener.local_addr().unwrap();
     let baseline = open_fds();
+    let orphan_one = |listener: &Arc<TcpListener>| {
+        let l = listener.clone();
+        let acceptor = rt.spawn(async move { l.accept().await.map(drop) });
+        std::thread::sleep(Duration::from_millis(20)); // accept submitted
+        let busy = common::Gate::new();
+        let release = Arc::new(AtomicUsize::new(0));
+        let (b, r) = (busy.clone(), release.clone());
+        drop(rt.spawn(async move {
+            b.open();
+            while r.load(Ordering::SeqCst) == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }));
+        common::block_on_plain(busy.wait());
+        let client = std::net::TcpStream::connect(addr).unwrap();
+        std::thread::sleep(Duration::from_millis(20)); // the kernel accepted
+        acceptor.abort();
+        release.store(1, Ordering::SeqCst);
+        assert!(common::block_on_plain(acceptor).unwrap_err().is_cancelled());
+        client
+    };
+
+    // The next accept gets the kept connection, and it works.
+    let mut client = orphan_one(&listener);
     let l = listener.clone();
-    let acceptor = rt.spawn(async move { l.accept().await.map(drop) });
-    std::thread::sleep(Duration::from_millis(20)); // accept submitted
-    let busy = common::Gate::new();
-    let release = Arc::new(AtomicUsize::new(0));
-    let (b, r) = (busy.clone(), release.clone());
-    drop(rt.spawn(async move {
-        b.open();
-        while r.load(Ordering::SeqCst) == 0 {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }));
-    common::block_on_plain(busy.wait());
-    let mut client = std::net::TcpStream::connect(addr).unwrap();
-    std::thread::sleep(Duration::from_millis(20)); // the kernel accepted
-    acceptor.abort();
-    release.store(1, Ordering::SeqCst);
-    assert!(common::block_on_plain(acceptor).unwrap_err().is_cancelled());
-    // The accepted socket was closed: the client reads end-of-stream.
+    let echo = rt.spawn(async move {
+        let (stream, peer) = l.accept().await.unwrap();
+        let (res, buf) = stream.read_exact(Vec::with_capacity(4)).await;
+        res.unwrap();
+        stream.write_all(buf).await.0.unwrap();
+        peer
+    });
+    std::io::Write::write_all(&mut client, b"ping").unwrap();
+    let mut reply = [0u8; 4];
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    std::io::Read::read_exact(&mut client, &mut reply).expect("the kept connection echoes");
+    assert_eq!(&reply, b"ping");
+    assert_eq!(
+        common::block_on_plain(echo).unwrap(),
+        client.local_addr().unwrap()
+    );
+    drop(client);
+
+    // A connection kept by a listener that is dropped is closed with it.
+    let mut client = orphan_one(&listener);
+    drop(listener);
     client
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
     let n = std::io::Read::read(&mut client, &mut [0u8; 1]).expect("EOF, not a timeout");
     assert_eq!(n, 0);
     drop(client);
-    wait_fds(baseline, "after an orphaned accept");
+    wait_fds(baseline - 1, "after the listener and its kept connection");
 }
 
 fn shutdown_with_128_reads_in_flight_returns_and_frees_everything() {

@@ -231,7 +231,7 @@ impl Driver {
     pub unsafe fn submit<R, F>(
         &mut self,
         resources: R,
-        orphan: Orphan,
+        orphan: Orphan<R>,
         build: F,
     ) -> Result<Op<R>, (io::Error, R)>
     where
@@ -269,6 +269,11 @@ impl Driver {
 
     /// Pushes one SQE, submitting early if the submission queue is full.
     ///
+    /// With SQPOLL the kernel thread empties the queue on its own schedule
+    /// and `io_uring_enter` without `SQ_WAIT` returns at once, so a full
+    /// queue is waited out with `IORING_ENTER_SQ_WAIT` (sleeps until the
+    /// poll thread has consumed entries) instead of spinning on submit.
+    ///
     /// # Safety
     /// - The SQE's pointers stay valid until its CQE (see `submit`).
     unsafe fn push_sqe(&mut self, sqe: &squeue::Entry) -> io::Result<()> {
@@ -279,7 +284,36 @@ impl Driver {
                 return Ok(());
             }
             self.stats.sq_full_wait();
-            self.submit_pending()?;
+            if self.features.sqpoll {
+                self.wait_for_sq_space()?;
+            } else {
+                self.submit_pending()?;
+            }
+        }
+    }
+
+    /// SQPOLL: wakes the poll thread if it sleeps, then sleeps until it has
+    /// taken entries from the full submission queue.
+    fn wait_for_sq_space(&mut self) -> io::Result<()> {
+        loop {
+            // `submit` wakes a sleeping poll thread (it checks
+            // `IORING_SQ_NEED_WAKEUP` behind the crate's fence).
+            let _ = self.ring.submit();
+            match self.ring.submitter().squeue_wait() {
+                Ok(_) => {
+                    self.stats.enter();
+                    return Ok(());
+                }
+                Err(err) => match err.raw_os_error() {
+                    Some(libc::EINTR) => continue,
+                    Some(libc::EBUSY) | Some(libc::EAGAIN) => {
+                        // Completions wait to be reaped (the poll thread
+                        // stalls on a full CQ): reap, then wait again.
+                        self.reap();
+                    }
+                    _ => return Err(err),
+                },
+            }
         }
     }
 
@@ -322,6 +356,25 @@ impl Driver {
     pub fn flush(&mut self) -> io::Result<()> {
         self.process_cancels()?;
         self.drain_backlog()?;
+        self.submit_queued()
+    }
+
+    /// Cancels `op` at once: the owner thread's way to drop an operation
+    /// whose final completion has not arrived. The `ASYNC_CANCEL` is queued
+    /// and submitted now, instead of waiting in the remote queue for the next
+    /// flush. An `op` of another driver is dropped (its own owner is asked to
+    /// cancel it, as by `Drop`). The resources are still freed only by the
+    /// final completion.
+    pub fn cancel<R: Send + 'static>(&mut self, op: Op<R>) -> io::Result<()> {
+        if !op.belongs_to(&self.remote) {
+            drop(op);
+            return Ok(());
+        }
+        let Some(user_data) = op.detach_for_cancel() else {
+            return Ok(());
+        };
+        self.cancels.push(user_data);
+        self.process_cancels()?;
         self.submit_queued()
     }
 

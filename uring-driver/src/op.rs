@@ -59,6 +59,19 @@ impl<R: Send + 'static> Op<R> {
     pub fn user_data(&self) -> u64 {
         self.user_data
     }
+
+    pub(crate) fn belongs_to(&self, remote: &Arc<Remote>) -> bool {
+        Arc::ptr_eq(&self.remote, remote)
+    }
+
+    /// Ends the future side as `Drop` does, but leaves the cancellation
+    /// request to the caller (the owner, which submits it at once): returns
+    /// the `user_data` to cancel if the operation is still in the kernel.
+    pub(crate) fn detach_for_cancel(mut self) -> Option<u64> {
+        let unfinished = !self.finished;
+        self.finished = true; // `Drop` has nothing left to do
+        (unfinished && self.slot.drop_op() == DropOutcome::CancelInFlight).then_some(self.user_data)
+    }
 }
 
 impl<R: Send + 'static> Future for Op<R> {

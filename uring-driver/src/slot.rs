@@ -21,9 +21,12 @@
 //!   still write into them. They sit in a field that never moves, so an SQE
 //!   may point into their inline bytes.
 //! - **Orphans.** A completion nobody will read (the future was dropped
-//!   before or after it arrived) may carry a new file descriptor (accept,
-//!   open, socket): [`Orphan::CloseFd`] closes it, so a cancelled accept does
-//!   not leak a connection.
+//!   before or after it arrived) is handled by the operation's [`Orphan`]
+//!   rule: dropped with the resources, its new file descriptor closed
+//!   ([`Orphan::CloseFd`]: a cancelled `open` leaks nothing), or handed with
+//!   the resources to a function ([`Orphan::Keep`]) that keeps what the kernel
+//!   delivered — the runtime stores a late read's bytes or a late accept's
+//!   connection with the socket for the next operation.
 //! - **Multishot** operations deliver each non-final CQE to a queue; only the
 //!   final CQE (without `IORING_CQE_F_MORE`) ends the `InFlight` state.
 //!
@@ -55,13 +58,48 @@ impl Completion {
     }
 }
 
-/// What to do with a completion nobody reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Orphan {
+/// What to do with a final completion nobody reads (the operation's future
+/// was dropped before it arrived, or after it arrived but before it was
+/// polled).
+pub enum Orphan<R> {
     /// Nothing beyond dropping the resources.
     Drop,
     /// A non-negative result is a new file descriptor: close it.
     CloseFd,
+    /// Call this function with the completion and the resources, once. It
+    /// runs on the thread that reaps the completion (the driver's owner) or,
+    /// for an operation that had completed before its future was dropped, on
+    /// the dropping thread. Non-final completions of a multishot operation
+    /// are not passed to it (they are dropped).
+    Keep(fn(Completion, R)),
+}
+
+impl<R> Clone for Orphan<R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<R> Copy for Orphan<R> {}
+
+impl<R> PartialEq for Orphan<R> {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Orphan::Drop, Orphan::Drop) | (Orphan::CloseFd, Orphan::CloseFd) => true,
+            (Orphan::Keep(a), Orphan::Keep(b)) => std::ptr::fn_addr_eq(*a, *b),
+            _ => false,
+        }
+    }
+}
+
+impl<R> std::fmt::Debug for Orphan<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Orphan::Drop => "Drop",
+            Orphan::CloseFd => "CloseFd",
+            Orphan::Keep(_) => "Keep",
+        })
+    }
 }
 
 enum State {
@@ -85,7 +123,7 @@ struct Inner<R> {
 /// The shared slot of one operation.
 pub(crate) struct Slot<R> {
     inner: Mutex<Inner<R>>,
-    orphan: Orphan,
+    orphan: Orphan<R>,
 }
 
 /// The driver's type-erased view of a slot.
@@ -105,7 +143,7 @@ pub(crate) enum DropOutcome {
 }
 
 impl<R: Send + 'static> Slot<R> {
-    pub(crate) fn new(resources: R, orphan: Orphan) -> Slot<R> {
+    pub(crate) fn new(resources: R, orphan: Orphan<R>) -> Slot<R> {
         Slot {
             inner: Mutex::new(Inner {
                 state: State::InFlight { waker: None },
@@ -186,11 +224,7 @@ impl<R: Send + 'static> Slot<R> {
                 let resources = inner.resources.take();
                 let extra = std::mem::take(&mut inner.extra);
                 drop(inner);
-                for c in extra {
-                    self.clean_orphan(c);
-                }
-                self.clean_orphan(completion);
-                drop(resources);
+                self.orphaned(completion, extra, resources);
                 DropOutcome::Finished
             }
             State::Done => DropOutcome::Finished,
@@ -198,9 +232,19 @@ impl<R: Send + 'static> Slot<R> {
         }
     }
 
-    fn clean_orphan(&self, completion: Completion) {
-        if self.orphan == Orphan::CloseFd && completion.result >= 0 {
-            sys::close_fd(completion.result);
+    /// Applies the orphan rule to a final completion nobody will read (and
+    /// to the multishot completions queued before it).
+    fn orphaned(&self, completion: Completion, extra: VecDeque<Completion>, resources: Option<R>) {
+        let close = |c: &Completion| {
+            if self.orphan == Orphan::CloseFd && c.result >= 0 {
+                sys::close_fd(c.result);
+            }
+        };
+        extra.iter().for_each(close);
+        close(&completion);
+        match (self.orphan, resources) {
+            (Orphan::Keep(keep), Some(resources)) => keep(completion, resources),
+            (_, resources) => drop(resources),
         }
     }
 }
@@ -220,7 +264,9 @@ impl<R: Send + 'static> Completable for Slot<R> {
                 }
                 State::Cancelled => {
                     drop(inner);
-                    self.clean_orphan(completion);
+                    if self.orphan == Orphan::CloseFd && completion.result >= 0 {
+                        sys::close_fd(completion.result);
+                    }
                 }
                 State::Completed(_) | State::Done => {
                     unreachable!("a CQE after the final one")
@@ -242,11 +288,7 @@ impl<R: Send + 'static> Completable for Slot<R> {
                 let resources = inner.resources.take();
                 let extra = std::mem::take(&mut inner.extra);
                 drop(inner);
-                for c in extra {
-                    self.clean_orphan(c);
-                }
-                self.clean_orphan(completion);
-                drop(resources);
+                self.orphaned(completion, extra, resources);
             }
             State::Completed(_) | State::Done => unreachable!("two final CQEs for one operation"),
         }

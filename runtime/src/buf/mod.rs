@@ -167,6 +167,18 @@ unsafe impl IoBuf for String {
     }
 }
 
+/// The whole capacity of `buf` as writable, possibly uninitialized bytes
+/// (for copying into it without the kernel).
+pub(crate) fn capacity_mut<B: IoBufMut>(buf: &mut B) -> &mut [std::mem::MaybeUninit<u8>] {
+    let len = buf.bytes_total();
+    let ptr = buf.stable_mut_ptr().cast::<std::mem::MaybeUninit<u8>>();
+    // SAFETY: `IoBufMut` guarantees `stable_mut_ptr` is valid for writes of
+    // `bytes_total` bytes, and the exclusive borrow of `buf` keeps anyone
+    // else from touching them while the slice lives. `MaybeUninit` claims
+    // nothing about their contents.
+    unsafe { std::slice::from_raw_parts_mut(ptr, len) }
+}
+
 /// A range of an owned buffer; see [`IoBuf::slice`].
 #[derive(Debug)]
 pub struct Slice<T> {

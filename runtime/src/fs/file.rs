@@ -1,4 +1,5 @@
-//! [`File`]: an open file, read and written at explicit offsets.
+//! [`File`]: an open file, read and written at explicit offsets or at its
+//! file position.
 
 use super::{Metadata, OpenOptions};
 use crate::buf::{IoBuf, IoBufMut};
@@ -8,9 +9,22 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
-/// An open file. Reads and writes name their offset (`pread`/`pwrite`
-/// style: there is no shared file position), so one `File` can serve many
-/// concurrent operations from `&self`.
+/// An open file: a regular file, or a pipe, FIFO or terminal.
+///
+/// Two ways to read and write, as in `std`:
+/// - at an explicit offset (`read_at`, `write_at`, ...: `pread`/`pwrite`
+///   style), which neither uses nor moves the file position, so one `File`
+///   can serve many concurrent operations from `&self`; files that cannot
+///   seek (pipes) answer these with `ESPIPE`, as `pread(2)` does;
+/// - at the file position (`read`, `write`, `read_exact`, `write_all`),
+///   which each call moves, like `std::fs::File`'s `Read`/`Write`; this is
+///   the way to use pipes, FIFOs and terminals. Concurrent position-based
+///   calls on one `File` run in an unspecified order.
+///
+/// Both drivers give the same results for regular files, pipes and FIFOs:
+/// io_uring reads a file position with offset `-1`; epoll runs regular files
+/// on the blocking pool and waits for readiness on pipes, FIFOs and
+/// terminals (switching their descriptor to non-blocking mode).
 ///
 /// Buffers are passed by value and returned with the result: the kernel
 /// owns them while an operation runs, even if its future is dropped. The
@@ -54,11 +68,81 @@ impl File {
         File::from_owned(OwnedFd::from(file))
     }
 
+    /// Reads up to `buf.bytes_total()` bytes at the file position into the
+    /// start of `buf`, and moves the position past them; returns how many
+    /// (`Ok(0)`: end of file, or a pipe whose writers are all gone). A
+    /// zero-capacity buffer is `InvalidInput`. One call transfers at most
+    /// 2 GiB − 64 KiB (the kernel's cap, rounded for any page size).
+    ///
+    /// Cancel safe: if the future is dropped after the kernel read, the
+    /// bytes are kept with the `File` and returned, in order, by the next
+    /// `read` (or `read_exact`); nothing the kernel delivered is lost.
+    pub async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
+        op::read::read(&self.fd, buf).await
+    }
+
+    /// Fills the whole capacity of `buf` from the file position, or fails
+    /// with `UnexpectedEof` if the file ends first (the bytes read so far
+    /// are in `buf`).
+    ///
+    /// Not cancel safe: a dropped `read_exact` loses the bytes it had read
+    /// into `buf` (the buffer goes with the future); what its last read got
+    /// after the drop is kept for the next read.
+    pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
+        let total = buf.bytes_total();
+        let mut filled = 0;
+        let mut buf = buf;
+        while filled < total {
+            let (res, slice) = op::read::read(&self.fd, buf.slice(filled..total)).await;
+            buf = slice.into_inner();
+            match res {
+                Ok(0) => return (Err(file_ended()), buf),
+                Ok(n) => filled += n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return (Err(err), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+
+    /// Writes some of `buf`'s initialized bytes at the file position (in
+    /// append mode: at the end) and moves the position; returns how many.
+    ///
+    /// A dropped `write` may have written a prefix of the buffer and moved
+    /// the position; only the returned count says how much.
+    pub async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
+        op::write::write(&self.fd, buf).await
+    }
+
+    /// Writes all of `buf`'s initialized bytes at the file position.
+    ///
+    /// A dropped `write_all` may have written any prefix of the buffer.
+    pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
+        let total = buf.bytes_init();
+        let mut written = 0;
+        let mut buf = buf;
+        while written < total {
+            let (res, slice) = op::write::write(&self.fd, buf.slice(written..total)).await;
+            buf = slice.into_inner();
+            match res {
+                Ok(0) => return (Err(op::send::write_zero()), buf),
+                Ok(n) => written += n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return (Err(err), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+
     /// Reads up to `buf.bytes_total()` bytes at `offset` into the start of
     /// `buf`; returns how many (`Ok(0)`: end of file). A read may be short
-    /// even before the end; see [`read_exact_at`](File::read_exact_at).
+    /// even before the end; see [`read_exact_at`](File::read_exact_at). A
+    /// zero-capacity buffer is `InvalidInput`; a file that cannot seek is
+    /// `ESPIPE`.
+    ///
+    /// Cancel safe: a positional read consumes nothing (repeat it).
     pub async fn read_at<B: IoBufMut>(&self, buf: B, offset: u64) -> (io::Result<usize>, B) {
-        op::read_at::read_at(&self.fd, buf, offset).await
+        op::read::read_at(&self.fd, buf, offset).await
     }
 
     /// Fills the whole capacity of `buf` (`bytes_total()`) from `offset`, or
@@ -72,18 +156,10 @@ impl File {
             let Some(at) = offset.checked_add(filled as u64) else {
                 return (Err(offset_overflow()), buf);
             };
-            let (res, slice) = op::read_at::read_at(&self.fd, buf.slice(filled..total), at).await;
+            let (res, slice) = op::read::read_at(&self.fd, buf.slice(filled..total), at).await;
             buf = slice.into_inner();
             match res {
-                Ok(0) => {
-                    return (
-                        Err(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            "the file ended before the buffer was filled",
-                        )),
-                        buf,
-                    )
-                }
+                Ok(0) => return (Err(file_ended()), buf),
                 Ok(n) => filled += n,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => return (Err(err), buf),
@@ -93,9 +169,10 @@ impl File {
     }
 
     /// Writes some of `buf`'s initialized bytes at `offset`; returns how
-    /// many. (In append mode the bytes go to the end of the file.)
+    /// many. (In append mode the bytes go to the end of the file.) A file
+    /// that cannot seek is `ESPIPE`.
     pub async fn write_at<B: IoBuf>(&self, buf: B, offset: u64) -> (io::Result<usize>, B) {
-        op::write_at::write_at(&self.fd, buf, offset).await
+        op::write::write_at(&self.fd, buf, offset).await
     }
 
     /// Writes all of `buf`'s initialized bytes, starting at `offset`.
@@ -107,19 +184,10 @@ impl File {
             let Some(at) = offset.checked_add(written as u64) else {
                 return (Err(offset_overflow()), buf);
             };
-            let (res, slice) =
-                op::write_at::write_at(&self.fd, buf.slice(written..total), at).await;
+            let (res, slice) = op::write::write_at(&self.fd, buf.slice(written..total), at).await;
             buf = slice.into_inner();
             match res {
-                Ok(0) => {
-                    return (
-                        Err(io::Error::new(
-                            io::ErrorKind::WriteZero,
-                            "write wrote zero bytes",
-                        )),
-                        buf,
-                    )
-                }
+                Ok(0) => return (Err(op::send::write_zero()), buf),
                 Ok(n) => written += n,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => return (Err(err), buf),
@@ -151,6 +219,13 @@ impl File {
     pub async fn set_len(&self, size: u64) -> io::Result<()> {
         op::ftruncate::ftruncate(&self.fd, size).await
     }
+}
+
+fn file_ended() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "the file ended before the buffer was filled",
+    )
 }
 
 fn offset_overflow() -> io::Error {

@@ -19,9 +19,10 @@
 //! error naming the cause. `RINGWORK_DRIVER=auto|uring|epoll` overrides the
 //! default (not an explicit `Builder::driver`).
 
+use crate::io::op::{OpCode, Submitted, UringOp};
 use crate::scheduler::park::{Park, Unpark};
 use ringwork_epoll::Reactor;
-use ringwork_uring::{Driver, Op, Orphan, UnstartedDriver};
+use ringwork_uring::{Driver, Op, UnstartedDriver};
 use std::cell::RefCell;
 use std::fmt;
 use std::io;
@@ -71,17 +72,6 @@ impl DriverKind {
     }
 }
 
-/// The kind of driver this thread runs, if any.
-pub(crate) fn current_kind() -> Option<DriverKind> {
-    CURRENT
-        .try_with(|current| match current.try_borrow().ok()?.as_ref()? {
-            ThreadDriver::Uring(_) => Some(DriverKind::Uring),
-            ThreadDriver::Epoll(_) => Some(DriverKind::Epoll),
-        })
-        .ok()
-        .flatten()
-}
-
 /// A handle to register descriptors with this thread's epoll reactor.
 pub(crate) fn epoll_handle() -> Option<ringwork_epoll::Handle> {
     CURRENT
@@ -93,59 +83,70 @@ pub(crate) fn epoll_handle() -> Option<ringwork_epoll::Handle> {
         .flatten()
 }
 
-/// Submits an operation on this thread's io_uring.
-///
-/// # Safety
-/// As [`Driver::submit`]: every pointer in the SQE `build` returns points
-/// into `resources` (or memory that outlives the operation), and the
-/// resources keep every file descriptor in it open.
-pub(crate) unsafe fn submit<R, F>(
-    resources: R,
-    orphan: Orphan,
-    build: F,
-) -> Result<Op<R>, (io::Error, R)>
-where
-    R: Send + 'static,
-    F: FnOnce(&mut R) -> ringwork_uring::io_uring::squeue::Entry,
-{
-    // The resources stay here until a driver takes them, so that every
-    // failure can hand them back.
-    let mut pending = Some((resources, build));
+/// Submits `op` on this thread's io_uring, or hands it back to be run on
+/// this thread's epoll reactor (one look at the thread's driver either way).
+pub(crate) fn submit_or_epoll<O: OpCode>(op: O) -> Submitted<O> {
+    // The operation stays here until a driver takes it, so that every
+    // failure can hand it back.
+    let mut pending = Some(op);
     let attempt = CURRENT.try_with(|current| {
-        let (resources, build) = pending.take().expect("taken once");
+        let mut op = pending.take().expect("taken once");
         match current.try_borrow_mut() {
             Ok(mut driver) => match driver.as_mut() {
                 Some(ThreadDriver::Uring(driver)) => {
-                    // SAFETY: forwarded precondition.
-                    unsafe { driver.submit(resources, orphan, build) }
+                    if let Some(result) = op.try_before_submit(driver.features()) {
+                        return Submitted::Finished(op, result);
+                    }
+                    let stash_owner = op.stash_owner().cloned();
+                    // SAFETY: `OpCode`'s contract: the SQE points only into
+                    // the operation, which the driver keeps unmoved until
+                    // the final completion, and the operation keeps every
+                    // descriptor it names open.
+                    match unsafe { driver.submit(op, UringOp::<O>::ORPHAN, O::sqe) } {
+                        Ok(submitted) => Submitted::Uring(UringOp::new(submitted, stash_owner)),
+                        Err((err, op)) => Submitted::Finished(op, Err(err)),
+                    }
                 }
-                Some(ThreadDriver::Epoll(_)) => Err((
-                    io::Error::other("an io_uring operation was submitted on an epoll thread"),
-                    resources,
-                )),
-                None => Err((no_driver(), resources)),
+                Some(ThreadDriver::Epoll(_)) => Submitted::Epoll(op),
+                None => Submitted::Finished(op, Err(no_driver())),
             },
-            // Re-entered from inside the driver (a waker submitting I/O): not
-            // supported; the resources are returned with the error.
-            Err(_) => Err((
-                io::Error::other("I/O submitted from inside the I/O driver"),
-                resources,
-            )),
+            // Re-entered from inside the driver (a waker submitting I/O):
+            // not supported; the operation comes back with the error.
+            Err(_) => Submitted::Finished(
+                op,
+                Err(io::Error::other("I/O submitted from inside the I/O driver")),
+            ),
         }
     });
     match attempt {
-        Ok(result) => result,
+        Ok(submitted) => submitted,
         // The thread is exiting and its thread-locals are gone.
-        Err(_) => {
-            let (resources, _) = pending
+        Err(_) => Submitted::Finished(
+            pending
                 .take()
-                .expect("not taken when the thread-local is gone");
-            Err((
-                io::Error::other("I/O submitted while the thread is exiting"),
-                resources,
-            ))
-        }
+                .expect("not taken when the thread-local is gone"),
+            Err(io::Error::other(
+                "I/O submitted while the thread is exiting",
+            )),
+        ),
     }
+}
+
+/// Drops an unfinished operation: on the ring's owner thread its
+/// `ASYNC_CANCEL` is submitted at once; elsewhere (or from inside the
+/// driver) the owner is asked through its remote queue, as `Op`'s `Drop`
+/// does.
+pub(crate) fn cancel<R: Send + 'static>(op: Op<R>) {
+    let mut op = Some(op);
+    let _ = CURRENT.try_with(|current| {
+        if let Ok(mut driver) = current.try_borrow_mut() {
+            if let Some(ThreadDriver::Uring(driver)) = driver.as_mut() {
+                // An error leaves the request queued for the next flush.
+                let _ = driver.cancel(op.take().expect("taken once"));
+            }
+        }
+    });
+    drop(op);
 }
 
 pub(crate) fn no_driver() -> io::Error {

@@ -1,6 +1,8 @@
 //! I/O plumbing: the per-thread driver and the operations built on it.
 
 pub(crate) mod driver;
+pub(crate) mod fd;
 pub(crate) mod op;
+pub(crate) mod stash;
 
 pub use driver::DriverKind;

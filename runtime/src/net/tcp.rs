@@ -1,9 +1,9 @@
 //! TCP: [`TcpListener`] and [`TcpStream`].
 
-use super::addr::RawAddr;
-use super::socket;
 use crate::buf::{IoBuf, IoBufMut};
 use crate::io::op::{self, SharedFd};
+use crate::sys::addr::RawAddr;
+use crate::sys::socket;
 use std::fmt;
 use std::io;
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
@@ -95,15 +95,17 @@ impl TcpListener {
         })
     }
 
-    /// Waits for a connection. Cancel safe: if the future is dropped after
-    /// the kernel accepted a connection, that connection is closed.
+    /// Waits for a connection.    ///
+    /// Cancel safe: a connection the kernel accepts for a dropped `accept`
+    /// is kept with the listener and returned by the next `accept` (it is
+    /// closed only if the listener is dropped first).
     ///
     /// When descriptors run out (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`) the
     /// error is returned after a 10 ms pause, so that an accept loop that
     /// retries at once does not spin while the process is out of
     /// descriptors; it accepts again as soon as some are freed.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (fd, addr) = op::accept::accept(&self.fd).await?;
+        let (fd, addr) = super::accept(&self.fd).await?;
         Ok((
             TcpStream {
                 fd: SharedFd::new(fd),
@@ -165,24 +167,38 @@ impl TcpStream {
 
     /// Reads up to `buf.bytes_total()` bytes into `buf` (after its
     /// initialized part is ignored: reads fill from the start of the given
-    /// buffer or slice). `Ok(0)` means the peer closed its side.
+    /// buffer or slice). `Ok(0)` means the peer closed its side; a
+    /// zero-capacity buffer is `InvalidInput`. One call moves at most
+    /// 2 GiB − 64 KiB.    ///
+    /// Cancel safe: if the future is dropped (a `timeout` or `select!`),
+    /// nothing the kernel delivered is lost — bytes that arrive for it after
+    /// the drop are kept with the socket and returned, in order, by the next
+    /// read.
     pub async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
         op::recv::recv(&self.fd, buf).await
     }
 
     /// Fills the whole capacity of `buf` (`bytes_total()`), or fails with
-    /// `UnexpectedEof` if the peer closes first.
+    /// `UnexpectedEof` if the peer closes first.    ///
+    /// Not cancel safe: a dropped `read_exact` loses the bytes it had
+    /// already read into `buf` (the buffer goes with the future); bytes its
+    /// last read gets after the drop are kept for the next read.
     pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
         op::recv::recv_exact(&self.fd, buf).await
     }
 
-    /// Writes some of `buf`'s initialized bytes; returns how many.
+    /// Writes some of `buf`'s initialized bytes (at most 2 GiB − 64 KiB);
+    /// returns how many.    ///
+    /// A dropped `write` may have sent a prefix of the buffer; only the
+    /// returned count says how much, so await it to the end where that
+    /// matters.
     pub async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
         op::send::send(&self.fd, buf).await
     }
 
     /// Writes all of `buf`'s initialized bytes. A peer that vanished gives
-    /// `BrokenPipe` or `ConnectionReset`.
+    /// `BrokenPipe` or `ConnectionReset`.    ///
+    /// A dropped `write_all` may have sent any prefix of the buffer.
     pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
         op::send::send_all(&self.fd, buf).await
     }

@@ -1,9 +1,9 @@
 //! UDP: [`UdpSocket`].
 
-use super::addr::RawAddr;
-use super::socket;
 use crate::buf::{IoBuf, IoBufMut};
 use crate::io::op::{self, SharedFd};
+use crate::sys::addr::RawAddr;
+use crate::sys::socket;
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -82,14 +82,20 @@ impl UdpSocket {
     }
 
     /// Sends `buf`'s initialized bytes as one datagram to `target`; returns
-    /// how many were sent.
+    /// how many were sent. A dropped `send_to` may or may not have sent the
+    /// datagram.
     pub async fn send_to<B: IoBuf>(&self, buf: B, target: SocketAddr) -> (io::Result<usize>, B) {
         op::sendmsg::send_to(&self.fd, buf, RawAddr::from_socket_addr(&target)).await
     }
 
     /// Receives one datagram into the start of `buf` (up to
     /// `buf.bytes_total()` bytes; the rest of a longer datagram is lost);
-    /// returns its length and sender.
+    /// returns its length and sender. A zero-capacity buffer is
+    /// `InvalidInput`.
+    ///
+    /// Cancel safe: a datagram the kernel delivers for a dropped
+    /// `recv_from` is kept, with its sender, and returned by the next
+    /// receive on the socket.
     pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> (io::Result<(usize, SocketAddr)>, B) {
         let (res, buf) = op::recvmsg::recv_from(&self.fd, buf).await;
         let res = res.and_then(|(n, addr)| Ok((n, addr.as_socket_addr()?)));
@@ -97,15 +103,19 @@ impl UdpSocket {
     }
 
     /// Sends `buf`'s initialized bytes as one datagram to the connected
-    /// peer (`NotConnected` without [`connect`](UdpSocket::connect)).
+    /// peer (`NotConnected` without [`connect`](UdpSocket::connect)). A
+    /// dropped `send` may or may not have sent the datagram.
     pub async fn send<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
         op::send::send(&self.fd, buf).await
     }
 
     /// Receives one datagram from the connected peer into the start of
-    /// `buf`; returns its length.
+    /// `buf`; returns its length. A zero-capacity buffer is `InvalidInput`.
+    ///
+    /// Cancel safe, as [`recv_from`](UdpSocket::recv_from).
     pub async fn recv<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
-        op::recv::recv(&self.fd, buf).await
+        let (res, buf) = op::recvmsg::recv_from(&self.fd, buf).await;
+        (res.map(|(n, _)| n), buf)
     }
 
     /// The local address.

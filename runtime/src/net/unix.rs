@@ -1,10 +1,10 @@
 //! Unix domain stream sockets: [`UnixListener`], [`UnixStream`] and their
 //! addresses, [`UnixSocketAddr`].
 
-use super::addr::RawAddr;
-use super::socket;
 use crate::buf::{IoBuf, IoBufMut};
 use crate::io::op::{self, SharedFd};
+use crate::sys::addr::RawAddr;
+use crate::sys::socket;
 use std::ffi::OsStr;
 use std::fmt;
 use std::io;
@@ -29,7 +29,7 @@ enum AddrKind {
 }
 
 impl UnixSocketAddr {
-    fn from_raw(raw: &RawAddr) -> io::Result<UnixSocketAddr> {
+    pub(super) fn from_raw(raw: &RawAddr) -> io::Result<UnixSocketAddr> {
         let bytes = raw.unix_path_bytes()?;
         let kind = match bytes.split_first() {
             None => AddrKind::Unnamed,
@@ -136,10 +136,12 @@ impl UnixListener {
     }
 
     /// Waits for a connection; returns it and the peer's address (usually
-    /// unnamed). Cancel safe: if the future is dropped after the kernel
-    /// accepted a connection, that connection is closed.
+    /// unnamed).    ///
+    /// Cancel safe: a connection the kernel accepts for a dropped `accept`
+    /// is kept with the listener and returned by the next `accept` (it is
+    /// closed only if the listener is dropped first).
     pub async fn accept(&self) -> io::Result<(UnixStream, UnixSocketAddr)> {
-        let (fd, addr) = op::accept::accept(&self.fd).await?;
+        let (fd, addr) = super::accept(&self.fd).await?;
         let stream = UnixStream {
             fd: SharedFd::new(fd),
         };
@@ -229,24 +231,37 @@ impl UnixStream {
     }
 
     /// Reads up to `buf.bytes_total()` bytes into the start of `buf`.
-    /// `Ok(0)` means the peer closed its side.
+    /// `Ok(0)` means the peer closed its side; a zero-capacity buffer is
+    /// `InvalidInput`. One call moves at most 2 GiB − 64 KiB.    ///
+    /// Cancel safe: if the future is dropped (a `timeout` or `select!`),
+    /// nothing the kernel delivered is lost — bytes that arrive for it after
+    /// the drop are kept with the socket and returned, in order, by the next
+    /// read.
     pub async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
         op::recv::recv(&self.fd, buf).await
     }
 
     /// Fills the whole capacity of `buf` (`bytes_total()`), or fails with
-    /// `UnexpectedEof` if the peer closes first.
+    /// `UnexpectedEof` if the peer closes first.    ///
+    /// Not cancel safe: a dropped `read_exact` loses the bytes it had
+    /// already read into `buf` (the buffer goes with the future); bytes its
+    /// last read gets after the drop are kept for the next read.
     pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
         op::recv::recv_exact(&self.fd, buf).await
     }
 
-    /// Writes some of `buf`'s initialized bytes; returns how many.
+    /// Writes some of `buf`'s initialized bytes (at most 2 GiB − 64 KiB);
+    /// returns how many.    ///
+    /// A dropped `write` may have sent a prefix of the buffer; only the
+    /// returned count says how much, so await it to the end where that
+    /// matters.
     pub async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
         op::send::send(&self.fd, buf).await
     }
 
     /// Writes all of `buf`'s initialized bytes. A peer that vanished gives
-    /// `BrokenPipe` or `ConnectionReset` (never `SIGPIPE`).
+    /// `BrokenPipe` or `ConnectionReset` (never `SIGPIPE`).    ///
+    /// A dropped `write_all` may have sent any prefix of the buffer.
     pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
         op::send::send_all(&self.fd, buf).await
     }

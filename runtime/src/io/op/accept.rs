@@ -1,82 +1,88 @@
-//! `accept` a connection: a new non-blocking, close-on-exec socket.
+//! `accept` a connection: a new non-blocking, close-on-exec socket
+//! (`IORING_OP_ACCEPT`; `accept4(2)` on readiness).
+//!
+//! Cancel safe on both drivers: a connection a dropped accept got is kept
+//! in the listener's stash and handed to the next accept (closed only if
+//! the listener is dropped first).
 
-use super::{submit, SharedFd};
-use crate::net::addr::RawAddr;
+use super::{run, EpollPath, OpCode, SharedFd};
+use crate::io::stash::{self, Stashed};
+use crate::sys::addr::RawAddr;
 use crate::sys::syscall;
 use ringwork_epoll::Direction;
-use ringwork_uring::io_uring::opcode;
-use ringwork_uring::Orphan;
+use ringwork_uring::io_uring::{opcode, squeue};
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
 
-struct Resources {
+const FLAGS: libc::c_int = libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
+
+struct Accept {
     fd: SharedFd,
     addr: RawAddr,
 }
 
-/// Accepts one connection; returns the new socket and the peer's address.
-/// If the future is dropped after the kernel accepted, the new socket is
-/// closed, so no connection leaks. Errors meaning "out of descriptors or
-/// memory" come back after a short pause (see [`pause_if_exhausted`]).
-pub(crate) async fn accept(fd: &SharedFd) -> io::Result<(OwnedFd, RawAddr)> {
-    let accepted = if super::on_epoll() {
-        epoll(fd).await
-    } else {
-        uring(fd).await
-    };
-    match accepted {
-        Ok(accepted) => Ok(accepted),
-        Err(err) => Err(pause_if_exhausted(err).await),
+impl Accept {
+    /// A successful result: the new descriptor, now ours.
+    fn take(&mut self, fd: u32) -> (OwnedFd, RawAddr) {
+        // SAFETY: a successful accept returns a new descriptor nobody else
+        // owns.
+        (unsafe { OwnedFd::from_raw_fd(fd as i32) }, self.addr)
     }
 }
 
-async fn epoll(fd: &SharedFd) -> io::Result<(OwnedFd, RawAddr)> {
-    let mut addr = RawAddr::empty();
-    let raw = fd
-        .ready(Direction::Read, |raw| {
-            let (ptr, len) = addr.as_out_ptrs();
-            syscall!(accept4(
-                raw,
-                ptr,
-                len,
-                libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK
-            ))
-        })
-        .await?;
-    // SAFETY: `accept4` returned a new descriptor that we own.
-    Ok((unsafe { OwnedFd::from_raw_fd(raw) }, addr))
+// SAFETY: the SQE points to the address storage and its length, both inside
+// the operation, which holds the listener open.
+unsafe impl OpCode for Accept {
+    type Output = io::Result<(OwnedFd, RawAddr)>;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        let (addr, len) = self.addr.as_out_ptrs();
+        opcode::Accept::new(self.fd.types_fd(), addr, len)
+            .flags(FLAGS)
+            .build()
+    }
+
+    fn epoll_path(&self) -> EpollPath {
+        EpollPath::Ready(Direction::Read)
+    }
+
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
+    }
+
+    fn attempt(&mut self) -> io::Result<u32> {
+        let (ptr, len) = self.addr.as_out_ptrs();
+        syscall!(accept4(self.fd.raw(), ptr, len, FLAGS)).map(|fd| fd as u32)
+    }
+
+    fn complete(mut self, result: io::Result<u32>) -> Self::Output {
+        Ok(self.take(result?))
+    }
+
+    fn stash_owner(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
+    }
+
+    fn orphaned(mut self, result: io::Result<u32>) {
+        // Errors of an accept concern that attempt only (a connection
+        // aborted before it was accepted, descriptors exhausted): not news.
+        let delivered = result.ok().map(|fd| {
+            let (fd, peer) = self.take(fd);
+            Stashed::Connection { fd, peer }
+        });
+        self.fd.stash().resolve(delivered);
+    }
 }
 
-async fn uring(fd: &SharedFd) -> io::Result<(OwnedFd, RawAddr)> {
-    let resources = Resources {
+/// Accepts one connection; returns the new socket and the peer's address.
+/// A connection accepted for a dropped accept comes first.
+pub(crate) async fn accept(fd: &SharedFd) -> io::Result<(OwnedFd, RawAddr)> {
+    if let Some(accepted) = fd.take_stashed(stash::take_connection).await {
+        return Ok(accepted);
+    }
+    run(Accept {
         fd: fd.clone(),
         addr: RawAddr::empty(),
-    };
-    // SAFETY: the SQE points to the address storage and its length, both
-    // inside the resources, which hold the listener open.
-    let op = unsafe {
-        submit(resources, Orphan::CloseFd, |r| {
-            let (addr, len) = r.addr.as_out_ptrs();
-            opcode::Accept::new(r.fd.types_fd(), addr, len)
-                .flags(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
-                .build()
-        })
-    };
-    let (result, resources) = op.await;
-    let fd = result?;
-    // SAFETY: a successful accept returns a new descriptor that we own.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    Ok((fd, resources.addr))
-}
-
-/// Pauses 10 ms before an accept error that means "out of descriptors or
-/// memory" is returned (a retry loop then cannot spin), and returns the error.
-async fn pause_if_exhausted(err: io::Error) -> io::Error {
-    if matches!(
-        err.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    ) {
-        crate::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    err
+    })
+    .await
 }

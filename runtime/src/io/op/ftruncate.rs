@@ -1,49 +1,62 @@
 //! `ftruncate`: sets a file's length (`IORING_OP_FTRUNCATE`, Linux 6.9+;
 //! on older kernels the `ftruncate` syscall, on the calling thread).
 
-use super::{submit, SharedFd};
-use ringwork_uring::io_uring::opcode;
-use ringwork_uring::Orphan;
+use super::{run, EpollPath, OpCode, SharedFd};
+use ringwork_uring::io_uring::{opcode, squeue};
+use ringwork_uring::Features;
 use std::io;
 
-struct Resources {
+struct Ftruncate {
     fd: SharedFd,
+    len: libc::off_t,
+}
+
+// SAFETY: the SQE points to no memory; the operation holds the descriptor
+// open.
+unsafe impl OpCode for Ftruncate {
+    type Output = io::Result<()>;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        opcode::Ftruncate::new(self.fd.types_fd(), self.len as u64).build()
+    }
+
+    /// Kernels before 6.9 lack the opcode: the syscall, on this thread
+    /// (it does not wait on anything but the file system).
+    fn try_before_submit(&mut self, features: &Features) -> Option<io::Result<u32>> {
+        let supported = features.supports(opcode::Ftruncate::CODE);
+        (!supported).then(|| ftruncate_syscall(&self.fd, self.len).map(|()| 0))
+    }
+
+    fn epoll_path(&self) -> EpollPath {
+        EpollPath::Blocking
+    }
+
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
+    }
+
+    fn attempt(&mut self) -> io::Result<u32> {
+        ftruncate_syscall(&self.fd, self.len).map(|()| 0)
+    }
+
+    fn complete(self, result: io::Result<u32>) -> Self::Output {
+        result.map(drop)
+    }
 }
 
 /// Truncates or extends (with zeros) the file to `len` bytes.
 pub(crate) async fn ftruncate(fd: &SharedFd, len: u64) -> io::Result<()> {
-    let Ok(len_signed) = libc::off_t::try_from(len) else {
+    let Ok(len) = libc::off_t::try_from(len) else {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "file length larger than i64::MAX",
         ));
     };
-    if super::on_epoll() {
-        // The epoll driver's path: `ftruncate(2)` on the blocking pool.
-        let fd = fd.clone();
-        return super::blocking(move || ftruncate_syscall(&fd, len_signed)).await;
-    }
-    if !supported() {
-        return ftruncate_syscall(fd, len_signed);
-    }
-    let resources = Resources { fd: fd.clone() };
-    // SAFETY: the SQE points to no memory; the resources hold the
-    // descriptor open.
-    let op = unsafe {
-        submit(resources, Orphan::Drop, |r| {
-            opcode::Ftruncate::new(r.fd.types_fd(), len).build()
-        })
-    };
-    op.await.0.map(drop)
-}
-
-/// Whether this thread's ring (or, without one, the process-wide probe)
-/// supports `IORING_OP_FTRUNCATE`.
-fn supported() -> bool {
-    crate::io::driver::with_uring(|driver| driver.features().supports(opcode::Ftruncate::CODE))
-        .unwrap_or_else(|| {
-            matches!(ringwork_uring::probe(), Ok(Ok(features)) if features.supports(opcode::Ftruncate::CODE))
-        })
+    run(Ftruncate {
+        fd: fd.clone(),
+        len,
+    })
+    .await
 }
 
 /// The fallback: `ftruncate(2)` on the calling thread.

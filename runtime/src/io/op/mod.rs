@@ -1,10 +1,30 @@
-//! Every I/O operation, one file each: the SQE it submits on io_uring and
-//! the resources that SQE points into (kept alive by the op slot until the
-//! kernel's final completion), and its epoll path: the non-blocking syscall
-//! retried on readiness (sockets), or the blocking pool (regular files).
-//! Callers see the same results, errors and owned-buffer signatures on both.
+//! Every I/O operation, defined once for both drivers.
 //!
-//! Callers get owned buffers back with the result: `(io::Result<T>, B)`.
+//! An operation is a value that owns everything the kernel may touch (the
+//! descriptor's [`SharedFd`], the buffer, the address storage, the path)
+//! and implements [`OpCode`]: its io_uring SQE, how the epoll driver runs
+//! it (a non-blocking syscall retried on readiness, or a syscall on the
+//! blocking pool for what epoll cannot watch), how the result becomes the
+//! caller's output, and what happens to a result nobody awaits any more.
+//! [`run`] executes it on the driver of the thread that polls it; callers
+//! see the same results, errors and owned-buffer signatures on both.
+//!
+//! The files of this module are the operations (`recv.rs`, `accept.rs`,
+//! ...); each holds its `OpCode` and the public-facing function around it
+//! (loops such as "write all", and the stash check of reads, see
+//! `io/stash.rs`).
+//!
+//! # The life of an operation on io_uring
+//!
+//! `run` moves the operation into a driver slot (`ringwork_uring::Driver::
+//! submit`) that keeps it — and so every buffer the SQE points into — until
+//! the kernel's final completion. Awaited to the end, the completion and the
+//! operation come back and `complete` builds the output. Dropped before
+//! that, the slot is cancelled (`ASYNC_CANCEL`, submitted at once when the
+//! drop happens on the ring's owner thread) and the operation's `orphaned`
+//! runs with the late result when it comes: reads, receives and accepts
+//! keep what was delivered in the descriptor's stash, `open` closes the new
+//! descriptor, everything else is dropped.
 
 pub(crate) mod accept;
 pub(crate) mod connect;
@@ -12,7 +32,8 @@ pub(crate) mod fsync;
 pub(crate) mod ftruncate;
 pub(crate) mod mkdir;
 pub(crate) mod open;
-pub(crate) mod read_at;
+pub(crate) mod poll;
+pub(crate) mod read;
 pub(crate) mod recv;
 pub(crate) mod recvmsg;
 pub(crate) mod rename;
@@ -20,198 +41,405 @@ pub(crate) mod send;
 pub(crate) mod sendmsg;
 pub(crate) mod statx;
 pub(crate) mod unlink;
-pub(crate) mod write_at;
+pub(crate) mod write;
+
+pub(crate) use crate::io::fd::SharedFd;
 
 use crate::coop;
 use crate::io::driver;
-use crate::io::DriverKind;
-use ringwork_epoll::{Direction, Registration};
-use ringwork_uring::{Op, Orphan};
-use std::future::{poll_fn, Future};
+use ringwork_epoll::Direction;
+use ringwork_uring::io_uring::squeue;
+use ringwork_uring::{Completion, Features, Orphan};
+use std::future::Future;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
-/// A file descriptor shared by its owner (a socket or file object) and every
-/// operation in flight on it: it is closed when the last of them lets go, so
-/// an operation never outlives its descriptor, and a descriptor number is
-/// never reused while the kernel may still act on the old one.
-///
-/// On the epoll driver a socket is also registered with the reactor of the
-/// thread that first waits on it; the registration is dropped (removed from
-/// epoll) before the descriptor is closed.
-#[derive(Clone, Debug)]
-pub(crate) struct SharedFd(Arc<FdInner>);
-
-#[derive(Debug)]
-struct FdInner {
-    /// Declared before `fd`: dropped (`EPOLL_CTL_DEL`) before it is closed.
-    registration: parking_lot::Mutex<Option<Arc<Registration>>>,
-    fd: OwnedFd,
+/// How the epoll driver runs an operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EpollPath {
+    /// `attempt` is a non-blocking syscall on [`OpCode::fd`], retried when
+    /// the descriptor is ready in this direction.
+    Ready(Direction),
+    /// `attempt` may block (regular files, paths): it runs on the blocking
+    /// pool, which owns the operation while it runs.
+    Blocking,
 }
 
-impl SharedFd {
-    pub(crate) fn new(fd: OwnedFd) -> SharedFd {
-        SharedFd(Arc::new(FdInner {
-            registration: parking_lot::Mutex::new(None),
-            fd,
-        }))
-    }
-
-    pub(crate) fn raw(&self) -> RawFd {
-        self.0.fd.as_raw_fd()
-    }
-
-    pub(crate) fn types_fd(&self) -> ringwork_uring::io_uring::types::Fd {
-        ringwork_uring::io_uring::types::Fd(self.raw())
-    }
-
-    /// The epoll registration, made on this thread's reactor the first time
-    /// (or again, if the reactor it was made on has shut down).
-    fn registration(&self) -> io::Result<Arc<Registration>> {
-        let mut slot = self.0.registration.lock();
-        if let Some(reg) = slot.as_ref() {
-            if !reg.is_orphaned() {
-                return Ok(reg.clone());
-            }
-        }
-        let handle = driver::epoll_handle().ok_or_else(driver::no_driver)?;
-        // Drop the orphaned registration before registering anew.
-        *slot = None;
-        let reg = Arc::new(handle.register(self.raw())?);
-        *slot = Some(reg.clone());
-        Ok(reg)
-    }
-
-    /// Runs the non-blocking syscall `attempt` until it does not return
-    /// `WouldBlock`, waiting for readiness in `direction` in between (the
-    /// epoll path of a socket operation). Spends one unit of the cooperative
-    /// budget per readiness wait.
-    pub(crate) async fn ready<T>(
-        &self,
-        direction: Direction,
-        mut attempt: impl FnMut(RawFd) -> io::Result<T>,
-    ) -> io::Result<T> {
-        let registration = self.registration()?;
-        loop {
-            let event = poll_fn(|cx| {
-                let progress = std::task::ready!(coop::poll_proceed(cx));
-                let ready = registration.poll_ready(direction, cx);
-                if ready.is_ready() {
-                    progress.made_progress();
-                }
-                ready
-            })
-            .await;
-            match attempt(self.raw()) {
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => registration.clear(event),
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                other => return other,
-            }
-        }
-    }
-}
-
-impl AsRawFd for SharedFd {
-    fn as_raw_fd(&self) -> RawFd {
-        self.raw()
-    }
-}
-
-/// Whether this thread's driver is epoll (then operations take their epoll
-/// path; otherwise the io_uring path, which reports a missing driver).
-pub(crate) fn on_epoll() -> bool {
-    driver::current_kind() == Some(DriverKind::Epoll)
-}
-
-/// Runs `f` on the blocking pool (the epoll path of file operations: epoll
-/// cannot watch regular files).
-pub(crate) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> io::Result<T> + Send + 'static,
-) -> io::Result<T> {
-    let handle =
-        crate::runtime::Handle::try_current().map_err(|err| io::Error::other(err.to_string()))?;
-    match handle.spawn_blocking(f).await {
-        Ok(result) => result,
-        Err(err) => Err(io::Error::other(err.to_string())),
-    }
-}
-
-/// Runs `f` with `buf` on the blocking pool and gives the buffer back.
-///
-/// The job owns the buffer while it runs, so a dropped future never frees
-/// memory a running syscall writes into. The job is cancelled only at runtime
-/// shutdown — when the task awaiting it is being dropped as well — so in that
-/// case this future stays pending instead of returning (it has no buffer to
-/// return).
-pub(crate) async fn blocking_with<B, T>(
-    buf: B,
-    f: impl FnOnce(&mut B) -> io::Result<T> + Send + 'static,
-) -> (io::Result<T>, B)
-where
-    B: Send + 'static,
-    T: Send + 'static,
-{
-    let handle = match crate::runtime::Handle::try_current() {
-        Ok(handle) => handle,
-        Err(err) => return (Err(io::Error::other(err.to_string())), buf),
-    };
-    let job = handle.spawn_blocking(move || {
-        let mut buf = buf;
-        let result = f(&mut buf);
-        (result, buf)
-    });
-    match job.await {
-        Ok(done) => done,
-        Err(_) => std::future::pending().await,
-    }
-}
-
-/// A submitted operation as a future of `(result, resources)`, counted
-/// against the cooperative budget.
-pub(crate) enum OpFuture<R: Send + 'static> {
-    Submitted(Op<R>),
-    Failed(Option<(io::Error, R)>),
-}
-
-/// Submits an operation on this thread's driver.
+/// One kind of I/O operation, defined once: what the kernel gets on either
+/// driver and what the caller gets back.
 ///
 /// # Safety
-/// As [`ringwork_uring::Driver::submit`]: the SQE points only into
-/// `resources` (or memory outliving the operation), and `resources` keeps
-/// every descriptor the SQE names open (hold a [`SharedFd`] clone).
-pub(crate) unsafe fn submit<R, F>(resources: R, orphan: Orphan, build: F) -> OpFuture<R>
-where
-    R: Send + 'static,
-    F: FnOnce(&mut R) -> ringwork_uring::io_uring::squeue::Entry,
-{
-    // SAFETY: forwarded precondition.
-    match unsafe { crate::io::driver::submit(resources, orphan, build) } {
-        Ok(op) => OpFuture::Submitted(op),
-        Err(failed) => OpFuture::Failed(Some(failed)),
+///
+/// [`sqe`](OpCode::sqe) is called once, with the operation at the address
+/// where the driver keeps it until the kernel's final completion. An
+/// implementation guarantees that every pointer in the SQE it returns
+/// points into `self` (inline, or memory `self` owns and does not move or
+/// free while it lives) and is valid for the access the opcode makes, and
+/// that every descriptor the SQE names is kept open by `self` (a
+/// [`SharedFd`] clone).
+pub(crate) unsafe trait OpCode: Send + Sized + 'static {
+    type Output;
+
+    /// The io_uring SQE (see the trait's safety contract).
+    fn sqe(&mut self) -> squeue::Entry;
+
+    /// io_uring only: a way to finish without the ring, tried before
+    /// submitting (`send` tries a non-blocking `send(2)` first). `None`
+    /// (the default): submit.
+    fn try_before_submit(&mut self, _features: &Features) -> Option<io::Result<u32>> {
+        None
+    }
+
+    /// How the epoll driver runs [`attempt`](OpCode::attempt).
+    fn epoll_path(&self) -> EpollPath;
+
+    /// The descriptor readiness is waited on (for [`EpollPath::Ready`];
+    /// `None` for operations on paths, which never take that path).
+    fn fd(&self) -> Option<&SharedFd>;
+
+    /// The epoll driver's syscall. Returns what the io_uring completion
+    /// would (a byte count, a new descriptor, 0), so `complete` serves both.
+    fn attempt(&mut self) -> io::Result<u32>;
+
+    /// The result, with the operation (and its buffers) back, becomes the
+    /// output.
+    fn complete(self, result: io::Result<u32>) -> Self::Output;
+
+    /// The descriptor whose stash keeps what a dropped operation of this
+    /// kind delivers; `orphaned` must then call `Stash::resolve` exactly
+    /// once. `None` (the default): late results are not kept.
+    fn stash_owner(&self) -> Option<&SharedFd> {
+        None
+    }
+
+    /// The future was dropped before the final completion, which came later
+    /// with `result` (io_uring only: on epoll a dropped operation never made
+    /// its syscall). Runs on the thread that reaps the completion.
+    fn orphaned(self, _result: io::Result<u32>) {}
+}
+
+/// Runs `op` on this thread's driver: the future of its output.
+///
+/// The operation is submitted when this is called (by the first poll of
+/// the async function that calls it).
+pub(crate) fn run<O: OpCode>(op: O) -> Run<O> {
+    Run(match driver::submit_or_epoll(op) {
+        Submitted::Uring(op) => State::Uring(op),
+        Submitted::Epoll(op) => epoll(op),
+        Submitted::Finished(op, result) => State::Finished(Some((op, result))),
+    })
+}
+
+/// What `driver::submit_or_epoll` did with an operation.
+pub(crate) enum Submitted<O: Send + 'static> {
+    /// In the io_uring submission queue.
+    Uring(UringOp<O>),
+    /// This thread runs epoll: the operation is to be run here.
+    Epoll(O),
+    /// Finished without the ring (`try_before_submit`), or not submitted:
+    /// no driver on this thread, or the driver shut down.
+    Finished(O, io::Result<u32>),
+}
+
+/// The future of an operation's output (see [`run`]).
+///
+/// A hand-written future rather than an `async fn`, and without `OpCode`
+/// bounds on its type: a generic `async fn` returning `O::Output` (or a
+/// bound on a type it holds across an `.await`) makes the compiler demand
+/// `OpCode` for every lifetime of a borrowed buffer type such as
+/// `&'static [u8]` when it proves a task's future `Send`, and fail.
+pub(crate) struct Run<O: Send + 'static>(State<O>);
+
+enum State<O: Send + 'static> {
+    /// In an io_uring slot.
+    Uring(UringOp<O>),
+    /// epoll: the syscall, retried on readiness.
+    Ready {
+        op: Option<O>,
+        registration: std::sync::Arc<ringwork_epoll::Registration>,
+        waiter: ringwork_epoll::Waiter,
+    },
+    /// epoll: on the blocking pool.
+    Blocking {
+        job: crate::task::JoinHandle<()>,
+        guard: AbandonOnDrop<O>,
+    },
+    /// Done before any waiting; the output is built on the first poll.
+    Finished(Option<(O, io::Result<u32>)>),
+}
+
+/// The epoll driver's path: wait for readiness, or the blocking pool.
+fn epoll<O: OpCode>(op: O) -> State<O> {
+    match op.epoll_path() {
+        EpollPath::Ready(direction) => {
+            let fd = op.fd().expect("readiness needs a descriptor");
+            match fd.registration() {
+                Ok(registration) => State::Ready {
+                    waiter: registration.waiter(direction),
+                    registration,
+                    op: Some(op),
+                },
+                Err(err) => State::Finished(Some((op, Err(err)))),
+            }
+        }
+        EpollPath::Blocking => start_blocking(op),
     }
 }
 
-impl<R: Send + 'static> Future for OpFuture<R> {
-    type Output = (io::Result<u32>, R);
+impl<O: OpCode> Future for Run<O> {
+    type Output = O::Output;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.get_mut() {
-            OpFuture::Submitted(op) => {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<O::Output> {
+        match &mut self.get_mut().0 {
+            State::Uring(op) => Pin::new(op).poll(cx),
+            State::Ready {
+                op,
+                registration,
+                waiter,
+            } => loop {
+                // One unit of the cooperative budget per readiness wait.
                 let progress = std::task::ready!(coop::poll_proceed(cx));
-                let (completion, resources) = std::task::ready!(op.poll_complete(cx));
+                let event = std::task::ready!(waiter.poll_ready(cx));
                 progress.made_progress();
-                Poll::Ready((completion.into_result(), resources))
+                let attempt = op.as_mut().expect("Run polled after completion").attempt();
+                match attempt {
+                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                        registration.clear(event)
+                    }
+                    Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                    result => {
+                        let op = op.take().expect("checked above");
+                        return Poll::Ready(op.complete(result));
+                    }
+                }
+            },
+            State::Blocking { job, guard } => {
+                let joined = std::task::ready!(Pin::new(job).poll(cx));
+                Poll::Ready(guard.finish(joined))
             }
-            OpFuture::Failed(failed) => {
-                let (err, resources) = failed.take().expect("OpFuture polled after completion");
-                Poll::Ready((Err(err), resources))
+            State::Finished(done) => {
+                let (op, result) = done.take().expect("Run polled after completion");
+                Poll::Ready(op.complete(result))
             }
         }
     }
 }
 
-// Every variant holds only `Unpin` data (`Op` is a handle of `Arc`s).
-impl<R: Send + 'static> Unpin for OpFuture<R> {}
+// Every state holds handles (`Arc`s, a `JoinHandle`) or the operation by
+// value, never pinned: `Run` is `Unpin`.
+impl<O: Send + 'static> Unpin for Run<O> {}
+
+/// The longest transfer one operation asks for: Linux caps a single read or
+/// write at `MAX_RW_COUNT` (`INT_MAX` rounded down to the page size; this is
+/// that for pages up to 64 KiB), and io_uring rejects longer lengths with
+/// `EINVAL`. Callers that promise "all" loop.
+pub(crate) const MAX_TRANSFER: usize = (i32::MAX as usize) & !0xffff;
+
+/// A buffer length as one operation's length: at most [`MAX_TRANSFER`].
+pub(crate) fn transfer_len(len: usize) -> usize {
+    len.min(MAX_TRANSFER)
+}
+
+/// [`transfer_len`] for an SQE's 32-bit length field.
+pub(crate) fn sqe_len(len: usize) -> u32 {
+    transfer_len(len) as u32
+}
+
+/// The error of a read into a buffer with no room: `Ok(0)` would read as
+/// end-of-stream to every caller.
+pub(crate) fn zero_capacity() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "read into a buffer with zero capacity (bytes_total() == 0): give the buffer room, \
+         e.g. Vec::with_capacity(n)",
+    )
+}
+
+/// An operation in an io_uring slot, as a future of its output, counted
+/// against the cooperative budget.
+///
+/// (No `OpCode` bound on the type or its `Drop`: a bound there makes the
+/// compiler demand `OpCode` for every lifetime of a borrowed buffer type
+/// such as `&'static [u8]` when it proves a task's future `Send`.)
+pub(crate) struct UringOp<O: Send + 'static> {
+    op: Option<ringwork_uring::Op<O>>,
+    /// The descriptor whose stash counts this operation as an orphan if it
+    /// is dropped unfinished.
+    stash_owner: Option<SharedFd>,
+}
+
+impl<O: OpCode> UringOp<O> {
+    /// The orphan rule passed to the driver for every operation.
+    pub(crate) const ORPHAN: Orphan<O> = Orphan::Keep(orphaned::<O>);
+
+    pub(crate) fn new(op: ringwork_uring::Op<O>, stash_owner: Option<SharedFd>) -> UringOp<O> {
+        UringOp {
+            op: Some(op),
+            stash_owner,
+        }
+    }
+}
+
+fn orphaned<O: OpCode>(completion: Completion, op: O) {
+    op.orphaned(completion.into_result());
+}
+
+impl<O: OpCode> Future for UringOp<O> {
+    type Output = O::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<O::Output> {
+        let this = self.get_mut();
+        let op = this.op.as_mut().expect("UringOp polled after completion");
+        let progress = std::task::ready!(coop::poll_proceed(cx));
+        let (completion, resources) = std::task::ready!(op.poll_complete(cx));
+        progress.made_progress();
+        this.op = None;
+        Poll::Ready(resources.complete(completion.into_result()))
+    }
+}
+
+impl<O: Send + 'static> Drop for UringOp<O> {
+    fn drop(&mut self) {
+        let Some(op) = self.op.take() else {
+            return;
+        };
+        // Counted before the driver can run the orphan rule (which may run
+        // inside the cancel below, if the completion already arrived).
+        if let Some(fd) = &self.stash_owner {
+            fd.stash().orphan_started();
+        }
+        driver::cancel(op);
+    }
+}
+
+// `UringOp` holds an `Op` (a handle of `Arc`s) and a `SharedFd`: `Unpin`.
+impl<O: Send + 'static> Unpin for UringOp<O> {}
+
+/// An operation on the blocking pool (the epoll driver's path for what
+/// epoll cannot watch). The job owns the operation while its syscall runs,
+/// so a dropped future never frees a buffer the syscall writes into; the
+/// state says who has it when.
+enum Blocking<O> {
+    /// Not started: the future takes it back if the job never runs (the
+    /// pool could not start a thread, or shut down).
+    Queued(O),
+    /// The job has it.
+    Running,
+    /// The job is done; the future has not taken the result yet.
+    Done(O, io::Result<u32>),
+    /// The future was dropped while the job ran: the job applies the orphan
+    /// rule when it is done.
+    Abandoned,
+    /// Handed out.
+    Taken,
+}
+
+/// Starts `op.attempt()` on the blocking pool.
+fn start_blocking<O: OpCode>(op: O) -> State<O> {
+    let handle = match crate::runtime::Handle::try_current() {
+        Ok(handle) => handle,
+        Err(err) => return State::Finished(Some((op, Err(io::Error::other(err.to_string()))))),
+    };
+    let stash_owner = op.stash_owner().cloned();
+    let state = std::sync::Arc::new(parking_lot::Mutex::new(Blocking::Queued(op)));
+    let job_state = state.clone();
+    let job = handle.spawn_blocking(move || {
+        let Blocking::Queued(mut op) = std::mem::replace(&mut *job_state.lock(), Blocking::Running)
+        else {
+            return; // the future gave up before the job started
+        };
+        let result = op.attempt();
+        let mut state = job_state.lock();
+        if matches!(*state, Blocking::Abandoned) {
+            drop(state);
+            op.orphaned(result);
+        } else {
+            *state = Blocking::Done(op, result);
+        }
+    });
+    State::Blocking {
+        job,
+        guard: AbandonOnDrop {
+            state: Some(state),
+            stash_owner,
+            orphaned: O::orphaned,
+        },
+    }
+}
+
+impl<O: OpCode> AbandonOnDrop<O> {
+    /// The job ended (`joined`): the output.
+    fn finish(&mut self, joined: Result<(), crate::task::JoinError>) -> O::Output {
+        let state = self.state.take().expect("finished once");
+        let taken = std::mem::replace(&mut *state.lock(), Blocking::Taken);
+        match (taken, joined) {
+            (Blocking::Done(op, result), _) => op.complete(result),
+            // The job never ran: the operation comes back with the reason.
+            (Blocking::Queued(op), Err(err)) => op.complete(Err(io::Error::other(format!(
+                "the blocking pool could not run the operation: {err}"
+            )))),
+            (other, joined) => unreachable!(
+                "blocking operation in state {} after its job ended (ok: {})",
+                other.name(),
+                joined.is_ok()
+            ),
+        }
+    }
+}
+
+impl<O> Blocking<O> {
+    fn name(&self) -> &'static str {
+        match self {
+            Blocking::Queued(_) => "Queued",
+            Blocking::Running => "Running",
+            Blocking::Done(..) => "Done",
+            Blocking::Abandoned => "Abandoned",
+            Blocking::Taken => "Taken",
+        }
+    }
+}
+
+/// Dropped with the future of `run_blocking` before the job ended: the
+/// operation is dropped if it never started, its result goes to the orphan
+/// rule if it did.
+/// (No `OpCode` bound, for the reason given at `UringOp`: the orphan rule
+/// comes as a function pointer.)
+struct AbandonOnDrop<O> {
+    state: Option<std::sync::Arc<parking_lot::Mutex<Blocking<O>>>>,
+    stash_owner: Option<SharedFd>,
+    orphaned: fn(O, io::Result<u32>),
+}
+
+impl<O> Drop for AbandonOnDrop<O> {
+    fn drop(&mut self) {
+        let Some(state) = self.state.take() else {
+            return;
+        };
+        let mut state = state.lock();
+        match std::mem::replace(&mut *state, Blocking::Abandoned) {
+            // Never started: nothing was delivered; the job finds it gone.
+            Blocking::Queued(op) => {
+                *state = Blocking::Taken;
+                drop(state);
+                drop(op);
+            }
+            // The job applies the orphan rule when done. Counted first: the
+            // job needs the lock held here to see `Abandoned`.
+            Blocking::Running => {
+                if let Some(fd) = &self.stash_owner {
+                    fd.stash().orphan_started();
+                }
+            }
+            Blocking::Done(op, result) => {
+                *state = Blocking::Taken;
+                drop(state);
+                if let Some(fd) = &self.stash_owner {
+                    fd.stash().orphan_started();
+                }
+                (self.orphaned)(op, result);
+            }
+            Blocking::Abandoned | Blocking::Taken => {}
+        }
+    }
+}

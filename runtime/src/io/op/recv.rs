@@ -1,62 +1,121 @@
-//! `recv` on a connected socket into an owned buffer.
+//! `recv` on a connected stream socket into an owned buffer
+//! (`IORING_OP_RECV`; `recv(2)` on readiness). (Datagram sockets receive
+//! with `recvmsg.rs`, so a stashed datagram always has its sender.)
+//!
+//! Cancel safe on both drivers: what a dropped receive got from the kernel
+//! is kept in the socket's stash and returned, in order, by the next one.
 
-use super::{submit, SharedFd};
-use crate::buf::IoBufMut;
+use super::{run, sqe_len, transfer_len, zero_capacity, EpollPath, OpCode, SharedFd};
+use crate::buf::{capacity_mut, IoBufMut};
+use crate::io::stash::{self, Stashed};
 use crate::sys::syscall;
 use ringwork_epoll::Direction;
-use ringwork_uring::io_uring::opcode;
-use ringwork_uring::Orphan;
+use ringwork_uring::io_uring::{opcode, squeue};
 use std::io;
 
-struct Resources<B> {
+struct Recv<B> {
     fd: SharedFd,
     buf: B,
 }
 
-/// Receives up to `buf.bytes_total()` bytes; `Ok(0)` is end-of-stream.
-pub(crate) async fn recv<B: IoBufMut>(fd: &SharedFd, buf: B) -> (io::Result<usize>, B) {
-    if super::on_epoll() {
-        epoll(fd, buf).await
-    } else {
-        uring(fd, buf).await
-    }
-}
+// SAFETY: the SQE points into the buffer's stable storage (valid for
+// `bytes_total` bytes of writes, `IoBufMut`), owned by the operation; the
+// operation holds the socket open.
+unsafe impl<B: IoBufMut> OpCode for Recv<B> {
+    type Output = (io::Result<usize>, B);
 
-async fn epoll<B: IoBufMut>(fd: &SharedFd, mut buf: B) -> (io::Result<usize>, B) {
-    let result = fd
-        .ready(Direction::Read, |raw| {
-            syscall!(recv(raw, buf.stable_mut_ptr().cast(), buf.bytes_total(), 0))
-                .map(|n| n as usize)
-        })
-        .await;
-    if let Ok(n) = result {
-        // SAFETY: `recv` wrote `n` bytes at the buffer's start.
-        unsafe { buf.set_init(n) };
+    fn sqe(&mut self) -> squeue::Entry {
+        let len = sqe_len(self.buf.bytes_total());
+        opcode::Recv::new(self.fd.types_fd(), self.buf.stable_mut_ptr(), len).build()
     }
-    (result, buf)
-}
 
-async fn uring<B: IoBufMut>(fd: &SharedFd, buf: B) -> (io::Result<usize>, B) {
-    let resources = Resources {
-        fd: fd.clone(),
-        buf,
-    };
-    // SAFETY: the SQE points into the buffer's stable storage, which the
-    // resources own; the resources hold the descriptor open.
-    let op = unsafe {
-        submit(resources, Orphan::Drop, |r| {
-            let len = u32::try_from(r.buf.bytes_total()).unwrap_or(u32::MAX);
-            opcode::Recv::new(r.fd.types_fd(), r.buf.stable_mut_ptr(), len).build()
-        })
-    };
-    let (result, Resources { mut buf, .. }) = op.await;
-    match result {
-        Ok(n) => {
-            // SAFETY: the kernel wrote `n` bytes at the buffer's start.
-            unsafe { buf.set_init(n as usize) };
-            (Ok(n as usize), buf)
+    fn epoll_path(&self) -> EpollPath {
+        EpollPath::Ready(Direction::Read)
+    }
+
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
+    }
+
+    fn attempt(&mut self) -> io::Result<u32> {
+        let len = transfer_len(self.buf.bytes_total());
+        syscall!(recv(
+            self.fd.raw(),
+            self.buf.stable_mut_ptr().cast(),
+            len,
+            0
+        ))
+        .map(|n| n as u32)
+    }
+
+    fn complete(mut self, result: io::Result<u32>) -> Self::Output {
+        match result {
+            Ok(n) => {
+                // SAFETY: the kernel wrote `n` bytes at the buffer's start.
+                unsafe { self.buf.set_init(n as usize) };
+                (Ok(n as usize), self.buf)
+            }
+            Err(err) => (Err(err), self.buf),
         }
-        Err(err) => (Err(err), buf),
+    }
+
+    fn stash_owner(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
+    }
+
+    fn orphaned(self, result: io::Result<u32>) {
+        let delivered = match result {
+            // End of stream: the next receive sees it from the kernel again.
+            Ok(0) => None,
+            Ok(n) => Some(Stashed::Bytes {
+                // SAFETY: the kernel wrote `n <= bytes_total` bytes at the
+                // start of the buffer, which the operation still owns.
+                data: unsafe { received(&self.buf, n as usize) },
+                pos: 0,
+            }),
+            Err(err) => stash::is_news(&err).then_some(Stashed::Error(err)),
+        };
+        self.fd.stash().resolve(delivered);
+    }
+}
+
+/// A copy of the `n` bytes the kernel wrote at the start of `buf`.
+///
+/// # Safety
+/// The first `n` bytes of `buf`'s storage (`n <= bytes_total()`) were
+/// written.
+pub(crate) unsafe fn received<B: IoBufMut>(buf: &B, n: usize) -> Vec<u8> {
+    debug_assert!(n <= buf.bytes_total());
+    // SAFETY: the caller says these bytes were written; `stable_ptr` is the
+    // same storage as `stable_mut_ptr`, valid for `bytes_total` bytes.
+    unsafe { std::slice::from_raw_parts(buf.stable_ptr(), n) }.to_vec()
+}
+
+/// Receives up to `buf.bytes_total()` bytes (at most
+/// [`MAX_TRANSFER`](super::MAX_TRANSFER) in one call); `Ok(0)` is
+/// end-of-stream. A zero-capacity buffer is `InvalidInput` (its `Ok(0)`
+/// would read as end-of-stream).
+pub(crate) async fn recv<B: IoBufMut>(fd: &SharedFd, mut buf: B) -> (io::Result<usize>, B) {
+    if buf.bytes_total() == 0 {
+        return (Err(zero_capacity()), buf);
+    }
+    let stashed = fd
+        .take_stashed(|items| stash::take_bytes(items, capacity_mut(&mut buf)))
+        .await;
+    match stashed {
+        Some(Ok(n)) => {
+            // SAFETY: the stash copied `n` bytes to the buffer's start.
+            unsafe { buf.set_init(n) };
+            (Ok(n), buf)
+        }
+        Some(Err(err)) => (Err(err), buf),
+        None => {
+            run(Recv {
+                fd: fd.clone(),
+                buf,
+            })
+            .await
+        }
     }
 }
 

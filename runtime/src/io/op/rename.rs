@@ -1,37 +1,45 @@
 //! `rename`: moves a file or directory (`IORING_OP_RENAMEAT`).
 
-use super::submit;
+use super::{run, EpollPath, OpCode, SharedFd};
 use crate::sys::syscall;
-use ringwork_uring::io_uring::{opcode, types};
-use ringwork_uring::Orphan;
+use ringwork_uring::io_uring::{opcode, squeue, types};
 use std::ffi::CString;
 use std::io;
 
-struct Resources {
+struct Rename {
     from: CString,
     to: CString,
 }
 
-/// Renames `from` to `to` (both relative to the current directory),
-/// replacing `to` if it exists (as `rename(2)`).
-pub(crate) async fn rename(from: CString, to: CString) -> io::Result<()> {
-    if super::on_epoll() {
-        return super::blocking(move || syscall!(rename(from.as_ptr(), to.as_ptr())).map(drop))
-            .await;
+// SAFETY: the SQE points to the two paths' heap bytes, owned by the
+// operation; `AT_FDCWD` is not a descriptor.
+unsafe impl OpCode for Rename {
+    type Output = io::Result<()>;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        let cwd = types::Fd(libc::AT_FDCWD);
+        opcode::RenameAt::new(cwd, self.from.as_ptr(), cwd, self.to.as_ptr()).build()
     }
-    let resources = Resources { from, to };
-    // SAFETY: the SQE points to the two paths' heap bytes, owned by the
-    // resources; `AT_FDCWD` is not a descriptor.
-    let op = unsafe {
-        submit(resources, Orphan::Drop, |r| {
-            opcode::RenameAt::new(
-                types::Fd(libc::AT_FDCWD),
-                r.from.as_ptr(),
-                types::Fd(libc::AT_FDCWD),
-                r.to.as_ptr(),
-            )
-            .build()
-        })
-    };
-    op.await.0.map(drop)
+
+    fn epoll_path(&self) -> EpollPath {
+        EpollPath::Blocking
+    }
+
+    fn fd(&self) -> Option<&SharedFd> {
+        None
+    }
+
+    fn attempt(&mut self) -> io::Result<u32> {
+        syscall!(rename(self.from.as_ptr(), self.to.as_ptr())).map(|_| 0)
+    }
+
+    fn complete(self, result: io::Result<u32>) -> Self::Output {
+        result.map(drop)
+    }
+}
+
+/// Renames `from` to `to` (relative to the current directory), replacing
+/// `to` if it exists.
+pub(crate) async fn rename(from: CString, to: CString) -> io::Result<()> {
+    run(Rename { from, to }).await
 }

@@ -1,76 +1,95 @@
-//! `send` on a connected socket from an owned buffer.
+//! `send` on a connected socket from an owned buffer (`IORING_OP_SEND`;
+//! `send(2)` on readiness).
+//!
+//! Not cancel safe in the sense reads are: a dropped send may have sent a
+//! prefix of the buffer, and nothing reports how much. Callers that must
+//! know keep the future until it returns the count.
 
-use super::{submit, SharedFd};
+use super::{run, sqe_len, transfer_len, EpollPath, OpCode, SharedFd};
 use crate::buf::IoBuf;
 use crate::sys::syscall;
 use ringwork_epoll::Direction;
-use ringwork_uring::io_uring::opcode;
-use ringwork_uring::Orphan;
+use ringwork_uring::io_uring::{opcode, squeue};
+use ringwork_uring::Features;
 use std::io;
 
-struct Resources<B> {
+struct Send<B> {
     fd: SharedFd,
     buf: B,
 }
 
-/// Sends up to `buf.bytes_init()` bytes; returns how many were sent. A peer
-/// that vanished gives `BrokenPipe`/`ConnectionReset` (never `SIGPIPE`).
+impl<B: IoBuf> Send<B> {
+    fn send(&self, flags: libc::c_int) -> io::Result<u32> {
+        let len = transfer_len(self.buf.bytes_init());
+        syscall!(send(
+            self.fd.raw(),
+            self.buf.stable_ptr().cast(),
+            len,
+            flags
+        ))
+        .map(|n| n as u32)
+    }
+}
+
+// SAFETY: the SQE points into the buffer's stable storage (`bytes_init`
+// initialized bytes, `IoBuf`), owned by the operation, which holds the
+// socket open.
+unsafe impl<B: IoBuf> OpCode for Send<B> {
+    type Output = (io::Result<usize>, B);
+
+    fn sqe(&mut self) -> squeue::Entry {
+        let len = sqe_len(self.buf.bytes_init());
+        opcode::Send::new(self.fd.types_fd(), self.buf.stable_ptr(), len)
+            .flags(libc::MSG_NOSIGNAL)
+            .build()
+    }
+
+    /// A non-blocking `send(2)` first. A stream socket with room in its send
+    /// buffer (the common case) takes the bytes at once, which saves the SQE,
+    /// its CQE and a second wake-up and poll of the task per message
+    /// (measured on tcp_echo; see docs/architecture.md). Only when the buffer
+    /// is full does the send go through the ring.
+    fn try_before_submit(&mut self, _: &Features) -> Option<io::Result<u32>> {
+        match self.send(libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) {
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) =>
+            {
+                None
+            }
+            other => Some(other),
+        }
+    }
+
+    fn epoll_path(&self) -> EpollPath {
+        EpollPath::Ready(Direction::Write)
+    }
+
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
+    }
+
+    fn attempt(&mut self) -> io::Result<u32> {
+        self.send(libc::MSG_NOSIGNAL)
+    }
+
+    fn complete(self, result: io::Result<u32>) -> Self::Output {
+        (result.map(|n| n as usize), self.buf)
+    }
+}
+
+/// Sends up to `buf.bytes_init()` bytes (at most
+/// [`MAX_TRANSFER`](super::MAX_TRANSFER) in one call); returns how many were
+/// sent. A peer that vanished gives `BrokenPipe`/`ConnectionReset` (never
+/// `SIGPIPE`).
 pub(crate) async fn send<B: IoBuf>(fd: &SharedFd, buf: B) -> (io::Result<usize>, B) {
-    if super::on_epoll() {
-        epoll(fd, buf).await
-    } else {
-        uring(fd, buf).await
-    }
-}
-
-async fn epoll<B: IoBuf>(fd: &SharedFd, buf: B) -> (io::Result<usize>, B) {
-    let result = fd
-        .ready(Direction::Write, |raw| {
-            syscall!(send(
-                raw,
-                buf.stable_ptr().cast(),
-                buf.bytes_init(),
-                libc::MSG_NOSIGNAL
-            ))
-            .map(|n| n as usize)
-        })
-        .await;
-    (result, buf)
-}
-
-async fn uring<B: IoBuf>(fd: &SharedFd, buf: B) -> (io::Result<usize>, B) {
-    // Fast path: a non-blocking `send(2)` first. A stream socket with room in
-    // its send buffer (the common case) takes the bytes at once, which saves
-    // the SQE, its CQE and a second wake-up and poll of the task per message
-    // (measured on tcp_echo; see docs/architecture.md). Only when the buffer
-    // is full does the send go through the ring.
-    match syscall!(send(
-        fd.raw(),
-        buf.stable_ptr().cast(),
-        buf.bytes_init(),
-        libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT
-    )) {
-        Ok(n) => return (Ok(n as usize), buf),
-        Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
-        Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-        Err(err) => return (Err(err), buf),
-    }
-    let resources = Resources {
+    run(Send {
         fd: fd.clone(),
         buf,
-    };
-    // SAFETY: the SQE points into the buffer's stable storage, which the
-    // resources own; the resources hold the descriptor open.
-    let op = unsafe {
-        submit(resources, Orphan::Drop, |r| {
-            let len = u32::try_from(r.buf.bytes_init()).unwrap_or(u32::MAX);
-            opcode::Send::new(r.fd.types_fd(), r.buf.stable_ptr(), len)
-                .flags(libc::MSG_NOSIGNAL)
-                .build()
-        })
-    };
-    let (result, Resources { buf, .. }) = op.await;
-    (result.map(|n| n as usize), buf)
+    })
+    .await
 }
 
 /// Sends all of `buf`'s initialized bytes. A peer that vanished gives
@@ -83,14 +102,16 @@ pub(crate) async fn send_all<B: IoBuf>(fd: &SharedFd, buf: B) -> (io::Result<()>
         let (res, slice) = send(fd, buf.slice(written..total)).await;
         buf = slice.into_inner();
         match res {
-            Ok(0) => {
-                let zero = io::Error::new(io::ErrorKind::WriteZero, "send wrote zero bytes");
-                return (Err(zero), buf);
-            }
+            Ok(0) => return (Err(write_zero()), buf),
             Ok(n) => written += n,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             Err(err) => return (Err(err), buf),
         }
     }
     (Ok(()), buf)
+}
+
+/// A write that took no bytes: "all" cannot be done.
+pub(crate) fn write_zero() -> io::Error {
+    io::Error::new(io::ErrorKind::WriteZero, "write wrote zero bytes")
 }

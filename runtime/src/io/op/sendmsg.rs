@@ -1,12 +1,12 @@
-//! `send_to`: sends one datagram to an address (`IORING_OP_SENDMSG`).
+//! `send_to`: sends one datagram to an address (`IORING_OP_SENDMSG`;
+//! `sendmsg(2)` on readiness).
 
-use super::{submit, SharedFd};
+use super::{run, transfer_len, EpollPath, OpCode, SharedFd};
 use crate::buf::IoBuf;
-use crate::net::addr::RawAddr;
+use crate::sys::addr::RawAddr;
 use crate::sys::syscall;
 use ringwork_epoll::Direction;
-use ringwork_uring::io_uring::opcode;
-use ringwork_uring::Orphan;
+use ringwork_uring::io_uring::{opcode, squeue};
 use std::io;
 use std::mem;
 
@@ -32,18 +32,63 @@ impl Msg {
     }
 }
 
-// SAFETY: the raw pointers in a `Msg` are null, or point into the resources
-// of the operation that owns the `Msg` (set when its SQE is built, after the
-// resources reached their final address). Nothing dereferences them in Rust;
-// only the kernel does, while the operation is in flight. Moving the value to
+// SAFETY: the raw pointers in a `Msg` are null, or point into the operation
+// that owns the `Msg` (set when its SQE is built, after the operation
+// reached its final address). Nothing dereferences them in Rust; only the
+// kernel does, while the operation is in flight. Moving the value to
 // another thread moves no access to the pointees with it.
 unsafe impl Send for Msg {}
 
-struct Resources<B> {
+struct SendTo<B> {
     fd: SharedFd,
     buf: B,
     addr: RawAddr,
     msg: Msg,
+}
+
+impl<B: IoBuf> SendTo<B> {
+    /// Points the header at the iovec, the address and the buffer.
+    fn prepare(&mut self) {
+        self.msg.iov.iov_base = self.buf.stable_ptr().cast_mut().cast();
+        self.msg.iov.iov_len = transfer_len(self.buf.bytes_init());
+        let (name, name_len) = self.addr.as_ptr();
+        self.msg.hdr.msg_name = name.cast_mut().cast();
+        self.msg.hdr.msg_namelen = name_len;
+        self.msg.hdr.msg_iov = &mut self.msg.iov;
+        self.msg.hdr.msg_iovlen = 1;
+    }
+}
+
+// SAFETY: the SQE points to the message header, which points to the iovec,
+// the address and the buffer's stable storage — all owned by the operation,
+// which does not move after `sqe` (the pointers are taken there). The
+// operation holds the socket open.
+unsafe impl<B: IoBuf> OpCode for SendTo<B> {
+    type Output = (io::Result<usize>, B);
+
+    fn sqe(&mut self) -> squeue::Entry {
+        self.prepare();
+        opcode::SendMsg::new(self.fd.types_fd(), &self.msg.hdr)
+            .flags(libc::MSG_NOSIGNAL as u32)
+            .build()
+    }
+
+    fn epoll_path(&self) -> EpollPath {
+        EpollPath::Ready(Direction::Write)
+    }
+
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
+    }
+
+    fn attempt(&mut self) -> io::Result<u32> {
+        self.prepare();
+        syscall!(sendmsg(self.fd.raw(), &self.msg.hdr, libc::MSG_NOSIGNAL)).map(|n| n as u32)
+    }
+
+    fn complete(self, result: io::Result<u32>) -> Self::Output {
+        (result.map(|n| n as usize), self.buf)
+    }
 }
 
 /// Sends `buf.bytes_init()` bytes as one datagram to `addr`; returns how
@@ -53,53 +98,11 @@ pub(crate) async fn send_to<B: IoBuf>(
     buf: B,
     addr: RawAddr,
 ) -> (io::Result<usize>, B) {
-    if super::on_epoll() {
-        return epoll(fd, buf, addr).await;
-    }
-    let resources = Resources {
+    run(SendTo {
         fd: fd.clone(),
         buf,
         addr,
         msg: Msg::new(),
-    };
-    // SAFETY: the SQE points to the message header, which points to the
-    // iovec, the address and the buffer's stable storage — all owned by the
-    // resources, which do not move once submitted (the pointers are taken
-    // here, at that final address). The resources hold the socket open.
-    let op = unsafe {
-        submit(resources, Orphan::Drop, |r| {
-            r.msg.iov.iov_base = r.buf.stable_ptr().cast_mut().cast();
-            r.msg.iov.iov_len = r.buf.bytes_init();
-            let (name, name_len) = r.addr.as_ptr();
-            r.msg.hdr.msg_name = name.cast_mut().cast();
-            r.msg.hdr.msg_namelen = name_len;
-            r.msg.hdr.msg_iov = &mut r.msg.iov;
-            r.msg.hdr.msg_iovlen = 1;
-            opcode::SendMsg::new(r.fd.types_fd(), &r.msg.hdr)
-                .flags(libc::MSG_NOSIGNAL as u32)
-                .build()
-        })
-    };
-    let (result, Resources { buf, .. }) = op.await;
-    (result.map(|n| n as usize), buf)
-}
-
-/// The epoll driver's path: `sendmsg(2)` retried on readiness.
-async fn epoll<B: IoBuf>(fd: &SharedFd, buf: B, addr: RawAddr) -> (io::Result<usize>, B) {
-    let result = fd
-        .ready(Direction::Write, |raw| {
-            let mut iov = libc::iovec {
-                iov_base: buf.stable_ptr().cast_mut().cast(),
-                iov_len: buf.bytes_init(),
-            };
-            let (name, name_len) = addr.as_ptr();
-            let mut msg = Msg::new();
-            msg.hdr.msg_name = name.cast_mut().cast();
-            msg.hdr.msg_namelen = name_len;
-            msg.hdr.msg_iov = &mut iov;
-            msg.hdr.msg_iovlen = 1;
-            syscall!(sendmsg(raw, &msg.hdr, libc::MSG_NOSIGNAL)).map(|n| n as usize)
-        })
-        .await;
-    (result, buf)
+    })
+    .await
 }

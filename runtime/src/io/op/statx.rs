@@ -1,24 +1,67 @@
 //! `statx`: a file's metadata, by open descriptor or by path
 //! (`IORING_OP_STATX`).
 
-use super::{submit, SharedFd};
+use super::{run, EpollPath, OpCode, SharedFd};
 use crate::sys::syscall;
-use ringwork_uring::io_uring::{opcode, types};
-use ringwork_uring::Orphan;
+use ringwork_uring::io_uring::{opcode, squeue, types};
 use std::ffi::CString;
 use std::io;
 use std::mem;
 
-struct Resources {
+struct Statx {
     /// The directory (or, with `AT_EMPTY_PATH`, the file itself) the path is
     /// relative to; `None` for the current directory.
     dir: Option<SharedFd>,
     path: CString,
+    flags: libc::c_int,
     statx: libc::statx,
 }
 
 /// What is asked for: the basic `stat` fields and the birth time.
 const MASK: u32 = libc::STATX_BASIC_STATS | libc::STATX_BTIME;
+
+impl Statx {
+    fn dirfd(&self) -> libc::c_int {
+        self.dir.as_ref().map_or(libc::AT_FDCWD, SharedFd::raw)
+    }
+}
+
+// SAFETY: the SQE points to the path's heap bytes and to the statx buffer,
+// both owned by the operation (which never moves once submitted); the
+// operation holds the directory descriptor open (`AT_FDCWD` is not a
+// descriptor).
+unsafe impl OpCode for Statx {
+    type Output = io::Result<libc::statx>;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        let buf: *mut libc::statx = &mut self.statx;
+        opcode::Statx::new(
+            types::Fd(self.dirfd()),
+            self.path.as_ptr(),
+            buf.cast::<types::statx>(),
+        )
+        .flags(self.flags | libc::AT_STATX_SYNC_AS_STAT)
+        .mask(MASK)
+        .build()
+    }
+
+    fn epoll_path(&self) -> EpollPath {
+        EpollPath::Blocking
+    }
+
+    fn fd(&self) -> Option<&SharedFd> {
+        self.dir.as_ref()
+    }
+
+    fn attempt(&mut self) -> io::Result<u32> {
+        let (dirfd, path, flags) = (self.dirfd(), self.path.as_ptr(), self.flags);
+        syscall!(statx(dirfd, path, flags, MASK, &mut self.statx)).map(|_| 0)
+    }
+
+    fn complete(self, result: io::Result<u32>) -> Self::Output {
+        result.map(|_| self.statx)
+    }
+}
 
 /// Metadata of the open file `fd` (`AT_EMPTY_PATH`).
 pub(crate) async fn statx_fd(fd: &SharedFd) -> io::Result<libc::statx> {
@@ -37,39 +80,12 @@ async fn statx(
     path: CString,
     flags: libc::c_int,
 ) -> io::Result<libc::statx> {
-    if super::on_epoll() {
-        // The epoll driver's path: `statx(2)` on the blocking pool.
-        let dirfd = dir.as_ref().map_or(libc::AT_FDCWD, SharedFd::raw);
-        return super::blocking(move || {
-            let _keep_open = dir;
-            // SAFETY: all-zero bytes are a valid `statx` for the kernel to fill.
-            let mut out: libc::statx = unsafe { mem::zeroed() };
-            syscall!(statx(dirfd, path.as_ptr(), flags, MASK, &mut out))?;
-            Ok(out)
-        })
-        .await;
-    }
-    let resources = Resources {
+    run(Statx {
         dir,
         path,
+        flags,
         // SAFETY: `statx` is plain integers; all-zero bytes are valid.
         statx: unsafe { mem::zeroed() },
-    };
-    // SAFETY: the SQE points to the path's heap bytes and to the statx
-    // buffer, both owned by the resources (which never move once
-    // submitted); the resources hold the directory descriptor open
-    // (`AT_FDCWD` is not a descriptor).
-    let op = unsafe {
-        submit(resources, Orphan::Drop, |r| {
-            let dirfd = types::Fd(r.dir.as_ref().map_or(libc::AT_FDCWD, SharedFd::raw));
-            let buf: *mut libc::statx = &mut r.statx;
-            opcode::Statx::new(dirfd, r.path.as_ptr(), buf.cast::<types::statx>())
-                .flags(flags | libc::AT_STATX_SYNC_AS_STAT)
-                .mask(MASK)
-                .build()
-        })
-    };
-    let (result, resources) = op.await;
-    result?;
-    Ok(resources.statx)
+    })
+    .await
 }

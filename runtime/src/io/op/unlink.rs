@@ -1,39 +1,50 @@
 //! `unlink`: removes a file or an empty directory (`IORING_OP_UNLINKAT`).
 
-use super::submit;
+use super::{run, EpollPath, OpCode, SharedFd};
 use crate::sys::syscall;
-use ringwork_uring::io_uring::{opcode, types};
-use ringwork_uring::Orphan;
+use ringwork_uring::io_uring::{opcode, squeue, types};
 use std::ffi::CString;
 use std::io;
 
-struct Resources {
+struct Unlink {
     path: CString,
+    dir: bool,
 }
 
-/// Removes `path` (relative to the current directory): a non-directory, or
-/// with `dir` an empty directory (`AT_REMOVEDIR`).
-pub(crate) async fn unlink(path: CString, dir: bool) -> io::Result<()> {
-    if super::on_epoll() {
-        return super::blocking(move || {
-            if dir {
-                syscall!(rmdir(path.as_ptr())).map(drop)
-            } else {
-                syscall!(unlink(path.as_ptr())).map(drop)
-            }
-        })
-        .await;
+// SAFETY: the SQE points to the path's heap bytes, owned by the operation;
+// `AT_FDCWD` is not a descriptor.
+unsafe impl OpCode for Unlink {
+    type Output = io::Result<()>;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        let flags = if self.dir { libc::AT_REMOVEDIR } else { 0 };
+        opcode::UnlinkAt::new(types::Fd(libc::AT_FDCWD), self.path.as_ptr())
+            .flags(flags)
+            .build()
     }
-    let resources = Resources { path };
-    let flags = if dir { libc::AT_REMOVEDIR } else { 0 };
-    // SAFETY: the SQE points to the path's heap bytes, owned by the
-    // resources; `AT_FDCWD` is not a descriptor.
-    let op = unsafe {
-        submit(resources, Orphan::Drop, |r| {
-            opcode::UnlinkAt::new(types::Fd(libc::AT_FDCWD), r.path.as_ptr())
-                .flags(flags)
-                .build()
-        })
-    };
-    op.await.0.map(drop)
+
+    fn epoll_path(&self) -> EpollPath {
+        EpollPath::Blocking
+    }
+
+    fn fd(&self) -> Option<&SharedFd> {
+        None
+    }
+
+    fn attempt(&mut self) -> io::Result<u32> {
+        if self.dir {
+            syscall!(rmdir(self.path.as_ptr())).map(|_| 0)
+        } else {
+            syscall!(unlink(self.path.as_ptr())).map(|_| 0)
+        }
+    }
+
+    fn complete(self, result: io::Result<u32>) -> Self::Output {
+        result.map(drop)
+    }
+}
+
+/// Removes the file (or, with `dir`, the empty directory) `path`.
+pub(crate) async fn unlink(path: CString, dir: bool) -> io::Result<()> {
+    run(Unlink { path, dir }).await
 }

@@ -12,6 +12,19 @@ pub(crate) struct RawAddr {
     len: libc::socklen_t,
 }
 
+impl std::fmt::Debug for RawAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.as_socket_addr() {
+            Ok(addr) => write!(f, "{addr}"),
+            Err(_) => f
+                .debug_struct("RawAddr")
+                .field("family", &self.family())
+                .field("len", &self.len)
+                .finish(),
+        }
+    }
+}
+
 impl RawAddr {
     /// Room for any address (for accept / recvfrom to fill).
     pub(crate) fn empty() -> RawAddr {

@@ -1,4 +1,9 @@
-//! The syscall wrapper: `-1` + `errno` become `io::Error` in one place.
+//! Below the operations: the syscall wrapper (`-1` + `errno` become
+//! `io::Error` in one place), socket addresses in the kernel's layout, and
+//! the socket set-up calls that never block.
+
+pub(crate) mod addr;
+pub(crate) mod socket;
 
 /// Calls a libc function, turning `-1` + `errno` into `std::io::Error`.
 macro_rules! syscall {

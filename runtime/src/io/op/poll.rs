@@ -1,0 +1,65 @@
+//! `poll`: waits until a descriptor is readable or writable
+//! (`IORING_OP_POLL_ADD`; readiness on epoll). For descriptors io_uring
+//! does not wait on by itself: a pipe in non-blocking mode makes `READ`
+//! and `WRITE` complete with `EAGAIN`.
+
+use super::{run, EpollPath, OpCode, SharedFd};
+use ringwork_epoll::Direction;
+use ringwork_uring::io_uring::{opcode, squeue};
+use std::io;
+
+/// What to wait for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Interest {
+    Read,
+    Write,
+}
+
+struct Poll {
+    fd: SharedFd,
+    interest: Interest,
+}
+
+// SAFETY: the SQE points to no memory; the operation holds the descriptor
+// open.
+unsafe impl OpCode for Poll {
+    type Output = io::Result<()>;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        let events = match self.interest {
+            Interest::Read => libc::POLLIN,
+            Interest::Write => libc::POLLOUT,
+        };
+        opcode::PollAdd::new(self.fd.types_fd(), events as u32).build()
+    }
+
+    fn epoll_path(&self) -> EpollPath {
+        EpollPath::Ready(match self.interest {
+            Interest::Read => Direction::Read,
+            Interest::Write => Direction::Write,
+        })
+    }
+
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
+    }
+
+    fn attempt(&mut self) -> io::Result<u32> {
+        // Readiness was reported: that is all this operation asks for.
+        Ok(0)
+    }
+
+    fn complete(self, result: io::Result<u32>) -> Self::Output {
+        result.map(drop)
+    }
+}
+
+/// Waits until `fd` is ready for `interest` (or has an error or hang-up,
+/// which the next syscall reports).
+pub(crate) async fn poll(fd: &SharedFd, interest: Interest) -> io::Result<()> {
+    run(Poll {
+        fd: fd.clone(),
+        interest,
+    })
+    .await
+}
