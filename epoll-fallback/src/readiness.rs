@@ -285,4 +285,40 @@ mod tests {
         r.set(ERROR);
         assert!(r.poll_ready(Direction::Read, &mut cx).is_ready());
     }
+
+    #[test]
+    fn every_waiter_of_a_direction_is_woken_and_a_dropped_one_leaves_nothing() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        struct Count(AtomicUsize);
+        impl std::task::Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let r = Arc::new(Readiness::default());
+        let counts: Vec<_> = (0..3)
+            .map(|_| Arc::new(Count(AtomicUsize::new(0))))
+            .collect();
+        let mut waiters: Vec<_> = (0..3)
+            .map(|_| Waiter::new(r.clone(), Direction::Read))
+            .collect();
+        for (waiter, count) in waiters.iter_mut().zip(&counts) {
+            let waker = Waker::from(count.clone());
+            assert!(waiter
+                .poll_ready(&mut Context::from_waker(&waker))
+                .is_pending());
+        }
+        // A waiter that gives up takes its waker out.
+        drop(waiters.pop());
+        assert_eq!(r.wakers.lock().read.len(), 2);
+        r.set(READABLE);
+        let woken: Vec<_> = counts.iter().map(|c| c.0.load(Ordering::SeqCst)).collect();
+        assert_eq!(
+            woken,
+            [1, 1, 0],
+            "both remaining waiters woken, the dropped one not"
+        );
+        assert!(r.wakers.lock().read.is_empty());
+    }
 }

@@ -254,3 +254,54 @@ impl std::fmt::Debug for ModelWorker<'_> {
         f.debug_struct("ModelWorker").finish_non_exhaustive()
     }
 }
+
+/// A descriptor's stash (`io/stash.rs`): what dropped reads delivered after
+/// their futures were gone, kept for the next read. The model plays the
+/// reading task (drop, then read again) and the driver thread (the late
+/// completion's orphan rule).
+#[derive(Debug, Default)]
+pub struct ModelStash(crate::io::stash::Stash);
+
+impl ModelStash {
+    /// An empty stash.
+    pub fn new() -> ModelStash {
+        ModelStash::default()
+    }
+
+    /// A read's future was dropped while its operation was in the kernel
+    /// (as `UringOp::drop`, before it cancels).
+    pub fn orphan_started(&self) {
+        self.0.orphan_started();
+    }
+
+    /// The orphan's final completion arrived with `bytes` (`None`: it was
+    /// cancelled, nothing delivered), as `Recv::orphaned`.
+    pub fn resolve(&self, bytes: Option<Vec<u8>>) {
+        self.0
+            .resolve(bytes.map(|data| crate::io::stash::Stashed::Bytes { data, pos: 0 }));
+    }
+
+    /// The next read checks the stash (as `recv`): `Ready(Some(bytes))`
+    /// served from it (at most `max`), `Ready(None)` go to the kernel,
+    /// `Pending` an orphan is still in flight.
+    pub fn poll_take(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        max: usize,
+    ) -> std::task::Poll<Option<Vec<u8>>> {
+        let mut buf = vec![std::mem::MaybeUninit::new(0u8); max];
+        self.0
+            .poll_take(cx, |items| crate::io::stash::take_bytes(items, &mut buf))
+            .map(|taken| {
+                taken.map(|n| {
+                    let n = n.expect("no error is stashed in the models");
+                    // SAFETY: every byte of `buf` was initialized by
+                    // `MaybeUninit::new`.
+                    buf[..n]
+                        .iter()
+                        .map(|b| unsafe { b.assume_init() })
+                        .collect()
+                })
+            })
+    }
+}

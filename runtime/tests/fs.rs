@@ -577,3 +577,179 @@ fn an_open_dropped_mid_flight_does_not_leak_its_descriptor() {
         });
     });
 }
+
+/// The results both drivers must give alike for one kind of file.
+fn pipe_files() -> (File, std::io::PipeWriter) {
+    let (reader, writer) = std::io::pipe().unwrap();
+    (
+        File::from_std(std::fs::File::from(std::os::fd::OwnedFd::from(reader))),
+        writer,
+    )
+}
+
+#[test]
+fn pipes_read_sequentially_and_refuse_positional_io_alike_on_both_drivers() {
+    watchdog(Duration::from_secs(60), || {
+        common::for_each_driver(2, |rt| {
+            rt.block_on(async {
+                let (file, mut writer) = pipe_files();
+                // `pread` on a pipe is ESPIPE, on every driver.
+                let (res, _) = file.read_at(vec![0u8; 8], 0).await;
+                assert_eq!(res.unwrap_err().raw_os_error(), Some(libc::ESPIPE));
+                let (res, _) = file.write_at(b"x".as_slice(), 0).await;
+                assert_eq!(res.unwrap_err().raw_os_error(), Some(libc::ESPIPE));
+                // Sequential reads see the bytes in order, then end-of-file
+                // once the writer is gone.
+                let feeder = std::thread::spawn(move || {
+                    for chunk in [&b"hello "[..], b"pipe"] {
+                        std::thread::sleep(Duration::from_millis(20));
+                        std::io::Write::write_all(&mut writer, chunk).unwrap();
+                    }
+                });
+                let mut got = Vec::new();
+                loop {
+                    let (res, buf) = file.read(Vec::with_capacity(64)).await;
+                    let n = res.unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                }
+                feeder.join().unwrap();
+                assert_eq!(got, b"hello pipe");
+            })
+        })
+    });
+}
+
+#[test]
+fn a_pipe_writer_file_writes_everything_even_when_the_pipe_is_full() {
+    watchdog(Duration::from_secs(60), || {
+        common::for_each_driver(2, |rt| {
+            rt.block_on(async {
+                let (mut reader, writer) = std::io::pipe().unwrap();
+                let file = File::from_std(std::fs::File::from(std::os::fd::OwnedFd::from(writer)));
+                // 1 MiB: sixteen times the default pipe capacity.
+                let data: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
+                let expected = data.clone();
+                let drain = std::thread::spawn(move || {
+                    let mut got = Vec::new();
+                    std::io::Read::read_to_end(&mut reader, &mut got).unwrap();
+                    got
+                });
+                let (res, _) = file.write_all(data).await;
+                res.unwrap();
+                drop(file);
+                assert!(drain.join().unwrap() == expected);
+            })
+        })
+    });
+}
+
+#[test]
+fn a_pipe_in_non_blocking_mode_is_read_and_written_like_any_other() {
+    watchdog(Duration::from_secs(60), || {
+        common::for_each_driver(2, |rt| {
+            rt.block_on(async {
+                let (reader, writer) = std::io::pipe().unwrap();
+                // Its creator made both ends non-blocking (io_uring then
+                // answers EAGAIN instead of waiting).
+                for fd in [
+                    std::os::fd::AsRawFd::as_raw_fd(&reader),
+                    std::os::fd::AsRawFd::as_raw_fd(&writer),
+                ] {
+                    // SAFETY: F_SETFL on descriptors owned above.
+                    let rc = unsafe { libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK) };
+                    assert_eq!(rc, 0);
+                }
+                let reader =
+                    File::from_std(std::fs::File::from(std::os::fd::OwnedFd::from(reader)));
+                let writer =
+                    File::from_std(std::fs::File::from(std::os::fd::OwnedFd::from(writer)));
+                let pending_read = ringwork::spawn(async move {
+                    let (res, buf) = reader.read(Vec::with_capacity(16)).await;
+                    buf[..res.unwrap()].to_vec()
+                });
+                ringwork::time::sleep(Duration::from_millis(30)).await; // the read waits
+                writer.write_all(b"late".as_slice()).await.0.unwrap();
+                assert_eq!(pending_read.await.unwrap(), b"late");
+            })
+        })
+    });
+}
+
+#[test]
+fn a_fifo_opened_by_path_carries_bytes_alike_on_both_drivers() {
+    watchdog(Duration::from_secs(60), || {
+        common::for_each_driver(2, |rt| {
+            let dir = TempDir::new("fifo");
+            let path = dir.join("fifo");
+            let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+            // SAFETY: a NUL-terminated path that lives across the call.
+            assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+            rt.block_on(async {
+                // Opening one end of a FIFO waits for the other: open both
+                // concurrently.
+                let reader = ringwork::spawn({
+                    let path = path.clone();
+                    async move { File::open(path).await.unwrap() }
+                });
+                let writer = OpenOptions::new().write(true).open(&path).await.unwrap();
+                let reader = reader.await.unwrap();
+                writer
+                    .write_all(b"through the fifo".as_slice())
+                    .await
+                    .0
+                    .unwrap();
+                drop(writer);
+                let mut got = Vec::new();
+                loop {
+                    let (res, buf) = reader.read(Vec::with_capacity(7)).await;
+                    match res.unwrap() {
+                        0 => break,
+                        n => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                assert_eq!(got, b"through the fifo");
+                let (res, _) = reader.read_at(vec![0u8; 4], 0).await;
+                assert_eq!(res.unwrap_err().raw_os_error(), Some(libc::ESPIPE));
+            })
+        })
+    });
+}
+
+#[test]
+fn a_regular_file_read_and_written_at_its_position_moves_the_position() {
+    watchdog(Duration::from_secs(60), || {
+        common::for_each_driver(2, |rt| {
+            let dir = TempDir::new("cursor");
+            let path = dir.join("f");
+            rt.block_on(async {
+                let file = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .open(&path)
+                    .await
+                    .unwrap();
+                file.write_all(b"abc".as_slice()).await.0.unwrap();
+                file.write_all(b"def".as_slice()).await.0.unwrap();
+                // Positional I/O neither uses nor moves the position.
+                let (res, buf) = file.read_at(vec![0u8; 6], 0).await;
+                assert_eq!(&buf[..res.unwrap()], b"abcdef");
+                file.write_all(b"gh".as_slice()).await.0.unwrap();
+                assert_eq!(std::fs::read(&path).unwrap(), b"abcdefgh");
+                // A second handle reads sequentially from the start.
+                let again = File::open(&path).await.unwrap();
+                let (res, buf) = again.read_exact(Vec::with_capacity(3)).await;
+                res.unwrap();
+                assert_eq!(buf, b"abc");
+                let (res, buf) = again.read(Vec::with_capacity(64)).await;
+                assert_eq!(&buf[..res.unwrap()], b"defgh");
+                let (res, _) = again.read(Vec::with_capacity(64)).await;
+                assert_eq!(res.unwrap(), 0, "end of file");
+            })
+        })
+    });
+}

@@ -281,6 +281,11 @@ impl Driver {
             // SAFETY: forwarded precondition; this thread is the only
             // producer of the submission queue (`Driver` is `!Send`).
             if unsafe { self.ring.submission().push(sqe) }.is_ok() {
+                if self.features.sqpoll {
+                    // The poll thread takes it; `io_uring_enter` does not
+                    // report SQPOLL submissions, so count them here.
+                    self.stats.submissions(1);
+                }
                 return Ok(());
             }
             self.stats.sq_full_wait();
@@ -325,7 +330,9 @@ impl Driver {
             match self.ring.submit() {
                 Ok(n) => {
                     self.stats.enter();
-                    self.stats.submissions(n.min(queued) as u64);
+                    if !self.features.sqpoll {
+                        self.stats.submissions(n.min(queued) as u64);
+                    }
                     return Ok(());
                 }
                 Err(err) => match err.raw_os_error() {
@@ -594,7 +601,9 @@ impl Driver {
             self.stats.enter();
             match result {
                 Ok(submitted) => {
-                    self.stats.submissions(submitted as u64);
+                    if !self.features.sqpoll {
+                        self.stats.submissions(submitted as u64);
+                    }
                     return Ok(());
                 }
                 Err(err) => match err.raw_os_error() {

@@ -16,6 +16,11 @@ impl<R: Send + 'static> ModelSlot<R> {
         ModelSlot(Slot::new(resources, Orphan::Drop))
     }
 
+    /// A slot whose orphaned completion goes to `keep` (`Orphan::Keep`).
+    pub fn with_keep(resources: R, keep: fn(Completion, R)) -> Self {
+        ModelSlot(Slot::new(resources, Orphan::Keep(keep)))
+    }
+
     /// The future polls (as `Op::poll_complete`).
     pub fn poll_complete(&self, cx: &mut Context<'_>) -> Poll<(Completion, R)> {
         self.0.poll_complete(cx)

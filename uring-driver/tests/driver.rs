@@ -183,6 +183,62 @@ fn completed_but_unread_accept_closes_the_new_socket() {
     assert_eq!(n, 0);
 }
 
+/// With SQPOLL, `io_uring_enter` without `SQ_WAIT` returns at once, so a
+/// full submission queue must be waited out (`IORING_ENTER_SQ_WAIT`), not
+/// spun on: each push that finds the queue full waits once.
+#[test]
+fn a_full_sqpoll_submission_queue_is_waited_out_not_spun_on() {
+    const OPS: usize = 5000;
+    let config = Config {
+        entries: 8,
+        sqpoll_idle_ms: Some(50),
+        ..Config::default()
+    };
+    let mut driver = Driver::new(&config).unwrap();
+    assert!(driver.features().sqpoll);
+    let started = Instant::now();
+    let mut ops: Vec<_> = (0..OPS)
+        .map(|_| {
+            // SAFETY: a NOP points to no memory.
+            unsafe { driver.submit((), Orphan::Drop, |_| opcode::Nop::new().build()) }
+                .map_err(|(e, _)| e)
+                .unwrap()
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while driver.in_flight() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "hang: {} in flight",
+            driver.in_flight()
+        );
+        driver.park(Some(Duration::from_millis(10))).unwrap();
+    }
+    for op in &mut ops {
+        let Poll::Ready((completion, ())) = poll_op(op) else {
+            panic!("an op was not completed");
+        };
+        assert_eq!(completion.result, 0);
+    }
+    let stats = driver.stats_snapshot();
+    println!(
+        "{OPS} NOPs on an 8-entry SQPOLL ring in {:?}: {stats:?}",
+        started.elapsed()
+    );
+    assert!(
+        stats.sq_full_waits > 0,
+        "the queue was full at times: {stats:?}"
+    );
+    assert!(
+        stats.submissions >= OPS as u64,
+        "SQPOLL submissions are counted: {stats:?}"
+    );
+    assert!(
+        stats.sq_full_waits <= OPS as u64,
+        "at most one wait per push, not a spin: {stats:?}"
+    );
+}
+
 #[test]
 fn tiny_ring_completes_two_thousand_concurrent_ops() {
     let config = Config {

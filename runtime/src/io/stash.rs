@@ -28,13 +28,13 @@
 //! On the epoll driver nothing is ever stashed (there are no orphans), and
 //! the check below is one atomic load.
 
+use crate::loom::sync::atomic::{AtomicUsize, Ordering};
+use crate::loom::sync::Mutex;
 use crate::sys::addr::RawAddr;
-use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
 /// One delivery nobody took yet.
@@ -51,7 +51,7 @@ pub(crate) enum Stashed {
     Error(io::Error),
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Stash {
     /// `orphans + items.len()`, written under the lock. Zero means there is
     /// nothing to look at: the lock-free fast path of every read.
@@ -76,6 +76,15 @@ struct Inner {
 impl Inner {
     fn busy(&self) -> usize {
         self.orphans + self.items.len()
+    }
+}
+
+impl Default for Stash {
+    fn default() -> Stash {
+        Stash {
+            busy: AtomicUsize::new(0),
+            inner: Mutex::new(Inner::default()),
+        }
     }
 }
 

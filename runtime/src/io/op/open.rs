@@ -26,11 +26,18 @@ fn owned(fd: u32) -> OwnedFd {
 unsafe impl OpCode for Open {
     type Output = io::Result<OwnedFd>;
 
+    /// Always from the kernel's worker pool (`IOSQE_ASYNC`), as `open(2)`
+    /// runs on the blocking pool under epoll: the inline attempt io_uring
+    /// makes first adds `O_NONBLOCK`, which changes what opening a FIFO
+    /// means (the write end fails with `ENXIO` instead of waiting for a
+    /// reader; the read end does not wait for a writer). Regular files
+    /// opened with `O_CREAT`/`O_TRUNC` go there anyway.
     fn sqe(&mut self) -> squeue::Entry {
         opcode::OpenAt::new(types::Fd(libc::AT_FDCWD), self.path.as_ptr())
             .flags(self.flags | libc::O_CLOEXEC)
             .mode(self.mode)
             .build()
+            .flags(squeue::Flags::ASYNC)
     }
 
     fn epoll_path(&self) -> EpollPath {
