@@ -10,11 +10,14 @@
 //!   run the job later, the job is cancelled: its handle reports an error
 //!   instead of waiting forever.
 //! - Shutdown cancels queued jobs and waits for running ones until the
-//!   runtime's shutdown deadline; a job cannot be interrupted mid-run.
+//!   runtime's shutdown deadline; a job cannot be interrupted mid-run. A job
+//!   that drops the runtime itself waits for every other thread, not for its
+//!   own (which exits once the job returns).
 
 use crate::loom::sync::{Arc, Condvar, Mutex};
 use crate::task::list::OwnedTasks;
 use crate::task::{JoinHandle, Notified, Schedule, Task};
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
@@ -23,6 +26,12 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 type Job = Notified<Arc<Pool>>;
+
+crate::loom::thread_local! {
+    /// The pool this thread belongs to (null on threads of no pool). Only
+    /// compared with a pool's address, never dereferenced.
+    static CURRENT_POOL: Cell<*const Pool> = Cell::new(std::ptr::null());
+}
 
 /// Settings of the pool.
 #[derive(Clone)]
@@ -101,8 +110,16 @@ impl Pool {
         (state.threads, state.peak_threads)
     }
 
+    /// Whether the calling thread is one of this pool's threads.
+    fn is_own_thread(&self) -> bool {
+        let current = CURRENT_POOL.try_with(Cell::get).unwrap_or(std::ptr::null());
+        std::ptr::eq(current, self)
+    }
+
     /// Cancels queued jobs and waits until `deadline` (or forever) for the
-    /// running ones. Returns whether every thread exited.
+    /// running ones. Returns whether every thread exited. Called from one of
+    /// this pool's own threads (a job dropping its runtime), it does not wait
+    /// for that thread, which exits once its job returns.
     pub(crate) fn shutdown(&self, deadline: Option<Instant>) -> bool {
         let queued: Vec<Job> = {
             let mut state = self.state.lock();
@@ -113,8 +130,9 @@ impl Pool {
         drop(queued);
         // Queued jobs are not running: this drops their closures.
         self.owned.close_and_shutdown_all(0);
+        let own = usize::from(self.is_own_thread());
         let mut state = self.state.lock();
-        while state.threads > 0 {
+        while state.threads > own {
             match deadline {
                 None => state = self.changed.wait(state),
                 Some(deadline) => {
@@ -179,6 +197,7 @@ impl Schedule for Arc<Pool> {
 
 impl Pool {
     fn run_thread(this: Arc<Self>) {
+        CURRENT_POOL.with(|current| current.set(&*this as *const Pool));
         let mut state = this.state.lock();
         loop {
             if let Some(job) = state.queue.pop_front() {
