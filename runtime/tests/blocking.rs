@@ -184,6 +184,96 @@ fn shutdown_cancels_queued_jobs_and_waits_for_running_ones() {
     assert_eq!(drops.drops(), 1);
 }
 
+/// Runs `JOBS` jobs of 100 ms each from a task, all spawned before any is
+/// awaited; returns the wall time and the names of the threads that ran them.
+fn burst(rt: &ringwork::Runtime) -> (Duration, Vec<String>) {
+    const JOBS: usize = 10;
+    rt.block_on(async {
+        let start = std::time::Instant::now();
+        let handles: Vec<_> = (0..JOBS)
+            .map(|_| {
+                ringwork::task::spawn_blocking(|| {
+                    std::thread::sleep(Duration::from_millis(100));
+                    std::thread::current().name().map(str::to_owned)
+                })
+            })
+            .collect();
+        let mut names = Vec::new();
+        for h in handles {
+            names.push(h.await.unwrap().expect("pool threads are named"));
+        }
+        (start.elapsed(), names)
+    })
+}
+
+fn burst_runtime() -> ringwork::Runtime {
+    Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(5)
+        .thread_keep_alive(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_burst_of_jobs_starts_threads_up_to_the_cap_even_with_an_idle_thread() {
+    watchdog(Duration::from_secs(30), || {
+        // A fresh pool.
+        let rt = burst_runtime();
+        let (took, _) = burst(&rt);
+        let peak = rt.metrics().blocking_threads_peak;
+        assert_eq!(peak, 5, "fresh pool: threads started for the burst");
+        assert!(took < Duration::from_millis(500), "fresh pool: {took:?}");
+
+        // One idle thread left over by an earlier job: the burst must not
+        // count it once per job.
+        let rt = burst_runtime();
+        rt.block_on(rt.spawn_blocking(|| ())).unwrap();
+        assert_eq!(rt.metrics().blocking_threads, 1);
+        let (took, _) = burst(&rt);
+        let peak = rt.metrics().blocking_threads_peak;
+        assert_eq!(peak, 5, "one idle thread: threads started for the burst");
+        assert!(
+            took < Duration::from_millis(500),
+            "one idle thread: {took:?}"
+        );
+    });
+}
+
+#[test]
+fn pool_threads_are_named_ringwork_blocking_n_counting_up() {
+    watchdog(Duration::from_secs(30), || {
+        let rt = Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("custom-worker")
+            .max_blocking_threads(5)
+            .thread_keep_alive(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let first = rt
+            .block_on(rt.spawn_blocking(|| std::thread::current().name().map(str::to_owned)))
+            .unwrap();
+        assert_eq!(first.as_deref(), Some("ringwork-blocking-0"));
+        let (_, names) = burst(&rt);
+        let started = rt.metrics().blocking_threads_peak;
+        let mut distinct: Vec<usize> = names
+            .iter()
+            .map(|name| {
+                let n = name
+                    .strip_prefix("ringwork-blocking-")
+                    .unwrap_or_else(|| panic!("not a pool thread name: {name}"));
+                n.parse().expect("N is a number")
+            })
+            .collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert!(
+            distinct.iter().all(|&n| n < started),
+            "N counts the threads started ({started}): {distinct:?}"
+        );
+    });
+}
+
 #[test]
 fn zero_max_blocking_threads_is_an_error() {
     let err = Builder::new_multi_thread()

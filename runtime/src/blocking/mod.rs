@@ -4,8 +4,12 @@
 //!
 //! - Jobs are ordinary tasks (same `JoinHandle`, `abort`, panic capture, and
 //!   registry of live tasks), whose one poll runs the closure to the end.
-//! - Threads are spawned on demand while no thread is idle, up to
-//!   `max_blocking_threads`; an idle thread exits after `keep_alive`.
+//! - Threads are spawned on demand while no idle thread is free, up to
+//!   `max_blocking_threads`; an idle thread exits after `keep_alive`. An idle
+//!   thread signalled for a queued job counts as taken until it wakes, so a
+//!   burst of jobs starts threads instead of queueing behind one idle thread.
+//! - Threads are named `ringwork-blocking-N`, N counting the threads this
+//!   pool started, from 0.
 //! - If no thread can be started (`EAGAIN`: thread limit) and none exists to
 //!   run the job later, the job is cancelled: its handle reports an error
 //!   instead of waiting forever.
@@ -34,23 +38,11 @@ crate::loom::thread_local! {
 }
 
 /// Settings of the pool.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub(crate) struct PoolConfig {
     pub(crate) max_threads: usize,
     pub(crate) keep_alive: Duration,
-    /// The runtime's thread-name function (called per thread, as for workers).
-    pub(crate) thread_name: std::sync::Arc<dyn Fn() -> String + Send + Sync>,
     pub(crate) stack_size: Option<usize>,
-}
-
-impl fmt::Debug for PoolConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PoolConfig")
-            .field("max_threads", &self.max_threads)
-            .field("keep_alive", &self.keep_alive)
-            .field("stack_size", &self.stack_size)
-            .finish_non_exhaustive()
-    }
 }
 
 pub(crate) struct Pool {
@@ -64,8 +56,17 @@ pub(crate) struct Pool {
 
 struct State {
     queue: VecDeque<Job>,
+    /// Threads alive: running a job, idle, or being started.
     threads: usize,
+    /// Threads waiting for a job (`wait_timeout` in `run_thread`).
     idle: usize,
+    /// Idle threads signalled for a queued job that have not woken yet. Each
+    /// is spoken for: `schedule` signals an idle thread only while
+    /// `idle > notified`, and any idle thread that wakes takes one of these
+    /// claims. So `notified <= idle`.
+    notified: usize,
+    /// Threads started so far: the next thread is `ringwork-blocking-{started}`.
+    started: usize,
     /// Most threads alive at once (for tests and metrics).
     peak_threads: usize,
     shutdown: bool,
@@ -78,6 +79,8 @@ impl Pool {
                 queue: VecDeque::new(),
                 threads: 0,
                 idle: 0,
+                notified: 0,
+                started: 0,
                 peak_threads: 0,
                 shutdown: false,
             }),
@@ -158,7 +161,9 @@ impl Schedule for Arc<Pool> {
             return;
         }
         state.queue.push_back(job);
-        if state.idle > 0 {
+        if state.idle > state.notified {
+            // An idle thread nobody has claimed yet: claim it for this job.
+            state.notified += 1;
             drop(state);
             self.changed.notify_one();
             return;
@@ -168,13 +173,13 @@ impl Schedule for Arc<Pool> {
         }
         state.threads += 1;
         state.peak_threads = state.peak_threads.max(state.threads);
+        let name = format!("ringwork-blocking-{}", state.started);
+        state.started += 1;
         drop(state);
         let pool = self.clone();
-        let spawned = crate::loom::thread::spawn_named(
-            (self.config.thread_name)(),
-            self.config.stack_size,
-            move || Pool::run_thread(pool),
-        );
+        let spawned = crate::loom::thread::spawn_named(name, self.config.stack_size, move || {
+            Pool::run_thread(pool)
+        });
         if spawned.is_err() {
             let mut state = self.state.lock();
             state.threads -= 1;
@@ -210,13 +215,26 @@ impl Pool {
                 break;
             }
             state.idle += 1;
-            let started = Instant::now();
-            state = this.changed.wait_timeout(state, this.config.keep_alive);
+            let idle_since = Instant::now();
+            let timed_out = loop {
+                let left = this.config.keep_alive.saturating_sub(idle_since.elapsed());
+                state = this.changed.wait_timeout(state, left);
+                if state.notified > 0 {
+                    // A job was queued for an idle thread: this one takes the
+                    // claim (whichever idle thread wakes first).
+                    state.notified -= 1;
+                    break false;
+                }
+                if state.shutdown {
+                    break false;
+                }
+                if idle_since.elapsed() >= this.config.keep_alive {
+                    break true;
+                }
+                // Woken by a thread's exit, or spuriously: wait on.
+            };
             state.idle -= 1;
-            if state.queue.is_empty()
-                && !state.shutdown
-                && started.elapsed() >= this.config.keep_alive
-            {
+            if timed_out && state.queue.is_empty() {
                 break; // idle for a whole keep-alive: retire
             }
         }
