@@ -275,6 +275,89 @@ fn pool_threads_are_named_ringwork_blocking_n_counting_up() {
 }
 
 #[test]
+fn spawn_inside_spawn_blocking_runs_the_task_on_the_same_runtime() {
+    watchdog(Duration::from_secs(30), || {
+        let rt = Builder::new_multi_thread()
+            .worker_threads(2)
+            .seed(0x5eed_b10c)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            // The JoinHandle is returned out of the job and awaited here.
+            let (inner, seed) = ringwork::task::spawn_blocking(|| {
+                let seed = ringwork::Handle::try_current()
+                    .expect("the runtime is current in a blocking job")
+                    .seed();
+                (ringwork::spawn(async { 6 * 7 }), seed)
+            })
+            .await
+            .unwrap();
+            assert_eq!(seed, 0x5eed_b10c, "the job's runtime, not another");
+            assert_eq!(inner.await.unwrap(), 42);
+        });
+        // The result of a task spawned in the job, sent through a std channel.
+        let (tx, rx) = std::sync::mpsc::channel();
+        drop(rt.spawn_blocking(move || {
+            drop(ringwork::spawn(async move { tx.send(7).unwrap() }));
+        }));
+        assert_eq!(rx.recv().unwrap(), 7);
+    });
+}
+
+#[test]
+fn a_runtime_whose_blocking_jobs_spawned_tasks_is_freed_when_dropped() {
+    const JOBS: usize = 8;
+    // The stop hook lives in the runtime's shared state: its count falls
+    // back to 1 only when that state is freed.
+    let sentinel = Arc::new(());
+    let s = sentinel.clone();
+    let rt = Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(1)
+        .on_thread_stop(move || drop(s.clone()))
+        .build()
+        .unwrap();
+    let drops = DropCounter::new();
+    let jobs: Vec<_> = (0..JOBS)
+        .map(|_| {
+            let token = drops.token();
+            rt.spawn_blocking(move || {
+                drop(ringwork::spawn(async move {
+                    let _token = token;
+                    std::future::pending::<()>().await;
+                }));
+            })
+        })
+        .collect();
+    for job in jobs {
+        common::block_on_plain(job).unwrap();
+    }
+    // Jobs still queued (behind the one busy thread) at shutdown hold the
+    // runtime's handle until shutdown cancels them.
+    let gate = Gate::new();
+    let g = gate.clone();
+    let busy = rt.spawn_blocking(move || {
+        while !g.is_open() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+    let queued: Vec<_> = (0..JOBS).map(|_| rt.spawn_blocking(|| ())).collect();
+    watchdog(Duration::from_secs(10), move || {
+        rt.shutdown_timeout(Duration::from_millis(200))
+    });
+    for job in queued {
+        assert!(common::block_on_plain(job).unwrap_err().is_cancelled());
+    }
+    gate.open();
+    common::block_on_plain(busy).unwrap();
+    watchdog(Duration::from_secs(10), move || {
+        while drops.drops() < JOBS || Arc::strong_count(&sentinel) > 1 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+}
+
+#[test]
 fn zero_max_blocking_threads_is_an_error() {
     let err = Builder::new_multi_thread()
         .max_blocking_threads(0)

@@ -3,7 +3,11 @@
 //! (blocking syscalls, CPU-heavy loops, libraries without async APIs).
 //!
 //! - Jobs are ordinary tasks (same `JoinHandle`, `abort`, panic capture, and
-//!   registry of live tasks), whose one poll runs the closure to the end.
+//!   registry of live tasks), whose one poll runs the closure to the end,
+//!   with the job's runtime current on the thread (so `ringwork::spawn` and
+//!   `Handle::current` work inside it). The job holds a `Handle` only until
+//!   it has run or been cancelled, and shutdown cancels every queued job, so
+//!   the `Shared` → pool → job → `Handle` cycle never outlives the runtime.
 //! - Threads are spawned on demand while no idle thread is free, up to
 //!   `max_blocking_threads`; an idle thread exits after `keep_alive`. An idle
 //!   thread signalled for a queued job counts as taken until it wakes, so a
@@ -19,6 +23,7 @@
 //!   own (which exits once the job returns).
 
 use crate::loom::sync::{Arc, Condvar, Mutex};
+use crate::runtime::{context, Handle};
 use crate::task::list::OwnedTasks;
 use crate::task::{JoinHandle, Notified, Schedule, Task};
 use std::cell::Cell;
@@ -90,14 +95,16 @@ impl Pool {
         })
     }
 
-    /// Queues `f` to run on a pool thread.
-    pub(crate) fn spawn<F, R>(this: &Arc<Pool>, f: F) -> JoinHandle<R>
+    /// Queues `f` to run on a thread of `runtime`'s pool, with `runtime`
+    /// current while it runs.
+    pub(crate) fn spawn<F, R>(runtime: &Handle, f: F) -> JoinHandle<R>
     where
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
+        let this = &runtime.shared.blocking;
         let (join, notified) = this.owned.spawn(
-            BlockingJob(Some(f)),
+            BlockingJob(Some((f, runtime.clone()))),
             this.clone(),
             std::panic::Location::caller(),
         );
@@ -252,8 +259,9 @@ impl fmt::Debug for Pool {
     }
 }
 
-/// A closure as a one-poll future.
-struct BlockingJob<F>(Option<F>);
+/// A closure as a one-poll future, with the runtime to make current while
+/// it runs.
+struct BlockingJob<F>(Option<(F, Handle)>);
 
 // The closure is never pinned: it is moved out and called.
 impl<F> Unpin for BlockingJob<F> {}
@@ -262,7 +270,10 @@ impl<F: FnOnce() -> R, R> Future for BlockingJob<F> {
     type Output = R;
 
     fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<R> {
-        let f = self.0.take().expect("a blocking job is polled once");
+        let (f, runtime) = self.0.take().expect("a blocking job is polled once");
+        // Restores the thread's previous context (none) when `f` returns or
+        // unwinds, dropping this handle.
+        let _current = context::set_current(runtime);
         Poll::Ready(f())
     }
 }

@@ -266,7 +266,7 @@ impl Handle {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        crate::blocking::Pool::spawn(&self.shared.blocking, f)
+        crate::blocking::Pool::spawn(self, f)
     }
 
     /// Makes this runtime current on this thread until the guard drops.
