@@ -16,7 +16,8 @@
 //!   pool started, from 0.
 //! - If no thread can be started (`EAGAIN`: thread limit) and none exists to
 //!   run the job later, the job is cancelled: its handle reports an error
-//!   instead of waiting forever.
+//!   instead of waiting forever. The start error is kept, so callers that
+//!   never cancel their jobs can report the cause (`cancel_reason`).
 //! - Shutdown cancels queued jobs and waits for running ones until the
 //!   runtime's shutdown deadline; a job cannot be interrupted mid-run. A job
 //!   that drops the runtime itself waits for every other thread, not for its
@@ -30,6 +31,7 @@ use std::cell::Cell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
+use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -74,6 +76,8 @@ struct State {
     started: usize,
     /// Most threads alive at once (for tests and metrics).
     peak_threads: usize,
+    /// Why the last failed thread start failed (the OS error's text).
+    last_start_error: Option<String>,
     shutdown: bool,
 }
 
@@ -87,6 +91,7 @@ impl Pool {
                 notified: 0,
                 started: 0,
                 peak_threads: 0,
+                last_start_error: None,
                 shutdown: false,
             }),
             changed: Condvar::new(),
@@ -118,6 +123,20 @@ impl Pool {
     pub(crate) fn thread_counts(&self) -> (usize, usize) {
         let state = self.state.lock();
         (state.threads, state.peak_threads)
+    }
+
+    /// Why a job of this pool was cancelled before it ran, for callers that
+    /// never cancel their own jobs (the epoll path of file operations): then
+    /// only shutdown, or a failed thread start that stranded it, cancels it.
+    pub(crate) fn cancel_reason(&self) -> io::Error {
+        let state = self.state.lock();
+        if state.shutdown {
+            io::Error::other("the blocking job was cancelled: the runtime is shutting down")
+        } else if let Some(err) = &state.last_start_error {
+            io::Error::other(format!("could not start a blocking thread: {err}"))
+        } else {
+            io::Error::other("the blocking job was cancelled before it ran")
+        }
     }
 
     /// Whether the calling thread is one of this pool's threads.
@@ -187,8 +206,9 @@ impl Schedule for Arc<Pool> {
         let spawned = crate::loom::thread::spawn_named(name, self.config.stack_size, move || {
             Pool::run_thread(pool)
         });
-        if spawned.is_err() {
+        if let Err(err) = spawned {
             let mut state = self.state.lock();
+            state.last_start_error = Some(err.to_string());
             state.threads -= 1;
             if state.threads == 0 {
                 // Nobody will ever run the queued jobs: cancel them, so their

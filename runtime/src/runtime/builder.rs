@@ -172,7 +172,8 @@ impl Builder {
         self
     }
 
-    /// Stack size of worker threads in bytes (at least 64 KiB).
+    /// Stack size of worker and blocking-pool threads in bytes (at least 64
+    /// KiB).
     pub fn thread_stack_size(&mut self, bytes: usize) -> &mut Builder {
         self.thread_stack_size = Some(bytes);
         self

@@ -135,17 +135,19 @@ pub(crate) async fn blocking<T: Send + 'static>(
         crate::runtime::Handle::try_current().map_err(|err| io::Error::other(err.to_string()))?;
     match handle.spawn_blocking(f).await {
         Ok(result) => result,
-        Err(err) => Err(io::Error::other(err.to_string())),
+        Err(err) => Err(job_error(&handle, err)),
     }
 }
 
 /// Runs `f` with `buf` on the blocking pool and gives the buffer back.
 ///
-/// The job owns the buffer while it runs, so a dropped future never frees
-/// memory a running syscall writes into. The job is cancelled only at runtime
-/// shutdown — when the task awaiting it is being dropped as well — so in that
-/// case this future stays pending instead of returning (it has no buffer to
-/// return).
+/// The buffer waits in a slot shared with the job. The job takes it out
+/// while it runs and puts it back when `f` returns or unwinds, so a dropped
+/// future never frees memory a running syscall writes into. Once the job's
+/// handle resolves the job is over, so the buffer is in the slot whatever
+/// happened: `f` ran, panicked, or the job was cancelled without running (no
+/// thread could be started to run it, or the runtime shut down); the error
+/// then names the cause.
 pub(crate) async fn blocking_with<B, T>(
     buf: B,
     f: impl FnOnce(&mut B) -> io::Result<T> + Send + 'static,
@@ -158,14 +160,47 @@ where
         Ok(handle) => handle,
         Err(err) => return (Err(io::Error::other(err.to_string())), buf),
     };
+    let slot = Arc::new(parking_lot::Mutex::new(Some(buf)));
+    let job_slot = slot.clone();
     let job = handle.spawn_blocking(move || {
-        let mut buf = buf;
-        let result = f(&mut buf);
-        (result, buf)
+        let mut loan = Loan {
+            buf: job_slot.lock().take(),
+            slot: &job_slot,
+        };
+        let buf = loan.buf.as_mut().expect("the job takes the buffer once");
+        f(buf)
     });
-    match job.await {
-        Ok(done) => done,
-        Err(_) => std::future::pending().await,
+    let result = match job.await {
+        Ok(result) => result,
+        Err(err) => Err(job_error(&handle, err)),
+    };
+    let buf = slot
+        .lock()
+        .take()
+        .expect("the buffer is back in its slot once the job is over");
+    (result, buf)
+}
+
+/// A buffer taken out of its slot by a running job; put back on drop, when
+/// the job's closure returns or unwinds.
+struct Loan<'a, B> {
+    buf: Option<B>,
+    slot: &'a parking_lot::Mutex<Option<B>>,
+}
+
+impl<B> Drop for Loan<'_, B> {
+    fn drop(&mut self) {
+        *self.slot.lock() = self.buf.take();
+    }
+}
+
+/// Why a blocking job gave no result: its panic, or the cause of its
+/// cancellation (the callers above never cancel their jobs).
+fn job_error(handle: &crate::runtime::Handle, err: crate::task::JoinError) -> io::Error {
+    if err.is_cancelled() {
+        handle.shared.blocking.cancel_reason()
+    } else {
+        io::Error::other(err.to_string())
     }
 }
 
