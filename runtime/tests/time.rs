@@ -111,6 +111,32 @@ fn timeout_returns_the_output_or_elapsed() {
 }
 
 #[test]
+fn a_zero_timeout_polled_in_a_loop_yields_and_receives_the_value() {
+    watchdog(Duration::from_secs(20), || {
+        // One worker: the sender runs only if the looping task yields.
+        let rt = runtime(1);
+        let (value, expired) = rt
+            .block_on(rt.spawn(async {
+                let (tx, mut rx) = ringwork::sync::oneshot::channel();
+                drop(ringwork::spawn(async move {
+                    sleep(Duration::from_millis(10)).await;
+                    tx.send(7u32).unwrap();
+                }));
+                let mut expired = 0u64;
+                loop {
+                    match timeout(Duration::ZERO, &mut rx).await {
+                        Ok(value) => break (value.unwrap(), expired),
+                        Err(_) => expired += 1,
+                    }
+                }
+            }))
+            .unwrap();
+        assert_eq!(value, 7);
+        assert!(expired > 0, "the value came after at least one expiry");
+    });
+}
+
+#[test]
 fn far_future_sleeps_stay_pending_and_cancel_cleanly() {
     let rt = runtime(2);
     rt.block_on(async {
