@@ -8,7 +8,9 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 /// Runs `future` for at most `duration`: its output, or [`Elapsed`] if the
-/// time ran out first (the future is then dropped, cancelling it).
+/// time ran out first (the future is then dropped, cancelling it). The
+/// deadline is a [`Sleep`]: see there where it is armed and when polling it
+/// panics.
 ///
 /// ```
 /// use std::time::Duration;
