@@ -184,6 +184,179 @@ fn shutdown_cancels_queued_jobs_and_waits_for_running_ones() {
     assert_eq!(drops.drops(), 1);
 }
 
+/// Runs `JOBS` jobs of 100 ms each from a task, all spawned before any is
+/// awaited; returns the wall time and the names of the threads that ran them.
+fn burst(rt: &ringwork::Runtime) -> (Duration, Vec<String>) {
+    const JOBS: usize = 10;
+    rt.block_on(async {
+        let start = std::time::Instant::now();
+        let handles: Vec<_> = (0..JOBS)
+            .map(|_| {
+                ringwork::task::spawn_blocking(|| {
+                    std::thread::sleep(Duration::from_millis(100));
+                    std::thread::current().name().map(str::to_owned)
+                })
+            })
+            .collect();
+        let mut names = Vec::new();
+        for h in handles {
+            names.push(h.await.unwrap().expect("pool threads are named"));
+        }
+        (start.elapsed(), names)
+    })
+}
+
+fn burst_runtime() -> ringwork::Runtime {
+    Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(5)
+        .thread_keep_alive(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_burst_of_jobs_starts_threads_up_to_the_cap_even_with_an_idle_thread() {
+    watchdog(Duration::from_secs(30), || {
+        // A fresh pool.
+        let rt = burst_runtime();
+        let (took, _) = burst(&rt);
+        let peak = rt.metrics().blocking_threads_peak;
+        assert_eq!(peak, 5, "fresh pool: threads started for the burst");
+        assert!(took < Duration::from_millis(500), "fresh pool: {took:?}");
+
+        // One idle thread left over by an earlier job: the burst must not
+        // count it once per job.
+        let rt = burst_runtime();
+        rt.block_on(rt.spawn_blocking(|| ())).unwrap();
+        assert_eq!(rt.metrics().blocking_threads, 1);
+        let (took, _) = burst(&rt);
+        let peak = rt.metrics().blocking_threads_peak;
+        assert_eq!(peak, 5, "one idle thread: threads started for the burst");
+        assert!(
+            took < Duration::from_millis(500),
+            "one idle thread: {took:?}"
+        );
+    });
+}
+
+#[test]
+fn pool_threads_are_named_ringwork_blocking_n_counting_up() {
+    watchdog(Duration::from_secs(30), || {
+        let rt = Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("custom-worker")
+            .max_blocking_threads(5)
+            .thread_keep_alive(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let first = rt
+            .block_on(rt.spawn_blocking(|| std::thread::current().name().map(str::to_owned)))
+            .unwrap();
+        assert_eq!(first.as_deref(), Some("ringwork-blocking-0"));
+        let (_, names) = burst(&rt);
+        let started = rt.metrics().blocking_threads_peak;
+        let mut distinct: Vec<usize> = names
+            .iter()
+            .map(|name| {
+                let n = name
+                    .strip_prefix("ringwork-blocking-")
+                    .unwrap_or_else(|| panic!("not a pool thread name: {name}"));
+                n.parse().expect("N is a number")
+            })
+            .collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert!(
+            distinct.iter().all(|&n| n < started),
+            "N counts the threads started ({started}): {distinct:?}"
+        );
+    });
+}
+
+#[test]
+fn spawn_inside_spawn_blocking_runs_the_task_on_the_same_runtime() {
+    watchdog(Duration::from_secs(30), || {
+        let rt = Builder::new_multi_thread()
+            .worker_threads(2)
+            .seed(0x5eed_b10c)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            // The JoinHandle is returned out of the job and awaited here.
+            let (inner, seed) = ringwork::task::spawn_blocking(|| {
+                let seed = ringwork::Handle::try_current()
+                    .expect("the runtime is current in a blocking job")
+                    .seed();
+                (ringwork::spawn(async { 6 * 7 }), seed)
+            })
+            .await
+            .unwrap();
+            assert_eq!(seed, 0x5eed_b10c, "the job's runtime, not another");
+            assert_eq!(inner.await.unwrap(), 42);
+        });
+        // The result of a task spawned in the job, sent through a std channel.
+        let (tx, rx) = std::sync::mpsc::channel();
+        drop(rt.spawn_blocking(move || {
+            drop(ringwork::spawn(async move { tx.send(7).unwrap() }));
+        }));
+        assert_eq!(rx.recv().unwrap(), 7);
+    });
+}
+
+#[test]
+fn a_runtime_whose_blocking_jobs_spawned_tasks_is_freed_when_dropped() {
+    const JOBS: usize = 8;
+    // The stop hook lives in the runtime's shared state: its count falls
+    // back to 1 only when that state is freed.
+    let sentinel = Arc::new(());
+    let s = sentinel.clone();
+    let rt = Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(1)
+        .on_thread_stop(move || drop(s.clone()))
+        .build()
+        .unwrap();
+    let drops = DropCounter::new();
+    let jobs: Vec<_> = (0..JOBS)
+        .map(|_| {
+            let token = drops.token();
+            rt.spawn_blocking(move || {
+                drop(ringwork::spawn(async move {
+                    let _token = token;
+                    std::future::pending::<()>().await;
+                }));
+            })
+        })
+        .collect();
+    for job in jobs {
+        common::block_on_plain(job).unwrap();
+    }
+    // Jobs still queued (behind the one busy thread) at shutdown hold the
+    // runtime's handle until shutdown cancels them.
+    let gate = Gate::new();
+    let g = gate.clone();
+    let busy = rt.spawn_blocking(move || {
+        while !g.is_open() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+    let queued: Vec<_> = (0..JOBS).map(|_| rt.spawn_blocking(|| ())).collect();
+    watchdog(Duration::from_secs(10), move || {
+        rt.shutdown_timeout(Duration::from_millis(200))
+    });
+    for job in queued {
+        assert!(common::block_on_plain(job).unwrap_err().is_cancelled());
+    }
+    gate.open();
+    common::block_on_plain(busy).unwrap();
+    watchdog(Duration::from_secs(10), move || {
+        while drops.drops() < JOBS || Arc::strong_count(&sentinel) > 1 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+}
+
 #[test]
 fn zero_max_blocking_threads_is_an_error() {
     let err = Builder::new_multi_thread()

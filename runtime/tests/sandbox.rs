@@ -1,6 +1,9 @@
 //! Behaviour under a hostile sandbox, each in a child process of this test
 //! binary (so the restriction cannot leak into other tests): io_uring blocked
-//! by a real seccomp filter, and the descriptor limit exhausted under accept.
+//! by a real seccomp filter, the descriptor limit exhausted under accept, and
+//! an address-space limit under which no thread can start.
+
+mod common;
 
 use ringwork::io::DriverKind;
 use ringwork::net::{TcpListener, TcpStream};
@@ -268,6 +271,129 @@ fn accept_out_of_descriptors_does_not_spin_and_recovers() {
     for fd in clients {
         // SAFETY: closing descriptors this test opened.
         unsafe { libc::close(fd) };
+    }
+    println!("child: recovered");
+}
+
+/// Bytes of address space this process has mapped (`/proc/self/statm`).
+fn mapped_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: u64 = statm.split_whitespace().next().unwrap().parse().unwrap();
+    // SAFETY: `sysconf` with a valid name has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
+    pages * page
+}
+
+/// Sets the soft `RLIMIT_AS` (the hard limit stays).
+fn set_address_space_limit(soft: libc::rlim_t) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid rlimit to fill.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut limit) };
+    assert_eq!(rc, 0);
+    limit.rlim_cur = soft.min(limit.rlim_max);
+    // SAFETY: `limit` is a valid rlimit.
+    let rc = unsafe { libc::setrlimit(libc::RLIMIT_AS, &limit) };
+    assert_eq!(rc, 0, "setrlimit: {}", std::io::Error::last_os_error());
+}
+
+#[test]
+fn file_io_when_no_blocking_thread_can_start_fails_with_the_cause_then_recovers() {
+    const NAME: &str =
+        "file_io_when_no_blocking_thread_can_start_fails_with_the_cause_then_recovers";
+    let role = std::env::var(CHILD).ok();
+    if role.is_none() {
+        for driver in ["uring", "epoll"] {
+            let out = run_child(NAME, driver);
+            assert!(out.contains("child: limited ok"), "{out}");
+            assert!(out.contains("child: recovered"), "{out}");
+        }
+        return;
+    }
+    let kind = match role.as_deref() {
+        Some("epoll") => DriverKind::Epoll,
+        _ => DriverKind::Uring,
+    };
+    common::watchdog(Duration::from_secs(20), move || {
+        no_thread_can_start_child(kind)
+    });
+}
+
+fn no_thread_can_start_child(kind: DriverKind) {
+    // Every runtime thread, blocking-pool threads included, gets this stack;
+    // the limit below leaves room for a quarter of one.
+    const STACK: usize = 64 << 20;
+    const DATA: &[u8] = b"hello, blocking pool";
+    let dir = common::TempDir::new("no-threads");
+    let path = dir.join("data");
+    std::fs::write(&path, DATA).unwrap();
+    let started = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let s = started.clone();
+    let rt = Builder::new_multi_thread()
+        .worker_threads(2)
+        .driver(kind)
+        .thread_stack_size(STACK)
+        .on_thread_start(move || {
+            s.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        })
+        .build()
+        .unwrap();
+    // A thread maps its signal stack when it starts running: the workers
+    // must be past that before the limit is lowered.
+    while started.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // Not `File::open`: on epoll that runs on the blocking pool, and would
+    // start its first thread before the limit is lowered.
+    let file = ringwork::fs::File::from_std(std::fs::File::open(&path).unwrap());
+    rt.block_on(async {
+        set_address_space_limit(mapped_bytes() + STACK as u64 / 4);
+        let refused = std::thread::Builder::new()
+            .stack_size(STACK)
+            .spawn(|| {})
+            .expect_err("no thread can start under the limit");
+        println!("child: thread start refused: {refused}");
+
+        let buf = Vec::with_capacity(64);
+        let at = buf.as_ptr();
+        let (read, buf) = file.read_at(buf, 0).await;
+        assert_eq!(buf.as_ptr(), at, "the caller's buffer comes back");
+        assert_eq!(buf.capacity(), 64);
+        let metadata = file.metadata().await;
+        if kind == DriverKind::Epoll {
+            // Regular files go to the blocking pool, which cannot start a
+            // thread: the cause is reported.
+            for err in [read.unwrap_err(), metadata.unwrap_err()] {
+                let text = err.to_string();
+                assert!(
+                    text.starts_with("could not start a blocking thread: ")
+                        && text.contains("os error"),
+                    "{text}"
+                );
+                println!("child: {text}");
+            }
+            assert!(buf.is_empty(), "nothing was read into the buffer");
+        } else {
+            // io_uring needs no thread for these.
+            assert_eq!(read.unwrap(), DATA.len());
+            assert_eq!(buf, DATA);
+            assert_eq!(metadata.unwrap().len(), DATA.len() as u64);
+        }
+        println!("child: limited ok");
+
+        set_address_space_limit(libc::RLIM_INFINITY);
+        let (read, buf) = file.read_at(Vec::with_capacity(64), 0).await;
+        assert_eq!(read.unwrap(), DATA.len());
+        assert_eq!(buf, DATA);
+        assert_eq!(file.metadata().await.unwrap().len(), DATA.len() as u64);
+    });
+    if kind == DriverKind::Epoll {
+        assert!(
+            rt.metrics().blocking_threads_peak >= 1,
+            "a thread started after the limit was lifted"
+        );
     }
     println!("child: recovered");
 }

@@ -188,6 +188,48 @@ fn dropping_a_runtime_inside_its_own_task_does_not_deadlock() {
 }
 
 #[test]
+fn dropping_the_runtime_inside_spawn_blocking_returns() {
+    const TASKS: usize = 4;
+    let rt = runtime(2);
+    let handle = rt.handle().clone();
+    let drops = DropCounter::new();
+    for _ in 0..TASKS {
+        let token = drops.token();
+        drop(rt.spawn(async move {
+            let _token = token;
+            std::future::pending::<()>().await;
+        }));
+    }
+    // Another blocking job, running while the runtime is dropped: the drop
+    // waits for it, as it would from any thread that is not a pool thread.
+    let other_started = Gate::new();
+    let other_done = Arc::new(AtomicUsize::new(0));
+    let other = {
+        let (started, done) = (other_started.clone(), other_done.clone());
+        handle.spawn_blocking(move || {
+            started.open();
+            std::thread::sleep(Duration::from_millis(50));
+            done.fetch_add(1, Ordering::SeqCst);
+        })
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (d, o) = (drops.clone(), other_done.clone());
+    drop(handle.spawn_blocking(move || {
+        common::block_on_plain(other_started.wait());
+        drop(rt);
+        // What the drop finished before it returned.
+        tx.send((d.drops(), o.load(Ordering::SeqCst))).unwrap();
+    }));
+    let (dropped, other_finished) = watchdog(Duration::from_secs(10), move || rx.recv().unwrap());
+    assert_eq!(
+        dropped, TASKS,
+        "every task was dropped before drop returned"
+    );
+    assert_eq!(other_finished, 1, "the other running job was waited for");
+    assert!(common::block_on_plain(other).is_ok());
+}
+
+#[test]
 fn panicking_thread_stop_hook_does_not_hang_drop() {
     let rt = Builder::new_multi_thread()
         .worker_threads(2)

@@ -111,6 +111,32 @@ fn timeout_returns_the_output_or_elapsed() {
 }
 
 #[test]
+fn a_zero_timeout_polled_in_a_loop_yields_and_receives_the_value() {
+    watchdog(Duration::from_secs(20), || {
+        // One worker: the sender runs only if the looping task yields.
+        let rt = runtime(1);
+        let (value, expired) = rt
+            .block_on(rt.spawn(async {
+                let (tx, mut rx) = ringwork::sync::oneshot::channel();
+                drop(ringwork::spawn(async move {
+                    sleep(Duration::from_millis(10)).await;
+                    tx.send(7u32).unwrap();
+                }));
+                let mut expired = 0u64;
+                loop {
+                    match timeout(Duration::ZERO, &mut rx).await {
+                        Ok(value) => break (value.unwrap(), expired),
+                        Err(_) => expired += 1,
+                    }
+                }
+            }))
+            .unwrap();
+        assert_eq!(value, 7);
+        assert!(expired > 0, "the value came after at least one expiry");
+    });
+}
+
+#[test]
 fn far_future_sleeps_stay_pending_and_cancel_cleanly() {
     let rt = runtime(2);
     rt.block_on(async {
@@ -278,7 +304,7 @@ fn timers_work_inside_block_on_on_a_plain_thread_and_across_calls() {
 }
 
 #[test]
-fn a_timer_polled_after_its_runtime_is_gone_stays_pending_harmlessly() {
+fn a_timer_polled_after_its_runtime_is_gone_panics_until_its_deadline_then_completes() {
     let rt = runtime(1);
     let mut s = Box::pin(sleep(Duration::from_millis(50)));
     rt.block_on(async {
@@ -287,15 +313,106 @@ fn a_timer_polled_after_its_runtime_is_gone_stays_pending_harmlessly() {
     drop(rt);
     let waker = std::task::Waker::noop();
     let mut cx = Context::from_waker(waker);
-    assert!(
-        s.as_mut().poll(&mut cx).is_pending(),
-        "before its deadline: pending"
-    );
+    let before = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        s.as_mut().poll(&mut cx).is_pending()
+    }));
+    let message = panic_message(before.expect_err("before its deadline: nothing would wake it"));
+    assert!(message.contains("no ringwork runtime"), "{message}");
     std::thread::sleep(Duration::from_millis(60));
     assert!(
         s.as_mut().poll(&mut cx).is_ready(),
-        "after its deadline: ready, no panic"
+        "after its deadline: ready, no timer needed"
     );
+}
+
+/// The text of a panic payload.
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(text) => *text,
+        Err(payload) => payload
+            .downcast_ref::<&str>()
+            .map_or_else(|| "<not a string>".to_owned(), |s| (*s).to_owned()),
+    }
+}
+
+#[test]
+fn a_sleep_polled_on_a_thread_without_a_runtime_panics_saying_so() {
+    // The watchdog runs this on a plain thread of its own.
+    let message = watchdog(Duration::from_secs(10), || {
+        let result = std::panic::catch_unwind(|| {
+            common::block_on_plain(sleep(Duration::from_millis(10)));
+        });
+        panic_message(result.expect_err("polling a sleep with no runtime panics"))
+    });
+    assert!(message.contains("no ringwork runtime"), "{message}");
+}
+
+#[test]
+fn a_sleep_on_a_plain_thread_under_runtime_enter_completes() {
+    const SLEEPS: usize = 3;
+    let rt = Arc::new(runtime(1));
+    // The only worker parks with a timer a minute away: a sleep armed on its
+    // wheel from the plain thread must make it re-compute its park timeout.
+    let armed = common::Gate::new();
+    let a = armed.clone();
+    drop(rt.spawn(async move {
+        let mut far = Box::pin(sleep(Duration::from_secs(60)));
+        assert!(futures_poll_once(far.as_mut()).await.is_pending());
+        a.open();
+        far.await;
+    }));
+    common::block_on_plain(armed.wait());
+    let r = rt.clone();
+    let completed = watchdog(Duration::from_secs(10), move || {
+        let _entered = r.enter();
+        let mut completed = 0;
+        for _ in 0..SLEEPS {
+            let begin = Instant::now();
+            common::block_on_plain(sleep(Duration::from_millis(20)));
+            assert!(begin.elapsed() >= Duration::from_millis(20), "never early");
+            completed += 1;
+        }
+        let timed_out = common::block_on_plain(timeout(
+            Duration::from_millis(20),
+            std::future::pending::<()>(),
+        ));
+        assert!(timed_out.is_err());
+        completed
+    });
+    assert_eq!(completed, SLEEPS);
+    // Entered through a handle of a runtime that has shut down: no wheel
+    // is left to arm a sleep on.
+    let handle = rt.handle().clone();
+    drop(Arc::into_inner(rt).expect("the only reference"));
+    let message = watchdog(Duration::from_secs(10), move || {
+        let _entered = handle.enter();
+        let result = std::panic::catch_unwind(|| {
+            common::block_on_plain(sleep(Duration::from_millis(10)));
+        });
+        panic_message(result.expect_err("no timer is left to wake it"))
+    });
+    assert!(message.contains("shut down"), "{message}");
+}
+
+#[test]
+fn a_sleep_inside_spawn_blocking_completes() {
+    const SLEEPS: usize = 3;
+    // No timer armed anywhere: the only worker parks with no timeout.
+    let rt = runtime(1);
+    let completed = watchdog(Duration::from_secs(10), move || {
+        rt.block_on(rt.spawn_blocking(|| {
+            let mut completed = 0;
+            for _ in 0..SLEEPS {
+                let begin = Instant::now();
+                common::block_on_plain(sleep(Duration::from_millis(20)));
+                assert!(begin.elapsed() >= Duration::from_millis(20), "never early");
+                completed += 1;
+            }
+            completed
+        }))
+        .unwrap()
+    });
+    assert_eq!(completed, SLEEPS);
 }
 
 #[test]

@@ -3,45 +3,53 @@
 //! (blocking syscalls, CPU-heavy loops, libraries without async APIs).
 //!
 //! - Jobs are ordinary tasks (same `JoinHandle`, `abort`, panic capture, and
-//!   registry of live tasks), whose one poll runs the closure to the end.
-//! - Threads are spawned on demand while no thread is idle, up to
-//!   `max_blocking_threads`; an idle thread exits after `keep_alive`.
+//!   registry of live tasks), whose one poll runs the closure to the end,
+//!   with the job's runtime current on the thread (so `ringwork::spawn` and
+//!   `Handle::current` work inside it). The job holds a `Handle` only until
+//!   it has run or been cancelled, and shutdown cancels every queued job, so
+//!   the `Shared` → pool → job → `Handle` cycle never outlives the runtime.
+//! - Threads are spawned on demand while no idle thread is free, up to
+//!   `max_blocking_threads`; an idle thread exits after `keep_alive`. An idle
+//!   thread signalled for a queued job counts as taken until it wakes, so a
+//!   burst of jobs starts threads instead of queueing behind one idle thread.
+//! - Threads are named `ringwork-blocking-N`, N counting the threads this
+//!   pool started, from 0.
 //! - If no thread can be started (`EAGAIN`: thread limit) and none exists to
 //!   run the job later, the job is cancelled: its handle reports an error
-//!   instead of waiting forever.
+//!   instead of waiting forever. The start error is kept, so callers that
+//!   never cancel their jobs can report the cause (`cancel_reason`).
 //! - Shutdown cancels queued jobs and waits for running ones until the
-//!   runtime's shutdown deadline; a job cannot be interrupted mid-run.
+//!   runtime's shutdown deadline; a job cannot be interrupted mid-run. A job
+//!   that drops the runtime itself waits for every other thread, not for its
+//!   own (which exits once the job returns).
 
 use crate::loom::sync::{Arc, Condvar, Mutex};
+use crate::runtime::{context, Handle};
 use crate::task::list::OwnedTasks;
 use crate::task::{JoinHandle, Notified, Schedule, Task};
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
+use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 type Job = Notified<Arc<Pool>>;
 
+crate::loom::thread_local! {
+    /// The pool this thread belongs to (null on threads of no pool). Only
+    /// compared with a pool's address, never dereferenced.
+    static CURRENT_POOL: Cell<*const Pool> = Cell::new(std::ptr::null());
+}
+
 /// Settings of the pool.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub(crate) struct PoolConfig {
     pub(crate) max_threads: usize,
     pub(crate) keep_alive: Duration,
-    /// The runtime's thread-name function (called per thread, as for workers).
-    pub(crate) thread_name: std::sync::Arc<dyn Fn() -> String + Send + Sync>,
     pub(crate) stack_size: Option<usize>,
-}
-
-impl fmt::Debug for PoolConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PoolConfig")
-            .field("max_threads", &self.max_threads)
-            .field("keep_alive", &self.keep_alive)
-            .field("stack_size", &self.stack_size)
-            .finish_non_exhaustive()
-    }
 }
 
 pub(crate) struct Pool {
@@ -55,10 +63,21 @@ pub(crate) struct Pool {
 
 struct State {
     queue: VecDeque<Job>,
+    /// Threads alive: running a job, idle, or being started.
     threads: usize,
+    /// Threads waiting for a job (`wait_timeout` in `run_thread`).
     idle: usize,
+    /// Idle threads signalled for a queued job that have not woken yet. Each
+    /// is spoken for: `schedule` signals an idle thread only while
+    /// `idle > notified`, and any idle thread that wakes takes one of these
+    /// claims. So `notified <= idle`.
+    notified: usize,
+    /// Threads started so far: the next thread is `ringwork-blocking-{started}`.
+    started: usize,
     /// Most threads alive at once (for tests and metrics).
     peak_threads: usize,
+    /// Why the last failed thread start failed (the OS error's text).
+    last_start_error: Option<String>,
     shutdown: bool,
 }
 
@@ -69,7 +88,10 @@ impl Pool {
                 queue: VecDeque::new(),
                 threads: 0,
                 idle: 0,
+                notified: 0,
+                started: 0,
                 peak_threads: 0,
+                last_start_error: None,
                 shutdown: false,
             }),
             changed: Condvar::new(),
@@ -78,14 +100,16 @@ impl Pool {
         })
     }
 
-    /// Queues `f` to run on a pool thread.
-    pub(crate) fn spawn<F, R>(this: &Arc<Pool>, f: F) -> JoinHandle<R>
+    /// Queues `f` to run on a thread of `runtime`'s pool, with `runtime`
+    /// current while it runs.
+    pub(crate) fn spawn<F, R>(runtime: &Handle, f: F) -> JoinHandle<R>
     where
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
+        let this = &runtime.shared.blocking;
         let (join, notified) = this.owned.spawn(
-            BlockingJob(Some(f)),
+            BlockingJob(Some((f, runtime.clone()))),
             this.clone(),
             std::panic::Location::caller(),
         );
@@ -101,8 +125,30 @@ impl Pool {
         (state.threads, state.peak_threads)
     }
 
+    /// Why a job of this pool was cancelled before it ran, for callers that
+    /// never cancel their own jobs (the epoll path of file operations): then
+    /// only shutdown, or a failed thread start that stranded it, cancels it.
+    pub(crate) fn cancel_reason(&self) -> io::Error {
+        let state = self.state.lock();
+        if state.shutdown {
+            io::Error::other("the blocking job was cancelled: the runtime is shutting down")
+        } else if let Some(err) = &state.last_start_error {
+            io::Error::other(format!("could not start a blocking thread: {err}"))
+        } else {
+            io::Error::other("the blocking job was cancelled before it ran")
+        }
+    }
+
+    /// Whether the calling thread is one of this pool's threads.
+    fn is_own_thread(&self) -> bool {
+        let current = CURRENT_POOL.try_with(Cell::get).unwrap_or(std::ptr::null());
+        std::ptr::eq(current, self)
+    }
+
     /// Cancels queued jobs and waits until `deadline` (or forever) for the
-    /// running ones. Returns whether every thread exited.
+    /// running ones. Returns whether every thread exited. Called from one of
+    /// this pool's own threads (a job dropping its runtime), it does not wait
+    /// for that thread, which exits once its job returns.
     pub(crate) fn shutdown(&self, deadline: Option<Instant>) -> bool {
         let queued: Vec<Job> = {
             let mut state = self.state.lock();
@@ -113,8 +159,9 @@ impl Pool {
         drop(queued);
         // Queued jobs are not running: this drops their closures.
         self.owned.close_and_shutdown_all(0);
+        let own = usize::from(self.is_own_thread());
         let mut state = self.state.lock();
-        while state.threads > 0 {
+        while state.threads > own {
             match deadline {
                 None => state = self.changed.wait(state),
                 Some(deadline) => {
@@ -140,7 +187,9 @@ impl Schedule for Arc<Pool> {
             return;
         }
         state.queue.push_back(job);
-        if state.idle > 0 {
+        if state.idle > state.notified {
+            // An idle thread nobody has claimed yet: claim it for this job.
+            state.notified += 1;
             drop(state);
             self.changed.notify_one();
             return;
@@ -150,15 +199,16 @@ impl Schedule for Arc<Pool> {
         }
         state.threads += 1;
         state.peak_threads = state.peak_threads.max(state.threads);
+        let name = format!("ringwork-blocking-{}", state.started);
+        state.started += 1;
         drop(state);
         let pool = self.clone();
-        let spawned = crate::loom::thread::spawn_named(
-            (self.config.thread_name)(),
-            self.config.stack_size,
-            move || Pool::run_thread(pool),
-        );
-        if spawned.is_err() {
+        let spawned = crate::loom::thread::spawn_named(name, self.config.stack_size, move || {
+            Pool::run_thread(pool)
+        });
+        if let Err(err) = spawned {
             let mut state = self.state.lock();
+            state.last_start_error = Some(err.to_string());
             state.threads -= 1;
             if state.threads == 0 {
                 // Nobody will ever run the queued jobs: cancel them, so their
@@ -179,6 +229,7 @@ impl Schedule for Arc<Pool> {
 
 impl Pool {
     fn run_thread(this: Arc<Self>) {
+        CURRENT_POOL.with(|current| current.set(&*this as *const Pool));
         let mut state = this.state.lock();
         loop {
             if let Some(job) = state.queue.pop_front() {
@@ -191,13 +242,26 @@ impl Pool {
                 break;
             }
             state.idle += 1;
-            let started = Instant::now();
-            state = this.changed.wait_timeout(state, this.config.keep_alive);
+            let idle_since = Instant::now();
+            let timed_out = loop {
+                let left = this.config.keep_alive.saturating_sub(idle_since.elapsed());
+                state = this.changed.wait_timeout(state, left);
+                if state.notified > 0 {
+                    // A job was queued for an idle thread: this one takes the
+                    // claim (whichever idle thread wakes first).
+                    state.notified -= 1;
+                    break false;
+                }
+                if state.shutdown {
+                    break false;
+                }
+                if idle_since.elapsed() >= this.config.keep_alive {
+                    break true;
+                }
+                // Woken by a thread's exit, or spuriously: wait on.
+            };
             state.idle -= 1;
-            if state.queue.is_empty()
-                && !state.shutdown
-                && started.elapsed() >= this.config.keep_alive
-            {
+            if timed_out && state.queue.is_empty() {
                 break; // idle for a whole keep-alive: retire
             }
         }
@@ -215,8 +279,9 @@ impl fmt::Debug for Pool {
     }
 }
 
-/// A closure as a one-poll future.
-struct BlockingJob<F>(Option<F>);
+/// A closure as a one-poll future, with the runtime to make current while
+/// it runs.
+struct BlockingJob<F>(Option<(F, Handle)>);
 
 // The closure is never pinned: it is moved out and called.
 impl<F> Unpin for BlockingJob<F> {}
@@ -225,7 +290,10 @@ impl<F: FnOnce() -> R, R> Future for BlockingJob<F> {
     type Output = R;
 
     fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<R> {
-        let f = self.0.take().expect("a blocking job is polled once");
+        let (f, runtime) = self.0.take().expect("a blocking job is polled once");
+        // Restores the thread's previous context (none) when `f` returns or
+        // unwinds, dropping this handle.
+        let _current = context::set_current(runtime);
         Poll::Ready(f())
     }
 }

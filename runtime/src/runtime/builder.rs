@@ -154,14 +154,16 @@ impl Builder {
         self
     }
 
-    /// The name of every worker thread.
+    /// The name of every worker thread. (Blocking-pool threads are named
+    /// `ringwork-blocking-N`, N counting up from 0.)
     pub fn thread_name(&mut self, name: impl Into<String>) -> &mut Builder {
         let name = name.into();
         self.thread_name = Arc::new(move || name.clone());
         self
     }
 
-    /// A function producing each worker thread's name.
+    /// A function producing each worker thread's name (not used for
+    /// blocking-pool threads; see [`thread_name`](Builder::thread_name)).
     pub fn thread_name_fn(
         &mut self,
         f: impl Fn() -> String + Send + Sync + 'static,
@@ -170,7 +172,8 @@ impl Builder {
         self
     }
 
-    /// Stack size of worker threads in bytes (at least 64 KiB).
+    /// Stack size of worker and blocking-pool threads in bytes (at least 64
+    /// KiB).
     pub fn thread_stack_size(&mut self, bytes: usize) -> &mut Builder {
         self.thread_stack_size = Some(bytes);
         self
@@ -324,7 +327,6 @@ impl Builder {
         let blocking = crate::blocking::Pool::new(crate::blocking::PoolConfig {
             max_threads: self.max_blocking_threads,
             keep_alive: self.thread_keep_alive,
-            thread_name: self.thread_name.clone(),
             stack_size: self.thread_stack_size,
         });
         Ok(scheduler::create(config, blocking, parks))

@@ -26,7 +26,9 @@ use std::time::{Duration, Instant};
 /// Dropping it shuts it down: every live task's future is dropped on a
 /// worker, tasks never started report [`JoinError::is_cancelled`], and the
 /// worker threads are joined. [`shutdown_timeout`](Runtime::shutdown_timeout)
-/// bounds the wait.
+/// bounds the wait. Dropped inside one of its own
+/// [`spawn_blocking`](Runtime::spawn_blocking) jobs, it waits for everything
+/// but that job's thread.
 ///
 /// [`JoinError::is_cancelled`]: crate::task::JoinError::is_cancelled
 pub struct Runtime {
@@ -149,8 +151,10 @@ impl Runtime {
         }
         let shared = &self.handle.shared;
         shared.shutdown();
-        // Dropped from inside one of its own tasks (or any runtime thread),
-        // waiting could deadlock: let the workers finish in the background.
+        // Dropped from inside one of its own tasks (or any thread driving
+        // it: a worker, `block_on`), waiting could deadlock: let the workers
+        // finish in the background. A blocking-pool thread waits like any
+        // other thread, except for itself (see `blocking::Pool::shutdown`).
         let deadline = if context::is_driving() {
             Some(Instant::now())
         } else {
@@ -262,7 +266,7 @@ impl Handle {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        crate::blocking::Pool::spawn(&self.shared.blocking, f)
+        crate::blocking::Pool::spawn(self, f)
     }
 
     /// Makes this runtime current on this thread until the guard drops.

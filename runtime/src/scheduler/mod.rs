@@ -24,9 +24,11 @@ mod worker;
 
 pub(crate) use idle::MAX_WORKERS;
 
-use crate::loom::sync::atomic::{fence, AtomicBool, Ordering};
+use crate::loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use crate::loom::sync::{Arc, Condvar, Mutex};
 use crate::task::{self, list::OwnedTasks, JoinHandle, Schedule};
+use crate::time::driver::{TimeDriver, WheelClosed};
+use crate::time::wheel::Key;
 use idle::Idle;
 use metrics::{RuntimeMetrics, WorkerCounters};
 use park::{Park, Unpark};
@@ -34,6 +36,7 @@ use queue::{Injector, LocalQueue, Stealer};
 use std::fmt;
 use std::future::Future;
 use std::panic::Location;
+use std::task::Waker;
 use std::time::Instant;
 
 pub(crate) use worker::{run as run_worker, Worker};
@@ -74,6 +77,8 @@ pub(crate) struct IoConfig {
 struct Remote {
     stealer: Stealer<Notified>,
     unparker: std::sync::Arc<dyn Unpark>,
+    /// The worker's timer wheel, where threads without one arm their timers.
+    timer: Option<Arc<TimeDriver>>,
     counters: WorkerCounters,
 }
 
@@ -93,6 +98,8 @@ pub(crate) struct Shared {
     /// Workers that have finished their shutdown work and exited their loop.
     exited: Mutex<usize>,
     exited_changed: Condvar,
+    /// The worker whose wheel `arm_timer` tries first, taking turns.
+    next_timer_worker: AtomicUsize,
 }
 
 /// What one worker thread starts with.
@@ -116,6 +123,7 @@ pub(crate) fn create(
         remotes.push(Remote {
             stealer: local.stealer(),
             unparker: park.unparker(),
+            timer: park.timer(),
             counters: WorkerCounters::default(),
         });
         parts.push(WorkerParts { index, local, park });
@@ -133,6 +141,7 @@ pub(crate) fn create(
         blocking,
         exited: Mutex::new(0),
         exited_changed: Condvar::new(),
+        next_timer_worker: AtomicUsize::new(0),
     });
     (shared, parts)
 }
@@ -236,6 +245,36 @@ impl Shared {
         if pending {
             self.notify_parked();
         }
+    }
+
+    /// Arms a timer for a thread that drives no timer wheel (a blocking-pool
+    /// thread, a thread under `Runtime::enter`) on a worker's wheel, the
+    /// workers taking turns, and unparks that worker if the timer may be due
+    /// before it would wake (see `time/driver.rs`). Returns the wheel and key
+    /// (`None`: already due); `Err` when every worker's wheel is closed (the
+    /// runtime shut down).
+    pub(crate) fn arm_timer(
+        &self,
+        deadline: Instant,
+        waker: &Waker,
+    ) -> Result<Option<(Arc<TimeDriver>, Key)>, WheelClosed> {
+        let n = self.remotes.len();
+        // `Relaxed`: only spreads timers over the workers; nothing is
+        // published through this counter.
+        let first = self.next_timer_worker.fetch_add(1, Ordering::Relaxed);
+        for i in 0..n {
+            let remote = &self.remotes[first.wrapping_add(i) % n];
+            let Some(timer) = &remote.timer else {
+                continue;
+            };
+            if let Ok((key, earlier)) = timer.register_remote(deadline, waker) {
+                if earlier {
+                    remote.unparker.unpark();
+                }
+                return Ok(key.map(|key| (timer.clone(), key)));
+            }
+        }
+        Err(WheelClosed)
     }
 
     /// Stops the runtime: no new tasks run, every worker is woken to shut

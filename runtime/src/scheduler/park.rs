@@ -14,7 +14,8 @@
 //! - `unpark` is cheap when the owner is not parked (no syscall).
 
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
-use crate::loom::sync::{Condvar, Mutex};
+use crate::loom::sync::{Arc, Condvar, Mutex};
+use crate::time::driver::TimeDriver;
 use std::fmt;
 use std::time::Duration;
 
@@ -41,6 +42,12 @@ pub(crate) trait Park: Send {
     /// The waking side. (A std `Arc` even under loom: loom's `Arc` cannot
     /// hold a trait object, and this count is not part of any protocol.)
     fn unparker(&self) -> std::sync::Arc<dyn Unpark>;
+
+    /// The timer wheel this park drives, if it wraps one (`TimedPark`):
+    /// threads that drive none arm their timers there.
+    fn timer(&self) -> Option<Arc<TimeDriver>> {
+        None
+    }
 }
 
 /// The waking side: `Send + Sync`, callable from any thread.
@@ -63,6 +70,9 @@ impl Park for Box<dyn Park> {
     }
     fn unparker(&self) -> std::sync::Arc<dyn Unpark> {
         (**self).unparker()
+    }
+    fn timer(&self) -> Option<Arc<TimeDriver>> {
+        (**self).timer()
     }
 }
 

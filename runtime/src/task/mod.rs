@@ -222,7 +222,9 @@ pub use crate::coop::{consume_budget, has_budget_remaining};
 /// Runs `f` on the runtime's blocking pool, a set of threads for work that
 /// would stall a worker (asyncio's `run_in_executor`). Awaiting the handle
 /// gives `f`'s result, or `JoinError::Panic` if it panicked; `abort()` only
-/// prevents a job that has not started yet.
+/// prevents a job that has not started yet. Inside `f` the runtime is
+/// current: [`crate::spawn`] and [`Handle::current`](crate::Handle::current)
+/// work there.
 ///
 /// ```
 /// # let rt = ringwork::Runtime::new().unwrap();

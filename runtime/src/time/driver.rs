@@ -2,6 +2,16 @@
 //! thread (a worker, or a thread inside `block_on`), plus the `Park` wrapper
 //! that turns its earliest deadline into the park timeout.
 //!
+//! # Timers of threads without a wheel
+//!
+//! A blocking-pool thread, or a plain thread under `Runtime::enter`, drives
+//! no wheel: its timers are armed on a worker's wheel
+//! ([`TimeDriver::register_remote`], through `Shared::arm_timer`). The owner
+//! may be parked with a timeout computed before that timer existed, so when
+//! the new deadline comes before the wheel's earliest one (which bounded
+//! that park), the caller unparks the owner, which then re-computes its
+//! timeout. A wheel that is closed refuses remote timers.
+//!
 //! # Cross-thread cancellation
 //!
 //! A timer is armed on the wheel of the thread that first polls it; the task
@@ -22,6 +32,10 @@ use crate::scheduler::park::{Park, Unpark};
 use std::cell::RefCell;
 use std::task::Waker;
 use std::time::{Duration, Instant};
+
+/// The wheel's owner stopped driving it: no timer may be armed there.
+#[derive(Debug)]
+pub(crate) struct WheelClosed;
 
 pub(crate) struct TimeDriver {
     origin: Instant,
@@ -71,6 +85,30 @@ impl TimeDriver {
     pub(crate) fn register(&self, deadline: Instant, waker: &Waker) -> Option<Key> {
         let ms = self.deadline_ms(deadline);
         self.wheel.lock().insert(ms, waker.clone())
+    }
+
+    /// Arms a timer for `deadline` from a thread that does not own this
+    /// wheel. `Err` if the wheel is closed. Otherwise the key (`None`: already
+    /// due) and whether the owner must be unparked: the new deadline comes
+    /// before every timer armed so far, so the owner may be parked past it.
+    pub(crate) fn register_remote(
+        &self,
+        deadline: Instant,
+        waker: &Waker,
+    ) -> Result<(Option<Key>, bool), WheelClosed> {
+        let ms = self.deadline_ms(deadline);
+        let mut wheel = self.wheel.lock();
+        // Read under the wheel lock: `close` sets the flag before it drains
+        // the wheel under this lock, so either the drain comes after this
+        // insert (and wakes it), or this lock section comes after the drain
+        // and sees the flag (the lock orders the store before this load).
+        if self.is_closed() {
+            return Err(WheelClosed);
+        }
+        let owner_wakes_at = wheel.next_expiration();
+        let key = wheel.insert(ms, waker.clone());
+        let earlier = key.is_some() && owner_wakes_at.is_none_or(|next| ms < next);
+        Ok((key, earlier))
     }
 
     /// `true`: still armed (waker updated); `false`: fired, or removed by
@@ -186,8 +224,10 @@ impl<P: Park> Park for TimedPark<P> {
             }
         };
         self.inner.park(timeout);
-        // Timers are armed only by this thread's polls, and none ran during
-        // the park: with no timer armed before it, none can be due now.
+        // With no timer armed before the park, none can be due now: this
+        // thread's polls did not run during it, and a timer armed from
+        // another thread meanwhile unparked it (see `register_remote`); the
+        // next park processes that one.
         if timeout != Some(Duration::ZERO) && next.is_some() {
             self.time.process(Instant::now());
         }
@@ -195,5 +235,9 @@ impl<P: Park> Park for TimedPark<P> {
 
     fn unparker(&self) -> std::sync::Arc<dyn Unpark> {
         self.inner.unparker()
+    }
+
+    fn timer(&self) -> Option<Arc<TimeDriver>> {
+        Some(self.time.clone())
     }
 }

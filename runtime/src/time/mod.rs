@@ -2,8 +2,11 @@
 //! `wait_for` and periodic callbacks), on one hierarchical timer wheel per
 //! runtime thread (1 ms resolution; see `wheel.rs` and `driver.rs`).
 //!
-//! Timers never fire early. A timer is armed on the thread that first polls
-//! it and fires there; dropping it from any thread disarms it immediately.
+//! Timers never fire early. A timer is armed on the wheel of the thread that
+//! first polls it (a thread without one, such as a `spawn_blocking` job, uses
+//! a worker's) and fires there; dropping it from any thread disarms it
+//! immediately. Polled with no ringwork runtime, a timer that has to wait
+//! panics (see [`Sleep`]).
 
 pub(crate) mod driver;
 mod interval;

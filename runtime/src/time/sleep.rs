@@ -4,10 +4,11 @@ use super::driver::{self, TimeDriver};
 use super::wheel::Key;
 use crate::coop;
 use crate::loom::sync::Arc;
+use crate::runtime::context;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 /// Waits until `duration` has elapsed (like asyncio's `sleep`). Never
@@ -40,11 +41,20 @@ pub(crate) fn far_future() -> Instant {
 
 /// The future returned by [`sleep`] and [`sleep_until`].
 ///
-/// The timer is armed on the wheel of the thread that first polls it and
-/// fires there, waking the task wherever it runs. Dropping (or resetting) it
-/// from any thread disarms it at once. Polled on a thread that drives no
-/// ringwork runtime, it completes only if its deadline has already passed
-/// when polled (it never fires, and never panics).
+/// The timer is armed when a poll finds its deadline ahead: on the timer
+/// wheel of the polling thread if it drives one (a worker, or a thread inside
+/// `block_on`), otherwise — a [`spawn_blocking`](crate::task::spawn_blocking)
+/// job, or a plain thread under [`Runtime::enter`](crate::Runtime::enter)
+/// with any executor — on a worker's wheel of the current runtime, which is
+/// woken if it must wake earlier for it. It fires there, waking the task
+/// wherever it runs. Dropping (or resetting) it from any thread disarms it at
+/// once. A sleep whose deadline has passed completes without a timer.
+///
+/// # Panics
+///
+/// When polled before its deadline on a thread with no ringwork runtime (not
+/// a runtime thread, not under `Runtime::enter`), or under a runtime that has
+/// shut down: no timer could ever wake it.
 ///
 /// Cancel safety: dropping a `Sleep` loses nothing.
 pub struct Sleep {
@@ -106,16 +116,42 @@ impl Future for Sleep {
             progress.made_progress();
             return Poll::Ready(());
         }
-        if let Some(driver) = driver::current() {
-            match driver.register(this.deadline, cx.waker()) {
-                Some(key) => this.entry = Some((driver, key)),
-                None => {
-                    progress.made_progress();
-                    return Poll::Ready(());
-                }
+        let armed = match driver::current() {
+            Some(driver) => driver
+                .register(this.deadline, cx.waker())
+                .map(|key| (driver, key)),
+            None => arm_on_a_worker(this.deadline, cx.waker()),
+        };
+        match armed {
+            Some(entry) => {
+                this.entry = Some(entry);
+                Poll::Pending
+            }
+            None => {
+                progress.made_progress();
+                Poll::Ready(())
             }
         }
-        Poll::Pending
+    }
+}
+
+/// Arms a timer for a thread that drives no wheel, on a worker's wheel of
+/// the current runtime; `None` if it is already due. Panics (see [`Sleep`])
+/// with no runtime, or when the runtime has shut down.
+fn arm_on_a_worker(deadline: Instant, waker: &Waker) -> Option<(Arc<TimeDriver>, Key)> {
+    let Some(handle) = context::current() else {
+        panic!(
+            "a ringwork `Sleep` (sleep, timeout or interval) was polled with no ringwork runtime \
+             running on this thread: nothing would ever wake it. Poll it from a task, inside \
+             `Runtime::block_on` or `spawn_blocking`, or under `Runtime::enter`."
+        );
+    };
+    match handle.shared.arm_timer(deadline, waker) {
+        Ok(armed) => armed,
+        Err(_) => panic!(
+            "a ringwork `Sleep` (sleep, timeout or interval) was polled under a ringwork runtime \
+             that has shut down: no timer is left to wake it."
+        ),
     }
 }
 

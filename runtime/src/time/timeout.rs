@@ -8,7 +8,9 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 /// Runs `future` for at most `duration`: its output, or [`Elapsed`] if the
-/// time ran out first (the future is then dropped, cancelling it).
+/// time ran out first (the future is then dropped, cancelling it). The
+/// deadline is a [`Sleep`]: see there where it is armed and when polling it
+/// panics.
 ///
 /// ```
 /// use std::time::Duration;
@@ -37,7 +39,11 @@ pub fn timeout_at<F: Future>(deadline: Instant, future: F) -> Timeout<F> {
 pin_project_lite::pin_project! {
     /// The future returned by [`timeout`] and [`timeout_at`]. The inner
     /// future is polled first, so one that is ready is never reported as
-    /// timed out. Cancel safety: that of the inner future.
+    /// timed out. Like other runtime futures it counts against the task's
+    /// cooperative budget: an elapsed deadline spends a unit, and once the
+    /// budget is spent the task yields before the timeout reports again; an
+    /// inner future that spends the last unit itself does not keep the
+    /// deadline from firing. Cancel safety: that of the inner future.
     pub struct Timeout<F> {
         #[pin]
         future: F,
@@ -62,17 +68,22 @@ impl<F: Future> Future for Timeout<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        let had_budget = crate::coop::has_budget_remaining();
         if let Poll::Ready(output) = this.future.poll(cx) {
             return Poll::Ready(Ok(output));
         }
-        // If the inner future spent the task's budget, the deadline must
-        // still be able to fire (a future that is always ready would
-        // otherwise never time out): poll it outside the budget.
+        // If the inner future spent the last of the task's budget during this
+        // poll, the deadline must still be able to fire (a future that is
+        // always ready would otherwise never time out): poll it outside the
+        // budget. If the budget was spent before this poll, the inner future
+        // was refused without running, and an elapsed deadline spends budget
+        // like any ready future: it yields instead of reporting `Elapsed`
+        // forever to a task that loops on `timeout(ZERO, ..)`.
         let sleep = Pin::new(this.sleep);
-        let elapsed = if crate::coop::has_budget_remaining() {
-            sleep.poll(cx)
-        } else {
+        let elapsed = if had_budget && !crate::coop::has_budget_remaining() {
             crate::coop::unconstrained(|| sleep.poll(cx))
+        } else {
+            sleep.poll(cx)
         };
         match elapsed {
             Poll::Ready(()) => Poll::Ready(Err(Elapsed(()))),

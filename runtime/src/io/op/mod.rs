@@ -362,6 +362,7 @@ fn start_blocking<O: OpCode>(op: O) -> State<O> {
         job,
         guard: AbandonOnDrop {
             state: Some(state),
+            pool: handle.shared.blocking.clone(),
             stash_owner,
             orphaned: O::orphaned,
         },
@@ -375,10 +376,10 @@ impl<O: OpCode> AbandonOnDrop<O> {
         let taken = std::mem::replace(&mut *state.lock(), Blocking::Taken);
         match (taken, joined) {
             (Blocking::Done(op, result), _) => op.complete(result),
-            // The job never ran: the operation comes back with the reason.
-            (Blocking::Queued(op), Err(err)) => op.complete(Err(io::Error::other(format!(
-                "the blocking pool could not run the operation: {err}"
-            )))),
+            // The job never ran (no thread could start, or shutdown): the
+            // operation comes back with the cause, named by the pool (these
+            // jobs are never aborted, so only the pool cancels them).
+            (Blocking::Queued(op), Err(_)) => op.complete(Err(self.pool.cancel_reason())),
             (other, joined) => unreachable!(
                 "blocking operation in state {} after its job ended (ok: {})",
                 other.name(),
@@ -407,6 +408,8 @@ impl<O> Blocking<O> {
 /// comes as a function pointer.)
 struct AbandonOnDrop<O> {
     state: Option<std::sync::Arc<parking_lot::Mutex<Blocking<O>>>>,
+    /// The pool that runs the job (to name why it never ran).
+    pool: crate::loom::sync::Arc<crate::blocking::Pool>,
     stash_owner: Option<SharedFd>,
     orphaned: fn(O, io::Result<u32>),
 }
