@@ -1,28 +1,42 @@
-//! [`Driver`]: one io_uring, entered only by the thread that owns it.
+//! [`Driver`]: one io_uring, submitted to only by the thread that owns it,
+//! and a [`Reaper`] with which another thread may reap its completions
+//! while the owner is busy.
 //!
-//! # Submission
+//! # Submission (owner only)
 //!
 //! [`Driver::submit`] places the operation's resources in a slot, builds the
-//! SQE against them at their final address, tags it with a generation-tagged
-//! `user_data`, and pushes it to the submission queue — or, on kernels
-//! without `IORING_FEAT_NODROP`, to the backlog when the in-flight cap (the
-//! completion queue's size, less a reserve for the driver's own SQEs) is
-//! reached, so the completion queue cannot overflow and lose completions.
-//! (With NODROP there is no cap: overflowed completions are flushed, and a
-//! cap could deadlock ops that wait indefinitely.) Nothing is entered into the kernel until
+//! SQE against them at their final address, puts a pointer to the slot in
+//! `user_data` (the kernel's reference, see `user_data.rs`), and pushes it to
+//! the submission queue — or, on kernels without `IORING_FEAT_NODROP`, to the
+//! backlog when the in-flight cap (the completion queue's size, less a
+//! reserve for the driver's own SQEs) is reached, so the completion queue
+//! cannot overflow and lose completions. (With NODROP there is no cap:
+//! overflowed completions are flushed, and a cap could deadlock ops that
+//! wait indefinitely.) Nothing is entered into the kernel until
 //! [`Driver::flush`] (once per scheduler tick), [`Driver::park`], or a full
-//! submission queue. Submission errors never free a pushed slot: the SQE stays
-//! queued and is retried (`EBUSY`: reap completions first; `EAGAIN`: back off
-//! briefly when nothing is in flight; `EINTR`: retry).
+//! submission queue. Submission errors never free a pushed slot: the SQE
+//! stays queued and is retried (`EBUSY`: reap completions first; `EAGAIN`:
+//! back off briefly when nothing is in flight; `EINTR`: retry).
 //!
-//! # Completion
+//! # Completion (owner, or a reaper)
 //!
-//! [`Driver::harvest`] reaps every CQE: the slot for its `user_data` gets the
-//! result and wakes its future. A slot leaves the table only at its final CQE
-//! (multishot operations post several). The driver's own SQEs (eventfd read,
-//! cancels) carry reserved `user_data` values. After each harvest the
-//! `IORING_SQ_CQ_OVERFLOW` flag is checked; if the kernel held completions
-//! back, an enter with `GETEVENTS` flushes them and they are reaped too.
+//! Reaping drains the completion queue under the ring's reap lock: the slot
+//! a CQE's `user_data` points to gets the result and wakes its future; at the
+//! final CQE (multishot operations post several) the kernel's reference to
+//! the slot is given back. The owner reaps in [`Driver::harvest`] and
+//! [`Driver::park`]; another thread may reap through [`Reaper::try_reap`]
+//! when the owner is stuck in a long task poll, so that completions on this
+//! ring do not wait for it. The lock is the only thing the two share on the
+//! completion side: one uncontended lock per reap for the owner. What a
+//! reaper can see depends on the ring's mode: completions are posted by the
+//! submitting thread's task work, which runs when that thread enters the
+//! kernel or returns from an interrupt (at once without `COOP_TASKRUN`, which
+//! sends an IPI; at the next tick with it), and with `DEFER_TASKRUN` only in
+//! the owner's own waiting `io_uring_enter` — there a reaper finds nothing.
+//!
+//! After each owner harvest the `IORING_SQ_CQ_OVERFLOW` flag is checked; if
+//! the kernel held completions back, an enter with `GETEVENTS` flushes them
+//! and they are reaped too.
 //!
 //! # Parking
 //!
@@ -35,21 +49,25 @@
 //!
 //! # Shutdown
 //!
-//! Dropping the driver (or [`Driver::shutdown`]) cancels every operation,
-//! completes backlogged ones locally with `ECANCELED`, and waits for every
-//! CQE before anything is freed. If the kernel does not deliver them within
-//! a bound, the resources are leaked rather than freed under the kernel.
+//! Dropping the driver (or [`Driver::shutdown`]) stops reapers, cancels every
+//! operation (`IORING_ASYNC_CANCEL_ANY`, Linux 5.19+), completes backlogged
+//! ones locally with `ECANCELED`, and waits for every CQE before anything is
+//! freed. If the kernel does not deliver them within a bound (or cannot
+//! cancel them: before 5.19), the resources are leaked rather than freed
+//! under the kernel.
 
+use crate::completions::{Completions, Cqe};
 use crate::config::Config;
 use crate::probe::Features;
-use crate::remote::{Remote, Unparker};
+use crate::remote::{CancelRequest, Remote, Unparker};
 use crate::slot::{Completion, Orphan, Slot};
 use crate::stats::{Stats, StatsSnapshot};
+use crate::sync::atomic::Ordering;
 use crate::sync::Arc;
 use crate::sys::EventFd;
-use crate::table::{is_internal, OpTable, CANCEL_TOKEN, EVENTFD_TOKEN};
+use crate::user_data::{RawSlot, CANCEL_TOKEN, EVENTFD_TOKEN};
 use crate::Op;
-use io_uring::{cqueue, opcode, squeue, types, IoUring};
+use io_uring::{opcode, squeue, types, IoUring};
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
@@ -63,30 +81,36 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// One io_uring and the operations in flight on it.
 ///
-/// `!Send`: a ring is entered only by its owner thread (required by
+/// `!Send`: a ring is submitted to only by its owner thread (required by
 /// `SINGLE_ISSUER`, and what keeps the submission queue single-producer).
 pub struct Driver {
-    ring: IoUring,
-    features: Features,
-    remote: Arc<Remote>,
-    stats: Arc<Stats>,
-    ops: OpTable,
-    /// SQEs not yet in the submission queue (in-flight cap reached).
-    backlog: VecDeque<squeue::Entry>,
-    /// Operations pushed to the submission queue whose final CQE has not
-    /// been reaped.
-    in_flight: usize,
-    /// The driver's own SQEs (eventfd read, cancels) awaiting their CQE.
-    internal_in_flight: usize,
+    ring: Arc<Ring>,
+    /// SQEs not yet in the submission queue (in-flight cap reached), with
+    /// the kernel's reference to their slot.
+    backlog: VecDeque<(squeue::Entry, RawSlot)>,
     /// Most operations in flight at once.
     cap: usize,
     /// Target of the pending eventfd read; boxed so its address is stable.
     eventfd_buf: Box<u64>,
-    eventfd_armed: bool,
-    cancels: Vec<u64>,
-    cqes: Vec<cqueue::Entry>,
+    cancels: Vec<CancelRequest>,
     closed: bool,
     _not_send: PhantomData<*const ()>,
+}
+
+/// What the owner and the threads that reap for it share: the ring and
+/// its completion side (`completions.rs`).
+struct Ring {
+    ring: IoUring,
+    features: Features,
+    remote: Arc<Remote>,
+    completions: Completions,
+}
+
+/// Reaps a driver's completions from another thread (see the module docs).
+/// `Send + Sync`; cheap to clone.
+#[derive(Clone)]
+pub struct Reaper {
+    ring: Arc<Ring>,
 }
 
 /// A driver created on one thread to be started on another (its owner).
@@ -108,21 +132,26 @@ impl UnstartedDriver {
     /// Makes the calling thread the driver's owner. Rings set up with
     /// `SINGLE_ISSUER` are enabled here, binding them to this thread.
     pub fn start(self) -> io::Result<Driver> {
-        if self.driver.features.defer_taskrun {
-            self.driver.ring.submitter().register_enable_rings()?;
+        if self.driver.ring.features.defer_taskrun {
+            self.driver.ring.ring.submitter().register_enable_rings()?;
         }
         Ok(self.driver)
     }
 
     /// The ring's features.
     pub fn features(&self) -> &Features {
-        &self.driver.features
+        &self.driver.ring.features
     }
 
     /// The future owner's unparker, usable before the driver starts (a
     /// wake-up sent before the first park is kept, not lost).
     pub fn unparker(&self) -> Unparker {
         self.driver.unparker()
+    }
+
+    /// A reaper for the future owner's completions.
+    pub fn reaper(&self) -> Reaper {
+        self.driver.reaper()
     }
 
     /// The future owner's counters.
@@ -134,7 +163,7 @@ impl UnstartedDriver {
 impl fmt::Debug for UnstartedDriver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UnstartedDriver")
-            .field("features", &self.driver.features)
+            .field("features", &self.driver.ring.features)
             .finish_non_exhaustive()
     }
 }
@@ -168,19 +197,16 @@ impl Driver {
         };
         let remote = Arc::new(Remote::new(EventFd::new()?));
         let driver = Driver {
-            ring,
+            ring: Arc::new(Ring {
+                ring,
+                features,
+                remote,
+                completions: Completions::new(cq),
+            }),
             cap,
-            features,
-            remote,
-            stats: Arc::new(Stats::default()),
-            ops: OpTable::default(),
             backlog: VecDeque::new(),
-            in_flight: 0,
-            internal_in_flight: 0,
             eventfd_buf: Box::new(0),
-            eventfd_armed: false,
             cancels: Vec::new(),
-            cqes: Vec::with_capacity(cq),
             closed: false,
             _not_send: PhantomData,
         };
@@ -189,29 +215,48 @@ impl Driver {
 
     /// The ring's features and the kernel's opcodes.
     pub fn features(&self) -> &Features {
-        &self.features
+        &self.ring.features
     }
 
     /// A `Send + Sync` handle that wakes this driver's `park`.
     pub fn unparker(&self) -> Unparker {
         Unparker {
-            remote: self.remote.clone(),
+            remote: self.ring.remote.clone(),
+        }
+    }
+
+    /// A `Send + Sync` handle that reaps this driver's completions from
+    /// another thread.
+    pub fn reaper(&self) -> Reaper {
+        Reaper {
+            ring: self.ring.clone(),
         }
     }
 
     /// The driver's counters (shareable with other threads).
     pub fn stats(&self) -> Arc<Stats> {
-        self.stats.clone()
+        self.ring.completions.stats.clone()
     }
 
     /// A snapshot of the counters.
     pub fn stats_snapshot(&self) -> StatsSnapshot {
-        self.stats.snapshot()
+        self.ring.completions.stats.snapshot()
     }
 
     /// Operations submitted and not yet finished (including backlogged ones).
     pub fn in_flight(&self) -> usize {
-        self.ops.len()
+        self.ring.completions.live.load(Ordering::Acquire)
+    }
+
+    /// The submission queue. Only the owner calls this, and never while
+    /// another `SubmissionQueue` of this ring exists (each use is a
+    /// statement-long temporary).
+    fn sq(&self) -> io_uring::squeue::SubmissionQueue<'_> {
+        // SAFETY: `Driver` is `!Send` and `&mut`-free here only because the
+        // queue is borrowed for the duration of one call on this thread; a
+        // `Reaper` never touches the submission queue, so no other
+        // `SubmissionQueue` exists (see the doc above).
+        unsafe { self.ring.ring.submission_shared() }
     }
 
     /// Submits an operation. `build` receives the resources at the address
@@ -246,25 +291,32 @@ impl Driver {
         }
         let slot = Arc::new(Slot::new(resources, orphan));
         let sqe = slot.with_resources(build);
-        let user_data = self.ops.insert(slot.clone());
+        let raw = RawSlot::new(slot.clone());
+        let user_data = raw.user_data();
         let sqe = sqe.user_data(user_data);
-        if self.in_flight >= self.cap || !self.backlog.is_empty() {
-            self.stats.backlogged();
-            self.backlog.push_back(sqe);
+        if self.pushed() >= self.cap || !self.backlog.is_empty() {
+            self.ring.completions.stats.backlogged();
+            self.backlog.push_back((sqe, raw));
         } else {
             // SAFETY: the caller guarantees the SQE's pointers are valid while
-            // the slot holds the resources, and the slot is in the table until
-            // the final CQE.
+            // the slot holds the resources, and the kernel's reference keeps
+            // the slot until the final CQE.
             if let Err(err) = unsafe { self.push_sqe(&sqe) } {
                 // Not pushed (the early submit failed): the kernel never saw
-                // it, so the slot and its resources can go.
-                self.ops.remove(user_data);
+                // it, so its reference and the resources go back.
+                // SAFETY: the reference taken above, given back once; no
+                // CQE can name it.
+                unsafe { raw.release() };
                 let resources = slot.take_resources().expect("resources present until Done");
                 return Err((err, resources));
             }
-            self.in_flight += 1;
+            self.ring
+                .completions
+                .in_flight
+                .fetch_add(1, Ordering::AcqRel);
         }
-        Ok(Op::new(slot, user_data, self.remote.clone()))
+        self.ring.completions.live.fetch_add(1, Ordering::AcqRel);
+        Ok(Op::new(slot, user_data, self.ring.remote.clone()))
     }
 
     /// Pushes one SQE, submitting early if the submission queue is full.
@@ -280,16 +332,16 @@ impl Driver {
         loop {
             // SAFETY: forwarded precondition; this thread is the only
             // producer of the submission queue (`Driver` is `!Send`).
-            if unsafe { self.ring.submission().push(sqe) }.is_ok() {
-                if self.features.sqpoll {
+            if unsafe { self.sq().push(sqe) }.is_ok() {
+                if self.ring.features.sqpoll {
                     // The poll thread takes it; `io_uring_enter` does not
                     // report SQPOLL submissions, so count them here.
-                    self.stats.submissions(1);
+                    self.ring.completions.stats.submissions(1);
                 }
                 return Ok(());
             }
-            self.stats.sq_full_wait();
-            if self.features.sqpoll {
+            self.ring.completions.stats.sq_full_wait();
+            if self.ring.features.sqpoll {
                 self.wait_for_sq_space()?;
             } else {
                 self.submit_pending()?;
@@ -303,10 +355,10 @@ impl Driver {
         loop {
             // `submit` wakes a sleeping poll thread (it checks
             // `IORING_SQ_NEED_WAKEUP` behind the crate's fence).
-            let _ = self.ring.submit();
-            match self.ring.submitter().squeue_wait() {
+            let _ = self.ring.ring.submit();
+            match self.ring.ring.submitter().squeue_wait() {
                 Ok(_) => {
-                    self.stats.enter();
+                    self.ring.completions.stats.enter();
                     return Ok(());
                 }
                 Err(err) => match err.raw_os_error() {
@@ -326,12 +378,15 @@ impl Driver {
     fn submit_pending(&mut self) -> io::Result<()> {
         let mut backoff = Duration::from_micros(50);
         loop {
-            let queued = self.ring.submission().len();
-            match self.ring.submit() {
+            let queued = self.sq().len();
+            match self.ring.ring.submit() {
                 Ok(n) => {
-                    self.stats.enter();
-                    if !self.features.sqpoll {
-                        self.stats.submissions(n.min(queued) as u64);
+                    self.ring.completions.stats.enter();
+                    if !self.ring.features.sqpoll {
+                        self.ring
+                            .completions
+                            .stats
+                            .submissions(n.min(queued) as u64);
                     }
                     return Ok(());
                 }
@@ -373,21 +428,25 @@ impl Driver {
     /// cancel it, as by `Drop`). The resources are still freed only by the
     /// final completion.
     pub fn cancel<R: Send + 'static>(&mut self, op: Op<R>) -> io::Result<()> {
-        if !op.belongs_to(&self.remote) {
+        if !op.belongs_to(&self.ring.remote) {
             drop(op);
             return Ok(());
         }
-        let Some(user_data) = op.detach_for_cancel() else {
+        let Some(request) = op.detach_for_cancel() else {
             return Ok(());
         };
-        self.cancels.push(user_data);
+        self.cancels.push(request);
         self.process_cancels()?;
         self.submit_queued()
     }
 
     /// Enters the kernel only if SQEs are queued (or the CQ overflowed).
     fn submit_queued(&mut self) -> io::Result<()> {
-        if !self.ring.submission().is_empty() || self.ring.submission().cq_overflow() {
+        let (empty, overflow) = {
+            let sq = self.sq();
+            (sq.is_empty(), sq.cq_overflow())
+        };
+        if !empty || overflow {
             self.submit_pending()?;
         }
         Ok(())
@@ -395,25 +454,33 @@ impl Driver {
 
     fn process_cancels(&mut self) -> io::Result<()> {
         let mut cancels = std::mem::take(&mut self.cancels);
-        self.remote.take_cancels(&mut cancels);
+        self.ring.remote.take_cancels(&mut cancels);
         let result = self.queue_cancels(&mut cancels);
         // On an error, what was not processed stays queued for the next try.
         self.cancels = cancels;
         result
     }
 
-    fn queue_cancels(&mut self, cancels: &mut Vec<u64>) -> io::Result<()> {
-        while let Some(&user_data) = cancels.first() {
-            if self.ops.get(user_data).is_some() {
+    fn queue_cancels(&mut self, cancels: &mut Vec<CancelRequest>) -> io::Result<()> {
+        while let Some(request) = cancels.first() {
+            let user_data = request.user_data;
+            // The request's reference keeps the slot's address from naming
+            // another operation while we look.
+            if request.slot.awaits_cancel() {
                 let queued = self
                     .backlog
                     .iter()
-                    .position(|e| e.get_user_data() == user_data);
+                    .position(|(e, _)| e.get_user_data() == user_data);
                 if let Some(pos) = queued {
                     // Never reached the kernel: finish it here.
-                    self.backlog.remove(pos);
-                    if let Some(slot) = self.ops.remove(user_data) {
-                        slot.complete(canceled(), false);
+                    let (_, raw) = self.backlog.remove(pos).expect("position found");
+                    self.ring.completions.live.fetch_sub(1, Ordering::AcqRel);
+                    // SAFETY: the kernel never saw this operation; its
+                    // reference, held by the backlog, is still ours, and
+                    // this is its only completion and release.
+                    unsafe {
+                        raw.complete(canceled(), false);
+                        raw.release();
                     }
                 } else {
                     let sqe = opcode::AsyncCancel::new(user_data)
@@ -421,8 +488,11 @@ impl Driver {
                         .user_data(CANCEL_TOKEN);
                     // SAFETY: `ASYNC_CANCEL` points to no memory.
                     unsafe { self.push_sqe(&sqe)? };
-                    self.internal_in_flight += 1;
-                    self.stats.cancel();
+                    self.ring
+                        .completions
+                        .internal_in_flight
+                        .fetch_add(1, Ordering::AcqRel);
+                    self.ring.completions.stats.cancel();
                 }
             }
             // Finished meanwhile, or handled: done with this request.
@@ -432,28 +502,31 @@ impl Driver {
     }
 
     fn drain_backlog(&mut self) -> io::Result<()> {
-        while self.in_flight < self.cap {
-            let Some(sqe) = self.backlog.pop_front() else {
+        while self.ring.completions.in_flight.load(Ordering::Acquire) < self.cap {
+            let Some((sqe, raw)) = self.backlog.pop_front() else {
                 break;
             };
             // SAFETY: backlogged SQEs were built under `submit`'s contract and
-            // their slots are still in the table (cancelled ones are removed
-            // from the backlog in `process_cancels`).
+            // their slots are held by the kernel's reference (cancelled ones
+            // are removed from the backlog in `process_cancels`).
             if let Err(err) = unsafe { self.push_sqe(&sqe) } {
-                self.backlog.push_front(sqe); // not pushed: keep it for later
+                self.backlog.push_front((sqe, raw)); // not pushed: keep it for later
                 return Err(err);
             }
-            self.in_flight += 1;
+            self.ring
+                .completions
+                .in_flight
+                .fetch_add(1, Ordering::AcqRel);
         }
         Ok(())
     }
 
     /// Keeps a read of the eventfd pending, so that `unpark` ends a wait.
     fn arm_eventfd(&mut self) -> io::Result<()> {
-        if self.eventfd_armed || self.closed {
+        if self.ring.completions.eventfd_armed.load(Ordering::Acquire) || self.closed {
             return Ok(());
         }
-        let fd = self.remote.eventfd().as_raw_fd();
+        let fd = self.ring.remote.eventfd().as_raw_fd();
         let buf: *mut u64 = &mut *self.eventfd_buf;
         let sqe = opcode::Read::new(types::Fd(fd), buf.cast(), 8)
             .build()
@@ -462,8 +535,16 @@ impl Driver {
         // waits for every CQE (including this read's) before dropping it; the
         // eventfd is owned by `remote`, which the driver keeps alive as long.
         unsafe { self.push_sqe(&sqe)? };
-        self.eventfd_armed = true;
-        self.internal_in_flight += 1;
+        // `Release`: pairs with the `Acquire` load above on a later park; a
+        // reaper clears it when it reaps the read's CQE.
+        self.ring
+            .completions
+            .eventfd_armed
+            .store(true, Ordering::Release);
+        self.ring
+            .completions
+            .internal_in_flight
+            .fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
 
@@ -476,81 +557,36 @@ impl Driver {
         delivered
     }
 
+    /// The owner's reap: also posts deferred task work and flushes a CQ
+    /// overflow (both need `io_uring_enter`, which only the owner may do on
+    /// a `SINGLE_ISSUER` ring).
     fn reap(&mut self) -> usize {
-        if self.ring.submission().taskrun() {
+        if self.sq().taskrun() {
             // DEFER_TASKRUN / TASKRUN_FLAG: completions are posted only by an
             // enter with GETEVENTS, which `submit` adds when it sees
             // `IORING_SQ_TASKRUN`; without this, a worker that never blocks
             // would never see its completions.
-            let _ = self.ring.submit();
-            self.stats.enter();
+            let _ = self.ring.ring.submit();
+            self.ring.completions.stats.enter();
         }
         let mut delivered = 0;
         loop {
-            let mut cqes = std::mem::take(&mut self.cqes);
-            {
-                let mut cq = self.ring.completion();
-                cq.sync();
-                cqes.extend(&mut cq);
-            }
-            let got = cqes.len();
-            self.stats.completions(got as u64);
-            for cqe in cqes.drain(..) {
-                // A waker or a resource `Drop` is user code: a panic in one
-                // must not lose the rest of the batch (those slots would stay
-                // in flight forever).
-                let outcome =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.deliver(cqe)));
-                delivered += outcome.unwrap_or(1);
-            }
-            self.cqes = cqes;
-            if self.ring.submission().cq_overflow() {
+            let taken = self.ring.completions.owner_acquire();
+            delivered += self
+                .ring
+                .completions
+                .reap_as_owner(|into| self.ring.fetch(into));
+            self.ring.completions.owner_release(taken);
+            if self.sq().cq_overflow() {
                 // Completions wait in the kernel's overflow list until an
                 // enter with GETEVENTS (which `submit` adds when it sees the
                 // flag) flushes them (liburing #705).
-                self.stats.cq_overflow();
-                let _ = self.ring.submit();
-                self.stats.enter();
+                self.ring.completions.stats.cq_overflow();
+                let _ = self.ring.ring.submit();
+                self.ring.completions.stats.enter();
                 continue;
             }
-            if got == 0 {
-                return delivered;
-            }
-        }
-    }
-
-    fn deliver(&mut self, cqe: cqueue::Entry) -> usize {
-        let user_data = cqe.user_data();
-        if is_internal(user_data) {
-            debug_assert!(self.internal_in_flight > 0);
-            self.internal_in_flight -= 1;
-            if user_data == EVENTFD_TOKEN {
-                self.eventfd_armed = false;
-            }
-            debug_assert!(user_data == EVENTFD_TOKEN || user_data == CANCEL_TOKEN);
-            return 0;
-        }
-        let completion = Completion {
-            result: cqe.result(),
-            flags: cqe.flags(),
-        };
-        let more = cqueue::more(cqe.flags());
-        if more {
-            if let Some(slot) = self.ops.get(user_data) {
-                slot.complete(completion, true);
-                return 1;
-            }
-            return 0;
-        }
-        match self.ops.remove(user_data) {
-            Some(slot) => {
-                self.in_flight -= 1;
-                slot.complete(completion, false);
-                1
-            }
-            // A CQE for no live operation would mean a routing bug; the
-            // generation check makes stale ones land here harmlessly.
-            None => 0,
+            return delivered;
         }
     }
 
@@ -562,21 +598,31 @@ impl Driver {
         if self.closed {
             return Err(io::Error::other("the io_uring driver has shut down"));
         }
+        // The turn is the owner's for the whole park, across the waiting
+        // enter: a reaper must not take the CQE meant to end the wait (see
+        // `completions.rs`).
+        let taken = self.ring.completions.owner_acquire();
+        let result = self.park_with_turn(timeout);
+        self.ring.completions.owner_release(taken);
+        result
+    }
+
+    fn park_with_turn(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         // Queue cancels and backlogged SQEs, but do not enter yet: if the
         // thread is going to wait, the waiting `io_uring_enter` submits them
         // too (one syscall, not two).
         self.process_cancels()?;
         self.drain_backlog()?;
         if self.harvest() > 0 || timeout == Some(Duration::ZERO) {
-            self.remote.clear_token();
+            self.ring.remote.clear_token();
             return self.submit_queued();
         }
         self.arm_eventfd()?;
-        if !self.remote.begin_park() {
+        if !self.ring.remote.begin_park() {
             return self.submit_queued();
         }
         let waited = self.wait(timeout);
-        self.remote.end_park();
+        self.ring.remote.end_park();
         self.harvest();
         waited
     }
@@ -586,7 +632,7 @@ impl Driver {
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         loop {
             let result = match deadline {
-                None => self.ring.submit_and_wait(1),
+                None => self.ring.ring.submit_and_wait(1),
                 Some(deadline) => {
                     let remaining = deadline.saturating_duration_since(Instant::now());
                     if remaining.is_zero() {
@@ -595,14 +641,14 @@ impl Driver {
                     // `EXT_ARG` is required (checked in `new_unstarted`).
                     let ts = types::Timespec::from(remaining);
                     let args = types::SubmitArgs::new().timespec(&ts);
-                    self.ring.submitter().submit_with_args(1, &args)
+                    self.ring.ring.submitter().submit_with_args(1, &args)
                 }
             };
-            self.stats.enter();
+            self.ring.completions.stats.enter();
             match result {
                 Ok(submitted) => {
-                    if !self.features.sqpoll {
-                        self.stats.submissions(submitted as u64);
+                    if !self.ring.features.sqpoll {
+                        self.ring.completions.stats.submissions(submitted as u64);
                     }
                     return Ok(());
                 }
@@ -628,47 +674,133 @@ impl Driver {
             return;
         }
         self.closed = true;
+        // From here on only this thread reaps (a reaper's turn in progress
+        // finishes first: it holds the lock).
+        self.ring.completions.close();
         // Backlogged operations never reached the kernel.
-        while let Some(sqe) = self.backlog.pop_front() {
-            if let Some(slot) = self.ops.remove(sqe.get_user_data()) {
-                slot.complete(canceled(), false);
+        while let Some((_, raw)) = self.backlog.pop_front() {
+            self.ring.completions.live.fetch_sub(1, Ordering::AcqRel);
+            // SAFETY: never submitted: the backlog held the kernel's
+            // reference, given back once here after the only completion.
+            unsafe {
+                raw.complete(canceled(), false);
+                raw.release();
             }
         }
         let _ = self.process_cancels();
-        for user_data in self.ops.live_user_data() {
-            let sqe = opcode::AsyncCancel::new(user_data)
-                .build()
-                .user_data(CANCEL_TOKEN);
-            // SAFETY: `ASYNC_CANCEL` points to no memory.
-            if unsafe { self.push_sqe(&sqe) }.is_ok() {
-                self.internal_in_flight += 1;
-                self.stats.cancel();
-            }
+        // Everything in the ring, the eventfd read included
+        // (`IORING_ASYNC_CANCEL_ANY`, 5.19+; older kernels answer `EINVAL`
+        // and the wait below runs out its grace).
+        let sqe = opcode::AsyncCancel2::new(types::CancelBuilder::any())
+            .build()
+            .user_data(CANCEL_TOKEN);
+        // SAFETY: `ASYNC_CANCEL` points to no memory.
+        if unsafe { self.push_sqe(&sqe) }.is_ok() {
+            self.ring
+                .completions
+                .internal_in_flight
+                .fetch_add(1, Ordering::AcqRel);
+            self.ring.completions.stats.cancel();
         }
-        if self.eventfd_armed {
-            let sqe = opcode::AsyncCancel::new(EVENTFD_TOKEN)
-                .build()
-                .user_data(CANCEL_TOKEN);
-            // SAFETY: `ASYNC_CANCEL` points to no memory.
-            if unsafe { self.push_sqe(&sqe) }.is_ok() {
-                self.internal_in_flight += 1;
-            }
-        }
+        let _ = self.submit_pending();
         let deadline = Instant::now() + SHUTDOWN_GRACE;
-        while self.in_flight + self.internal_in_flight > 0 {
+        loop {
+            self.reap();
+            if self.outstanding() == 0 {
+                return;
+            }
             if Instant::now() >= deadline {
-                // The kernel still owns some buffers: never free them.
-                self.ops.leak_all();
+                // The kernel still owns some buffers: never free them. The
+                // slots' kernel references are never given back (leaked), and
+                // the eventfd buffer is forgotten.
                 std::mem::forget(std::mem::replace(&mut self.eventfd_buf, Box::new(0)));
                 return;
             }
-            self.reap();
-            if self.in_flight + self.internal_in_flight == 0 {
-                break;
-            }
             let _ = self.wait(Some(Duration::from_millis(50)));
         }
-        self.reap();
+    }
+
+    fn pushed(&self) -> usize {
+        self.ring.completions.in_flight.load(Ordering::Acquire)
+    }
+
+    /// CQEs still to come: operations' and the driver's own.
+    fn outstanding(&self) -> usize {
+        self.pushed()
+            + self
+                .ring
+                .completions
+                .internal_in_flight
+                .load(Ordering::Acquire)
+    }
+}
+
+impl Ring {
+    /// Moves the CQEs the kernel posted into `into`; `true` if the
+    /// completion queue was full (more may wait in the overflow list). Only
+    /// the holder of the completions' reap lock calls it.
+    fn fetch(&self, into: &mut Vec<Cqe>) -> bool {
+        // SAFETY: the reap lock, held by the caller, makes this the only
+        // `CompletionQueue` of the ring.
+        let mut cq = unsafe { self.ring.completion_shared() };
+        cq.sync();
+        let full = cq.len() == cq.capacity();
+        into.extend(cq.map(|cqe| Cqe {
+            user_data: cqe.user_data(),
+            completion: Completion {
+                result: cqe.result(),
+                flags: cqe.flags(),
+            },
+        }));
+        full
+    }
+}
+
+impl Reaper {
+    /// Reaps the completions the kernel has posted, if the owner is not
+    /// reaping right now and has not shut down; returns how many operation
+    /// completions were delivered (woken futures run wherever their wakers
+    /// send them). Never blocks on the owner and never submits.
+    ///
+    /// When it drained a full completion queue, completions may wait in the
+    /// kernel's overflow list; on rings without `SINGLE_ISSUER` it flushes
+    /// them with an `io_uring_enter(GETEVENTS)` that submits nothing.
+    pub fn try_reap(&self) -> usize {
+        let ring = &self.ring;
+        let flush_overflow = || {
+            if ring.features.defer_taskrun {
+                return false; // only the owner may enter a SINGLE_ISSUER ring
+            }
+            // SAFETY: `to_submit = 0` submits nothing (the submission queue
+            // stays the owner's); GETEVENTS with `min_complete = 0` only
+            // flushes overflowed completions into the CQ and returns.
+            unsafe {
+                ring.ring
+                    .submitter()
+                    .enter::<libc::sigset_t>(0, 0, IORING_ENTER_GETEVENTS, None)
+            }
+            .is_ok()
+        };
+        ring.completions
+            .try_reap(|into| ring.fetch(into), flush_overflow)
+            .unwrap_or(0)
+    }
+
+    /// Operations submitted and not yet finished: whether there is anything
+    /// a reap could deliver.
+    pub fn in_flight(&self) -> usize {
+        self.ring.completions.live.load(Ordering::Acquire)
+    }
+}
+
+/// `IORING_ENTER_GETEVENTS` (linux/io_uring.h).
+const IORING_ENTER_GETEVENTS: u32 = 1;
+
+impl fmt::Debug for Reaper {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reaper")
+            .field("in_flight", &self.in_flight())
+            .finish_non_exhaustive()
     }
 }
 
@@ -688,8 +820,8 @@ fn canceled() -> Completion {
 impl fmt::Debug for Driver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Driver")
-            .field("features", &self.features)
-            .field("in_flight", &self.in_flight)
+            .field("features", &self.ring.features)
+            .field("in_flight", &self.in_flight())
             .field("backlog", &self.backlog.len())
             .finish_non_exhaustive()
     }

@@ -15,6 +15,8 @@
 //!   submissions), [`Driver::harvest`] to reap completions without blocking,
 //!   and [`Driver::park`] to sleep until a completion, an
 //!   [`Unparker::unpark`] from another thread, or a timeout.
+//! - Another thread may reap the ring's completions with a [`Reaper`] while
+//!   the owner is busy (one lock decides who reaps; see `driver.rs`).
 //! - Dropping the driver cancels everything and waits for every CQE before
 //!   freeing anything.
 //!
@@ -36,6 +38,7 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+mod completions;
 mod config;
 mod driver;
 #[cfg(loom)]
@@ -48,10 +51,10 @@ mod slot;
 mod stats;
 mod sync;
 mod sys;
-mod table;
+mod user_data;
 
 pub use config::{Config, MAX_ENTRIES};
-pub use driver::{Driver, UnstartedDriver};
+pub use driver::{Driver, Reaper, UnstartedDriver};
 pub use io_uring;
 pub use op::Op;
 pub use probe::{classify_setup_error, probe, Features, Unavailable};

@@ -2,8 +2,8 @@
 //! `loom-tests/` only under `--cfg loom`. Not part of the public API.
 
 use crate::remote::{Remote, WakeOwner};
-use crate::slot::{Completable, DropOutcome, Slot};
 pub use crate::slot::{Completion, Orphan};
+use crate::slot::{DropOutcome, Slot};
 use std::task::{Context, Poll};
 
 /// An op slot without a ring: the model plays the kernel.
@@ -152,5 +152,145 @@ impl Default for ModelUnparker {
 impl std::fmt::Debug for ModelUnparker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ModelUnparker").finish_non_exhaustive()
+    }
+}
+
+/// The completion side of a ring (`completions.rs`) without a kernel: the
+/// model plays the kernel (posting CQEs into a queue), the owner (reaping
+/// under the lock) and a thread that reaps for a busy owner (`Reaper`).
+///
+/// The queue is consumed as the real one is: the consumer reads its head,
+/// copies the entries up to the tail, and stores the new head (a load and a
+/// store, not a read-modify-write), so only the reap lock keeps two reapers
+/// from delivering one CQE twice.
+pub struct ModelRing {
+    completions: crate::completions::Completions,
+    /// Posted CQEs, append-only (the kernel's side of the ring).
+    posted: loom::sync::Mutex<Vec<crate::completions::Cqe>>,
+    /// The consumer's head.
+    head: loom::sync::atomic::AtomicUsize,
+    /// Signalled when a CQE is posted (the owner's waiting enter).
+    posted_cv: loom::sync::Condvar,
+}
+
+/// An operation submitted on a [`ModelRing`]: its future side.
+pub struct ModelOp<R: Send + 'static> {
+    slot: crate::sync::Arc<Slot<R>>,
+    /// The `user_data` the kernel will post its CQE with.
+    pub user_data: u64,
+}
+
+impl<R: Send + 'static> ModelOp<R> {
+    /// The future polls (as `Op::poll_complete`).
+    pub fn poll_complete(&self, cx: &mut Context<'_>) -> Poll<(Completion, R)> {
+        self.slot.poll_complete(cx)
+    }
+}
+
+impl<R: Send + 'static> std::fmt::Debug for ModelOp<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelOp")
+            .field("user_data", &self.user_data)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ModelRing {
+    /// A ring with nothing in flight.
+    pub fn new() -> ModelRing {
+        ModelRing {
+            completions: crate::completions::Completions::new(8),
+            posted: loom::sync::Mutex::new(Vec::new()),
+            head: loom::sync::atomic::AtomicUsize::new(0),
+            posted_cv: loom::sync::Condvar::new(),
+        }
+    }
+
+    /// The owner submits an operation owning `resources` (as
+    /// `Driver::submit`: the kernel takes a reference to its slot).
+    pub fn submit<R: Send + 'static>(&self, resources: R) -> ModelOp<R> {
+        let slot = crate::sync::Arc::new(Slot::new(resources, Orphan::Drop));
+        let user_data = crate::user_data::RawSlot::new(slot.clone()).user_data();
+        use crate::sync::atomic::Ordering;
+        self.completions.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.completions.live.fetch_add(1, Ordering::AcqRel);
+        ModelOp { slot, user_data }
+    }
+
+    /// The kernel posts the final CQE of `user_data` with `result`.
+    pub fn post(&self, user_data: u64, result: i32) {
+        self.posted.lock().unwrap().push(crate::completions::Cqe {
+            user_data,
+            completion: Completion { result, flags: 0 },
+        });
+        self.posted_cv.notify_all();
+    }
+
+    fn fetch(&self, into: &mut Vec<crate::completions::Cqe>) -> bool {
+        use loom::sync::atomic::Ordering;
+        // `Acquire`/`Release`: the head is the consumer's own, handed from
+        // one reap-lock holder to the next (the lock orders them).
+        let head = self.head.load(Ordering::Acquire);
+        let posted = self.posted.lock().unwrap();
+        into.extend_from_slice(&posted[head..]);
+        let tail = posted.len();
+        drop(posted);
+        self.head.store(tail, Ordering::Release);
+        false
+    }
+
+    /// The owner's harvest: waits for a reaper's batch in progress.
+    pub fn owner_reap(&self) -> usize {
+        let taken = self.completions.owner_acquire();
+        let delivered = self.completions.reap_as_owner(|into| self.fetch(into));
+        self.completions.owner_release(taken);
+        delivered
+    }
+
+    /// The owner's `Driver::park(None)`: holding the turn, reaps; if
+    /// nothing was delivered and an operation is still in flight, waits
+    /// until a CQE is in the queue (as `io_uring_enter` with `min_complete =
+    /// 1`), then reaps again. Returns the operation completions delivered.
+    /// (With nothing in flight the model's owner does not wait: in the
+    /// runtime, a completion a reaper delivered before the park woke its
+    /// task, and scheduling that task unparks a worker.)
+    pub fn owner_park(&self) -> usize {
+        use loom::sync::atomic::Ordering;
+        let taken = self.completions.owner_acquire();
+        let mut delivered = self.completions.reap_as_owner(|into| self.fetch(into));
+        if delivered == 0 && self.in_flight() > 0 {
+            let mut posted = self.posted.lock().unwrap();
+            while posted.len() <= self.head.load(Ordering::Acquire) {
+                posted = self.posted_cv.wait(posted).unwrap();
+            }
+            drop(posted);
+            delivered += self.completions.reap_as_owner(|into| self.fetch(into));
+        }
+        self.completions.owner_release(taken);
+        delivered
+    }
+
+    /// Another thread's `Reaper::try_reap`: `None` if the owner is reaping.
+    pub fn try_reap(&self) -> Option<usize> {
+        self.completions.try_reap(|into| self.fetch(into), || false)
+    }
+
+    /// Operations whose final CQE was not delivered.
+    pub fn in_flight(&self) -> usize {
+        self.completions
+            .live
+            .load(crate::sync::atomic::Ordering::Acquire)
+    }
+}
+
+impl Default for ModelRing {
+    fn default() -> Self {
+        ModelRing::new()
+    }
+}
+
+impl std::fmt::Debug for ModelRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelRing").finish_non_exhaustive()
     }
 }

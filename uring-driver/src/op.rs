@@ -1,6 +1,6 @@
 //! [`Op`]: the future side of one submitted operation.
 
-use crate::remote::Remote;
+use crate::remote::{CancelRequest, Remote};
 use crate::slot::{DropOutcome, Slot};
 use crate::sync::Arc;
 use crate::Completion;
@@ -66,11 +66,19 @@ impl<R: Send + 'static> Op<R> {
 
     /// Ends the future side as `Drop` does, but leaves the cancellation
     /// request to the caller (the owner, which submits it at once): returns
-    /// the `user_data` to cancel if the operation is still in the kernel.
-    pub(crate) fn detach_for_cancel(mut self) -> Option<u64> {
+    /// it if the operation is still in the kernel.
+    pub(crate) fn detach_for_cancel(mut self) -> Option<CancelRequest> {
         let unfinished = !self.finished;
         self.finished = true; // `Drop` has nothing left to do
-        (unfinished && self.slot.drop_op() == DropOutcome::CancelInFlight).then_some(self.user_data)
+        (unfinished && self.slot.drop_op() == DropOutcome::CancelInFlight)
+            .then(|| self.cancel_request())
+    }
+
+    fn cancel_request(&self) -> CancelRequest {
+        CancelRequest {
+            user_data: self.user_data,
+            slot: self.slot.clone(),
+        }
     }
 }
 
@@ -89,7 +97,7 @@ impl<R: Send + 'static> Drop for Op<R> {
             return;
         }
         if self.slot.drop_op() == DropOutcome::CancelInFlight {
-            self.remote.request_cancel(self.user_data);
+            self.remote.request_cancel(self.cancel_request());
         }
     }
 }

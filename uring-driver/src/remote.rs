@@ -30,6 +30,7 @@
 //! miss the work and wait with no write coming (the loom models in
 //! `loom-tests/tests/unpark.rs` found this).
 
+use crate::slot::Completable;
 use crate::sync::atomic::{AtomicU8, Ordering};
 use crate::sync::{Arc, Mutex};
 use crate::sys::EventFd;
@@ -52,12 +53,21 @@ impl WakeOwner for EventFd {
     }
 }
 
+/// A dropped operation the owner should cancel. The slot reference keeps
+/// the slot's address — its `user_data` — from being reused by another
+/// operation before the owner has looked at the request (a late
+/// `ASYNC_CANCEL` would otherwise hit the newcomer).
+pub(crate) struct CancelRequest {
+    pub(crate) user_data: u64,
+    pub(crate) slot: Arc<dyn Completable>,
+}
+
 pub(crate) struct Remote<E = EventFd> {
     state: AtomicU8,
     eventfd: E,
-    /// `user_data` of dropped operations to cancel, pushed by any thread and
-    /// drained by the owner on its next flush.
-    cancels: Mutex<Vec<u64>>,
+    /// Dropped operations to cancel, pushed by any thread and drained by the
+    /// owner on its next flush.
+    cancels: Mutex<Vec<CancelRequest>>,
 }
 
 impl<E: WakeOwner> Remote<E> {
@@ -108,14 +118,14 @@ impl<E: WakeOwner> Remote<E> {
             .compare_exchange(NOTIFIED, EMPTY, Ordering::SeqCst, Ordering::SeqCst);
     }
 
-    /// Any thread: asks the owner to cancel `user_data`, and wakes it.
-    pub(crate) fn request_cancel(&self, user_data: u64) {
-        self.cancels.lock().push(user_data);
+    /// Any thread: asks the owner to cancel an operation, and wakes it.
+    pub(crate) fn request_cancel(&self, request: CancelRequest) {
+        self.cancels.lock().push(request);
         self.unpark();
     }
 
     /// Owner: takes the pending cancellation requests.
-    pub(crate) fn take_cancels(&self, into: &mut Vec<u64>) {
+    pub(crate) fn take_cancels(&self, into: &mut Vec<CancelRequest>) {
         let mut cancels = self.cancels.lock();
         if !cancels.is_empty() {
             into.append(&mut cancels);

@@ -33,8 +33,9 @@
 //! One mutex guards the state: the future and the driver each take it for a
 //! few instructions per event, wakers are called after it is released.
 
-use crate::sync::Mutex;
+use crate::sync::{Arc, Mutex};
 use crate::sys;
+use crate::user_data::{Header, VTable};
 use std::collections::VecDeque;
 use std::task::{Context, Poll, Waker};
 
@@ -120,17 +121,42 @@ struct Inner<R> {
     extra: VecDeque<Completion>,
 }
 
-/// The shared slot of one operation.
+/// The shared slot of one operation. `#[repr(C)]` with the header first:
+/// `user_data` points to it (see `user_data.rs`).
+#[repr(C)]
 pub(crate) struct Slot<R> {
+    header: Header,
     inner: Mutex<Inner<R>>,
     orphan: Orphan<R>,
 }
 
-/// The driver's type-erased view of a slot.
+/// The driver's type-erased view of a slot, for cancellation requests.
 pub(crate) trait Completable: Send + Sync {
-    /// Delivers a CQE. `more` is `IORING_CQE_F_MORE`: a multishot operation
-    /// will post again, so the slot stays in flight.
-    fn complete(&self, completion: Completion, more: bool);
+    /// Whether the future was dropped and the final CQE has not arrived:
+    /// the operation is still worth an `ASYNC_CANCEL`.
+    fn awaits_cancel(&self) -> bool;
+}
+
+/// `VTable::complete` for slots of `R`.
+///
+/// # Safety
+/// `ptr` points to a live `Slot<R>` (its header).
+unsafe fn complete_raw<R: Send + 'static>(ptr: *const Header, completion: Completion, more: bool) {
+    // SAFETY: `Slot<R>` is `repr(C)` with the header first, so the header's
+    // address is the slot's; the caller says the slot is alive.
+    let slot = unsafe { &*ptr.cast::<Slot<R>>() };
+    slot.complete(completion, more);
+}
+
+/// `VTable::release` for slots of `R`.
+///
+/// # Safety
+/// `ptr` came from `Arc::into_raw` of an `Arc<Slot<R>>` (cast to the
+/// header), and is released once.
+unsafe fn release_raw<R: Send + 'static>(ptr: *const Header) {
+    // SAFETY: the caller's precondition: one counted reference, made by
+    // `Arc::into_raw` of this type, given back once.
+    drop(unsafe { Arc::from_raw(ptr.cast::<Slot<R>>()) });
 }
 
 /// What the future side should do after `drop_op`.
@@ -143,8 +169,16 @@ pub(crate) enum DropOutcome {
 }
 
 impl<R: Send + 'static> Slot<R> {
+    const VTABLE: VTable = VTable {
+        complete: complete_raw::<R>,
+        release: release_raw::<R>,
+    };
+
     pub(crate) fn new(resources: R, orphan: Orphan<R>) -> Slot<R> {
         Slot {
+            header: Header {
+                vtable: &Self::VTABLE,
+            },
             inner: Mutex::new(Inner {
                 state: State::InFlight { waker: None },
                 resources: Some(resources),
@@ -250,7 +284,15 @@ impl<R: Send + 'static> Slot<R> {
 }
 
 impl<R: Send + 'static> Completable for Slot<R> {
-    fn complete(&self, completion: Completion, more: bool) {
+    fn awaits_cancel(&self) -> bool {
+        matches!(self.inner.lock().state, State::Cancelled)
+    }
+}
+
+impl<R: Send + 'static> Slot<R> {
+    /// Delivers a CQE. `more` is `IORING_CQE_F_MORE`: a multishot operation
+    /// will post again, so the slot stays in flight.
+    pub(crate) fn complete(&self, completion: Completion, more: bool) {
         let mut inner = self.inner.lock();
         if more {
             match inner.state {

@@ -2,8 +2,9 @@
 
 use crate::sync::atomic::{AtomicU64, Ordering};
 
-/// Counters of one driver. Written only by the driver's owner thread; read
-/// by anyone (`Relaxed`: statistics, no ordering with anything).
+/// Counters of one driver. Written by the owner thread and by threads that
+/// reap for it (`Reaper`); read by anyone (`Relaxed`: statistics, no
+/// ordering with anything).
 #[derive(Debug, Default)]
 pub struct Stats {
     submissions: AtomicU64,
@@ -13,6 +14,7 @@ pub struct Stats {
     cq_overflows: AtomicU64,
     cancels: AtomicU64,
     backlogged: AtomicU64,
+    reaped_elsewhere: AtomicU64,
 }
 
 /// A copy of [`Stats`] at one moment.
@@ -34,15 +36,13 @@ pub struct StatsSnapshot {
     /// Operations that waited in the backlog because the in-flight cap
     /// (the completion queue's size) was reached.
     pub backlogged: u64,
+    /// CQEs reaped by another thread (a `Reaper`) while the owner was busy.
+    pub reaped_elsewhere: u64,
 }
 
 impl Stats {
     pub(crate) fn add(counter: &AtomicU64, n: u64) {
-        // Single writer: load + store is enough.
-        counter.store(
-            counter.load(Ordering::Relaxed).wrapping_add(n),
-            Ordering::Relaxed,
-        );
+        counter.fetch_add(n, Ordering::Relaxed);
     }
 
     pub(crate) fn submissions(&self, n: u64) {
@@ -66,6 +66,9 @@ impl Stats {
     pub(crate) fn backlogged(&self) {
         Self::add(&self.backlogged, 1);
     }
+    pub(crate) fn reaped_elsewhere(&self, n: u64) {
+        Self::add(&self.reaped_elsewhere, n);
+    }
 
     /// Reads every counter.
     pub fn snapshot(&self) -> StatsSnapshot {
@@ -78,6 +81,7 @@ impl Stats {
             cq_overflows: get(&self.cq_overflows),
             cancels: get(&self.cancels),
             backlogged: get(&self.backlogged),
+            reaped_elsewhere: get(&self.reaped_elsewhere),
         }
     }
 }

@@ -4,7 +4,7 @@
 use io_uring::{opcode, types};
 use ringwork_uring::{Completion, Config, Driver, Op, Orphan};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -454,4 +454,60 @@ fn a_huge_park_timeout_is_not_a_panic() {
     // Reaches the waiting enter with a timeout no `Instant` can hold.
     driver.park(Some(Duration::MAX)).unwrap();
     t.join().unwrap();
+}
+
+/// Another thread reaps the completions of an owner that is busy (never
+/// harvests): the future is woken and gets its result, exactly once, and
+/// the owner later finds nothing left to deliver.
+#[test]
+fn a_reaper_on_another_thread_delivers_completions_the_owner_does_not_reap() {
+    let mut driver = Driver::new(&Config::default()).unwrap();
+    let (reader, mut writer) = std::os::unix::net::UnixStream::pair().unwrap();
+    let fd = reader.as_raw_fd();
+    // SAFETY: the SQE points into the boxed buffer, which the op owns; the
+    // socket outlives the op (it is dropped after the op completes).
+    let mut op = unsafe {
+        driver.submit(Box::new([0u8; 16]), Orphan::Drop, |buf| {
+            opcode::Recv::new(types::Fd(fd), buf.as_mut_ptr(), 16).build()
+        })
+    }
+    .map_err(|(e, _)| e)
+    .unwrap();
+    driver.flush().unwrap(); // in the kernel now; the owner reaps no more
+    let woken = Arc::new(AtomicBool::new(false));
+    let waker = Waker::from(Arc::new(Flag(woken.clone())));
+    assert!(op
+        .poll_complete(&mut Context::from_waker(&waker))
+        .is_pending());
+    std::io::Write::write_all(&mut writer, b"hello").unwrap();
+    let reaper = driver.reaper();
+    let delivered = std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut delivered = 0;
+        while delivered == 0 && Instant::now() < deadline {
+            delivered += reaper.try_reap();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        delivered
+    })
+    .join()
+    .unwrap();
+    assert_eq!(delivered, 1, "the reaper delivered the completion");
+    assert!(woken.load(Ordering::SeqCst), "the future was woken");
+    let Poll::Ready((completion, buf)) = op.poll_complete(&mut Context::from_waker(&waker)) else {
+        panic!("completed by the reaper");
+    };
+    assert_eq!(completion.result, 5);
+    assert_eq!(&buf[..5], b"hello");
+    assert_eq!(driver.harvest(), 0, "nothing delivered twice");
+    assert_eq!(driver.in_flight(), 0);
+    assert_eq!(driver.stats_snapshot().reaped_elsewhere, 1);
+}
+
+struct Flag(Arc<AtomicBool>);
+
+impl std::task::Wake for Flag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
 }
