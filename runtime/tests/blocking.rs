@@ -335,12 +335,17 @@ fn a_runtime_whose_blocking_jobs_spawned_tasks_is_freed_when_dropped() {
     // Jobs still queued (behind the one busy thread) at shutdown hold the
     // runtime's handle until shutdown cancels them.
     let gate = Gate::new();
-    let g = gate.clone();
+    let started = Gate::new();
+    let (g, st) = (gate.clone(), started.clone());
     let busy = rt.spawn_blocking(move || {
+        st.open();
         while !g.is_open() {
             std::thread::sleep(Duration::from_millis(1));
         }
     });
+    // The busy job runs (not queued) before shutdown starts, also on a
+    // loaded machine.
+    common::block_on_plain(started.wait());
     let queued: Vec<_> = (0..JOBS).map(|_| rt.spawn_blocking(|| ())).collect();
     watchdog(Duration::from_secs(10), move || {
         rt.shutdown_timeout(Duration::from_millis(200))
