@@ -10,6 +10,17 @@
 //! `EPOLL_CTL_DEL` before their descriptor is closed (epoll tracks open file
 //! descriptions, not numbers).
 //!
+//! # Polling for a busy owner
+//!
+//! Another thread may collect a reactor's events while its owner is busy
+//! ([`Handle::try_poll`]: `epoll_wait` with a zero timeout, from any
+//! thread). A turn word (`FREE`, `OWNER`, `OTHER`) keeps it out while the
+//! owner is inside [`Reactor::park`]: the owner holds its turn across its
+//! `epoll_wait`, so another thread never takes the eventfd edge meant to end
+//! that wait; the owner waits out another thread's short poll. Events are
+//! edge-triggered, so each is delivered by exactly one of them; readiness is
+//! recorded and wakers are woken the same way whoever polled.
+//!
 //! # Unparking
 //!
 //! An eventfd is registered edge-triggered; [`Unparker::unpark`] writes it
@@ -29,6 +40,10 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 const EVENTFD_TOKEN: u64 = u64::MAX;
+/// Turn states (see the module docs).
+const FREE: u8 = 0;
+const OWNER: u8 = 1;
+const OTHER: u8 = 2;
 const EMPTY: u8 = 0;
 const PARKED: u8 = 1;
 const NOTIFIED: u8 = 2;
@@ -37,6 +52,8 @@ struct Shared {
     epfd: OwnedFd,
     eventfd: OwnedFd,
     park_state: AtomicU8,
+    /// Who may call `epoll_wait` now (see the module docs).
+    turn: AtomicU8,
     /// Set when the `Reactor` is dropped: nobody waits on this epoll any
     /// more, so its registrations are orphaned (owners re-register).
     closed: AtomicBool,
@@ -138,6 +155,7 @@ impl Reactor {
                 epfd,
                 eventfd,
                 park_state: AtomicU8::new(EMPTY),
+                turn: AtomicU8::new(FREE),
                 closed: AtomicBool::new(false),
                 slab: Mutex::new(Slab::default()),
                 stats: Stats::default(),
@@ -175,6 +193,23 @@ impl Reactor {
     /// a timer is never missed by waking too early). `EINTR` counts as zero
     /// events. Returns how many registrations were notified.
     pub fn park(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
+        // The owner's turn for the whole park (see the module docs).
+        // `Acquire`: pairs with the `Release` that gave the turn back.
+        while self
+            .shared
+            .turn
+            .compare_exchange(FREE, OWNER, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            std::thread::yield_now(); // another thread's poll is short
+        }
+        let result = self.park_with_turn(timeout);
+        // `Release`: pairs with the next taker's `Acquire`.
+        self.shared.turn.store(FREE, Ordering::Release);
+        result
+    }
+
+    fn park_with_turn(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
         let shared = &self.shared;
         let blocking = timeout != Some(Duration::ZERO);
         if blocking
@@ -221,16 +256,25 @@ impl Reactor {
         };
         // SAFETY: `epoll_wait` initialised the first `n <= capacity` entries.
         unsafe { self.events.set_len(n) };
+        Ok(shared.dispatch(&self.events))
+    }
+}
+
+impl Shared {
+    /// Records the events `epoll_wait` returned and wakes their waiters;
+    /// drains the eventfd if it reported. Returns how many registrations
+    /// were notified.
+    fn dispatch(&self, events: &[libc::epoll_event]) -> usize {
         let mut notified = 0;
-        for event in &self.events {
+        for event in events {
             let token = event.u64;
             if token == EVENTFD_TOKEN {
-                drain_eventfd(shared.eventfd.as_raw_fd());
-                Stats::bump(&shared.stats.wakeups, 1);
+                drain_eventfd(self.eventfd.as_raw_fd());
+                Stats::bump(&self.stats.wakeups, 1);
                 continue;
             }
             let readiness = {
-                let slab = shared.slab.lock();
+                let slab = self.slab.lock();
                 let (index, generation) =
                     ((token & u64::from(u32::MAX)) as usize, (token >> 32) as u32);
                 match slab.entries.get(index) {
@@ -243,8 +287,8 @@ impl Reactor {
                 notified += 1;
             }
         }
-        Stats::bump(&shared.stats.events, notified as u64);
-        Ok(notified)
+        Stats::bump(&self.stats.events, notified as u64);
+        notified
     }
 }
 
@@ -299,6 +343,41 @@ fn drain_eventfd(fd: RawFd) {
 }
 
 impl Handle {
+    /// Collects the reactor's pending events without waiting, from any
+    /// thread, unless the owner is in its park (or another thread is
+    /// polling): then returns 0 at once. For a thread that polls for a busy
+    /// owner (see the module docs). Returns how many registrations were
+    /// notified.
+    pub fn try_poll(&self) -> usize {
+        let shared = &self.shared;
+        // `Acquire`: pairs with the `Release` that gave the turn back.
+        if shared
+            .turn
+            .compare_exchange(FREE, OTHER, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return 0;
+        }
+        // `Acquire`: pairs with the `Release` in `Reactor::drop`.
+        if shared.closed.load(Ordering::Acquire) {
+            shared.turn.store(FREE, Ordering::Release);
+            return 0;
+        }
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; 64];
+        Stats::bump(&shared.stats.waits, 1);
+        let n = syscall!(epoll_wait(
+            shared.epfd.as_raw_fd(),
+            events.as_mut_ptr(),
+            events.len() as libc::c_int,
+            0
+        ))
+        .map_or(0, |n| n as usize);
+        let notified = shared.dispatch(&events[..n]);
+        // `Release`: pairs with the next taker's `Acquire`.
+        shared.turn.store(FREE, Ordering::Release);
+        notified
+    }
+
     /// Registers `fd` for edge-triggered read and write readiness.
     pub fn register(&self, fd: RawFd) -> io::Result<Registration> {
         let readiness = Arc::new(Readiness::default());
