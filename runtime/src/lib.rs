@@ -5,6 +5,7 @@ mod blocking;
 pub mod buf;
 mod coop;
 pub mod fs;
+mod handoff;
 pub mod io;
 mod loom;
 #[cfg(loom)]

@@ -21,7 +21,7 @@ mod imp {
 
         pub(crate) mod atomic {
             pub(crate) use std::sync::atomic::{
-                fence, AtomicBool, AtomicU64, AtomicUsize, Ordering,
+                fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering,
             };
         }
 
@@ -103,7 +103,7 @@ mod imp {
     }
 
     pub(crate) mod thread {
-        pub(crate) use std::thread::JoinHandle;
+        pub(crate) use std::thread::{sleep, JoinHandle};
 
         /// Spawns an OS thread with an optional name and stack size.
         pub(crate) fn spawn_named<F>(
@@ -140,7 +140,7 @@ mod imp {
 
         pub(crate) mod atomic {
             pub(crate) use loom::sync::atomic::{
-                fence, AtomicBool, AtomicU64, AtomicUsize, Ordering,
+                fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering,
             };
         }
 
@@ -206,6 +206,11 @@ mod imp {
 
     pub(crate) mod thread {
         pub(crate) use loom::thread::JoinHandle;
+
+        /// Under loom time does not pass: a sleep is a yield to the model.
+        pub(crate) fn sleep(_: std::time::Duration) {
+            loom::thread::yield_now();
+        }
 
         /// Loom threads have no OS name or stack size.
         pub(crate) fn spawn_named<F>(

@@ -154,7 +154,7 @@ impl ModelWorkers {
     /// A scheduler of `workers` workers, built as `Builder::build` builds one
     /// (seed 1, no I/O: the workers' parkers are condvars).
     pub fn new(workers: usize) -> Arc<ModelWorkers> {
-        let (shared, parts) = crate::runtime::Builder::new_multi_thread()
+        let (shared, parts, _monitor) = crate::runtime::Builder::new_multi_thread()
             .worker_threads(workers)
             .seed(1)
             .build_scheduler()

@@ -147,9 +147,9 @@ impl Completions {
         self.turn
             .compare_exchange(FREE, REAPER, Ordering::Acquire, Ordering::Relaxed)
             .ok()?;
-        // SAFETY: the turn is this thread's (`REAPER`), so it alone touches
-        // `reap` until the store below.
         let delivered = self.reap.with_mut(|reap| {
+            // SAFETY: the turn is this thread's (`REAPER`), so it alone
+            // touches `reap` until the store below.
             let reap = unsafe { &mut *reap };
             if reap.closed {
                 return None;

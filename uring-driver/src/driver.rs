@@ -476,12 +476,11 @@ impl Driver {
                     let (_, raw) = self.backlog.remove(pos).expect("position found");
                     self.ring.completions.live.fetch_sub(1, Ordering::AcqRel);
                     // SAFETY: the kernel never saw this operation; its
-                    // reference, held by the backlog, is still ours, and
-                    // this is its only completion and release.
-                    unsafe {
-                        raw.complete(canceled(), false);
-                        raw.release();
-                    }
+                    // reference, held by the backlog, is still ours.
+                    unsafe { raw.complete(canceled(), false) };
+                    // SAFETY: as above; this was its only completion, and
+                    // the reference is given back once.
+                    unsafe { raw.release() };
                 } else {
                     let sqe = opcode::AsyncCancel::new(user_data)
                         .build()
@@ -680,12 +679,11 @@ impl Driver {
         // Backlogged operations never reached the kernel.
         while let Some((_, raw)) = self.backlog.pop_front() {
             self.ring.completions.live.fetch_sub(1, Ordering::AcqRel);
-            // SAFETY: never submitted: the backlog held the kernel's
-            // reference, given back once here after the only completion.
-            unsafe {
-                raw.complete(canceled(), false);
-                raw.release();
-            }
+            // SAFETY: never submitted: the backlog holds the kernel's
+            // reference, so the slot is alive.
+            unsafe { raw.complete(canceled(), false) };
+            // SAFETY: as above; given back once, after the only completion.
+            unsafe { raw.release() };
         }
         let _ = self.process_cancels();
         // Everything in the ring, the eventfd read included
@@ -757,6 +755,26 @@ impl Ring {
 }
 
 impl Reaper {
+    /// A turn for an owner stuck in a long task poll: submits the SQEs it
+    /// queued but has not submitted yet (it batches them until it runs out
+    /// of work or parks, which a stuck owner does not), then reaps
+    /// ([`try_reap`](Reaper::try_reap)). Returns the completions delivered.
+    ///
+    /// Submitting from this thread is what io_uring allows for rings
+    /// without `SINGLE_ISSUER` (the kernel serialises submitters; it reads
+    /// only entries the owner has published with its release store of the
+    /// tail). Requests submitted here belong to this thread: their task work
+    /// — which posts their completions — runs when it next enters the kernel
+    /// or wakes from an interruptible sleep. `SINGLE_ISSUER` rings and
+    /// SQPOLL rings (whose poll thread submits) are left alone.
+    pub fn turn(&self) -> usize {
+        let features = &self.ring.features;
+        if !features.defer_taskrun && !features.sqpoll {
+            let _ = self.ring.ring.submitter().submit();
+        }
+        self.try_reap()
+    }
+
     /// Reaps the completions the kernel has posted, if the owner is not
     /// reaping right now and has not shut down; returns how many operation
     /// completions were delivered (woken futures run wherever their wakers

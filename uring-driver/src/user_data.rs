@@ -89,10 +89,11 @@ impl RawSlot {
     /// # Safety
     /// The kernel's reference has not been released.
     pub(crate) unsafe fn complete(self, completion: Completion, more: bool) {
-        // SAFETY: the reference keeps the slot (and so its header) alive;
-        // the header's vtable is the one of the slot's type (set in
-        // `Slot::new`), whose `complete` the caller's precondition allows.
-        unsafe { ((*self.0).vtable.complete)(self.0, completion, more) }
+        // SAFETY: the reference keeps the slot (and so its header) alive.
+        let vtable = unsafe { (*self.0).vtable };
+        // SAFETY: the vtable is the one of the slot's type (set in
+        // `Slot::new`), and the slot is alive (above).
+        unsafe { (vtable.complete)(self.0, completion, more) }
     }
 
     /// Gives the kernel's reference back (after the final CQE, or for an
@@ -101,8 +102,10 @@ impl RawSlot {
     /// # Safety
     /// Called once per `RawSlot::new`, after the last `complete`.
     pub(crate) unsafe fn release(self) {
-        // SAFETY: as for `complete`; the caller gives the reference back
-        // once.
-        unsafe { ((*self.0).vtable.release)(self.0) }
+        // SAFETY: the reference keeps the slot (and so its header) alive.
+        let vtable = unsafe { (*self.0).vtable };
+        // SAFETY: the vtable matches the slot's type; the caller gives the
+        // reference back once.
+        unsafe { (vtable.release)(self.0) }
     }
 }

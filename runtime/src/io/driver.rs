@@ -255,6 +255,16 @@ impl DriverPark {
         }
     }
 
+    /// How another thread may drive this driver for a busy owner (the
+    /// monitor of `handoff.rs`).
+    pub(crate) fn io_turn(&self) -> crate::handoff::IoTurn {
+        match &self.unstarted {
+            Some(UnstartedThreadDriver::Uring(d)) => crate::handoff::IoTurn::Uring(d.reaper()),
+            Some(UnstartedThreadDriver::Epoll(r)) => crate::handoff::IoTurn::Epoll(r.handle()),
+            None => crate::handoff::IoTurn::None,
+        }
+    }
+
     /// A park for the calling thread, started at once (`block_on`).
     pub(crate) fn started_here(driver: UnstartedThreadDriver) -> DriverPark {
         let mut park = DriverPark::new(driver);

@@ -1,6 +1,7 @@
 //! [`Builder`]: every runtime setting, validated in one place.
 
 use super::{Handle, Runtime};
+use crate::handoff::{IoTurn, Monitor, Watch, WatchedPark};
 use crate::io::driver::DriverPark;
 use crate::io::DriverKind;
 use crate::scheduler::park::{CondvarParker, Park};
@@ -220,7 +221,7 @@ impl Builder {
     /// runtime. Errors (`InvalidInput` for bad settings, the OS error when a
     /// thread cannot be created) leave no thread behind.
     pub fn build(&mut self) -> io::Result<Runtime> {
-        let (shared, parts) = self.build_scheduler()?;
+        let (shared, parts, monitor) = self.build_scheduler()?;
         let mut threads = Vec::with_capacity(parts.len());
         for part in parts {
             let shared_for_thread = shared.clone();
@@ -246,14 +247,24 @@ impl Builder {
                 }
             }
         }
-        Ok(Runtime::from_parts(Handle::from_shared(shared), threads))
+        // The monitor that drives a stuck worker's driver (`handoff.rs`).
+        // Without it the runtime still works, as before it existed; a
+        // thread limit that refuses it is not worth failing `build` for.
+        if let Err(err) = monitor.start("ringwork-monitor".to_owned()) {
+            tracing::warn!(error = %err, "could not start ringwork's monitor thread; a busy worker's timers and I/O wait for it");
+        }
+        Ok(Runtime::from_parts(
+            Handle::from_shared(shared),
+            threads,
+            monitor,
+        ))
     }
 
     /// Validates the settings and builds the scheduler's shared state and
     /// one set of parts per worker, without starting any thread.
     pub(crate) fn build_scheduler(
         &mut self,
-    ) -> io::Result<(crate::loom::sync::Arc<Shared>, Vec<WorkerParts>)> {
+    ) -> io::Result<(crate::loom::sync::Arc<Shared>, Vec<WorkerParts>, Monitor)> {
         let workers = match self.worker_threads {
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -292,10 +303,14 @@ impl Builder {
             };
             self.uring.validate()?;
             let chosen = crate::io::driver::choose(kind, &self.uring, workers)?;
-            let parks: Vec<Box<dyn Park>> = chosen
+            let parks: Vec<(Box<dyn Park>, IoTurn)> = chosen
                 .drivers
                 .into_iter()
-                .map(|driver| Box::new(DriverPark::new(driver)) as Box<dyn Park>)
+                .map(|driver| {
+                    let park = DriverPark::new(driver);
+                    let io = park.io_turn();
+                    (Box::new(park) as Box<dyn Park>, io)
+                })
                 .collect();
             let io = IoConfig {
                 kind: chosen.kind,
@@ -306,14 +321,31 @@ impl Builder {
             (Some(io), parks)
         } else {
             let parks = (0..workers)
-                .map(|_| Box::new(CondvarParker::new()) as Box<dyn Park>)
+                .map(|_| {
+                    (
+                        Box::new(CondvarParker::new()) as Box<dyn Park>,
+                        IoTurn::None,
+                    )
+                })
                 .collect();
             (None, parks)
         };
-        // Every worker drives a timer wheel around its park.
+        // Every worker drives a timer wheel around its park, and publishes
+        // its driver turns to the monitor.
+        let monitor = Monitor::new();
         let parks: Vec<Box<dyn Park>> = parks
             .into_iter()
-            .map(|park| Box::new(TimedPark::new(park)) as Box<dyn Park>)
+            .map(|(park, io)| {
+                let timed = TimedPark::new(park);
+                if cfg!(loom) {
+                    // The scheduler models leave the monitor out (its
+                    // protocol has a model of its own).
+                    return Box::new(timed) as Box<dyn Park>;
+                }
+                let time = timed.timer().expect("a TimedPark drives a wheel");
+                let watch = Watch::new(time, io, &monitor);
+                Box::new(WatchedPark::new(timed, watch)) as Box<dyn Park>
+            })
             .collect();
         let config = Config {
             global_queue_interval: self.global_queue_interval,
@@ -329,7 +361,8 @@ impl Builder {
             keep_alive: self.thread_keep_alive,
             stack_size: self.thread_stack_size,
         });
-        Ok(scheduler::create(config, blocking, parks))
+        let (shared, parts) = scheduler::create(config, blocking, parks);
+        Ok((shared, parts, monitor))
     }
 }
 

@@ -34,6 +34,8 @@ use std::time::{Duration, Instant};
 pub struct Runtime {
     handle: Handle,
     threads: Vec<ThreadHandle<()>>,
+    /// Drives a stuck worker's driver (`handoff.rs`); stopped at shutdown.
+    monitor: crate::handoff::Monitor,
     /// `shutdown_timeout`/`shutdown_background` already ran: `Drop` must not
     /// wait again.
     shut_down: bool,
@@ -47,10 +49,15 @@ impl Runtime {
         Builder::new_multi_thread().build()
     }
 
-    pub(crate) fn from_parts(handle: Handle, threads: Vec<ThreadHandle<()>>) -> Runtime {
+    pub(crate) fn from_parts(
+        handle: Handle,
+        threads: Vec<ThreadHandle<()>>,
+        monitor: crate::handoff::Monitor,
+    ) -> Runtime {
         Runtime {
             handle,
             threads,
+            monitor,
             shut_down: false,
         }
     }
@@ -151,6 +158,8 @@ impl Runtime {
         }
         let shared = &self.handle.shared;
         shared.shutdown();
+        // At most one tick: the monitor does not wait for the workers.
+        self.monitor.stop();
         // Dropped from inside one of its own tasks (or any thread driving
         // it: a worker, `block_on`), waiting could deadlock: let the workers
         // finish in the background. A blocking-pool thread waits like any
