@@ -40,9 +40,8 @@ fn reads_into_3_and_5_gib_buffers_return_what_arrived() {
                     let (res, _) = socket.recv_from(Vec::with_capacity(capacity)).await;
                     assert_eq!(res.unwrap().0, 5, "datagram, {capacity} bytes of room");
 
-                    let (reader, mut writer) = std::io::pipe().unwrap();
-                    let pipe =
-                        File::from_std(std::fs::File::from(std::os::fd::OwnedFd::from(reader)));
+                    let (reader, mut writer) = common::pipe();
+                    let pipe = File::from_std(reader);
                     writer.write_all(b"hello").unwrap();
                     let (res, _) = pipe.read(Vec::with_capacity(capacity)).await;
                     assert_eq!(res.unwrap(), 5, "pipe read, {capacity} bytes of room");

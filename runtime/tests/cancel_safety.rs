@@ -346,9 +346,8 @@ fn a_select_loop_racing_accepts_against_a_timer_accepts_every_connection_once() 
 #[test]
 fn a_sequential_file_read_that_timed_out_leaves_the_late_bytes_for_the_next_read() {
     on_each_driver(|| async {
-        let (reader, writer) = std::io::pipe().unwrap();
-        let file =
-            ringwork::fs::File::from_std(std::fs::File::from(std::os::fd::OwnedFd::from(reader)));
+        let (reader, writer) = common::pipe();
+        let file = ringwork::fs::File::from_std(reader);
         assert!(timeout(DROPPED_AFTER, file.read(vec![0u8; 64]))
             .await
             .is_err());

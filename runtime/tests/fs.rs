@@ -579,12 +579,9 @@ fn an_open_dropped_mid_flight_does_not_leak_its_descriptor() {
 }
 
 /// The results both drivers must give alike for one kind of file.
-fn pipe_files() -> (File, std::io::PipeWriter) {
-    let (reader, writer) = std::io::pipe().unwrap();
-    (
-        File::from_std(std::fs::File::from(std::os::fd::OwnedFd::from(reader))),
-        writer,
-    )
+fn pipe_files() -> (File, std::fs::File) {
+    let (reader, writer) = common::pipe();
+    (File::from_std(reader), writer)
 }
 
 #[test]
@@ -627,8 +624,8 @@ fn a_pipe_writer_file_writes_everything_even_when_the_pipe_is_full() {
     watchdog(Duration::from_secs(60), || {
         common::for_each_driver(2, |rt| {
             rt.block_on(async {
-                let (mut reader, writer) = std::io::pipe().unwrap();
-                let file = File::from_std(std::fs::File::from(std::os::fd::OwnedFd::from(writer)));
+                let (mut reader, writer) = common::pipe();
+                let file = File::from_std(writer);
                 // 1 MiB: sixteen times the default pipe capacity.
                 let data: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
                 let expected = data.clone();
@@ -651,7 +648,7 @@ fn a_pipe_in_non_blocking_mode_is_read_and_written_like_any_other() {
     watchdog(Duration::from_secs(60), || {
         common::for_each_driver(2, |rt| {
             rt.block_on(async {
-                let (reader, writer) = std::io::pipe().unwrap();
+                let (reader, writer) = common::pipe();
                 // Its creator made both ends non-blocking (io_uring then
                 // answers EAGAIN instead of waiting).
                 for fd in [
@@ -662,10 +659,8 @@ fn a_pipe_in_non_blocking_mode_is_read_and_written_like_any_other() {
                     let rc = unsafe { libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK) };
                     assert_eq!(rc, 0);
                 }
-                let reader =
-                    File::from_std(std::fs::File::from(std::os::fd::OwnedFd::from(reader)));
-                let writer =
-                    File::from_std(std::fs::File::from(std::os::fd::OwnedFd::from(writer)));
+                let reader = File::from_std(reader);
+                let writer = File::from_std(writer);
                 let pending_read = ringwork::spawn(async move {
                     let (res, buf) = reader.read(Vec::with_capacity(16)).await;
                     buf[..res.unwrap()].to_vec()

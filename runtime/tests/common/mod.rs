@@ -249,3 +249,19 @@ impl std::task::Wake for WakeCount {
         self.0.fetch_add(1, Ordering::SeqCst);
     }
 }
+
+/// A pipe: `(read end, write end)` as `std::fs::File`s, close-on-exec.
+/// (`std::io::pipe` needs Rust 1.87; the crate declares 1.85.)
+pub fn pipe() -> (std::fs::File, std::fs::File) {
+    use std::os::fd::FromRawFd;
+    let mut fds = [-1; 2];
+    // SAFETY: `pipe2` writes two descriptors into the two-element array,
+    // which lives across the call.
+    let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    assert_eq!(rc, 0, "pipe2: {}", std::io::Error::last_os_error());
+    // SAFETY: `pipe2` succeeded: `fds[0]` is a new descriptor, ours.
+    let reader = unsafe { std::fs::File::from_raw_fd(fds[0]) };
+    // SAFETY: as above, for `fds[1]`.
+    let writer = unsafe { std::fs::File::from_raw_fd(fds[1]) };
+    (reader, writer)
+}
