@@ -94,3 +94,19 @@ fn a_reaper_never_takes_the_completion_a_parked_owner_waits_for() {
         assert_eq!(drops.load(Ordering::SeqCst), 1);
     });
 }
+
+/// Proves: the monitor never sleeps while a worker runs — a worker that
+/// returns from its park while the monitor decides to sleep (every worker
+/// was parked when it looked) either is seen by the monitor or wakes it.
+/// (The monitor thread of `runtime/src/handoff.rs`; a lost wake-up would
+/// leave it asleep, and the model would deadlock.)
+#[test]
+fn a_worker_leaving_its_park_never_leaves_the_monitor_asleep() {
+    loom::model(|| {
+        let monitor = std::sync::Arc::new(ringwork::loom_api::ModelMonitor::new(2));
+        let m = monitor.clone();
+        let worker = thread::spawn(move || m.worker_runs(1));
+        monitor.monitor_sleeps();
+        worker.join().unwrap();
+    });
+}

@@ -131,6 +131,12 @@ impl Watch {
         }
     }
 
+    /// For the loom model: `running`.
+    #[cfg(loom)]
+    pub(crate) fn model_running(&self) {
+        self.running();
+    }
+
     fn is_running(&self) -> bool {
         self.state.load(Ordering::Relaxed) == RUNNING
     }
@@ -141,6 +147,14 @@ impl Watch {
         let (fired, next) = self.time.process_and_next(now);
         let delivered = fired + self.io.turn();
         (delivered, next.map(|after| now + after))
+    }
+}
+
+impl fmt::Debug for Watch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Watch")
+            .field("running", &self.is_running())
+            .finish_non_exhaustive()
     }
 }
 
@@ -261,6 +275,13 @@ impl Monitor {
         let thread = crate::loom::thread::spawn_named(name, Some(256 * 1024), move || run(&state))?;
         *self.thread.lock() = Some(thread);
         Ok(())
+    }
+
+    /// For the loom model: the monitor's sleep with the current watches.
+    #[cfg(loom)]
+    pub(crate) fn model_sleep(&self) {
+        let watches = self.state.watches.lock().clone();
+        self.state.sleep(&watches);
     }
 
     /// Stops the thread and waits for it (it takes at most one tick).

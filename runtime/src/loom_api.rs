@@ -305,3 +305,39 @@ impl ModelStash {
             })
     }
 }
+
+/// The monitor's sleep/wake protocol (`handoff.rs`): a worker returning
+/// from a park races the monitor deciding to sleep because every worker is
+/// parked. The model plays both.
+#[derive(Debug)]
+pub struct ModelMonitor {
+    monitor: crate::handoff::Monitor,
+    watches: Vec<Arc<crate::handoff::Watch>>,
+}
+
+impl ModelMonitor {
+    /// A monitor (no thread) watching `workers` parked workers.
+    pub fn new(workers: usize) -> ModelMonitor {
+        let monitor = crate::handoff::Monitor::new();
+        let watches = (0..workers)
+            .map(|_| {
+                crate::handoff::Watch::new(
+                    crate::time::driver::TimeDriver::new(),
+                    crate::handoff::IoTurn::None,
+                    &monitor,
+                )
+            })
+            .collect();
+        ModelMonitor { monitor, watches }
+    }
+
+    /// Worker `i` returns from a blocking park (`WatchedPark::park`).
+    pub fn worker_runs(&self, i: usize) {
+        self.watches[i].model_running();
+    }
+
+    /// The monitor finds every worker parked and sleeps until one runs.
+    pub fn monitor_sleeps(&self) {
+        self.monitor.model_sleep();
+    }
+}
