@@ -22,11 +22,15 @@
 //!   ringwork-epoll, tokio and a hand-written io_uring floor;
 //!   `file_randread` on ringwork-uring, ringwork-epoll and tokio), with
 //!   their servers, load generator and tables;
+//! - [`busy_worker`]: how late a neighbour's timer and read complete while
+//!   their worker is stuck in one long poll (ringwork-uring,
+//!   ringwork-epoll, tokio);
 //! - [`runner`]: interleaved rounds, warm-up, hang watchdog;
 //! - [`stats`]: medians and ranges;
 //! - [`machine`]: what the numbers were measured on (CPU, kernel, revision);
 //! - [`report`]: the printed table and the JSON file.
 
+pub mod busy_worker;
 pub mod handoff;
 pub mod iobench;
 pub mod machine;

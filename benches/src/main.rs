@@ -3,6 +3,7 @@
 //! --help`).
 
 use clap::{Args, Parser, Subcommand};
+use ringwork_bench::busy_worker;
 use ringwork_bench::iobench::{self, server::ServerKind, IoSettings};
 use ringwork_bench::machine::MachineInfo;
 use ringwork_bench::peer::{default_peers, PeerSettings};
@@ -151,6 +152,11 @@ fn list(scale: Scale) {
     for (name, size) in iobench::list(scale) {
         println!("{name:<20} {size}");
     }
+    println!(
+        "{:<20} a {} ms block, 20 rounds (5 with --quick) per runtime and blocker",
+        busy_worker::NAME,
+        busy_worker::BLOCKED.as_millis()
+    );
 }
 
 fn serve(args: ServeArgs) -> Result<(), String> {
@@ -174,6 +180,8 @@ fn compare(args: CompareArgs) -> Result<(), String> {
     };
     let (workloads, timers_selected, io_selected) =
         select_workloads(workloads::all(scale), &args.only)?;
+    let busy_worker_selected =
+        args.only.is_empty() || args.only.iter().any(|n| n == busy_worker::NAME);
     let rounds = args.rounds.map_or(
         match scale {
             Scale::Full => 7,
@@ -256,7 +264,30 @@ fn compare(args: CompareArgs) -> Result<(), String> {
         report = report.with_io(io);
     }
 
+    let busy = if busy_worker_selected {
+        let rounds = args.rounds.map_or(
+            match scale {
+                Scale::Full => 20,
+                Scale::Quick => 5,
+            },
+            |r| r as usize,
+        );
+        eprintln!(
+            "ringwork-bench: busy_worker x 4 peers x 3 blockers x {rounds} rounds (~{:.0} s)",
+            rounds as f64 * 12.0 * 0.45
+        );
+        Some(
+            busy_worker::run(rounds, args.workers as usize)
+                .map_err(|err| format!("busy_worker: {err}"))?,
+        )
+    } else {
+        None
+    };
+
     print!("{}", report.render());
+    if let Some(busy) = &busy {
+        print!("{}", busy_worker::render(busy));
+    }
     println!("(whole run: {:.1} s)", started.elapsed().as_secs_f64());
     if let Some(path) = &args.json {
         report
@@ -278,6 +309,7 @@ fn select_workloads(all: Vec<Box<dyn Workload>>, only: &[String]) -> Result<Sele
     let mut known: Vec<&str> = all.iter().map(|workload| workload.name()).collect();
     known.extend(timers::NAMES);
     known.extend(iobench::NAMES);
+    known.push(busy_worker::NAME);
     if let Some(unknown) = only.iter().find(|name| !known.contains(&name.as_str())) {
         return Err(format!(
             "unknown workload {unknown:?}; known: {}",

@@ -245,6 +245,7 @@ fn render_echo(echo: &EchoResults, out: &mut String) {
     let kinds = server::ServerKind::ALL;
     let initial = |kind: server::ServerKind| match kind {
         server::ServerKind::RingworkUring => 'U',
+        server::ServerKind::RingworkUringNoCoop => 'N',
         server::ServerKind::RingworkEpoll => 'E',
         server::ServerKind::Tokio => 'T',
         server::ServerKind::Floor => 'F',

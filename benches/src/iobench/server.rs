@@ -32,6 +32,9 @@ pub enum ServerKind {
     /// ringwork multi-thread runtime on its io_uring driver
     /// (`DriverKind::Uring`), a task per connection.
     RingworkUring,
+    /// The io_uring server with `COOP_TASKRUN` off (the kernel interrupts
+    /// a busy worker to post its completions).
+    RingworkUringNoCoop,
     /// The same ringwork server on its epoll driver (`DriverKind::Epoll`).
     RingworkEpoll,
     /// tokio multi-thread runtime, a task per connection.
@@ -42,8 +45,9 @@ pub enum ServerKind {
 
 impl ServerKind {
     /// Every server, in column order.
-    pub const ALL: [ServerKind; 4] = [
+    pub const ALL: [ServerKind; 5] = [
         ServerKind::RingworkUring,
+        ServerKind::RingworkUringNoCoop,
         ServerKind::RingworkEpoll,
         ServerKind::Tokio,
         ServerKind::Floor,
@@ -53,6 +57,7 @@ impl ServerKind {
     pub fn name(self) -> &'static str {
         match self {
             ServerKind::RingworkUring => "ringwork-uring",
+            ServerKind::RingworkUringNoCoop => "ringwork-uring-nocoop",
             ServerKind::RingworkEpoll => "ringwork-epoll",
             ServerKind::Tokio => "tokio",
             ServerKind::Floor => "floor",
@@ -63,6 +68,7 @@ impl ServerKind {
     pub fn short_name(self) -> &'static str {
         match self {
             ServerKind::RingworkUring => "uring",
+            ServerKind::RingworkUringNoCoop => "nocoop",
             ServerKind::RingworkEpoll => "epoll",
             ServerKind::Tokio => "tokio",
             ServerKind::Floor => "floor",
@@ -110,12 +116,27 @@ fn run_server(
 ) -> io::Result<()> {
     let announce: Announce = Box::new(announce);
     match kind {
-        ServerKind::RingworkUring => {
-            serve_ringwork(listener, workers, ringwork::io::DriverKind::Uring, announce)
-        }
-        ServerKind::RingworkEpoll => {
-            serve_ringwork(listener, workers, ringwork::io::DriverKind::Epoll, announce)
-        }
+        ServerKind::RingworkUring => serve_ringwork(
+            listener,
+            workers,
+            ringwork::io::DriverKind::Uring,
+            true,
+            announce,
+        ),
+        ServerKind::RingworkUringNoCoop => serve_ringwork(
+            listener,
+            workers,
+            ringwork::io::DriverKind::Uring,
+            false,
+            announce,
+        ),
+        ServerKind::RingworkEpoll => serve_ringwork(
+            listener,
+            workers,
+            ringwork::io::DriverKind::Epoll,
+            true,
+            announce,
+        ),
         ServerKind::Tokio => serve_tokio(listener, workers, announce),
         ServerKind::Floor => floor::serve(listener, announce),
     }
@@ -190,12 +211,14 @@ fn serve_ringwork(
     listener: TcpListener,
     workers: usize,
     driver: ringwork::io::DriverKind,
+    coop_taskrun: bool,
     announce: Announce,
 ) -> io::Result<()> {
     let runtime = ringwork::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .thread_name("ringwork-echo")
         .driver(driver)
+        .uring_coop_taskrun(coop_taskrun)
         .build()?;
     let handle = runtime.handle();
     let in_use = handle.driver_kind();

@@ -197,8 +197,13 @@ pub struct EchoResults {
 /// ringwork-epoll/tokio compares two epoll servers: the project's goal
 /// (issue "epoll driver in every I/O workload") is that ratio within 10 %
 /// ([`EPOLL_GOAL`]).
-pub const RATIOS: [(ServerKind, ServerKind, Metric); 7] = [
+pub const RATIOS: [(ServerKind, ServerKind, Metric); 8] = [
     (ServerKind::RingworkUring, ServerKind::Tokio, Metric::Cpu),
+    (
+        ServerKind::RingworkUringNoCoop,
+        ServerKind::Tokio,
+        Metric::Cpu,
+    ),
     (ServerKind::RingworkEpoll, ServerKind::Tokio, Metric::Cpu),
     (
         ServerKind::RingworkUring,
