@@ -117,7 +117,7 @@ struct Neighbour<S, R> {
     read: Option<Pin<Box<R>>>,
     slept_at: Option<Instant>,
     read_at: Option<Instant>,
-    first_poll: Option<std::sync::mpsc::Sender<(std::thread::ThreadId, Instant)>>,
+    first_poll: Option<std::sync::mpsc::Sender<FirstPoll>>,
 }
 
 impl<S: Future<Output = ()>, R: Future> Future for Neighbour<S, R> {
@@ -155,15 +155,18 @@ fn socket_pair() -> std::io::Result<(std::net::TcpStream, std::net::TcpStream)> 
     Ok((peer, server))
 }
 
+/// Where and when the neighbour first polled.
+type FirstPoll = (std::thread::ThreadId, Instant);
+
 /// The peer: writes one byte `DUE` after the neighbour's first poll;
 /// returns the write instant and the neighbour's first-poll thread.
 fn spawn_writer(
     mut peer: std::net::TcpStream,
 ) -> (
-    std::sync::mpsc::Sender<(std::thread::ThreadId, Instant)>,
+    std::sync::mpsc::Sender<FirstPoll>,
     std::thread::JoinHandle<(Instant, std::thread::ThreadId)>,
 ) {
-    let (tx, rx) = std::sync::mpsc::channel::<(std::thread::ThreadId, Instant)>();
+    let (tx, rx) = std::sync::mpsc::channel::<FirstPoll>();
     let writer = std::thread::spawn(move || {
         let (thread, start) = rx.recv().expect("the neighbour polls");
         std::thread::sleep((start + DUE).saturating_duration_since(Instant::now()));

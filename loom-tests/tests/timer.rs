@@ -48,3 +48,25 @@ fn cross_thread_cancel_races_firing() {
         assert_eq!(timers.process(Duration::from_secs(2)), 0);
     });
 }
+
+/// Proves: the owner's own processing and the monitor's turn for it
+/// (`handoff.rs`: `process_and_next` from another thread) racing over the
+/// same due timer fire it exactly once.
+#[test]
+fn the_owner_and_the_monitor_fire_a_due_timer_once() {
+    loom::model(|| {
+        let timers = ModelTimers::new();
+        let wakes = std::sync::Arc::new(CountWakes(AtomicUsize::new(0)));
+        let waker = Waker::from(wakes.clone());
+        timers
+            .register(Duration::from_millis(10), &waker)
+            .expect("armed in the future");
+        drop(waker);
+        let monitor = timers.clone();
+        let helper = thread::spawn(move || monitor.process(Duration::from_secs(1)));
+        let by_owner = timers.process(Duration::from_secs(1));
+        let by_monitor = helper.join().unwrap();
+        assert_eq!(by_owner + by_monitor, 1, "fired once");
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1, "woken once");
+    });
+}

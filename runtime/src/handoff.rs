@@ -285,6 +285,13 @@ impl Monitor {
         Ok(())
     }
 
+    /// For the loom model: drops the watches (as `stop` does outside loom).
+    #[cfg(loom)]
+    pub(crate) fn model_clear(&self) {
+        let watches = std::mem::take(&mut *self.state.watches.lock());
+        drop(watches);
+    }
+
     /// For the loom model: the monitor's sleep with the current watches.
     #[cfg(loom)]
     pub(crate) fn model_sleep(&self) {
@@ -294,11 +301,16 @@ impl Monitor {
 
     /// Stops the thread and waits for it (it takes at most one tick).
     pub(crate) fn stop(&self) {
-        // `Release`: pairs with the `Acquire` loads of the monitor.
-        self.state.shutdown.store(true, Ordering::Release);
-        self.state.wake();
+        if cfg!(loom) {
+            // The loom models never start it (nor make watches): stay out
+            // of their state space.
+            return;
+        }
         let thread = self.thread.lock().take();
         if let Some(thread) = thread {
+            // `Release`: pairs with the `Acquire` loads of the monitor.
+            self.state.shutdown.store(true, Ordering::Release);
+            self.state.wake();
             let _ = thread.join();
         }
         // Each watch points back to the monitor's state: break the cycle,

@@ -341,3 +341,10 @@ impl ModelMonitor {
         self.monitor.model_sleep();
     }
 }
+
+impl Drop for ModelMonitor {
+    fn drop(&mut self) {
+        self.watches.clear();
+        self.monitor.model_clear();
+    }
+}

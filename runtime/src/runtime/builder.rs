@@ -250,7 +250,10 @@ impl Builder {
         // The monitor that drives a stuck worker's driver (`handoff.rs`).
         // Without it the runtime still works, as before it existed; a
         // thread limit that refuses it is not worth failing `build` for.
-        if let Err(err) = monitor.start("ringwork-monitor".to_owned()) {
+        // (Not under loom: the scheduler models leave it out, see
+        // `build_scheduler`.)
+        if cfg!(loom) {
+        } else if let Err(err) = monitor.start("ringwork-monitor".to_owned()) {
             tracing::warn!(error = %err, "could not start ringwork's monitor thread; a busy worker's timers and I/O wait for it");
         }
         Ok(Runtime::from_parts(
