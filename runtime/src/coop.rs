@@ -9,27 +9,25 @@
 //! operation wakes the task and returns `Pending`, so the task goes to the
 //! back of the run queue (see `Schedule::yield_now`).
 
-use std::cell::Cell;
+use crate::context;
 use std::task::{Context, Poll};
 
 /// Operations per task poll before the task is made to yield.
 pub(crate) const BUDGET: u8 = 128;
 
-crate::loom::thread_local! {
-    /// `None`: no budget in force (outside a task poll: unconstrained).
-    static CURRENT: Cell<Option<u8>> = Cell::new(None);
+/// Restores a budget on drop (also on unwind).
+struct Restore(Option<u8>);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        context::replace_budget(self.0);
+    }
 }
 
 /// Runs `f` (one task poll) with a fresh budget, restoring the previous one
 /// afterwards, also on unwind.
 pub(crate) fn budget<R>(f: impl FnOnce() -> R) -> R {
-    struct Restore(Option<u8>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            let _ = CURRENT.try_with(|cell| cell.set(self.0));
-        }
-    }
-    let prev = CURRENT.with(|cell| cell.replace(Some(BUDGET)));
+    let prev = context::replace_budget(Some(BUDGET));
     let _restore = Restore(prev);
     f()
 }
@@ -38,37 +36,35 @@ pub(crate) fn budget<R>(f: impl FnOnce() -> R) -> R {
 /// on unwind): for a poll that must be able to complete even when the task
 /// has spent its budget, such as a timeout's deadline.
 pub(crate) fn unconstrained<R>(f: impl FnOnce() -> R) -> R {
-    struct Restore(Option<u8>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            let _ = CURRENT.try_with(|cell| cell.set(self.0));
-        }
-    }
-    let prev = CURRENT.with(|cell| cell.replace(None));
+    let prev = context::replace_budget(None);
     let _restore = Restore(prev);
     f()
 }
 
 /// Whether the current poll has budget left (`true` outside a task poll).
 pub fn has_budget_remaining() -> bool {
-    CURRENT.with(|cell| cell.get() != Some(0))
+    context::budget() != Some(0)
 }
 
 /// Spends one unit of the current budget, or, if it is spent, wakes the task
 /// and returns `Pending`. The returned guard gives the unit back unless the
 /// operation calls [`RestoreOnPending::made_progress`].
 pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<RestoreOnPending> {
-    CURRENT.with(|cell| match cell.get() {
-        None => Poll::Ready(RestoreOnPending(None)),
-        Some(0) => {
+    let spent = context::with_budget(|cell| match cell.get() {
+        None => Some(None),
+        Some(0) => None,
+        Some(n) => {
+            cell.set(Some(n - 1));
+            Some(Some(n))
+        }
+    });
+    match spent.unwrap_or(Some(None)) {
+        Some(restore) => Poll::Ready(RestoreOnPending(restore)),
+        None => {
             cx.waker().wake_by_ref();
             Poll::Pending
         }
-        Some(n) => {
-            cell.set(Some(n - 1));
-            Poll::Ready(RestoreOnPending(Some(n)))
-        }
-    })
+    }
 }
 
 /// Returns the spent unit on drop, unless the operation made progress.
@@ -85,7 +81,7 @@ impl RestoreOnPending {
 impl Drop for RestoreOnPending {
     fn drop(&mut self) {
         if let Some(n) = self.0 {
-            let _ = CURRENT.try_with(|cell| cell.set(Some(n)));
+            context::replace_budget(Some(n));
         }
     }
 }

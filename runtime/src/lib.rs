@@ -3,9 +3,10 @@
 
 mod blocking;
 pub mod buf;
+mod context;
 mod coop;
+mod driver;
 pub mod fs;
-mod handoff;
 pub mod io;
 mod loom;
 #[cfg(loom)]
@@ -18,6 +19,7 @@ mod scheduler;
 pub mod sync;
 mod sys;
 pub mod task;
+mod task_core;
 pub mod time;
 
 #[doc(hidden)]

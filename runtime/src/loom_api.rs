@@ -7,8 +7,8 @@
 //! explored without the worker loop around them.
 
 use crate::loom::sync::{Arc, Mutex};
-use crate::task::list::OwnedTasks;
-use crate::task::{JoinHandle, Notified, Schedule, Task};
+use crate::task_core::list::OwnedTasks;
+use crate::task_core::{JoinHandle, Notified, Schedule, Task};
 use std::collections::VecDeque;
 use std::future::Future;
 
@@ -186,12 +186,15 @@ impl ModelWorkers {
         let worker = self.workers.lock()[index]
             .take()
             .expect("another thread acts as this worker");
-        let out = worker.enter(|| {
-            f(&ModelWorker {
-                worker: &worker,
-                shared: &self.shared,
-            })
-        });
+        let out = worker.enter(
+            crate::runtime::Handle::from_shared(self.shared.clone()).as_context(),
+            || {
+                f(&ModelWorker {
+                    worker: &worker,
+                    shared: &self.shared,
+                })
+            },
+        );
         self.workers.lock()[index] = Some(worker);
         out
     }
@@ -203,7 +206,10 @@ impl ModelWorkers {
         let workers: Vec<_> = self.workers.lock().drain(..).collect();
         for worker in workers {
             let worker = worker.expect("a thread still acts as a worker");
-            worker.enter(|| worker.shutdown());
+            worker.enter(
+                crate::runtime::Handle::from_shared(self.shared.clone()).as_context(),
+                || worker.shutdown(),
+            );
         }
         self.shared.drain_injector();
     }
@@ -311,19 +317,19 @@ impl ModelStash {
 /// parked. The model plays both.
 #[derive(Debug)]
 pub struct ModelMonitor {
-    monitor: crate::handoff::Monitor,
-    watches: Vec<Arc<crate::handoff::Watch>>,
+    monitor: crate::driver::handoff::Monitor,
+    watches: Vec<Arc<crate::driver::handoff::Watch>>,
 }
 
 impl ModelMonitor {
     /// A monitor (no thread) watching `workers` parked workers.
     pub fn new(workers: usize) -> ModelMonitor {
-        let monitor = crate::handoff::Monitor::new();
+        let monitor = crate::driver::handoff::Monitor::new();
         let watches = (0..workers)
             .map(|_| {
-                crate::handoff::Watch::new(
+                crate::driver::handoff::Watch::new(
                     crate::time::driver::TimeDriver::new(),
-                    crate::handoff::IoTurn::None,
+                    crate::driver::handoff::IoTurn::None,
                     &monitor,
                 )
             })

@@ -29,7 +29,7 @@
 //! the slot back; the slot may then be freed and its address reused, which
 //! is safe because no further CQE names it.
 
-use crate::slot::Completion;
+use crate::cqe::Completion;
 use crate::stats::Stats;
 use crate::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use crate::sync::{spin_wait, Arc, UnsafeCell};

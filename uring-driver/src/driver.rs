@@ -58,9 +58,10 @@
 
 use crate::completions::{Completions, Cqe};
 use crate::config::Config;
+use crate::cqe::Completion;
 use crate::probe::Features;
 use crate::remote::{CancelRequest, Remote, Unparker};
-use crate::slot::{Completion, Orphan, Slot};
+use crate::slot::{Orphan, Slot};
 use crate::stats::{Stats, StatsSnapshot};
 use crate::sync::atomic::Ordering;
 use crate::sync::Arc;
@@ -291,7 +292,7 @@ impl Driver {
         }
         let slot = Arc::new(Slot::new(resources, orphan));
         let sqe = slot.with_resources(build);
-        let raw = RawSlot::new(slot.clone());
+        let raw = Slot::into_raw(slot.clone());
         let user_data = raw.user_data();
         let sqe = sqe.user_data(user_data);
         if self.pushed() >= self.cap || !self.backlog.is_empty() {

@@ -40,6 +40,7 @@
 
 mod completions;
 mod config;
+mod cqe;
 mod driver;
 #[cfg(loom)]
 #[doc(hidden)]
@@ -54,10 +55,11 @@ mod sys;
 mod user_data;
 
 pub use config::{Config, MAX_ENTRIES};
+pub use cqe::Completion;
 pub use driver::{Driver, Reaper, UnstartedDriver};
 pub use io_uring;
 pub use op::Op;
 pub use probe::{classify_setup_error, probe, Features, Unavailable};
 pub use remote::Unparker;
-pub use slot::{Completion, Orphan};
+pub use slot::Orphan;
 pub use stats::{Stats, StatsSnapshot};

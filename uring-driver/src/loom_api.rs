@@ -1,8 +1,9 @@
 //! The op slot's and the unparker's protocols, exposed to the loom models in
 //! `loom-tests/` only under `--cfg loom`. Not part of the public API.
 
+pub use crate::cqe::Completion;
 use crate::remote::{Remote, WakeOwner};
-pub use crate::slot::{Completion, Orphan};
+pub use crate::slot::Orphan;
 use crate::slot::{DropOutcome, Slot};
 use std::task::{Context, Poll};
 
@@ -210,7 +211,7 @@ impl ModelRing {
     /// `Driver::submit`: the kernel takes a reference to its slot).
     pub fn submit<R: Send + 'static>(&self, resources: R) -> ModelOp<R> {
         let slot = crate::sync::Arc::new(Slot::new(resources, Orphan::Drop));
-        let user_data = crate::user_data::RawSlot::new(slot.clone()).user_data();
+        let user_data = Slot::into_raw(slot.clone()).user_data();
         use crate::sync::atomic::Ordering;
         self.completions.in_flight.fetch_add(1, Ordering::AcqRel);
         self.completions.live.fetch_add(1, Ordering::AcqRel);

@@ -33,31 +33,12 @@
 //! One mutex guards the state: the future and the driver each take it for a
 //! few instructions per event, wakers are called after it is released.
 
+use crate::cqe::Completion;
 use crate::sync::{Arc, Mutex};
 use crate::sys;
-use crate::user_data::{Header, VTable};
+use crate::user_data::{Header, RawSlot, VTable};
 use std::collections::VecDeque;
 use std::task::{Context, Poll, Waker};
-
-/// One completion queue entry's payload.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Completion {
-    /// The operation's result: non-negative on success, `-errno` on failure.
-    pub result: i32,
-    /// The CQE flags (`IORING_CQE_F_*`).
-    pub flags: u32,
-}
-
-impl Completion {
-    /// The result as `io::Result`, with the OS error code intact.
-    pub fn into_result(self) -> std::io::Result<u32> {
-        if self.result < 0 {
-            Err(std::io::Error::from_raw_os_error(-self.result))
-        } else {
-            Ok(self.result as u32)
-        }
-    }
-}
 
 /// What to do with a final completion nobody reads (the operation's future
 /// was dropped before it arrived, or after it arrived but before it was
@@ -173,6 +154,13 @@ impl<R: Send + 'static> Slot<R> {
         complete: complete_raw::<R>,
         release: release_raw::<R>,
     };
+
+    /// Takes one reference of `this` for the kernel (see `user_data.rs`).
+    pub(crate) fn into_raw(this: Arc<Slot<R>>) -> RawSlot {
+        // `repr(C)` with the header first: the slot's address is its
+        // header's.
+        RawSlot::from_header(Arc::into_raw(this).cast::<Header>())
+    }
 
     pub(crate) fn new(resources: R, orphan: Orphan<R>) -> Slot<R> {
         Slot {

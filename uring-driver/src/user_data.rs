@@ -16,8 +16,7 @@
 //! A slot is `#[repr(C)]` with a [`Header`] first: the pointer to the slot
 //! is a pointer to its header, whose vtable knows the slot's type.
 
-use crate::slot::{Completion, Slot};
-use crate::sync::Arc;
+use crate::cqe::Completion;
 
 /// `user_data` of the eventfd read the driver keeps pending.
 pub(crate) const EVENTFD_TOKEN: u64 = (1 << 63) | 1;
@@ -61,9 +60,10 @@ pub(crate) struct RawSlot(*const Header);
 unsafe impl Send for RawSlot {}
 
 impl RawSlot {
-    /// Takes one reference of `slot` for the kernel.
-    pub(crate) fn new<R: Send + 'static>(slot: Arc<Slot<R>>) -> RawSlot {
-        RawSlot(Arc::into_raw(slot).cast::<Header>())
+    /// The kernel's reference to a slot, as `Arc::into_raw` of the slot
+    /// (cast to its header) made it (`Slot::into_raw`).
+    pub(crate) fn from_header(header: *const Header) -> RawSlot {
+        RawSlot(header)
     }
 
     pub(crate) fn user_data(self) -> u64 {

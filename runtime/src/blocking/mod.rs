@@ -5,9 +5,9 @@
 //! - Jobs are ordinary tasks (same `JoinHandle`, `abort`, panic capture, and
 //!   registry of live tasks), whose one poll runs the closure to the end,
 //!   with the job's runtime current on the thread (so `ringwork::spawn` and
-//!   `Handle::current` work inside it). The job holds a `Handle` only until
+//!   `Handle::current` work inside it). The job holds its runtime only until
 //!   it has run or been cancelled, and shutdown cancels every queued job, so
-//!   the `Shared` → pool → job → `Handle` cycle never outlives the runtime.
+//!   the `Shared` → pool → job → runtime cycle never outlives the runtime.
 //! - Threads are spawned on demand while no idle thread is free, up to
 //!   `max_blocking_threads`; an idle thread exits after `keep_alive`. An idle
 //!   thread signalled for a queued job counts as taken until it wakes, so a
@@ -23,11 +23,10 @@
 //!   that drops the runtime itself waits for every other thread, not for its
 //!   own (which exits once the job returns).
 
+use crate::context::{self, RuntimeContext};
 use crate::loom::sync::{Arc, Condvar, Mutex};
-use crate::runtime::{context, Handle};
-use crate::task::list::OwnedTasks;
-use crate::task::{JoinHandle, Notified, Schedule, Task};
-use std::cell::Cell;
+use crate::task_core::list::OwnedTasks;
+use crate::task_core::{JoinHandle, Notified, Schedule, Task};
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
@@ -37,12 +36,6 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 type Job = Notified<Arc<Pool>>;
-
-crate::loom::thread_local! {
-    /// The pool this thread belongs to (null on threads of no pool). Only
-    /// compared with a pool's address, never dereferenced.
-    static CURRENT_POOL: Cell<*const Pool> = Cell::new(std::ptr::null());
-}
 
 /// Settings of the pool.
 #[derive(Clone, Debug)]
@@ -100,16 +93,19 @@ impl Pool {
         })
     }
 
-    /// Queues `f` to run on a thread of `runtime`'s pool, with `runtime`
-    /// current while it runs.
-    pub(crate) fn spawn<F, R>(runtime: &Handle, f: F) -> JoinHandle<R>
+    /// Queues `f` to run on a thread of this pool, with `runtime` (the
+    /// pool's runtime) current while it runs.
+    pub(crate) fn spawn<F, R>(
+        this: &Arc<Pool>,
+        runtime: std::sync::Arc<dyn RuntimeContext>,
+        f: F,
+    ) -> JoinHandle<R>
     where
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        let this = &runtime.shared.blocking;
         let (join, notified) = this.owned.spawn(
-            BlockingJob(Some((f, runtime.clone()))),
+            BlockingJob(Some((f, runtime))),
             this.clone(),
             std::panic::Location::caller(),
         );
@@ -141,8 +137,7 @@ impl Pool {
 
     /// Whether the calling thread is one of this pool's threads.
     fn is_own_thread(&self) -> bool {
-        let current = CURRENT_POOL.try_with(Cell::get).unwrap_or(std::ptr::null());
-        std::ptr::eq(current, self)
+        std::ptr::eq(context::pool(), (self as *const Pool).cast())
     }
 
     /// Cancels queued jobs and waits until `deadline` (or forever) for the
@@ -229,7 +224,7 @@ impl Schedule for Arc<Pool> {
 
 impl Pool {
     fn run_thread(this: Arc<Self>) {
-        CURRENT_POOL.with(|current| current.set(&*this as *const Pool));
+        context::set_pool((&*this as *const Pool).cast());
         let mut state = this.state.lock();
         loop {
             if let Some(job) = state.queue.pop_front() {
@@ -281,7 +276,7 @@ impl fmt::Debug for Pool {
 
 /// A closure as a one-poll future, with the runtime to make current while
 /// it runs.
-struct BlockingJob<F>(Option<(F, Handle)>);
+struct BlockingJob<F>(Option<(F, std::sync::Arc<dyn RuntimeContext>)>);
 
 // The closure is never pinned: it is moved out and called.
 impl<F> Unpin for BlockingJob<F> {}
@@ -293,7 +288,7 @@ impl<F: FnOnce() -> R, R> Future for BlockingJob<F> {
         let (f, runtime) = self.0.take().expect("a blocking job is polled once");
         // Restores the thread's previous context (none) when `f` returns or
         // unwinds, dropping this handle.
-        let _current = context::set_current(runtime);
+        let _current = context::set_runtime(runtime);
         Poll::Ready(f())
     }
 }

@@ -1,12 +1,9 @@
 //! [`Builder`]: every runtime setting, validated in one place.
 
 use super::{Handle, Runtime};
-use crate::handoff::{IoTurn, Monitor, Watch, WatchedPark};
-use crate::io::driver::DriverPark;
+use crate::driver::{self, handoff::Monitor, DriverConfig};
 use crate::io::DriverKind;
-use crate::scheduler::park::{CondvarParker, Park};
-use crate::scheduler::{self, rng, Callback, Config, IoConfig, Shared, WorkerParts, MAX_WORKERS};
-use crate::time::driver::TimedPark;
+use crate::scheduler::{self, rng, Callback, Config, Shared, WorkerParts, MAX_WORKERS};
 use std::fmt;
 use std::io;
 use std::sync::Arc;
@@ -225,10 +222,11 @@ impl Builder {
         let mut threads = Vec::with_capacity(parts.len());
         for part in parts {
             let shared_for_thread = shared.clone();
+            let runtime = Handle::from_shared(shared.clone()).as_context();
             let spawned = crate::loom::thread::spawn_named(
                 (self.thread_name)(),
                 self.thread_stack_size,
-                move || scheduler::run_worker(shared_for_thread, part),
+                move || scheduler::run_worker(shared_for_thread, part, runtime),
             );
             match spawned {
                 Ok(thread) => threads.push(thread),
@@ -297,59 +295,21 @@ impl Builder {
             None => seed_from_env()?.unwrap_or_else(rng::entropy_seed),
         };
 
-        // Loom models run the scheduler without a kernel: no I/O driver.
-        let enable_io = self.enable_io && !cfg!(loom);
-        let (io, parks) = if enable_io {
-            let kind = match self.driver {
+        let io = if self.enable_io {
+            Some(match self.driver {
                 Some(kind) => kind,
                 None => DriverKind::from_env()?.unwrap_or_default(),
-            };
-            self.uring.validate()?;
-            let chosen = crate::io::driver::choose(kind, &self.uring, workers)?;
-            let parks: Vec<(Box<dyn Park>, IoTurn)> = chosen
-                .drivers
-                .into_iter()
-                .map(|driver| {
-                    let park = DriverPark::new(driver);
-                    let io = park.io_turn();
-                    (Box::new(park) as Box<dyn Park>, io)
-                })
-                .collect();
-            let io = IoConfig {
-                kind: chosen.kind,
-                uring: self.uring.clone(),
-                features: chosen.features,
-                fallback_reason: chosen.fallback_reason,
-            };
-            (Some(io), parks)
-        } else {
-            let parks = (0..workers)
-                .map(|_| {
-                    (
-                        Box::new(CondvarParker::new()) as Box<dyn Park>,
-                        IoTurn::None,
-                    )
-                })
-                .collect();
-            (None, parks)
-        };
-        // Every worker drives a timer wheel around its park, and publishes
-        // its driver turns to the monitor.
-        let monitor = Monitor::new();
-        let parks: Vec<Box<dyn Park>> = parks
-            .into_iter()
-            .map(|(park, io)| {
-                let timed = TimedPark::new(park);
-                if cfg!(loom) {
-                    // The scheduler models leave the monitor out (its
-                    // protocol has a model of its own).
-                    return Box::new(timed) as Box<dyn Park>;
-                }
-                let time = timed.timer().expect("a TimedPark drives a wheel");
-                let watch = Watch::new(time, io, &monitor);
-                Box::new(WatchedPark::new(timed, watch)) as Box<dyn Park>
             })
-            .collect();
+        } else {
+            None
+        };
+        let stacks = driver::build(
+            &DriverConfig {
+                io,
+                uring: self.uring.clone(),
+            },
+            workers,
+        )?;
         let config = Config {
             global_queue_interval: self.global_queue_interval,
             event_interval: self.event_interval,
@@ -357,15 +317,15 @@ impl Builder {
             seed,
             on_thread_start: self.on_thread_start.clone(),
             on_thread_stop: self.on_thread_stop.clone(),
-            io,
+            driver: stacks.info,
         };
         let blocking = crate::blocking::Pool::new(crate::blocking::PoolConfig {
             max_threads: self.max_blocking_threads,
             keep_alive: self.thread_keep_alive,
             stack_size: self.thread_stack_size,
         });
-        let (shared, parts) = scheduler::create(config, blocking, parks);
-        Ok((shared, parts, monitor))
+        let (shared, parts) = scheduler::create(config, blocking, stacks.parks);
+        Ok((shared, parts, stacks.monitor))
     }
 }
 

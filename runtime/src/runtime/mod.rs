@@ -1,18 +1,20 @@
 //! The runtime: [`Runtime`], its [`Builder`] and [`Handle`].
 
 mod builder;
-pub(crate) mod context;
 
 pub use crate::scheduler::metrics::{RuntimeMetrics, WorkerMetrics};
 pub use builder::Builder;
 
+use crate::context::{self, RuntimeContext};
 use crate::coop;
+use crate::driver::{
+    self,
+    park::{Park, Unpark},
+};
 use crate::loom::sync::Arc;
 use crate::loom::thread::JoinHandle as ThreadHandle;
-use crate::scheduler::park::{CondvarParker, Park, Unpark};
 use crate::scheduler::Shared;
-use crate::task::JoinHandle;
-use crate::time::driver::TimedPark;
+use crate::task_core::JoinHandle;
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -35,7 +37,7 @@ pub struct Runtime {
     handle: Handle,
     threads: Vec<ThreadHandle<()>>,
     /// Drives a stuck worker's driver (`handoff.rs`); stopped at shutdown.
-    monitor: crate::handoff::Monitor,
+    monitor: crate::driver::handoff::Monitor,
     /// `shutdown_timeout`/`shutdown_background` already ran: `Drop` must not
     /// wait again.
     shut_down: bool,
@@ -52,7 +54,7 @@ impl Runtime {
     pub(crate) fn from_parts(
         handle: Handle,
         threads: Vec<ThreadHandle<()>>,
-        monitor: crate::handoff::Monitor,
+        monitor: crate::driver::handoff::Monitor,
     ) -> Runtime {
         Runtime {
             handle,
@@ -89,24 +91,15 @@ impl Runtime {
     /// that says so instead of risking a deadlock.
     #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
-        let _driving = context::enter_block_on(self.handle.clone());
-        // This thread gets its own I/O driver for the duration of the call
-        // (dropped at the end: in-flight operations are cancelled and their
-        // completions awaited). If a ring cannot be set up here, the thread
-        // parks on a condition variable and its I/O reports the error.
-        let driver = self
-            .handle
-            .shared
-            .io_config()
-            .and_then(|io| crate::io::driver::for_block_on(io.kind, &io.uring));
-        let inner: Box<dyn Park> = match driver {
-            Some(driver) => Box::new(crate::io::driver::DriverPark::started_here(driver)),
-            None => Box::new(CondvarParker::new()),
-        };
-        // And its own timer wheel, closed at the end of the call (timers
-        // still armed there re-arm on the thread that polls them next).
-        let mut park = EnteredPark(TimedPark::new(inner));
-        park.0.enter();
+        if context::is_driving() {
+            panic!("{NESTED_BLOCK_ON}");
+        }
+        let _driving = context::enter_driving(self.handle.as_context());
+        // This thread gets its own driver stack for the duration of the
+        // call (its own I/O driver and timer wheel), taken down at the end:
+        // in-flight operations are cancelled and their completions awaited,
+        // and timers still armed re-arm on the thread that polls them next.
+        let mut park = EnteredPark(driver::for_block_on(self.handle.shared.driver_info()));
         let waker = Waker::from(std::sync::Arc::new(BlockOnWaker(park.0.unparker())));
         let mut cx = Context::from_waker(&waker);
         let mut future = pin!(future);
@@ -251,7 +244,9 @@ impl Handle {
 
     /// The current runtime's handle, or an error outside any runtime.
     pub fn try_current() -> Result<Handle, TryCurrentError> {
-        context::current().ok_or(TryCurrentError(()))
+        context::runtime()
+            .and_then(|runtime| runtime.as_any().downcast_ref::<Handle>().cloned())
+            .ok_or(TryCurrentError(()))
     }
 
     /// Spawns `future` as a task on the runtime's workers and returns its
@@ -275,13 +270,13 @@ impl Handle {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        crate::blocking::Pool::spawn(self, f)
+        crate::blocking::Pool::spawn(&self.shared.blocking, self.as_context(), f)
     }
 
     /// Makes this runtime current on this thread until the guard drops.
     pub fn enter(&self) -> EnterGuard<'_> {
         EnterGuard {
-            _guard: context::set_current(self.clone()),
+            _guard: context::set_runtime(self.as_context()),
             _handle: PhantomData,
         }
     }
@@ -304,21 +299,68 @@ impl Handle {
     /// The I/O driver the runtime uses (`Uring` or `Epoll`), `None` if built
     /// without I/O.
     pub fn driver_kind(&self) -> Option<crate::io::DriverKind> {
-        self.shared.io_config().map(|io| io.kind)
+        self.shared.driver_info().map(|io| io.kind)
     }
 
     /// Why `DriverKind::Auto` chose epoll (e.g. "io_uring_setup failed with
     /// EPERM: ..."), `None` if it did not fall back.
     pub fn driver_fallback_reason(&self) -> Option<&str> {
-        self.shared.io_config()?.fallback_reason.as_deref()
+        self.shared.driver_info()?.fallback_reason.as_deref()
     }
 
     /// The io_uring features and opcodes of the workers' rings, `None` if the
     /// runtime does not use io_uring.
     pub fn uring_features(&self) -> Option<ringwork_uring::Features> {
-        self.shared.io_config()?.features.clone()
+        self.shared.driver_info()?.features.clone()
     }
 }
+
+impl Handle {
+    /// This handle as the per-thread context holds it.
+    pub(crate) fn as_context(&self) -> std::sync::Arc<dyn RuntimeContext> {
+        std::sync::Arc::new(self.clone())
+    }
+}
+
+impl RuntimeContext for Handle {
+    fn spawn_blocking_job(
+        &self,
+        job: Box<dyn FnOnce() + Send>,
+    ) -> std::pin::Pin<Box<dyn Future<Output = io::Result<()>> + Send>> {
+        let pool = self.shared.blocking.clone();
+        let ran = crate::blocking::Pool::spawn(&pool, self.as_context(), job);
+        Box::pin(async move {
+            match ran.await {
+                Ok(()) => Ok(()),
+                // These jobs are never aborted: only the pool cancels them.
+                Err(_) => Err(pool.cancel_reason()),
+            }
+        })
+    }
+
+    fn arm_timer(
+        &self,
+        deadline: Instant,
+        waker: &std::task::Waker,
+    ) -> Result<
+        Option<(
+            Arc<crate::time::driver::TimeDriver>,
+            crate::time::wheel::Key,
+        )>,
+        crate::time::driver::WheelClosed,
+    > {
+        self.shared.arm_timer(deadline, waker)
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+/// Why `block_on` may not run here.
+const NESTED_BLOCK_ON: &str = "`block_on` was called on a thread that is already driving a ringwork \
+runtime (a worker thread, or inside another `block_on`). Blocking here would stall every task this thread runs. \
+`.await` the future instead, or `spawn` it and await its JoinHandle.";
 
 impl fmt::Debug for Handle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -332,7 +374,7 @@ impl fmt::Debug for Handle {
 /// Keeps a runtime current on this thread; see [`Runtime::enter`].
 #[must_use = "the runtime is current only while the guard lives"]
 pub struct EnterGuard<'a> {
-    _guard: context::SetCurrentGuard,
+    _guard: context::RuntimeGuard,
     _handle: PhantomData<&'a Handle>,
 }
 

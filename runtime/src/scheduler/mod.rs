@@ -17,21 +17,20 @@
 
 mod idle;
 pub(crate) mod metrics;
-pub(crate) mod park;
 mod queue;
 pub(crate) mod rng;
 mod worker;
 
 pub(crate) use idle::MAX_WORKERS;
 
+use crate::driver::park::{Park, Unpark};
 use crate::loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use crate::loom::sync::{Arc, Condvar, Mutex};
-use crate::task::{self, list::OwnedTasks, JoinHandle, Schedule};
+use crate::task_core::{self as task, list::OwnedTasks, JoinHandle, Schedule};
 use crate::time::driver::{TimeDriver, WheelClosed};
 use crate::time::wheel::Key;
 use idle::Idle;
 use metrics::{RuntimeMetrics, WorkerCounters};
-use park::{Park, Unpark};
 use queue::{Injector, LocalQueue, Stealer};
 use std::fmt;
 use std::future::Future;
@@ -58,19 +57,9 @@ pub(crate) struct Config {
     pub(crate) seed: u64,
     pub(crate) on_thread_start: Option<Callback>,
     pub(crate) on_thread_stop: Option<Callback>,
-    /// `None`: a runtime without I/O.
-    pub(crate) io: Option<IoConfig>,
-}
-
-/// The I/O driver settings, kept so `block_on` threads can build theirs.
-pub(crate) struct IoConfig {
-    /// The driver in use (`Uring` or `Epoll`, never `Auto`).
-    pub(crate) kind: crate::io::DriverKind,
-    pub(crate) uring: ringwork_uring::Config,
-    /// The io_uring features, when the driver is io_uring.
-    pub(crate) features: Option<ringwork_uring::Features>,
-    /// Why `Auto` fell back to epoll.
-    pub(crate) fallback_reason: Option<String>,
+    /// What the driver stacks were made with (`None`: no I/O); held for
+    /// `Handle`, unused by the scheduler.
+    pub(crate) driver: Option<crate::driver::Info>,
 }
 
 /// What other threads may touch of one worker.
@@ -155,8 +144,8 @@ impl Shared {
         self.config.seed
     }
 
-    pub(crate) fn io_config(&self) -> Option<&IoConfig> {
-        self.config.io.as_ref()
+    pub(crate) fn driver_info(&self) -> Option<&crate::driver::Info> {
+        self.config.driver.as_ref()
     }
 
     pub(crate) fn is_shutdown(&self) -> bool {

@@ -31,14 +31,14 @@
 //! struct is touched only by its own thread. Other threads reach the worker
 //! only through its `Remote` (stealer, unparker, counters) in `Shared`.
 
-use super::park::Park;
 use super::queue::LocalQueue;
 use super::rng::FastRand;
 use super::{Notified, Placement, Shared, WorkerParts};
+use crate::context::{self, RuntimeContext};
 use crate::coop;
+use crate::driver::park::Park;
 use crate::loom::sync::atomic::{fence, Ordering};
 use crate::loom::sync::Arc;
-use crate::runtime::context;
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
@@ -55,20 +55,20 @@ pub(crate) struct Worker {
     park: RefCell<Box<dyn Park>>,
 }
 
-crate::loom::thread_local! {
-    /// The worker running on this thread, while its loop runs.
-    static CURRENT: Cell<*const Worker> = Cell::new(std::ptr::null());
-}
-
-/// Runs worker `parts.index` of `shared` until shutdown. The thread's entry point.
-pub(crate) fn run(shared: Arc<Shared>, parts: WorkerParts) {
+/// Runs worker `parts.index` of `shared` until shutdown, with `runtime` (the
+/// runtime's handle) current on the thread. The thread's entry point.
+pub(crate) fn run(
+    shared: Arc<Shared>,
+    parts: WorkerParts,
+    runtime: std::sync::Arc<dyn RuntimeContext>,
+) {
     // Reports the exit even if something below unwinds, so that
     // `Runtime::drop` never waits for a worker that is gone.
     let _exit = ExitGuard(shared.clone());
     run_hook(&shared.config.on_thread_start);
     let worker = Worker::new(shared.clone(), parts);
     worker.park.borrow_mut().enter();
-    worker.enter(|| {
+    worker.enter(runtime, || {
         worker.run_loop();
         worker.shutdown();
     });
@@ -104,20 +104,20 @@ impl Drop for ExitGuard {
     }
 }
 
-/// Installs the thread-local worker pointer and clears it on drop (also on
-/// unwind), before the `Worker` it points to is dropped.
+/// Installs the worker's address in the per-thread context and clears it
+/// on drop (also on unwind), before the `Worker` it points to is dropped.
 struct CurrentGuard;
 
 impl CurrentGuard {
     fn set(worker: &Worker) -> CurrentGuard {
-        CURRENT.with(|c| c.set(worker as *const Worker));
+        context::replace_worker((worker as *const Worker).cast());
         CurrentGuard
     }
 }
 
 impl Drop for CurrentGuard {
     fn drop(&mut self) {
-        let _ = CURRENT.try_with(|c| c.set(std::ptr::null()));
+        context::replace_worker(std::ptr::null());
     }
 }
 
@@ -139,16 +139,19 @@ impl Worker {
 
     /// Runs `f` with this worker as the current thread's worker (so that
     /// `schedule` reaches its queues) and its runtime as the current one.
-    pub(crate) fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _context =
-            context::enter_worker(crate::runtime::Handle::from_shared(self.shared.clone()));
+    pub(crate) fn enter<R>(
+        &self,
+        runtime: std::sync::Arc<dyn RuntimeContext>,
+        f: impl FnOnce() -> R,
+    ) -> R {
+        let _context = context::enter_driving(runtime);
         let _current = CurrentGuard::set(self);
         f()
     }
 
     /// Runs `f` with the worker of the current thread, if it is a worker.
     pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Worker>) -> R) -> R {
-        let ptr = CURRENT.try_with(Cell::get).unwrap_or(std::ptr::null());
+        let ptr = context::worker().cast::<Worker>();
         // SAFETY: a non-null pointer was set by `CurrentGuard::set` on this
         // thread from a `Worker` that outlives the guard, and the guard nulls
         // it before that `Worker` is dropped; a thread-local is only read by

@@ -75,7 +75,7 @@ fn block_on_thread<F: std::future::Future>(what: &str, future: F) -> F::Output {
     }
 
     assert!(
-        !crate::runtime::context::is_driving(),
+        !crate::context::is_driving(),
         "{what} called on a runtime thread: it would block the thread that has to \
          make progress; use the async method, or call it from spawn_blocking"
     );

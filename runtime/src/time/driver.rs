@@ -1,12 +1,12 @@
 //! The per-thread timer driver: a [`Wheel`] behind a mutex, owned by one
-//! thread (a worker, or a thread inside `block_on`), plus the `Park` wrapper
-//! that turns its earliest deadline into the park timeout.
+//! thread (a worker, or a thread inside `block_on`), which drives it from its
+//! park (`driver/time.rs`: `TimedPark`).
 //!
 //! # Timers of threads without a wheel
 //!
 //! A blocking-pool thread, or a plain thread under `Runtime::enter`, drives
 //! no wheel: its timers are armed on a worker's wheel
-//! ([`TimeDriver::register_remote`], through `Shared::arm_timer`). The owner
+//! ([`TimeDriver::register_remote`], through `RuntimeContext::arm_timer`). The owner
 //! may be parked with a timeout computed before that timer existed, so when
 //! the new deadline comes before the wheel's earliest one (which bounded
 //! that park), the caller unparks the owner, which then re-computes its
@@ -28,8 +28,6 @@
 use super::wheel::{Key, Wheel};
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::loom::sync::{Arc, Mutex};
-use crate::scheduler::park::{Park, Unpark};
-use std::cell::RefCell;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
@@ -43,15 +41,6 @@ pub(crate) struct TimeDriver {
     /// Set when the owner thread stops driving the wheel; registrations then
     /// move to the next thread that polls them.
     closed: AtomicBool,
-}
-
-crate::loom::thread_local! {
-    static CURRENT: RefCell<Option<Arc<TimeDriver>>> = RefCell::new(None);
-}
-
-/// The timer driver of this thread, if it drives one.
-pub(crate) fn current() -> Option<Arc<TimeDriver>> {
-    CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
 }
 
 impl TimeDriver {
@@ -165,79 +154,12 @@ impl TimeDriver {
 
     /// The owner stops driving: every armed timer is removed and its task
     /// woken, so that it re-arms on whichever thread polls it next.
-    fn close(&self) {
+    pub(crate) fn close(&self) {
         // `Release`: see `is_closed`.
         self.closed.store(true, Ordering::Release);
         let wakers = self.wheel.lock().drain();
         for waker in wakers {
             waker.wake();
         }
-    }
-}
-
-/// Wraps a thread's `Park` with its timer wheel: the earliest deadline
-/// bounds each park, and due timers fire after it (and on every
-/// non-blocking harvest).
-pub(crate) struct TimedPark<P> {
-    inner: P,
-    time: Arc<TimeDriver>,
-}
-
-impl<P: Park> TimedPark<P> {
-    pub(crate) fn new(inner: P) -> TimedPark<P> {
-        TimedPark {
-            inner,
-            time: TimeDriver::new(),
-        }
-    }
-}
-
-impl<P: Park> Park for TimedPark<P> {
-    fn enter(&mut self) {
-        let time = self.time.clone();
-        CURRENT.with(|c| *c.borrow_mut() = Some(time));
-        self.inner.enter();
-    }
-
-    fn exit(&mut self) {
-        self.inner.exit();
-        let _ = CURRENT.try_with(|c| c.borrow_mut().take());
-        self.time.close();
-    }
-
-    fn flush(&mut self) {
-        self.inner.flush();
-    }
-
-    fn park(&mut self, timeout: Option<Duration>) {
-        // The clock is read once before and once after the park, not once
-        // per timer.
-        let now = Instant::now();
-        let (fired, next) = self.time.process_and_next(now);
-        let timeout = if fired > 0 {
-            // Tasks became ready: only harvest I/O.
-            Some(Duration::ZERO)
-        } else {
-            match (timeout, next) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            }
-        };
-        self.inner.park(timeout);
-        // With no timer armed before the park, none can be due now: this
-        // thread's polls did not run during it, and a timer armed from
-        // another thread meanwhile unparked it (see `register_remote`); the
-        // next park processes that one.
-        if timeout != Some(Duration::ZERO) && next.is_some() {
-            self.time.process(Instant::now());
-        }
-    }
-
-    fn unparker(&self) -> std::sync::Arc<dyn Unpark> {
-        self.inner.unparker()
-    }
-
-    fn timer(&self) -> Option<Arc<TimeDriver>> {
-        Some(self.time.clone())
     }
 }

@@ -1,10 +1,10 @@
 //! [`Sleep`], [`sleep`] and [`sleep_until`].
 
-use super::driver::{self, TimeDriver};
+use super::driver::TimeDriver;
 use super::wheel::Key;
+use crate::context;
 use crate::coop;
 use crate::loom::sync::Arc;
-use crate::runtime::context;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -116,7 +116,7 @@ impl Future for Sleep {
             progress.made_progress();
             return Poll::Ready(());
         }
-        let armed = match driver::current() {
+        let armed = match crate::context::time() {
             Some(driver) => driver
                 .register(this.deadline, cx.waker())
                 .map(|key| (driver, key)),
@@ -139,14 +139,14 @@ impl Future for Sleep {
 /// the current runtime; `None` if it is already due. Panics (see [`Sleep`])
 /// with no runtime, or when the runtime has shut down.
 fn arm_on_a_worker(deadline: Instant, waker: &Waker) -> Option<(Arc<TimeDriver>, Key)> {
-    let Some(handle) = context::current() else {
+    let Some(runtime) = context::runtime() else {
         panic!(
             "a ringwork `Sleep` (sleep, timeout or interval) was polled with no ringwork runtime \
              running on this thread: nothing would ever wake it. Poll it from a task, inside \
              `Runtime::block_on` or `spawn_blocking`, or under `Runtime::enter`."
         );
     };
-    match handle.shared.arm_timer(deadline, waker) {
+    match runtime.arm_timer(deadline, waker) {
         Ok(armed) => armed,
         Err(_) => panic!(
             "a ringwork `Sleep` (sleep, timeout or interval) was polled under a ringwork runtime \

@@ -45,6 +45,7 @@ pub(crate) mod write;
 
 pub(crate) use crate::io::fd::SharedFd;
 
+use crate::context::{self, IoAccess, ThreadDriver};
 use crate::coop;
 use crate::io::driver;
 use ringwork_epoll::Direction;
@@ -124,15 +125,71 @@ pub(crate) unsafe trait OpCode: Send + Sized + 'static {
 /// The operation is submitted when this is called (by the first poll of
 /// the async function that calls it).
 pub(crate) fn run<O: OpCode>(op: O) -> Run<O> {
-    Run(match driver::submit_or_epoll(op) {
+    Run(match submit_or_epoll(op) {
         Submitted::Uring(op) => State::Uring(op),
         Submitted::Epoll(op) => epoll(op),
         Submitted::Finished(op, result) => State::Finished(Some((op, result))),
     })
 }
 
-/// What `driver::submit_or_epoll` did with an operation.
-pub(crate) enum Submitted<O: Send + 'static> {
+/// Submits `op` on this thread's io_uring, or hands it back to be run on
+/// this thread's epoll reactor (one look at the thread's driver either way).
+fn submit_or_epoll<O: OpCode>(op: O) -> Submitted<O> {
+    // The operation stays here until a driver takes it, so that every
+    // failure can hand it back.
+    let mut pending = Some(op);
+    context::with_io(|io| {
+        let mut op = pending.take().expect("taken once");
+        match io {
+            IoAccess::Driver(ThreadDriver::Uring(driver)) => {
+                if let Some(result) = op.try_before_submit(driver.features()) {
+                    return Submitted::Finished(op, result);
+                }
+                let stash_owner = op.stash_owner().cloned();
+                // SAFETY: `OpCode`'s contract: the SQE points only into the
+                // operation, which the driver keeps unmoved until the final
+                // completion, and the operation keeps every descriptor it
+                // names open.
+                match unsafe { driver.submit(op, UringOp::<O>::ORPHAN, O::sqe) } {
+                    Ok(submitted) => Submitted::Uring(UringOp::new(submitted, stash_owner)),
+                    Err((err, op)) => Submitted::Finished(op, Err(err)),
+                }
+            }
+            IoAccess::Driver(ThreadDriver::Epoll(_)) => Submitted::Epoll(op),
+            IoAccess::None => Submitted::Finished(op, Err(driver::no_driver())),
+            // Re-entered from inside the driver (a waker submitting I/O):
+            // not supported; the operation comes back with the error.
+            IoAccess::Busy => Submitted::Finished(
+                op,
+                Err(io::Error::other("I/O submitted from inside the I/O driver")),
+            ),
+            IoAccess::Gone => Submitted::Finished(
+                op,
+                Err(io::Error::other(
+                    "I/O submitted while the thread is exiting",
+                )),
+            ),
+        }
+    })
+}
+
+/// Drops an unfinished operation: on the ring's owner thread its
+/// `ASYNC_CANCEL` is submitted at once; elsewhere (or from inside the
+/// driver) the owner is asked through its remote queue, as `Op`'s `Drop`
+/// does.
+fn cancel<R: Send + 'static>(op: ringwork_uring::Op<R>) {
+    let mut op = Some(op);
+    context::with_io(|io| {
+        if let IoAccess::Driver(ThreadDriver::Uring(driver)) = io {
+            // An error leaves the request queued for the next flush.
+            let _ = driver.cancel(op.take().expect("taken once"));
+        }
+    });
+    drop(op);
+}
+
+/// What `submit_or_epoll` did with an operation.
+enum Submitted<O: Send + 'static> {
     /// In the io_uring submission queue.
     Uring(UringOp<O>),
     /// This thread runs epoll: the operation is to be run here.
@@ -162,7 +219,7 @@ enum State<O: Send + 'static> {
     },
     /// epoll: on the blocking pool.
     Blocking {
-        job: crate::task::JoinHandle<()>,
+        job: Pin<Box<dyn Future<Output = io::Result<()>> + Send>>,
         guard: AbandonOnDrop<O>,
     },
     /// Done before any waiting; the output is built on the first poll.
@@ -215,7 +272,7 @@ impl<O: OpCode> Future for Run<O> {
                 }
             },
             State::Blocking { job, guard } => {
-                let joined = std::task::ready!(Pin::new(job).poll(cx));
+                let joined = std::task::ready!(job.as_mut().poll(cx));
                 Poll::Ready(guard.finish(joined))
             }
             State::Finished(done) => {
@@ -309,7 +366,7 @@ impl<O: Send + 'static> Drop for UringOp<O> {
         if let Some(fd) = &self.stash_owner {
             fd.stash().orphan_started();
         }
-        driver::cancel(op);
+        cancel(op);
     }
 }
 
@@ -337,14 +394,13 @@ enum Blocking<O> {
 
 /// Starts `op.attempt()` on the blocking pool.
 fn start_blocking<O: OpCode>(op: O) -> State<O> {
-    let handle = match crate::runtime::Handle::try_current() {
-        Ok(handle) => handle,
-        Err(err) => return State::Finished(Some((op, Err(io::Error::other(err.to_string()))))),
+    let Some(runtime) = context::runtime() else {
+        return State::Finished(Some((op, Err(driver::no_driver()))));
     };
     let stash_owner = op.stash_owner().cloned();
     let state = std::sync::Arc::new(parking_lot::Mutex::new(Blocking::Queued(op)));
     let job_state = state.clone();
-    let job = handle.spawn_blocking(move || {
+    let job = runtime.spawn_blocking_job(Box::new(move || {
         let Blocking::Queued(mut op) = std::mem::replace(&mut *job_state.lock(), Blocking::Running)
         else {
             return; // the future gave up before the job started
@@ -357,12 +413,11 @@ fn start_blocking<O: OpCode>(op: O) -> State<O> {
         } else {
             *state = Blocking::Done(op, result);
         }
-    });
+    }));
     State::Blocking {
         job,
         guard: AbandonOnDrop {
             state: Some(state),
-            pool: handle.shared.blocking.clone(),
             stash_owner,
             orphaned: O::orphaned,
         },
@@ -371,15 +426,14 @@ fn start_blocking<O: OpCode>(op: O) -> State<O> {
 
 impl<O: OpCode> AbandonOnDrop<O> {
     /// The job ended (`joined`): the output.
-    fn finish(&mut self, joined: Result<(), crate::task::JoinError>) -> O::Output {
+    fn finish(&mut self, joined: io::Result<()>) -> O::Output {
         let state = self.state.take().expect("finished once");
         let taken = std::mem::replace(&mut *state.lock(), Blocking::Taken);
         match (taken, joined) {
             (Blocking::Done(op, result), _) => op.complete(result),
             // The job never ran (no thread could start, or shutdown): the
-            // operation comes back with the cause, named by the pool (these
-            // jobs are never aborted, so only the pool cancels them).
-            (Blocking::Queued(op), Err(_)) => op.complete(Err(self.pool.cancel_reason())),
+            // operation comes back with the cause the runtime named.
+            (Blocking::Queued(op), Err(why)) => op.complete(Err(why)),
             (other, joined) => unreachable!(
                 "blocking operation in state {} after its job ended (ok: {})",
                 other.name(),
@@ -408,8 +462,6 @@ impl<O> Blocking<O> {
 /// comes as a function pointer.)
 struct AbandonOnDrop<O> {
     state: Option<std::sync::Arc<parking_lot::Mutex<Blocking<O>>>>,
-    /// The pool that runs the job (to name why it never ran).
-    pool: crate::loom::sync::Arc<crate::blocking::Pool>,
     stash_owner: Option<SharedFd>,
     orphaned: fn(O, io::Result<u32>),
 }

@@ -41,9 +41,9 @@
 //! (`loom-tests/tests/handoff.rs` checks this.) A worker pays one fence per
 //! blocking park, and a futex wake only when the monitor slept.
 
+use super::park::{Park, Unpark};
 use crate::loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, Ordering};
 use crate::loom::sync::{Arc, Condvar, Mutex};
-use crate::scheduler::park::{Park, Unpark};
 use crate::time::driver::TimeDriver;
 use std::fmt;
 use std::time::{Duration, Instant};

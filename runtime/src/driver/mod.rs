@@ -1,0 +1,127 @@
+//! Each thread's driver stack, below the scheduler: the I/O driver of the
+//! chosen kind (or a condition variable without I/O), the timer wheel around
+//! it, and the watch the monitor reads (`handoff.rs`). The scheduler gets one
+//! [`Park`](park::Park) per worker and knows nothing else of what is inside.
+//!
+//! ```text
+//!   WatchedPark         publishes driver turns and parks to the monitor
+//!     TimedPark         the timer wheel: earliest deadline bounds the park
+//!       DriverPark      io_uring or epoll: the park is the wait for events
+//!       | CondvarParker (a runtime without I/O, and loom)
+//! ```
+//!
+//! [`build`] makes the stacks of a runtime's workers from a [`DriverConfig`]
+//! (so set-up errors are `build()` errors) and the [`Monitor`] that watches
+//! them; [`for_block_on`] makes the stack of a thread inside `block_on`.
+
+pub(crate) mod handoff;
+pub(crate) mod io;
+pub(crate) mod park;
+pub(crate) mod time;
+
+use crate::io::DriverKind;
+use handoff::{IoTurn, Monitor, Watch, WatchedPark};
+use park::{CondvarParker, Park};
+
+/// What the stacks are made from.
+#[derive(Clone, Debug)]
+pub(crate) struct DriverConfig {
+    /// `None`: no I/O (workers park on a condition variable).
+    pub(crate) io: Option<DriverKind>,
+    pub(crate) uring: ringwork_uring::Config,
+}
+
+/// What was set up: kept for `Handle` (and for `block_on` threads, which
+/// make their own stack of the same kind).
+#[derive(Clone, Debug)]
+pub(crate) struct Info {
+    /// The driver in use (`Uring` or `Epoll`, never `Auto`).
+    pub(crate) kind: DriverKind,
+    pub(crate) uring: ringwork_uring::Config,
+    /// The io_uring features, when the driver is io_uring.
+    pub(crate) features: Option<ringwork_uring::Features>,
+    /// Why `Auto` fell back to epoll.
+    pub(crate) fallback_reason: Option<String>,
+}
+
+/// The stacks of a runtime's workers.
+pub(crate) struct Stacks {
+    pub(crate) parks: Vec<Box<dyn Park>>,
+    pub(crate) monitor: Monitor,
+    /// `None` for a runtime without I/O.
+    pub(crate) info: Option<Info>,
+}
+
+/// Sets up `workers` stacks (not started: each is entered on its worker).
+pub(crate) fn build(config: &DriverConfig, workers: usize) -> std::io::Result<Stacks> {
+    // Loom models run the scheduler without a kernel: no I/O driver.
+    let (info, parks) = match config.io.filter(|_| !cfg!(loom)) {
+        Some(kind) => {
+            config.uring.validate()?;
+            let chosen = io::choose(kind, &config.uring, workers)?;
+            let parks: Vec<(Box<dyn Park>, IoTurn)> = chosen
+                .drivers
+                .into_iter()
+                .map(|driver| {
+                    let park = io::DriverPark::new(driver);
+                    let turn = park.io_turn();
+                    (Box::new(park) as Box<dyn Park>, turn)
+                })
+                .collect();
+            let info = Info {
+                kind: chosen.kind,
+                uring: config.uring.clone(),
+                features: chosen.features,
+                fallback_reason: chosen.fallback_reason,
+            };
+            (Some(info), parks)
+        }
+        None => {
+            let parks = (0..workers)
+                .map(|_| {
+                    (
+                        Box::new(CondvarParker::new()) as Box<dyn Park>,
+                        IoTurn::None,
+                    )
+                })
+                .collect();
+            (None, parks)
+        }
+    };
+    // Every worker drives a timer wheel around its park, and publishes its
+    // driver turns to the monitor.
+    let monitor = Monitor::new();
+    let parks = parks
+        .into_iter()
+        .map(|(park, turn)| {
+            let timed = time::TimedPark::new(park);
+            if cfg!(loom) {
+                // The scheduler models leave the monitor out (its protocol
+                // has a model of its own).
+                return Box::new(timed) as Box<dyn Park>;
+            }
+            let wheel = timed.timer().expect("a TimedPark drives a wheel");
+            let watch = Watch::new(wheel, turn, &monitor);
+            Box::new(WatchedPark::new(timed, watch)) as Box<dyn Park>
+        })
+        .collect();
+    Ok(Stacks {
+        parks,
+        monitor,
+        info,
+    })
+}
+
+/// The stack of a thread inside `block_on` of a runtime with `info`,
+/// entered on the calling thread. If a driver cannot be set up there, the
+/// thread parks on a condition variable and its I/O reports the error.
+pub(crate) fn for_block_on(info: Option<&Info>) -> Box<dyn Park> {
+    let inner: Box<dyn Park> = match info.and_then(|info| io::for_block_on(info.kind, &info.uring))
+    {
+        Some(driver) => Box::new(io::DriverPark::started_here(driver)),
+        None => Box::new(CondvarParker::new()),
+    };
+    let mut park = Box::new(time::TimedPark::new(inner));
+    park.enter();
+    park
+}
