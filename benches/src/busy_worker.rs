@@ -311,7 +311,7 @@ pub struct Series {
 }
 
 /// Runs `rounds` counted rounds per peer and blocker, interleaved.
-pub fn run(rounds: usize, workers: usize) -> std::io::Result<Vec<Series>> {
+pub fn run(rounds: usize, workers: usize) -> std::io::Result<BusyWorkerReport> {
     let mut series = Vec::new();
     for blocker in [Blocker::Sleep, Blocker::Spin, Blocker::SpinSubmitted] {
         let runtimes: Vec<(Peer, Runtime)> = Peer::ALL
@@ -356,7 +356,7 @@ pub fn run(rounds: usize, workers: usize) -> std::io::Result<Vec<Series>> {
         eprintln!();
         series.extend(results);
     }
-    Ok(series)
+    Ok(BusyWorkerReport { series })
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -369,6 +369,41 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1e3)
+}
+
+/// The measured series, as a report section (JSON key `busy_worker`).
+#[derive(Clone, Debug)]
+pub struct BusyWorkerReport {
+    /// One series per blocker and peer.
+    pub series: Vec<Series>,
+}
+
+impl serde::Serialize for BusyWorkerReport {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.series.len()))?;
+        for s in &self.series {
+            let ms = |d: &Duration| d.as_secs_f64() * 1e3;
+            seq.serialize_element(&serde_json::json!({
+                "blocker": s.blocker.name(),
+                "peer": s.peer.name(),
+                "void_rounds": s.void_rounds,
+                "timer_late_ms": s.rounds.iter().map(|r| ms(&r.timer)).collect::<Vec<_>>(),
+                "read_late_ms": s.rounds.iter().map(|r| ms(&r.read)).collect::<Vec<_>>(),
+            }))?;
+        }
+        seq.end()
+    }
+}
+
+impl crate::report::Section for BusyWorkerReport {
+    fn key(&self) -> &'static str {
+        NAME
+    }
+
+    fn render(&self) -> String {
+        render(&self.series)
+    }
 }
 
 /// The table: lateness p50 and max of the timer and the read, per peer and

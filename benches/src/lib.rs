@@ -38,4 +38,5 @@ pub mod peer;
 pub mod report;
 pub mod runner;
 pub mod stats;
+pub mod table;
 pub mod workloads;

@@ -251,7 +251,7 @@ fn compare(args: CompareArgs) -> Result<(), String> {
         };
         let timers = timers::run(&timers_selected, scale, &timer_settings)
             .map_err(|err| format!("timer workloads: {err}"))?;
-        report = report.with_timers(timers);
+        report = report.with(&timers);
     }
     if !io_selected.is_empty() {
         eprintln!(
@@ -261,10 +261,10 @@ fn compare(args: CompareArgs) -> Result<(), String> {
         );
         let io = iobench::run(&io_selected, scale, &io_settings)
             .map_err(|err| format!("I/O workloads: {err}"))?;
-        report = report.with_io(io);
+        report = report.with(&io);
     }
 
-    let busy = if busy_worker_selected {
+    if busy_worker_selected {
         let rounds = args.rounds.map_or(
             match scale {
                 Scale::Full => 20,
@@ -276,18 +276,12 @@ fn compare(args: CompareArgs) -> Result<(), String> {
             "ringwork-bench: busy_worker x 4 peers x 3 blockers x {rounds} rounds (~{:.0} s)",
             rounds as f64 * 12.0 * 0.45
         );
-        Some(
-            busy_worker::run(rounds, args.workers as usize)
-                .map_err(|err| format!("busy_worker: {err}"))?,
-        )
-    } else {
-        None
-    };
+        let busy = busy_worker::run(rounds, args.workers as usize)
+            .map_err(|err| format!("busy_worker: {err}"))?;
+        report = report.with(&busy);
+    }
 
     print!("{}", report.render());
-    if let Some(busy) = &busy {
-        print!("{}", busy_worker::render(busy));
-    }
     println!("(whole run: {:.1} s)", started.elapsed().as_secs_f64());
     if let Some(path) = &args.json {
         report

@@ -243,133 +243,88 @@ pub trait SyncRuntime: SchedulerRuntime {
     ) -> impl Future<Output = R> + Send + 'a;
 }
 
-impl SyncRuntime for ringwork::Runtime {
-    type MpscSender<T: Send + 'static> = ringwork::sync::mpsc::Sender<T>;
-    type MpscReceiver<T: Send + 'static> = ringwork::sync::mpsc::Receiver<T>;
-    type OneshotSender<T: Send + 'static> = ringwork::sync::oneshot::Sender<T>;
-    type OneshotReceiver<T: Send + 'static> = ringwork::sync::oneshot::Receiver<T>;
-    type Mutex<T: Send + 'static> = ringwork::sync::Mutex<T>;
-    type Semaphore = ringwork::sync::Semaphore;
+/// Implements [`SyncRuntime`] for a runtime whose sync module (`$sync`)
+/// has tokio's shape — `ringwork::sync` and `tokio::sync` both do, so one
+/// body serves both.
+macro_rules! sync_runtime {
+    ($runtime:ty, $($sync:ident)::+) => {
+        impl SyncRuntime for $runtime {
+            type MpscSender<T: Send + 'static> = $($sync)::+::mpsc::Sender<T>;
+            type MpscReceiver<T: Send + 'static> = $($sync)::+::mpsc::Receiver<T>;
+            type OneshotSender<T: Send + 'static> = $($sync)::+::oneshot::Sender<T>;
+            type OneshotReceiver<T: Send + 'static> = $($sync)::+::oneshot::Receiver<T>;
+            type Mutex<T: Send + 'static> = $($sync)::+::Mutex<T>;
+            type Semaphore = $($sync)::+::Semaphore;
 
-    fn mpsc_channel<T: Send + 'static>(
-        capacity: usize,
-    ) -> (Self::MpscSender<T>, Self::MpscReceiver<T>) {
-        ringwork::sync::mpsc::channel(capacity)
-    }
+            fn mpsc_channel<T: Send + 'static>(
+                capacity: usize,
+            ) -> (Self::MpscSender<T>, Self::MpscReceiver<T>) {
+                $($sync)::+::mpsc::channel(capacity)
+            }
 
-    async fn mpsc_send<T: Send + 'static>(sender: &Self::MpscSender<T>, value: T) -> Result<(), T> {
-        sender.send(value).await.map_err(|err| err.0)
-    }
+            async fn mpsc_send<T: Send + 'static>(
+                sender: &Self::MpscSender<T>,
+                value: T,
+            ) -> Result<(), T> {
+                sender.send(value).await.map_err(|err| err.0)
+            }
 
-    fn mpsc_recv<T: Send + 'static>(
-        receiver: &mut Self::MpscReceiver<T>,
-    ) -> impl Future<Output = Option<T>> + Send + '_ {
-        receiver.recv()
-    }
+            fn mpsc_recv<T: Send + 'static>(
+                receiver: &mut Self::MpscReceiver<T>,
+            ) -> impl Future<Output = Option<T>> + Send + '_ {
+                receiver.recv()
+            }
 
-    fn oneshot_channel<T: Send + 'static>() -> (Self::OneshotSender<T>, Self::OneshotReceiver<T>) {
-        ringwork::sync::oneshot::channel()
-    }
+            fn oneshot_channel<T: Send + 'static>(
+            ) -> (Self::OneshotSender<T>, Self::OneshotReceiver<T>) {
+                $($sync)::+::oneshot::channel()
+            }
 
-    fn oneshot_send<T: Send + 'static>(sender: Self::OneshotSender<T>, value: T) -> Result<(), T> {
-        sender.send(value)
-    }
+            fn oneshot_send<T: Send + 'static>(
+                sender: Self::OneshotSender<T>,
+                value: T,
+            ) -> Result<(), T> {
+                sender.send(value)
+            }
 
-    async fn oneshot_recv<T: Send + 'static>(receiver: Self::OneshotReceiver<T>) -> Option<T> {
-        receiver.await.ok()
-    }
+            async fn oneshot_recv<T: Send + 'static>(
+                receiver: Self::OneshotReceiver<T>,
+            ) -> Option<T> {
+                receiver.await.ok()
+            }
 
-    fn mutex<T: Send + 'static>(value: T) -> Self::Mutex<T> {
-        ringwork::sync::Mutex::new(value)
-    }
+            fn mutex<T: Send + 'static>(value: T) -> Self::Mutex<T> {
+                $($sync)::+::Mutex::new(value)
+            }
 
-    async fn with_lock<'a, T: Send + 'static, R: Send + 'a>(
-        mutex: &'a Self::Mutex<T>,
-        critical: impl FnOnce(&mut T) -> R + Send + 'a,
-    ) -> R {
-        let mut guard = mutex.lock().await;
-        critical(&mut guard)
-    }
+            async fn with_lock<'a, T: Send + 'static, R: Send + 'a>(
+                mutex: &'a Self::Mutex<T>,
+                critical: impl FnOnce(&mut T) -> R + Send + 'a,
+            ) -> R {
+                let mut guard = mutex.lock().await;
+                critical(&mut guard)
+            }
 
-    fn semaphore(permits: usize) -> Self::Semaphore {
-        ringwork::sync::Semaphore::new(permits)
-    }
+            fn semaphore(permits: usize) -> Self::Semaphore {
+                $($sync)::+::Semaphore::new(permits)
+            }
 
-    async fn with_permit<'a, R: Send + 'a>(
-        semaphore: &'a Self::Semaphore,
-        critical: impl FnOnce() -> R + Send + 'a,
-    ) -> R {
-        let _permit = semaphore
-            .acquire()
-            .await
-            .expect("the workloads never close their semaphore");
-        critical()
-    }
+            async fn with_permit<'a, R: Send + 'a>(
+                semaphore: &'a Self::Semaphore,
+                critical: impl FnOnce() -> R + Send + 'a,
+            ) -> R {
+                let _permit = semaphore
+                    .acquire()
+                    .await
+                    .expect("the workloads never close their semaphore");
+                critical()
+            }
+        }
+    };
 }
 
-impl SyncRuntime for tokio::runtime::Runtime {
-    type MpscSender<T: Send + 'static> = tokio::sync::mpsc::Sender<T>;
-    type MpscReceiver<T: Send + 'static> = tokio::sync::mpsc::Receiver<T>;
-    type OneshotSender<T: Send + 'static> = tokio::sync::oneshot::Sender<T>;
-    type OneshotReceiver<T: Send + 'static> = tokio::sync::oneshot::Receiver<T>;
-    type Mutex<T: Send + 'static> = tokio::sync::Mutex<T>;
-    type Semaphore = tokio::sync::Semaphore;
-
-    fn mpsc_channel<T: Send + 'static>(
-        capacity: usize,
-    ) -> (Self::MpscSender<T>, Self::MpscReceiver<T>) {
-        tokio::sync::mpsc::channel(capacity)
-    }
-
-    async fn mpsc_send<T: Send + 'static>(sender: &Self::MpscSender<T>, value: T) -> Result<(), T> {
-        sender.send(value).await.map_err(|err| err.0)
-    }
-
-    fn mpsc_recv<T: Send + 'static>(
-        receiver: &mut Self::MpscReceiver<T>,
-    ) -> impl Future<Output = Option<T>> + Send + '_ {
-        receiver.recv()
-    }
-
-    fn oneshot_channel<T: Send + 'static>() -> (Self::OneshotSender<T>, Self::OneshotReceiver<T>) {
-        tokio::sync::oneshot::channel()
-    }
-
-    fn oneshot_send<T: Send + 'static>(sender: Self::OneshotSender<T>, value: T) -> Result<(), T> {
-        sender.send(value)
-    }
-
-    async fn oneshot_recv<T: Send + 'static>(receiver: Self::OneshotReceiver<T>) -> Option<T> {
-        receiver.await.ok()
-    }
-
-    fn mutex<T: Send + 'static>(value: T) -> Self::Mutex<T> {
-        tokio::sync::Mutex::new(value)
-    }
-
-    async fn with_lock<'a, T: Send + 'static, R: Send + 'a>(
-        mutex: &'a Self::Mutex<T>,
-        critical: impl FnOnce(&mut T) -> R + Send + 'a,
-    ) -> R {
-        let mut guard = mutex.lock().await;
-        critical(&mut guard)
-    }
-
-    fn semaphore(permits: usize) -> Self::Semaphore {
-        tokio::sync::Semaphore::new(permits)
-    }
-
-    async fn with_permit<'a, R: Send + 'a>(
-        semaphore: &'a Self::Semaphore,
-        critical: impl FnOnce() -> R + Send + 'a,
-    ) -> R {
-        let _permit = semaphore
-            .acquire()
-            .await
-            .expect("the workloads never close their semaphore");
-        critical()
-    }
-}
+sync_runtime!(ringwork::Runtime, ringwork::sync);
+sync_runtime!(tokio::runtime::Runtime, tokio::sync);
 
 /// A built runtime of one of the kinds that can be compared.
 #[derive(Debug)]

@@ -6,12 +6,11 @@
 //! their median with its min–max range — the number to quote, since each
 //! ratio compares two runs made under the same machine conditions.
 
-use crate::iobench::IoReport;
 use crate::machine::MachineInfo;
 use crate::peer::Peer;
 use crate::runner::{CompareSettings, WorkloadTimes};
 use crate::stats::Summary;
-use crate::workloads::time::TimerReport;
+use crate::table::{format_range, format_table};
 use crate::workloads::{Family, Scale};
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -29,12 +28,23 @@ pub struct Report {
     pub peers: Vec<PeerReport>,
     /// One entry per workload, in the order they ran.
     pub workloads: Vec<WorkloadReport>,
-    /// The timer workloads' numbers, when any ran.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub timers: Option<TimerReport>,
-    /// The I/O workloads' numbers, when any ran.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub io: Option<IoReport>,
+    /// The other families' sections (timers, I/O, busy_worker, ...), each
+    /// under its own key in the JSON, printed after the scheduler and sync
+    /// tables in the order they were added.
+    #[serde(flatten)]
+    pub sections: std::collections::BTreeMap<&'static str, serde_json::Value>,
+    /// The sections' tables, as printed.
+    #[serde(skip)]
+    rendered: Vec<String>,
+}
+
+/// A family of workloads with a report of its own: it renders its own table
+/// and says under which key its numbers go in the JSON.
+pub trait Section: Serialize {
+    /// The JSON key ("timers", "io", ...).
+    fn key(&self) -> &'static str;
+    /// Its tables, as printed.
+    fn render(&self) -> String;
 }
 
 /// How the comparison was run.
@@ -158,20 +168,18 @@ impl Report {
                 .iter()
                 .map(|times| summarise_workload(peers, reference, times))
                 .collect(),
-            timers: None,
-            io: None,
+            sections: std::collections::BTreeMap::new(),
+            rendered: Vec::new(),
         }
     }
 
-    /// Adds the timer workloads' numbers (printed after the scheduler and sync tables).
-    pub fn with_timers(mut self, timers: TimerReport) -> Report {
-        self.timers = Some(timers);
-        self
-    }
-
-    /// Adds the I/O workloads' numbers (printed after the scheduler and sync tables).
-    pub fn with_io(mut self, io: IoReport) -> Report {
-        self.io = Some(io);
+    /// Adds a family's section (printed after the scheduler and sync
+    /// tables, in the order added).
+    pub fn with(mut self, section: &impl Section) -> Report {
+        let json = serde_json::to_value(section)
+            .unwrap_or_else(|err| serde_json::Value::String(format!("not serialisable: {err}")));
+        self.sections.insert(section.key(), json);
+        self.rendered.push(section.render());
         self
     }
 
@@ -183,7 +191,7 @@ impl Report {
 
     /// The header and the tables, as printed by `compare`: the scheduler
     /// table and the sync-primitives table (each when some of its workloads
-    /// ran), the timer table, then the I/O tables.
+    /// ran), then the other families' sections.
     pub fn render(&self) -> String {
         let mut out = String::new();
         self.render_header(&mut out);
@@ -198,11 +206,8 @@ impl Report {
                 self.render_table(&workloads, &mut out);
             }
         }
-        if let Some(timers) = &self.timers {
-            out.push_str(&timers.render());
-        }
-        if let Some(io) = &self.io {
-            out.push_str(&io.render());
+        for section in &self.rendered {
+            out.push_str(section);
         }
         out
     }
@@ -388,49 +393,6 @@ fn format_millis(millis: f64) -> String {
     } else {
         format!("{:.0} us", millis * 1_000.0)
     }
-}
-
-/// "median [min-max]" with two decimals.
-pub(crate) fn format_range(summary: &Summary) -> String {
-    format!(
-        "{:.2} [{:.2}-{:.2}]",
-        summary.median, summary.min, summary.max
-    )
-}
-
-/// A table in the scheduler table's style: a header row, a rule, the first
-/// `left` columns left-aligned and the others right-aligned.
-pub(crate) fn format_table(rows: &[Vec<String>], left: usize) -> String {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|column| {
-            rows.iter()
-                .filter_map(|row| row.get(column))
-                .map(|cell| cell.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for (index, row) in rows.iter().enumerate() {
-        let line: Vec<String> = row
-            .iter()
-            .enumerate()
-            .map(|(column, cell)| {
-                if column < left {
-                    format!("{cell:<width$}", width = widths[column])
-                } else {
-                    format!("{cell:>width$}", width = widths[column])
-                }
-            })
-            .collect();
-        let _ = writeln!(out, "{}", line.join("  ").trim_end());
-        if index == 0 {
-            let rule: usize = widths.iter().sum::<usize>() + 2 * columns.saturating_sub(1);
-            let _ = writeln!(out, "{}", "-".repeat(rule));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use std::io;
 use std::net::TcpListener;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use super::server::ECHO_BUFFER;
+use super::ECHO_BUFFER;
 
 /// Submission queue entries; the completion queue gets twice as many. At most
 /// one operation per connection plus the accept is in flight, far below.

@@ -13,6 +13,10 @@
 //! [`Watchdog`] against hangs. Their tables are printed after the scheduler
 //! table, and their numbers go into the `--json` file under `io`.
 
+/// Read buffer of every echo server's connections, in bytes (`server.rs`,
+/// and the floor's).
+pub const ECHO_BUFFER: usize = 16 * 1024;
+
 pub mod aligned;
 pub mod file_randread;
 pub mod floor;
@@ -22,9 +26,9 @@ pub mod server;
 pub mod sys;
 pub mod tcp_echo;
 
-use crate::report::{format_range, format_table};
 use crate::runner::Watchdog;
 use crate::stats::Summary;
+use crate::table::{format_range, format_table};
 use crate::workloads::Scale;
 use file_randread::{FileConfig, FileResults};
 use serde::Serialize;
@@ -180,6 +184,16 @@ pub fn run(selected: &[&str], scale: Scale, settings: &IoSettings) -> io::Result
         tcp_echo,
         file_randread,
     })
+}
+
+impl crate::report::Section for IoReport {
+    fn key(&self) -> &'static str {
+        "io"
+    }
+
+    fn render(&self) -> String {
+        IoReport::render(self)
+    }
 }
 
 impl IoReport {

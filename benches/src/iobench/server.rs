@@ -23,8 +23,7 @@ use std::thread;
 /// default of 128 drops SYNs when 100+ clients connect at once.
 pub const LISTEN_BACKLOG: libc::c_int = 1024;
 
-/// Read buffer of every server's connections, in bytes.
-pub const ECHO_BUFFER: usize = 16 * 1024;
+pub use super::ECHO_BUFFER;
 
 /// The servers `serve` can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

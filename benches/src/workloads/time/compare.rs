@@ -377,6 +377,16 @@ const NAN_SUMMARY: Summary = Summary {
     max: f64::NAN,
 };
 
+impl crate::report::Section for TimerReport {
+    fn key(&self) -> &'static str {
+        "timers"
+    }
+
+    fn render(&self) -> String {
+        TimerReport::render(self)
+    }
+}
+
 impl TimerReport {
     /// The timer table, as printed after the scheduler table.
     pub fn render(&self) -> String {
@@ -437,13 +447,13 @@ impl TimerReport {
                     metric
                         .ratio
                         .as_ref()
-                        .map_or_else(|| "-".to_owned(), crate::report::format_range),
+                        .map_or_else(|| "-".to_owned(), crate::table::format_range),
                 );
                 rows.push(row);
             }
         }
         let _ = writeln!(out);
-        out.push_str(&crate::report::format_table(&rows, 2));
+        out.push_str(&crate::table::format_table(&rows, 2));
         let other = self
             .workloads
             .iter()
