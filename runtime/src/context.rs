@@ -87,6 +87,20 @@ pub(crate) fn runtime() -> Option<std::sync::Arc<dyn RuntimeContext>> {
         .flatten()
 }
 
+/// Runs `f` with the current runtime, without cloning it (no reference
+/// count touched: the runtime's count is shared by every thread).
+pub(crate) fn with_runtime<T>(f: impl FnOnce(Option<&dyn RuntimeContext>) -> T) -> T {
+    let mut f = Some(f);
+    let result = CONTEXT.try_with(|ctx| {
+        let runtime = ctx.runtime.borrow();
+        (f.take().expect("called once"))(runtime.as_deref())
+    });
+    match result {
+        Ok(value) => value,
+        Err(_) => (f.take().expect("not called when the context is gone"))(None),
+    }
+}
+
 /// Restores the previous runtime on drop.
 pub(crate) struct RuntimeGuard {
     prev: Option<std::sync::Arc<dyn RuntimeContext>>,

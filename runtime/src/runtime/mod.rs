@@ -244,9 +244,7 @@ impl Handle {
 
     /// The current runtime's handle, or an error outside any runtime.
     pub fn try_current() -> Result<Handle, TryCurrentError> {
-        context::runtime()
-            .and_then(|runtime| runtime.as_any().downcast_ref::<Handle>().cloned())
-            .ok_or(TryCurrentError(()))
+        Handle::with_current(|handle| handle.cloned()).ok_or(TryCurrentError(()))
     }
 
     /// Spawns `future` as a task on the runtime's workers and returns its
@@ -316,6 +314,13 @@ impl Handle {
 }
 
 impl Handle {
+    /// Runs `f` with the current runtime's handle, without cloning it.
+    pub(crate) fn with_current<T>(f: impl FnOnce(Option<&Handle>) -> T) -> T {
+        context::with_runtime(|runtime| {
+            f(runtime.and_then(|runtime| runtime.as_any().downcast_ref::<Handle>()))
+        })
+    }
+
     /// This handle as the per-thread context holds it.
     pub(crate) fn as_context(&self) -> std::sync::Arc<dyn RuntimeContext> {
         std::sync::Arc::new(self.clone())
@@ -398,3 +403,9 @@ impl fmt::Display for TryCurrentError {
 }
 
 impl std::error::Error for TryCurrentError {}
+
+impl TryCurrentError {
+    pub(crate) fn new() -> TryCurrentError {
+        TryCurrentError(())
+    }
+}

@@ -50,7 +50,10 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    crate::runtime::Handle::current().spawn_blocking(f)
+    crate::runtime::Handle::with_current(|handle| match handle {
+        Some(handle) => handle.spawn_blocking(f),
+        None => panic!("{}", crate::runtime::TryCurrentError::new()),
+    })
 }
 
 /// Spawns `future` on the current runtime (the one this thread is a worker
@@ -83,5 +86,9 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    crate::runtime::Handle::current().spawn(future)
+    // Spawned without cloning the handle (whose count every thread shares).
+    crate::runtime::Handle::with_current(|handle| match handle {
+        Some(handle) => handle.spawn(future),
+        None => panic!("{}", crate::runtime::TryCurrentError::new()),
+    })
 }
