@@ -74,3 +74,38 @@ fn every_task_runs_once_across_lifo_local_injector_and_steals() {
         workers.shutdown();
     });
 }
+
+/// Proves: a task spawned into worker 0's LIFO slot (as every spawn from a
+/// worker is), while the monitor rescues it for a stuck worker 0 and worker 1
+/// looks for work, runs exactly once: the owner's take and the monitor's
+/// take of the slot cannot both get it, and a rescued task reaches the
+/// injector, where worker 1 (or worker 0, later) finds it.
+#[test]
+fn a_lifo_task_rescued_from_a_stuck_worker_runs_once() {
+    loom::model(|| {
+        let workers = ModelWorkers::new(2);
+        let runs = Arc::new(AtomicUsize::new(0));
+        let spawned = workers.run_as(0, |_| workers.spawn(counted(&runs)));
+
+        let owner = {
+            let workers = workers.clone();
+            thread::spawn(move || workers.run_as(0, |w| w.run_tick()))
+        };
+        let monitor = {
+            let workers = workers.clone();
+            thread::spawn(move || workers.rescue(0))
+        };
+        let idle = workers.run_as(1, |w| w.run_tick());
+        let owner = owner.join().unwrap();
+        monitor.join().unwrap();
+        // At most one of the two ticks got the task.
+        assert!(!(owner && idle), "both workers ran a task; there was one");
+        workers.run_as(0, |w| w.run_until_idle());
+        workers.run_as(1, |w| w.run_until_idle());
+
+        assert_eq!(runs.load(Ordering::SeqCst), 1, "the task ran once");
+        assert!(spawned.is_finished());
+        assert_eq!(workers.alive(), 0);
+        workers.shutdown();
+    });
+}

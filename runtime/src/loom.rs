@@ -21,7 +21,7 @@ mod imp {
 
         pub(crate) mod atomic {
             pub(crate) use std::sync::atomic::{
-                fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+                fence, AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering,
             };
         }
 
@@ -140,7 +140,7 @@ mod imp {
 
         pub(crate) mod atomic {
             pub(crate) use loom::sync::atomic::{
-                fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+                fence, AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering,
             };
         }
 

@@ -171,7 +171,8 @@ impl ModelWorkers {
 
     /// Spawns `future` as `Handle::spawn` does: from a thread that is not
     /// acting as a worker it goes to the injector; from inside
-    /// [`ModelWorkers::run_as`], to the back of that worker's local queue.
+    /// [`ModelWorkers::run_as`], into that worker's LIFO slot (the slot's
+    /// previous task moves to the back of its local queue).
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
@@ -217,6 +218,14 @@ impl ModelWorkers {
     /// Tasks still registered.
     pub fn alive(&self) -> usize {
         self.shared.metrics().alive_tasks
+    }
+
+    /// What the monitor does for worker `index` when it is stuck in a long
+    /// poll (`driver/handoff.rs`): its LIFO task goes to the injector and an
+    /// idle worker is woken. Callable from any thread, while another thread
+    /// acts as that worker.
+    pub fn rescue(&self, index: usize) {
+        self.shared.rescue_stranded(index);
     }
 }
 

@@ -19,6 +19,9 @@
 //!   epoll `Handle::try_poll`, which give way while the owner itself is in
 //!   its driver). Tasks it wakes are scheduled from a non-worker thread:
 //!   through the injector, unparking an idle worker.
+//! - The scheduler's hook (`Park::set_stranded_hook`) runs first in such a
+//!   turn: the task in the stuck worker's LIFO slot (a child its long task
+//!   spawned, say) goes to the injector, and an idle worker is woken.
 //! - When it has just helped a stuck worker, the monitor sleeps until that
 //!   worker's next timer if it comes before the next tick, so a stranded
 //!   timer fires within the wheel's 1 ms resolution.
@@ -41,7 +44,7 @@
 //! (`loom-tests/tests/handoff.rs` checks this.) A worker pays one fence per
 //! blocking park, and a futex wake only when the monitor slept.
 
-use super::park::{Park, Unpark};
+use super::park::{Park, StrandedHook, Unpark};
 use crate::loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, Ordering};
 use crate::loom::sync::{Arc, Condvar, Mutex};
 use crate::time::driver::TimeDriver;
@@ -97,6 +100,8 @@ pub(crate) struct Watch {
     time: Arc<TimeDriver>,
     io: IoTurn,
     monitor: Arc<MonitorState>,
+    /// The scheduler's part of a turn for a stuck worker.
+    stranded: std::sync::OnceLock<StrandedHook>,
 }
 
 impl Watch {
@@ -107,6 +112,7 @@ impl Watch {
             time,
             io,
             monitor: monitor.state.clone(),
+            stranded: std::sync::OnceLock::new(),
         });
         monitor.state.watches.lock().push(watch.clone());
         watch
@@ -152,6 +158,9 @@ impl Watch {
     /// The monitor's turn for a stuck owner: due timers, then I/O. Returns
     /// what it delivered and when the owner's next timer is due.
     fn turn(&self, now: Instant) -> (usize, Option<Instant>) {
+        if let Some(stranded) = self.stranded.get() {
+            stranded();
+        }
         let (fired, next) = self.time.process_and_next(now);
         let delivered = fired + self.io.turn();
         (delivered, next.map(|after| now + after))
@@ -210,6 +219,10 @@ impl<P: Park> Park for WatchedPark<P> {
 
     fn timer(&self) -> Option<Arc<TimeDriver>> {
         self.inner.timer()
+    }
+
+    fn set_stranded_hook(&mut self, hook: StrandedHook) {
+        let _ = self.watch.stranded.set(hook);
     }
 }
 

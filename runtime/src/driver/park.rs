@@ -48,7 +48,17 @@ pub(crate) trait Park: Send {
     fn timer(&self) -> Option<Arc<TimeDriver>> {
         None
     }
+
+    /// What the monitor (`handoff.rs`) should do, besides driving the
+    /// driver, for a worker stuck in a long poll: the scheduler hands its
+    /// stranded work to idle workers. Only parks that have a watch keep it.
+    /// (Not under loom: the scheduler models leave the monitor out.)
+    #[cfg_attr(loom, allow(dead_code))]
+    fn set_stranded_hook(&mut self, _hook: StrandedHook) {}
 }
+
+/// See [`Park::set_stranded_hook`].
+pub(crate) type StrandedHook = Box<dyn Fn() + Send + Sync>;
 
 /// The waking side: `Send + Sync`, callable from any thread.
 pub(crate) trait Unpark: Send + Sync + 'static {
@@ -73,6 +83,9 @@ impl Park for Box<dyn Park> {
     }
     fn timer(&self) -> Option<Arc<TimeDriver>> {
         (**self).timer()
+    }
+    fn set_stranded_hook(&mut self, hook: StrandedHook) {
+        (**self).set_stranded_hook(hook);
     }
 }
 

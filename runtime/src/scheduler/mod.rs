@@ -16,6 +16,7 @@
 //! | any other thread | the injector | the injector |
 
 mod idle;
+mod lifo;
 pub(crate) mod metrics;
 mod queue;
 pub(crate) mod rng;
@@ -30,6 +31,7 @@ use crate::task_core::{self as task, list::OwnedTasks, JoinHandle, Schedule};
 use crate::time::driver::{TimeDriver, WheelClosed};
 use crate::time::wheel::Key;
 use idle::Idle;
+use lifo::LifoSlot;
 use metrics::{RuntimeMetrics, WorkerCounters};
 use queue::{Injector, LocalQueue, Stealer};
 use std::fmt;
@@ -65,6 +67,8 @@ pub(crate) struct Config {
 /// What other threads may touch of one worker.
 struct Remote {
     stealer: Stealer<Notified>,
+    /// The worker's LIFO slot (its owner's; others may only take from it).
+    lifo: LifoSlot,
     unparker: std::sync::Arc<dyn Unpark>,
     /// The worker's timer wheel, where threads without one arm their timers.
     timer: Option<Arc<TimeDriver>>,
@@ -111,6 +115,7 @@ pub(crate) fn create(
         let local = LocalQueue::new();
         remotes.push(Remote {
             stealer: local.stealer(),
+            lifo: LifoSlot::new(),
             unparker: park.unparker(),
             timer: park.timer(),
             counters: WorkerCounters::default(),
@@ -132,6 +137,19 @@ pub(crate) fn create(
         exited_changed: Condvar::new(),
         next_timer_worker: AtomicUsize::new(0),
     });
+    // The monitor's hook for a stuck worker. A `Weak`: the parks live in the
+    // workers, which `Shared` outlives anyway, but a strong count here would
+    // keep `Shared` alive through its own workers' parks.
+    #[cfg(not(loom))]
+    for part in &mut parts {
+        let weak = Arc::downgrade(&shared);
+        let index = part.index;
+        part.park.set_stranded_hook(Box::new(move || {
+            if let Some(shared) = weak.upgrade() {
+                shared.rescue_stranded(index);
+            }
+        }));
+    }
     (shared, parts)
 }
 
@@ -165,12 +183,11 @@ impl Shared {
     {
         let (join, notified) = this.owned.spawn(future, this.clone(), spawned_at);
         if let Some(notified) = notified {
-            // Back of the queue, not the LIFO slot: the spawner often goes on
-            // running (or blocks), and only queued tasks can be stolen by an
-            // idle worker. (The LIFO slot would make spawn chains cheaper —
-            // see docs/architecture.md — but strand a child behind a busy
-            // parent.)
-            Shared::schedule_task(this, notified, Placement::Back);
+            // The LIFO slot, as a wake-up from the running task: a spawn
+            // chain runs child after child with no queue traffic. A parent
+            // that goes on running for long does not strand the child: the
+            // monitor moves it to the injector (`rescue_stranded`).
+            Shared::schedule_task(this, notified, Placement::Lifo);
         }
         join
     }
@@ -214,6 +231,24 @@ impl Shared {
             return;
         }
         this.notify_parked();
+    }
+
+    /// Worker `index` is stuck in a long poll (the monitor says so, see
+    /// `driver/handoff.rs`): the task in its LIFO slot goes to the injector
+    /// and an idle worker is woken; with queued tasks instead, an idle worker
+    /// is woken to steal them.
+    pub(crate) fn rescue_stranded(&self, index: usize) {
+        let remote = &self.remotes[index];
+        if let Some(task) = remote.lifo.take() {
+            self.injector.push(task);
+            if self.is_shutdown() {
+                self.drain_injector();
+                return;
+            }
+            self.notify_parked();
+        } else if !remote.stealer.is_empty() {
+            self.notify_parked();
+        }
     }
 
     /// Rule 2 of the idle protocol: wake one sleeper if no worker searches.

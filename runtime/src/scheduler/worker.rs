@@ -46,8 +46,6 @@ pub(crate) struct Worker {
     shared: Arc<Shared>,
     index: usize,
     local: LocalQueue<Notified>,
-    /// The task woken most recently by the running task; runs next.
-    lifo: Cell<Option<Notified>>,
     /// Counted in `Idle`'s searching workers.
     is_searching: Cell<bool>,
     tick: Cell<u32>,
@@ -74,8 +72,8 @@ pub(crate) fn run(
     });
     // Every future this worker dropped may have cancelled I/O: the driver
     // waits for the kernel to release those buffers before the thread ends.
+    drop(worker.lifo().take());
     let mut park = worker.park.into_inner();
-    drop(worker.lifo);
     park.exit();
     drop(park);
     run_hook(&shared.config.on_thread_stop);
@@ -130,7 +128,6 @@ impl Worker {
             shared,
             index,
             local,
-            lifo: Cell::new(None),
             is_searching: Cell::new(false),
             tick: Cell::new(0),
             park: RefCell::new(park),
@@ -213,7 +210,7 @@ impl Worker {
                 return Some(task);
             }
         }
-        if let Some(task) = self.lifo.take() {
+        if let Some(task) = self.lifo().take() {
             self.counters().lifo_hits.add(1);
             return Some(task);
         }
@@ -277,7 +274,7 @@ impl Worker {
 
         // Tasks the poll woke: run them now, a bounded number in a row.
         let mut lifo_polls = 0;
-        while let Some(next) = self.lifo.take() {
+        while let Some(next) = self.lifo().take() {
             if lifo_polls >= self.shared.config.max_lifo_polls || self.shared.is_shutdown() {
                 self.push_back(next);
                 break;
@@ -294,7 +291,7 @@ impl Worker {
     pub(super) fn schedule_local(&self, task: Notified, placement: Placement) {
         match placement {
             Placement::Lifo => {
-                if let Some(prev) = self.lifo.replace(Some(task)) {
+                if let Some(prev) = self.lifo().put(task) {
                     self.push_back(prev);
                 }
             }
@@ -318,10 +315,14 @@ impl Worker {
     }
 
     fn has_lifo(&self) -> bool {
-        let task = self.lifo.take();
-        let has = task.is_some();
-        self.lifo.set(task);
-        has
+        !self.lifo().is_empty()
+    }
+
+    /// The task woken (or spawned) most recently by the running task; runs
+    /// next. In `Shared`, so that the monitor can take it from a stuck
+    /// worker.
+    fn lifo(&self) -> &super::lifo::LifoSlot {
+        &self.shared.remotes[self.index].lifo
     }
 
     fn has_local_work(&self) -> bool {
@@ -367,7 +368,7 @@ impl Worker {
         let shards_start = self.index * 4;
         self.shared.owned.close_and_shutdown_all(shards_start);
         // Dropping futures above may have woken tasks onto this worker.
-        while let Some(task) = self.lifo.take() {
+        while let Some(task) = self.lifo().take() {
             drop(task);
         }
         while let Some(task) = self.local.pop() {

@@ -30,6 +30,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::num::NonZeroU64;
 use std::panic::Location;
+use std::ptr::NonNull;
 
 /// What a task needs from the scheduler that runs it.
 pub(crate) trait Schedule: Send + Sync + Sized + 'static {
@@ -146,6 +147,26 @@ impl<S: 'static> Notified<S> {
 
     pub(crate) fn id(&self) -> Id {
         self.0.id()
+    }
+
+    /// Gives up this `Notified` as a raw address, reference and all (for a
+    /// slot that holds tasks as pointers); [`Notified::from_ptr`] takes it
+    /// back.
+    pub(crate) fn into_ptr(self) -> NonNull<()> {
+        let ptr = self.0.raw.as_ptr().cast::<()>();
+        std::mem::forget(self);
+        ptr
+    }
+
+    /// # Safety
+    /// - `ptr` came from [`Notified::into_ptr`] of a `Notified<S>`, and is
+    ///   taken back once.
+    pub(crate) unsafe fn from_ptr(ptr: NonNull<()>) -> Notified<S> {
+        // SAFETY: the caller passes back the address `into_ptr` made of a
+        // task's header, with the `Notified<S>`'s reference.
+        let raw = unsafe { RawTask::from_raw(ptr.cast()) };
+        // SAFETY: as above: the reference is a `Notified<S>`'s.
+        unsafe { Notified::from_raw(raw) }
     }
 
     /// Polls the task once (or cancels it, or drops this stale notification).

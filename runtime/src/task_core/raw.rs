@@ -126,6 +126,11 @@ impl RawTask {
         RawTask { ptr }
     }
 
+    /// The task's address (for a slot that stores tasks as pointers).
+    pub(crate) fn as_ptr(self) -> NonNull<Header> {
+        self.ptr
+    }
+
     /// # Safety
     /// - `ptr` must point to the header of a live task allocation.
     pub(super) unsafe fn from_raw(ptr: NonNull<Header>) -> RawTask {
