@@ -30,6 +30,7 @@ use crate::loom::sync::{Arc, Condvar, Mutex};
 use crate::task_core::{self as task, list::OwnedTasks, JoinHandle, Schedule};
 use crate::time::driver::{TimeDriver, WheelClosed};
 use crate::time::wheel::Key;
+use crossbeam_utils::CachePadded;
 use idle::Idle;
 use lifo::LifoSlot;
 use metrics::{RuntimeMetrics, WorkerCounters};
@@ -64,7 +65,10 @@ pub(crate) struct Config {
     pub(crate) driver: Option<crate::driver::Info>,
 }
 
-/// What other threads may touch of one worker.
+/// What other threads may touch of one worker. Each is alone on its cache
+/// line(s) (`CachePadded`): the owner writes its LIFO slot and counters on
+/// every poll, and with two workers' `Remote`s on one line every such write
+/// missed after the other worker touched its own (ping_pong: 6.5 -> 4.4 ms).
 struct Remote {
     stealer: Stealer<Notified>,
     /// The worker's LIFO slot (its owner's; others may only take from it).
@@ -77,7 +81,7 @@ struct Remote {
 
 /// The state shared by all workers and handles of one runtime.
 pub(crate) struct Shared {
-    remotes: Box<[Remote]>,
+    remotes: Box<[CachePadded<Remote>]>,
     injector: Injector<Notified>,
     idle: Idle,
     owned: OwnedTasks<Arc<Shared>>,
@@ -113,13 +117,13 @@ pub(crate) fn create(
     let mut parts = Vec::with_capacity(num_workers);
     for (index, park) in parks.into_iter().enumerate() {
         let local = LocalQueue::new();
-        remotes.push(Remote {
+        remotes.push(CachePadded::new(Remote {
             stealer: local.stealer(),
             lifo: LifoSlot::new(),
             unparker: park.unparker(),
             timer: park.timer(),
             counters: WorkerCounters::default(),
-        });
+        }));
         parts.push(WorkerParts { index, local, park });
     }
     let shared = Arc::new(Shared {
