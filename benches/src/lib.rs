@@ -20,8 +20,10 @@
 //!   that its peak RSS is its own);
 //! - [`iobench`]: the I/O workloads (`tcp_echo` on ringwork-uring,
 //!   ringwork-epoll, tokio and a hand-written io_uring floor;
-//!   `file_randread` on ringwork-uring, ringwork-epoll and tokio), with
-//!   their servers, load generator and tables;
+//!   `file_randread` on ringwork-uring, ringwork-epoll and tokio; `skewed`:
+//!   the plain connections' p99 next to a few CPU-heavy ones, against tokio
+//!   and a thread per connection), with their servers, load generator and
+//!   tables;
 //! - [`busy_worker`]: how late a neighbour's timer and read complete while
 //!   their worker is stuck in one long poll (ringwork-uring,
 //!   ringwork-epoll, tokio);

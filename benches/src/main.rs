@@ -54,7 +54,8 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct ServeArgs {
-    /// ringwork-uring, ringwork-epoll, tokio or floor.
+    /// ringwork-uring, ringwork-uring-nocoop, ringwork-epoll, tokio, floor
+    /// or std-threads.
     #[arg(long)]
     peer: String,
 
@@ -65,6 +66,12 @@ struct ServeArgs {
     /// Pin every thread of the server to this CPU.
     #[arg(long)]
     cpu: Option<usize>,
+
+    /// The skewed workload's heavy connections, `HEAVY:COMPUTE_US:SIZE`:
+    /// connections numbered below HEAVY spin COMPUTE_US of CPU per message
+    /// of SIZE bytes (see `iobench::server::Skew`).
+    #[arg(long, value_parser = iobench::server::Skew::parse)]
+    skew: Option<iobench::server::Skew>,
 }
 
 #[derive(Debug, Args)]
@@ -167,7 +174,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             ServerKind::names()
         )
     })?;
-    iobench::server::serve(kind, args.workers as usize, args.cpu)
+    iobench::server::serve(kind, args.workers as usize, args.cpu, args.skew)
         .map_err(|err| format!("serve {}: {err}", kind.name()))
 }
 

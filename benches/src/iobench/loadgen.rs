@@ -162,6 +162,9 @@ pub struct Client {
     /// (connection, intended send time) of the echoes the last poll
     /// completed.
     done: Vec<(usize, u64)>,
+    /// Connections numbered below this are "heavy" (the skewed workload):
+    /// the open loop keeps their latencies apart.
+    heavy: usize,
 }
 
 impl std::fmt::Debug for Client {
@@ -202,8 +205,12 @@ pub struct OpenLoop {
     pub cpu_start: CpuSample,
     /// See `cpu_start`.
     pub cpu_end: CpuSample,
-    /// Latencies (ns) of the messages intended inside the window, sorted.
+    /// Latencies (ns) of the messages intended inside the window, sorted
+    /// (those of the connections below [`Client::set_heavy`]'s number are
+    /// in `heavy_latencies_ns` instead).
     pub latencies_ns: Vec<u64>,
+    /// Latencies (ns) of the heavy connections' messages, sorted.
+    pub heavy_latencies_ns: Vec<u64>,
     /// Largest delay between a message's intended and actual send time.
     pub max_send_lag: Duration,
 }
@@ -243,7 +250,14 @@ impl Client {
             read_buf: vec![0; 64 * 1024],
             events: vec![libc::epoll_event { events: 0, u64: 0 }; 256],
             done: Vec::new(),
+            heavy: 0,
         })
+    }
+
+    /// Counts connections `0..heavy` as heavy: the open loop reports their
+    /// latencies apart from the others'.
+    pub fn set_heavy(&mut self, heavy: usize) {
+        self.heavy = heavy;
     }
 
     /// Sends the next message of connection `index`, intended at `intended`
@@ -457,6 +471,8 @@ impl Client {
         let intended_of = |g: u64| (u128::from(g) * 1_000_000_000 / u128::from(rate)) as u64;
         let mut latencies =
             Vec::with_capacity((rate as f64 * measure.as_secs_f64() * 1.1) as usize);
+        let mut heavy_latencies = Vec::new();
+        let heavy = self.heavy;
         let mut cpu_start: Option<(CpuSample, u64)> = None;
         let mut cpu_end: Option<(CpuSample, u64)> = None;
         let mut completed_in_window: u64 = 0;
@@ -494,9 +510,13 @@ impl Client {
             self.poll(Duration::from_nanos(due.saturating_sub(now)), false)?;
             let now = start.elapsed().as_nanos() as u64;
             std::mem::swap(&mut done, &mut self.done);
-            for &(_, intended) in &done {
+            for &(conn, intended) in &done {
                 if (window_start..window_end).contains(&intended) {
-                    latencies.push(now - intended);
+                    if conn < heavy {
+                        heavy_latencies.push(now - intended);
+                    } else {
+                        latencies.push(now - intended);
+                    }
                 }
                 if cpu_start.is_some() && cpu_end.is_none() {
                     completed_in_window += 1;
@@ -506,12 +526,18 @@ impl Client {
         }
         // Echoes still in flight when the last message left: their latency
         // is taken when the drain sees them.
-        self.drain(|_, intended| {
+        self.drain(|conn, intended| {
             if (window_start..window_end).contains(&intended) {
-                latencies.push(start.elapsed().as_nanos() as u64 - intended);
+                let latency = start.elapsed().as_nanos() as u64 - intended;
+                if conn < heavy {
+                    heavy_latencies.push(latency);
+                } else {
+                    latencies.push(latency);
+                }
             }
         })?;
         latencies.sort_unstable();
+        heavy_latencies.sort_unstable();
         let (cpu_start, started_ns) = cpu_start.expect("sampled when the window opened");
         let (cpu_end, ended_ns) = cpu_end.expect("sampled when the window closed");
         Ok(OpenLoop {
@@ -521,6 +547,7 @@ impl Client {
             cpu_start,
             cpu_end,
             latencies_ns: latencies,
+            heavy_latencies_ns: heavy_latencies,
             max_send_lag: Duration::from_nanos(max_lag),
         })
     }

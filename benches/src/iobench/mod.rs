@@ -2,7 +2,8 @@
 //! io_uring driver, ringwork on its epoll driver, tokio and a hand-written
 //! io_uring floor, each server in a pinned child process) and
 //! `file_randread` (4 KiB random reads, 32 in flight, ringwork on io_uring
-//! and on epoll against tokio).
+//! and on epoll against tokio), and `skewed` (echo where a few connections
+//! cost 200 us of CPU per message: the plain ones' p99, see `skewed.rs`).
 //!
 //! They do not fit the scheduler workloads' mould (one timed closure per
 //! peer): `tcp_echo` measures a server's CPU time at a fixed offered rate in
@@ -23,6 +24,7 @@ pub mod floor;
 pub mod loadgen;
 pub mod loopback;
 pub mod server;
+pub mod skewed;
 pub mod sys;
 pub mod tcp_echo;
 
@@ -38,7 +40,7 @@ use std::time::Duration;
 use tcp_echo::{format_size, EchoConfig, EchoResults};
 
 /// The I/O workloads' names, in report order.
-pub const NAMES: [&str; 2] = ["tcp_echo", "file_randread"];
+pub const NAMES: [&str; 3] = ["tcp_echo", "file_randread", skewed::NAME];
 
 /// How the I/O workloads are run.
 #[derive(Debug, Clone)]
@@ -137,6 +139,7 @@ pub fn list(scale: Scale) -> Vec<(&'static str, String)> {
     vec![
         (NAMES[0], echo_config(scale, rounds, None).size()),
         (NAMES[1], file_config(scale, rounds).size()),
+        (NAMES[2], skewed::SkewedConfig::new(scale, rounds).size()),
     ]
 }
 
@@ -156,6 +159,8 @@ pub struct IoReport {
     pub tcp_echo: Option<EchoResults>,
     /// `file_randread`, if it ran.
     pub file_randread: Option<FileResults>,
+    /// `skewed`, if it ran.
+    pub skewed: Option<skewed::SkewedResults>,
 }
 
 /// Runs the I/O workloads named in `selected`.
@@ -179,10 +184,20 @@ pub fn run(selected: &[&str], scale: Scale, settings: &IoSettings) -> io::Result
     } else {
         None
     };
+    let skewed = if selected.contains(&NAMES[2]) {
+        Some(skewed::run(
+            skewed::SkewedConfig::new(scale, settings.rounds),
+            settings,
+            &watchdog,
+        )?)
+    } else {
+        None
+    };
     Ok(IoReport {
         rounds: settings.rounds,
         tcp_echo,
         file_randread,
+        skewed,
     })
 }
 
@@ -205,6 +220,9 @@ impl IoReport {
         }
         if let Some(file) = &self.file_randread {
             render_file(file, &mut out);
+        }
+        if let Some(skewed) = &self.skewed {
+            skewed.render(&mut out);
         }
         out
     }
@@ -263,6 +281,7 @@ fn render_echo(echo: &EchoResults, out: &mut String) {
         server::ServerKind::RingworkEpoll => 'E',
         server::ServerKind::Tokio => 'T',
         server::ServerKind::Floor => 'F',
+        server::ServerKind::StdThreads => 'S',
     };
     let legend: Vec<String> = kinds
         .iter()

@@ -12,6 +12,12 @@
 //! Every server echoes each connection's bytes back in order, reading into a
 //! buffer of [`ECHO_BUFFER`] bytes and writing all it read before reading
 //! again; every accepted socket gets `TCP_NODELAY`.
+//!
+//! With a [`Skew`] (the `skewed` workload, `serve --skew`), the connections
+//! the client numbered below `Skew::heavy` are "heavy": before echoing, the
+//! server spins `Skew::compute` of CPU for every message the bytes it read
+//! completed (messages have a fixed size; the connection's number is in the
+//! first message's header, see `loadgen::EchoStream`).
 
 use super::{floor, sys};
 use std::io::{self, Read, Write};
@@ -40,6 +46,10 @@ pub enum ServerKind {
     Tokio,
     /// The hand-written single-thread io_uring loop of [`floor`].
     Floor,
+    /// A thread per connection, blocking `std::net` I/O: the kernel's
+    /// scheduler as the reference for the skewed workload (not in
+    /// `tcp_echo`).
+    StdThreads,
 }
 
 impl ServerKind {
@@ -52,6 +62,15 @@ impl ServerKind {
         ServerKind::Floor,
     ];
 
+    /// The servers of the `skewed` workload, in column order (the floor has
+    /// one thread, so it has no free core to use).
+    pub const SKEWED: [ServerKind; 4] = [
+        ServerKind::RingworkUring,
+        ServerKind::RingworkEpoll,
+        ServerKind::Tokio,
+        ServerKind::StdThreads,
+    ];
+
     /// The name used on the command line and in tables.
     pub fn name(self) -> &'static str {
         match self {
@@ -60,6 +79,7 @@ impl ServerKind {
             ServerKind::RingworkEpoll => "ringwork-epoll",
             ServerKind::Tokio => "tokio",
             ServerKind::Floor => "floor",
+            ServerKind::StdThreads => "std-threads",
         }
     }
 
@@ -71,24 +91,148 @@ impl ServerKind {
             ServerKind::RingworkEpoll => "epoll",
             ServerKind::Tokio => "tokio",
             ServerKind::Floor => "floor",
+            ServerKind::StdThreads => "std",
         }
+    }
+
+    /// Every server, `tcp_echo`'s and the others.
+    fn every() -> impl Iterator<Item = ServerKind> {
+        ServerKind::ALL
+            .into_iter()
+            .chain(std::iter::once(ServerKind::StdThreads))
     }
 
     /// The server called `name`.
     pub fn from_name(name: &str) -> Option<ServerKind> {
-        ServerKind::ALL.into_iter().find(|kind| kind.name() == name)
+        ServerKind::every().find(|kind| kind.name() == name)
     }
 
     /// Every name, for error messages.
     pub fn names() -> String {
-        let names: Vec<&str> = ServerKind::ALL.iter().map(|kind| kind.name()).collect();
+        let names: Vec<&str> = ServerKind::every().map(|kind| kind.name()).collect();
         names.join(", ")
     }
 }
 
+/// The compute the `skewed` workload asks of its heavy connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Skew {
+    /// Connections numbered below this are heavy.
+    pub heavy: u64,
+    /// CPU spent per message of a heavy connection.
+    pub compute: std::time::Duration,
+    /// Bytes per message.
+    pub size: usize,
+}
+
+impl Skew {
+    /// As passed to `serve --skew`: `HEAVY:COMPUTE_US:SIZE`.
+    pub fn to_arg(self) -> String {
+        format!("{}:{}:{}", self.heavy, self.compute.as_micros(), self.size)
+    }
+
+    /// Parses [`Skew::to_arg`]'s form.
+    pub fn parse(text: &str) -> Result<Skew, String> {
+        let parts: Vec<&str> = text.split(':').collect();
+        let number = |part: &str| {
+            part.parse::<u64>()
+                .map_err(|err| format!("--skew {text:?}: {part:?}: {err}"))
+        };
+        match parts[..] {
+            [heavy, compute, size] => {
+                let size = number(size)? as usize;
+                if size < 8 {
+                    return Err(format!(
+                        "--skew {text:?}: messages carry an 8-byte header, size {size} is too small"
+                    ));
+                }
+                Ok(Skew {
+                    heavy: number(heavy)?,
+                    compute: std::time::Duration::from_micros(number(compute)?),
+                    size,
+                })
+            }
+            _ => Err(format!("--skew {text:?}: expected HEAVY:COMPUTE_US:SIZE")),
+        }
+    }
+}
+
+/// One connection's side of a [`Skew`]: which connection it is, and where
+/// in its message stream the bytes read so far end.
+#[derive(Debug, Clone)]
+pub struct SkewState {
+    skew: Skew,
+    /// The first message's header, while it is incomplete.
+    header: [u8; 8],
+    /// Bytes read so far.
+    read: u64,
+    heavy: Option<bool>,
+}
+
+impl SkewState {
+    /// A connection's state, if the server runs with a skew.
+    pub fn new(skew: Option<Skew>) -> Option<SkewState> {
+        skew.map(|skew| SkewState {
+            skew,
+            header: [0; 8],
+            read: 0,
+            heavy: None,
+        })
+    }
+
+    /// `data`, the next bytes read, is about to be echoed: spins the
+    /// compute of every message it completes if the connection is heavy.
+    pub fn on_read(&mut self, data: &[u8]) {
+        let before = self.read;
+        if before < 8 {
+            let take = data.len().min(8 - before as usize);
+            self.header[before as usize..before as usize + take].copy_from_slice(&data[..take]);
+        }
+        self.read += data.len() as u64;
+        if self.heavy.is_none() && self.read >= 8 {
+            let id = u64::from_le_bytes(self.header) >> 40;
+            self.heavy = Some(id < self.skew.heavy);
+        }
+        if self.heavy == Some(true) {
+            let size = self.skew.size as u64;
+            let completed = self.read / size - before / size;
+            spin(self.skew.compute * completed as u32);
+        }
+    }
+}
+
+/// Burns `cpu` of CPU time on this thread (not wall time: a preempted spin
+/// goes on until it has had its share).
+fn spin(cpu: std::time::Duration) {
+    if cpu.is_zero() {
+        return;
+    }
+    let start = thread_cpu_time();
+    while thread_cpu_time() - start < cpu {
+        std::hint::spin_loop();
+    }
+}
+
+fn thread_cpu_time() -> std::time::Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a live timespec; the clock id is a constant the
+    // kernel always has.
+    let res = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(res, 0, "CLOCK_THREAD_CPUTIME_ID is always available");
+    std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
 /// Runs server `kind` as described in the module documentation; returns only
 /// on an error (the process exits when standard input closes).
-pub fn serve(kind: ServerKind, workers: usize, cpu: Option<usize>) -> io::Result<()> {
+pub fn serve(
+    kind: ServerKind,
+    workers: usize,
+    cpu: Option<usize>,
+    skew: Option<Skew>,
+) -> io::Result<()> {
     if let Some(cpu) = cpu {
         sys::pin_current_thread(cpu)?;
     }
@@ -97,7 +241,7 @@ pub fn serve(kind: ServerKind, workers: usize, cpu: Option<usize>) -> io::Result
     thread::Builder::new()
         .name("serve-control".to_owned())
         .spawn(exit_when_stdin_closes)?;
-    run_server(kind, listener, workers, move |description| {
+    run_server(kind, listener, workers, skew, move |description| {
         announce(port, description)
     })
 }
@@ -111,6 +255,7 @@ fn run_server(
     kind: ServerKind,
     listener: TcpListener,
     workers: usize,
+    skew: Option<Skew>,
     announce: impl FnOnce(&str) -> io::Result<()> + Send + 'static,
 ) -> io::Result<()> {
     let announce: Announce = Box::new(announce);
@@ -120,6 +265,7 @@ fn run_server(
             workers,
             ringwork::io::DriverKind::Uring,
             true,
+            skew,
             announce,
         ),
         ServerKind::RingworkUringNoCoop => serve_ringwork(
@@ -127,6 +273,7 @@ fn run_server(
             workers,
             ringwork::io::DriverKind::Uring,
             false,
+            skew,
             announce,
         ),
         ServerKind::RingworkEpoll => serve_ringwork(
@@ -134,10 +281,16 @@ fn run_server(
             workers,
             ringwork::io::DriverKind::Epoll,
             true,
+            skew,
             announce,
         ),
-        ServerKind::Tokio => serve_tokio(listener, workers, announce),
+        ServerKind::Tokio => serve_tokio(listener, workers, skew, announce),
+        ServerKind::Floor if skew.is_some() => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the floor server has no skewed mode (one thread: no free core to use)",
+        )),
         ServerKind::Floor => floor::serve(listener, announce),
+        ServerKind::StdThreads => serve_std_threads(listener, skew, announce),
     }
 }
 
@@ -211,6 +364,7 @@ fn serve_ringwork(
     workers: usize,
     driver: ringwork::io::DriverKind,
     coop_taskrun: bool,
+    skew: Option<Skew>,
     announce: Announce,
 ) -> io::Result<()> {
     let runtime = ringwork::runtime::Builder::new_multi_thread()
@@ -252,7 +406,7 @@ fn serve_ringwork(
             }
         ),
     };
-    let accept_loop = runtime.spawn(accept_ringwork(listener, description, announce));
+    let accept_loop = runtime.spawn(accept_ringwork(listener, description, skew, announce));
     runtime
         .block_on(accept_loop)
         .map_err(|err| io::Error::other(format!("ringwork accept loop failed: {err}")))?
@@ -261,6 +415,7 @@ fn serve_ringwork(
 async fn accept_ringwork(
     listener: TcpListener,
     description: String,
+    skew: Option<Skew>,
     announce: Announce,
 ) -> io::Result<()> {
     let listener = ringwork::net::TcpListener::from_std(listener)?;
@@ -270,14 +425,17 @@ async fn accept_ringwork(
         stream.set_nodelay(true)?;
         // Detached: the task runs on its own until the connection ends.
         drop(ringwork::spawn(async move {
-            if let Err(err) = echo_ringwork(stream).await {
+            if let Err(err) = echo_ringwork(stream, SkewState::new(skew)).await {
                 report_connection_error("ringwork", &err);
             }
         }));
     }
 }
 
-async fn echo_ringwork(stream: ringwork::net::TcpStream) -> io::Result<()> {
+async fn echo_ringwork(
+    stream: ringwork::net::TcpStream,
+    mut skew: Option<SkewState>,
+) -> io::Result<()> {
     let mut buf = Vec::with_capacity(ECHO_BUFFER);
     loop {
         // Reads fill from the start of the capacity; `len` then says how much.
@@ -287,13 +445,21 @@ async fn echo_ringwork(stream: ringwork::net::TcpStream) -> io::Result<()> {
         if res? == 0 {
             return Ok(());
         }
+        if let Some(skew) = &mut skew {
+            skew.on_read(&buf);
+        }
         let (res, returned) = stream.write_all(buf).await;
         buf = returned;
         res?;
     }
 }
 
-fn serve_tokio(listener: TcpListener, workers: usize, announce: Announce) -> io::Result<()> {
+fn serve_tokio(
+    listener: TcpListener,
+    workers: usize,
+    skew: Option<Skew>,
+    announce: Announce,
+) -> io::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .thread_name("tokio-echo")
@@ -305,7 +471,7 @@ fn serve_tokio(listener: TcpListener, workers: usize, announce: Announce) -> io:
         "tokio multi_thread, {workers} workers, task per connection; enable_all(): I/O driver \
          (epoll, via mio) and time driver"
     );
-    let accept_loop = runtime.spawn(accept_tokio(listener, description, announce));
+    let accept_loop = runtime.spawn(accept_tokio(listener, description, skew, announce));
     runtime
         .block_on(accept_loop)
         .map_err(|err| io::Error::other(format!("tokio accept loop failed: {err}")))?
@@ -314,6 +480,7 @@ fn serve_tokio(listener: TcpListener, workers: usize, announce: Announce) -> io:
 async fn accept_tokio(
     listener: TcpListener,
     description: String,
+    skew: Option<Skew>,
     announce: Announce,
 ) -> io::Result<()> {
     listener.set_nonblocking(true)?;
@@ -324,14 +491,17 @@ async fn accept_tokio(
         stream.set_nodelay(true)?;
         // Detached: the task runs on its own until the connection ends.
         drop(tokio::spawn(async move {
-            if let Err(err) = echo_tokio(stream).await {
+            if let Err(err) = echo_tokio(stream, SkewState::new(skew)).await {
                 report_connection_error("tokio", &err);
             }
         }));
     }
 }
 
-async fn echo_tokio(mut stream: tokio::net::TcpStream) -> io::Result<()> {
+async fn echo_tokio(
+    mut stream: tokio::net::TcpStream,
+    mut skew: Option<SkewState>,
+) -> io::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut buf = vec![0u8; ECHO_BUFFER];
     loop {
@@ -339,7 +509,44 @@ async fn echo_tokio(mut stream: tokio::net::TcpStream) -> io::Result<()> {
         if n == 0 {
             return Ok(());
         }
+        if let Some(skew) = &mut skew {
+            skew.on_read(&buf[..n]);
+        }
         stream.write_all(&buf[..n]).await?;
+    }
+}
+
+/// A thread per connection, blocking reads and writes.
+fn serve_std_threads(
+    listener: TcpListener,
+    skew: Option<Skew>,
+    announce: Announce,
+) -> io::Result<()> {
+    announce("std::net, a thread per connection, blocking I/O")?;
+    loop {
+        let (stream, _) = listener.accept()?;
+        stream.set_nodelay(true)?;
+        thread::Builder::new()
+            .name("std-echo".to_owned())
+            .spawn(move || {
+                if let Err(err) = echo_std(stream, SkewState::new(skew)) {
+                    report_connection_error("std-threads", &err);
+                }
+            })?;
+    }
+}
+
+fn echo_std(mut stream: std::net::TcpStream, mut skew: Option<SkewState>) -> io::Result<()> {
+    let mut buf = vec![0u8; ECHO_BUFFER];
+    loop {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        if let Some(skew) = &mut skew {
+            skew.on_read(&buf[..n]);
+        }
+        stream.write_all(&buf[..n])?;
     }
 }
 
@@ -378,11 +585,55 @@ impl Ready {
 
 #[cfg(test)]
 mod tests {
-    use super::{listen_loopback, run_server, Ready, ServerKind};
+    use super::{listen_loopback, run_server, thread_cpu_time, Ready, ServerKind, Skew, SkewState};
     use crate::iobench::loadgen::{Client, CpuSample};
     use std::sync::mpsc;
     use std::thread;
     use std::time::Duration;
+
+    /// A heavy connection's server spins its compute once per message the
+    /// bytes complete, however the bytes are split; a plain one never does.
+    #[test]
+    fn a_skew_spins_per_completed_message_of_heavy_connections_only() {
+        let skew = Skew {
+            heavy: 2,
+            compute: Duration::from_millis(2),
+            size: 16,
+        };
+        let message = |id: u64, seq: u64| {
+            let mut bytes = ((id << 40) | seq).to_le_bytes().to_vec();
+            bytes.resize(16, 0xAB);
+            bytes
+        };
+        // Connection 1 (heavy): 3 messages, split at odd places.
+        let stream: Vec<u8> = (0..3).flat_map(|seq| message(1, seq)).collect();
+        let mut heavy = SkewState::new(Some(skew)).unwrap();
+        let start = thread_cpu_time();
+        for piece in [&stream[..5], &stream[5..20], &stream[20..31], &stream[31..]] {
+            heavy.on_read(piece);
+        }
+        let spent = thread_cpu_time() - start;
+        assert!(
+            spent >= Duration::from_millis(6),
+            "spun {spent:?} for 3 messages"
+        );
+        // Connection 2 (plain): nothing spun.
+        let stream: Vec<u8> = (0..3).flat_map(|seq| message(2, seq)).collect();
+        let mut plain = SkewState::new(Some(skew)).unwrap();
+        let start = thread_cpu_time();
+        plain.on_read(&stream);
+        let spent = thread_cpu_time() - start;
+        assert!(
+            spent < Duration::from_millis(2),
+            "a plain connection spun {spent:?}"
+        );
+        assert_eq!(Skew::parse(&skew.to_arg()), Ok(skew));
+        assert!(Skew::parse("1:2").is_err());
+        assert!(
+            Skew::parse("1:2:4").is_err(),
+            "messages carry an 8-byte header"
+        );
+    }
 
     #[test]
     fn ready_lines_parse() {
@@ -397,12 +648,12 @@ mod tests {
     #[test]
     fn every_server_echoes_every_byte_of_both_phases() {
         let ms = Duration::from_millis;
-        for kind in ServerKind::ALL {
+        for kind in ServerKind::every() {
             let listener = listen_loopback().unwrap();
             let addr = listener.local_addr().unwrap();
             let (ready_tx, ready_rx) = mpsc::channel();
             thread::spawn(move || {
-                let result = run_server(kind, listener, 2, move |_| {
+                let result = run_server(kind, listener, 2, None, move |_| {
                     let _ = ready_tx.send(());
                     Ok(())
                 });

@@ -118,14 +118,18 @@ pub fn proc_stat_cpu(pid: u32) -> io::Result<Duration> {
             .and_then(|field| field.parse().ok())
             .ok_or_else(|| io::Error::other(format!("/proc/{pid}/stat: bad field {index}")))
     };
-    let total_ticks = ticks(11)? + ticks(12)?;
+    ticks_to_duration(ticks(11)? + ticks(12)?)
+}
+
+/// `ticks` clock ticks (`sysconf(_SC_CLK_TCK)`) as a duration.
+fn ticks_to_duration(ticks: u64) -> io::Result<Duration> {
     // SAFETY: `sysconf` only reads a configuration value.
     let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     if ticks_per_second <= 0 {
         return Err(io::Error::other("sysconf(_SC_CLK_TCK) failed"));
     }
     Ok(Duration::from_secs_f64(
-        total_ticks as f64 / ticks_per_second as f64,
+        ticks as f64 / ticks_per_second as f64,
     ))
 }
 
@@ -191,4 +195,22 @@ pub fn set_timer_slack(nanos: libc::c_ulong) -> io::Result<()> {
     // memory of ours.
     let res = unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, nanos, 0, 0, 0) };
     check(res).map(drop)
+}
+
+/// Time the hypervisor ran something else while this machine's CPUs wanted
+/// to run (the `steal` column of `/proc/stat`'s `cpu` line), summed over
+/// every CPU. Zero on bare metal.
+pub fn steal_time() -> io::Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    let line = stat
+        .lines()
+        .find(|line| line.starts_with("cpu "))
+        .ok_or_else(|| io::Error::other("/proc/stat has no `cpu` line"))?;
+    // cpu user nice system idle iowait irq softirq steal ...
+    let steal: u64 = line
+        .split_whitespace()
+        .nth(8)
+        .and_then(|field| field.parse().ok())
+        .ok_or_else(|| io::Error::other(format!("/proc/stat: no steal column in {line:?}")))?;
+    ticks_to_duration(steal)
 }

@@ -19,7 +19,7 @@
 
 use super::loadgen::{Client, CpuSample};
 use super::loopback::{self, Mode};
-use super::server::{Ready, ServerKind};
+use super::server::{Ready, ServerKind, Skew};
 use super::{rotate, sys, IoSettings};
 use crate::runner::Watchdog;
 use crate::stats::Summary;
@@ -421,16 +421,19 @@ impl Measured {
 }
 
 /// A child server process, killed if still running when dropped.
-struct ServerProcess {
+pub(super) struct ServerProcess {
     child: Child,
 }
 
 impl ServerProcess {
-    /// Starts `ringwork-bench serve` and waits for its `ready` line.
-    fn start(
+    /// Starts `ringwork-bench serve` (pinned to `cpu` if given, with `skew`
+    /// if given) and waits for its `ready` line.
+    pub(super) fn start(
         kind: ServerKind,
         workers: usize,
         seed: Option<u64>,
+        cpu: Option<usize>,
+        skew: Option<Skew>,
     ) -> io::Result<(ServerProcess, Ready)> {
         let exe = std::env::current_exe()?;
         let mut command = Command::new(exe);
@@ -438,14 +441,19 @@ impl ServerProcess {
             // ringwork's builder takes its seed from here when none is set.
             command.env("RINGWORK_SEED", format!("{seed:#x}"));
         }
-        let mut child = command
+        command
             .arg("serve")
             .arg("--peer")
             .arg(kind.name())
             .arg("--workers")
-            .arg(workers.to_string())
-            .arg("--cpu")
-            .arg(SERVER_CPU.to_string())
+            .arg(workers.to_string());
+        if let Some(cpu) = cpu {
+            command.arg("--cpu").arg(cpu.to_string());
+        }
+        if let Some(skew) = skew {
+            command.arg("--skew").arg(skew.to_arg());
+        }
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -482,13 +490,13 @@ impl ServerProcess {
         Ok((process, ready))
     }
 
-    fn pid(&self) -> u32 {
+    pub(super) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// Closes the server's standard input (it exits on that) and waits for
     /// it; an exit status other than success is an error.
-    fn stop(mut self) -> io::Result<()> {
+    pub(super) fn stop(mut self) -> io::Result<()> {
         drop(self.child.stdin.take());
         let deadline = Instant::now() + CHILD_TIMEOUT;
         loop {
@@ -527,7 +535,13 @@ fn run_once(
     config: &EchoConfig,
     settings: &IoSettings,
 ) -> io::Result<(Measured, String)> {
-    let (server, ready) = ServerProcess::start(kind, settings.workers, settings.ringwork_seed)?;
+    let (server, ready) = ServerProcess::start(
+        kind,
+        settings.workers,
+        settings.ringwork_seed,
+        Some(SERVER_CPU),
+        None,
+    )?;
     let pid = server.pid();
     let ours = [std::process::id(), pid];
     let other_before = sys::other_processes_cpu(&ours)?;
