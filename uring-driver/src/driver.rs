@@ -768,11 +768,29 @@ impl Reaper {
     /// — which posts their completions — runs when it next enters the kernel
     /// or wakes from an interruptible sleep. `SINGLE_ISSUER` rings and
     /// SQPOLL rings (whose poll thread submits) are left alone.
+    ///
+    /// The owner's own requests are the harder case on a `COOP_TASKRUN`
+    /// ring: their completions are posted by the owner's task work, which a
+    /// CPU-bound owner runs only at its next syscall or scheduler tick. So
+    /// the turn first interrupts the process's running threads
+    /// (`membarrier`, one IPI per CPU running one of them): the owner's CPU
+    /// runs the task work on its way back to user space, and the reap below
+    /// (or the next turn's, if the owner's CPU was slower than this thread)
+    /// finds the completions posted.
     pub fn turn(&self) -> usize {
         let features = &self.ring.features;
-        if !features.defer_taskrun && !features.sqpoll {
-            let _ = self.ring.ring.submitter().submit();
+        if features.defer_taskrun || features.sqpoll {
+            return self.try_reap();
         }
+        let interrupted = features.coop_taskrun && crate::sys::interrupt_own_threads();
+        let _ = self.ring.ring.submitter().submit();
+        let delivered = self.try_reap();
+        if delivered > 0 || !interrupted {
+            return delivered;
+        }
+        // The interrupted CPU may still be running the task work: one more
+        // look after giving it a moment.
+        std::thread::sleep(std::time::Duration::from_micros(20));
         self.try_reap()
     }
 

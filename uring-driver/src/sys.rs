@@ -55,3 +55,27 @@ pub(crate) fn close_fd(fd: RawFd) {
     // Errors cannot be reported to anyone: the descriptor is gone either way.
     let _ = syscall!(close(fd));
 }
+
+/// `MEMBARRIER_CMD_PRIVATE_EXPEDITED` (linux/membarrier.h).
+const MEMBARRIER_CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
+/// `MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED` (linux/membarrier.h).
+const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
+
+/// Interrupts every CPU that is running a thread of this process, so that
+/// each such thread passes through the kernel's return-to-user path — where
+/// it runs its pending task work. With `COOP_TASKRUN` that task work is what
+/// posts the completions of requests a CPU-bound thread submitted: without
+/// an interrupt they wait for its next syscall or scheduler tick (4 ms at
+/// `HZ=250`). Returns `false` when the kernel refuses (`membarrier` absent
+/// before 4.14, or filtered by seccomp); the registration the command needs
+/// is made on first use, once per process.
+pub(crate) fn interrupt_own_threads() -> bool {
+    static REGISTERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let membarrier = |cmd: libc::c_long| {
+        // SAFETY: membarrier(cmd, flags = 0, cpu_id = 0) takes no pointers;
+        // an unsupported command is an error return, nothing else.
+        unsafe { libc::syscall(libc::SYS_membarrier, cmd, 0, 0) == 0 }
+    };
+    *REGISTERED.get_or_init(|| membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED))
+        && membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)
+}
