@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{for_each_driver, watchdog};
+use common::{for_each_accept_path, for_each_driver, watchdog};
 use ringwork::net::{TcpListener, UdpSocket, UnixDatagram, UnixListener, UnixStream};
 use ringwork::time::{sleep, timeout};
 use ringwork::Runtime;
@@ -24,7 +24,9 @@ where
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     watchdog(Duration::from_secs(120), move || {
-        for_each_driver(2, |rt: &Runtime| {
+        // Every accept path: the bodies run on a worker, where listeners
+        // use the multishot accept if the ring has it.
+        for_each_accept_path(2, |rt: &Runtime| {
             rt.block_on(rt.spawn(body())).expect("test task");
         })
     });

@@ -20,6 +20,10 @@ pub struct Config {
     /// when the owner waits. Requires that only the owner thread ever enters
     /// the ring, which this driver guarantees. Default off.
     pub defer_taskrun: bool,
+    /// Multishot `ACCEPT` (`IORING_ACCEPT_MULTISHOT`, Linux 5.19+): one
+    /// armed accept per listener posts every connection. Used only where
+    /// the kernel has it ([`Features::multishot_accept`]). Default on.
+    pub multishot_accept: bool,
 }
 
 impl Default for Config {
@@ -29,6 +33,7 @@ impl Default for Config {
             sqpoll_idle_ms: None,
             coop_taskrun: true,
             defer_taskrun: false,
+            multishot_accept: true,
         }
     }
 }
@@ -73,7 +78,9 @@ impl Config {
         loop {
             match self.try_build(entries) {
                 Ok(ring) => {
-                    let features = Features::read(&ring, self.defer_taskrun, self.coop_taskrun);
+                    let mut features = Features::read(&ring, self.defer_taskrun, self.coop_taskrun);
+                    features.multishot_accept =
+                        self.multishot_accept && features.has_multishot_accept();
                     return Ok((ring, features));
                 }
                 Err(err) if err.raw_os_error() == Some(libc::ENOMEM) && entries > MIN_ENTRIES => {

@@ -7,6 +7,9 @@ pub use crate::slot::Orphan;
 use crate::slot::{DropOutcome, Slot};
 use std::task::{Context, Poll};
 
+/// `IORING_CQE_F_MORE` (linux/io_uring.h).
+const IORING_CQE_F_MORE: u32 = 1 << 1;
+
 /// An op slot without a ring: the model plays the kernel.
 #[derive(Debug)]
 pub struct ModelSlot<R: Send + 'static>(Slot<R>);
@@ -35,6 +38,28 @@ impl<R: Send + 'static> ModelSlot<R> {
     /// The kernel's final CQE arrives (as the driver's `deliver`).
     pub fn complete(&self, result: i32) {
         self.0.complete(Completion { result, flags: 0 }, false);
+    }
+
+    /// A multishot operation's slot whose results are new descriptors
+    /// (`Orphan::CloseFd`, as a listener's multishot accept is submitted).
+    pub fn multishot_fds(resources: R) -> Self {
+        ModelSlot(Slot::new(resources, Orphan::CloseFd))
+    }
+
+    /// A non-final CQE (`IORING_CQE_F_MORE`) arrives.
+    pub fn complete_more(&self, result: i32) {
+        self.0.complete(
+            Completion {
+                result,
+                flags: IORING_CQE_F_MORE,
+            },
+            true,
+        );
+    }
+
+    /// The future polls a multishot operation (as `Op::poll_next`).
+    pub fn poll_next(&self, cx: &mut Context<'_>) -> Poll<(Completion, Option<R>)> {
+        self.0.poll_next(cx)
     }
 }
 

@@ -25,6 +25,10 @@ pub struct Features {
     pub sq_entries: u32,
     /// Completion queue entries (the in-flight cap).
     pub cq_entries: u32,
+    /// Listeners accept with one multishot `ACCEPT` (asked for in
+    /// [`Config::multishot_accept`](crate::Config::multishot_accept), and
+    /// the kernel has it).
+    pub multishot_accept: bool,
     opcodes: [u64; 4],
 }
 
@@ -49,8 +53,18 @@ impl Features {
             defer_taskrun,
             sq_entries: params.sq_entries(),
             cq_entries: params.cq_entries(),
+            multishot_accept: false,
             opcodes,
         }
+    }
+
+    /// Whether the kernel has multishot `ACCEPT`. It has no opcode or
+    /// feature bit of its own: it came in Linux 5.19 with
+    /// `IORING_OP_SOCKET`, whose support stands in for it. (A kernel that
+    /// still refuses it answers `EINVAL`, and listeners fall back to
+    /// single-shot accepts.)
+    pub(crate) fn has_multishot_accept(&self) -> bool {
+        self.supports(io_uring::opcode::Socket::CODE)
     }
 
     /// Whether the kernel supports `opcode` (e.g. `io_uring::opcode::Read::CODE`).
@@ -75,6 +89,7 @@ impl fmt::Debug for Features {
             .field("defer_taskrun", &self.defer_taskrun)
             .field("sq_entries", &self.sq_entries)
             .field("cq_entries", &self.cq_entries)
+            .field("multishot_accept", &self.multishot_accept)
             .field("opcodes", &self.opcode_count())
             .finish()
     }

@@ -196,7 +196,11 @@ impl<R: Send + 'static> Slot<R> {
 
     /// The future polls: the final completion and the resources, once.
     pub(crate) fn poll_complete(&self, cx: &mut Context<'_>) -> Poll<(Completion, R)> {
-        let mut inner = self.inner.lock();
+        Self::poll_final(&mut self.inner.lock(), cx)
+    }
+
+    /// `poll_complete` under the caller's lock.
+    fn poll_final(inner: &mut Inner<R>, cx: &mut Context<'_>) -> Poll<(Completion, R)> {
         match &mut inner.state {
             State::InFlight { waker } => {
                 match waker {
@@ -221,13 +225,18 @@ impl<R: Send + 'static> Slot<R> {
     /// The future polls a multishot operation: the next non-final
     /// completion, or the final one (`None` in the second field: the
     /// operation ended; the resources come back with it).
+    ///
+    /// One lock for the queue and the state: a non-final completion and the
+    /// final one may both arrive between two looks, and the final one must
+    /// not be handed out while non-final ones wait before it (they would
+    /// never be read, nor closed by the orphan rule: the loom model
+    /// `multishot_connections_are_taken_or_closed_exactly_once` found this).
     pub(crate) fn poll_next(&self, cx: &mut Context<'_>) -> Poll<(Completion, Option<R>)> {
         let mut inner = self.inner.lock();
         if let Some(completion) = inner.extra.pop_front() {
             return Poll::Ready((completion, None));
         }
-        drop(inner);
-        self.poll_complete(cx).map(|(c, r)| (c, Some(r)))
+        Self::poll_final(&mut inner, cx).map(|(c, r)| (c, Some(r)))
     }
 
     /// The future is dropped. Cleans up what it can and says whether the

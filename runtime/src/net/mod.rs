@@ -23,8 +23,8 @@ use std::os::fd::OwnedFd;
 /// descriptors or memory (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`), the
 /// error after a 10 ms pause, so that an accept loop that retries at once
 /// does not spin while nothing can be accepted.
-async fn accept(fd: &SharedFd) -> io::Result<(OwnedFd, RawAddr)> {
-    match op::accept::accept(fd).await {
+async fn accept(fd: &SharedFd, acceptor: &op::accept::Acceptor) -> io::Result<(OwnedFd, RawAddr)> {
+    match op::accept::accept(fd, acceptor).await {
         Err(err)
             if matches!(
                 err.raw_os_error(),

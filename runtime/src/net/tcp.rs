@@ -66,6 +66,8 @@ fn domain_of(addr: &SocketAddr) -> libc::c_int {
 /// ```
 pub struct TcpListener {
     fd: SharedFd,
+    /// The multishot accept, where the ring has one (io_uring).
+    acceptor: crate::io::op::accept::Acceptor,
 }
 
 impl TcpListener {
@@ -82,6 +84,7 @@ impl TcpListener {
         socket::listen(fd.as_raw_fd(), socket::LISTEN_BACKLOG)?;
         Ok(TcpListener {
             fd: SharedFd::new(fd),
+            acceptor: Default::default(),
         })
     }
 
@@ -92,20 +95,28 @@ impl TcpListener {
         socket::set_nonblocking(fd.as_raw_fd())?;
         Ok(TcpListener {
             fd: SharedFd::new(fd),
+            acceptor: Default::default(),
         })
     }
 
-    /// Waits for a connection.    ///
+    /// Waits for a connection.
+    ///
     /// Cancel safe: a connection the kernel accepts for a dropped `accept`
     /// is kept with the listener and returned by the next `accept` (it is
     /// closed only if the listener is dropped first).
+    ///
+    /// On io_uring, called from a worker, it uses the listener's multishot
+    /// accept where the kernel has it (`Builder::uring_multishot_accept`,
+    /// on by default): one armed `ACCEPT` posts every connection, and each
+    /// call takes the oldest. Concurrent calls on one listener take turns;
+    /// each connection goes to one of them.
     ///
     /// When descriptors run out (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`) the
     /// error is returned after a 10 ms pause, so that an accept loop that
     /// retries at once does not spin while the process is out of
     /// descriptors; it accepts again as soon as some are freed.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (fd, addr) = super::accept(&self.fd).await?;
+        let (fd, addr) = super::accept(&self.fd, &self.acceptor).await?;
         Ok((
             TcpStream {
                 fd: SharedFd::new(fd),

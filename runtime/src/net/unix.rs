@@ -108,6 +108,8 @@ impl fmt::Debug for UnixSocketAddr {
 /// Dropping the listener closes it but does not remove the socket file.
 pub struct UnixListener {
     fd: SharedFd,
+    /// The multishot accept, where the ring has one (io_uring).
+    acceptor: crate::io::op::accept::Acceptor,
 }
 
 impl UnixListener {
@@ -122,6 +124,7 @@ impl UnixListener {
         socket::listen(fd.as_raw_fd(), socket::LISTEN_BACKLOG)?;
         Ok(UnixListener {
             fd: SharedFd::new(fd),
+            acceptor: Default::default(),
         })
     }
 
@@ -132,16 +135,24 @@ impl UnixListener {
         socket::set_nonblocking(fd.as_raw_fd())?;
         Ok(UnixListener {
             fd: SharedFd::new(fd),
+            acceptor: Default::default(),
         })
     }
 
     /// Waits for a connection; returns it and the peer's address (usually
-    /// unnamed).    ///
+    /// unnamed).
+    ///
     /// Cancel safe: a connection the kernel accepts for a dropped `accept`
     /// is kept with the listener and returned by the next `accept` (it is
     /// closed only if the listener is dropped first).
+    ///
+    /// On io_uring, called from a worker, it uses the listener's multishot
+    /// accept where the kernel has it (`Builder::uring_multishot_accept`,
+    /// on by default): one armed `ACCEPT` posts every connection, and each
+    /// call takes the oldest. Concurrent calls on one listener take turns;
+    /// each connection goes to one of them.
     pub async fn accept(&self) -> io::Result<(UnixStream, UnixSocketAddr)> {
-        let (fd, addr) = super::accept(&self.fd).await?;
+        let (fd, addr) = super::accept(&self.fd, &self.acceptor).await?;
         let stream = UnixStream {
             fd: SharedFd::new(fd),
         };

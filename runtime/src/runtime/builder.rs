@@ -139,6 +139,17 @@ impl Builder {
         self
     }
 
+    /// Listeners accept with one multishot `ACCEPT` each
+    /// (`IORING_ACCEPT_MULTISHOT`, Linux 5.19+; default on where the kernel
+    /// has it, see `Handle::uring_features().multishot_accept`): the kernel
+    /// posts every connection to it, and `accept` takes them in order.
+    /// Off: one `ACCEPT` per call (after a non-blocking `accept4` attempt).
+    /// The epoll driver ignores it.
+    pub fn uring_multishot_accept(&mut self, enable: bool) -> &mut Builder {
+        self.uring.multishot_accept = enable;
+        self
+    }
+
     /// `IORING_SETUP_DEFER_TASKRUN | SINGLE_ISSUER` (default off).
     pub fn uring_defer_taskrun(&mut self, enable: bool) -> &mut Builder {
         self.uring.defer_taskrun = enable;

@@ -185,6 +185,43 @@ pub fn for_each_driver(workers: usize, body: impl Fn(&Runtime)) {
     }
 }
 
+/// Like [`for_each_driver`], and on io_uring once with each accept path:
+/// the multishot accept (the default) and single-shot accepts
+/// (`Builder::uring_multishot_accept(false)`).
+pub fn for_each_accept_path(workers: usize, body: impl Fn(&Runtime)) {
+    use ringwork::io::DriverKind;
+    for (kind, multishot) in [
+        (DriverKind::Uring, true),
+        (DriverKind::Uring, false),
+        (DriverKind::Epoll, true),
+    ] {
+        let rt = match Builder::new_multi_thread()
+            .worker_threads(workers)
+            .driver(kind)
+            .uring_multishot_accept(multishot)
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(err) if kind == DriverKind::Uring => {
+                println!("skipped on io_uring: {err}");
+                continue;
+            }
+            Err(err) => panic!("epoll runtime: {err}"),
+        };
+        if kind == DriverKind::Uring {
+            let features = rt.handle().uring_features().expect("an io_uring runtime");
+            // Where the kernel has it the switch decides; elsewhere the
+            // feature is off whatever was asked.
+            assert!(!features.multishot_accept || multishot);
+        }
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&rt)));
+        if let Err(payload) = result {
+            eprintln!("failed on {kind:?} with multishot accept {multishot}");
+            std::panic::resume_unwind(payload);
+        }
+    }
+}
+
 /// A directory of its own under the system temp dir, removed on drop.
 pub struct TempDir(pub std::path::PathBuf);
 

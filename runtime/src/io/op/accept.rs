@@ -4,16 +4,27 @@
 //! Cancel safe on both drivers: a connection a dropped accept got is kept
 //! in the listener's stash and handed to the next accept (closed only if
 //! the listener is dropped first).
+//!
+//! On io_uring with multishot accept ([`Acceptor`]), a listener used from a
+//! worker keeps one armed `ACCEPT` (`IORING_ACCEPT_MULTISHOT`): the kernel
+//! posts every connection to it, and each `accept` takes the oldest posted.
+//! The connections belong to the listener, not to a call, so a dropped
+//! `accept` loses none; dropping the listener cancels the armed accept and
+//! closes what it posted and nobody took.
 
 use super::{run, EpollPath, OpCode, SharedFd};
+use crate::context::{self, IoAccess, ThreadDriver};
+use crate::coop;
 use crate::io::stash::{self, Stashed};
 use crate::sys::addr::RawAddr;
-use crate::sys::syscall;
+use crate::sys::{socket, syscall};
 use ringwork_epoll::Direction;
 use ringwork_uring::io_uring::{opcode, squeue};
-use ringwork_uring::Features;
+use ringwork_uring::{Features, Orphan};
+use std::future::poll_fn;
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::task::Poll;
 
 const FLAGS: libc::c_int = libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
 
@@ -92,14 +103,146 @@ unsafe impl OpCode for Accept {
 }
 
 /// Accepts one connection; returns the new socket and the peer's address.
-/// A connection accepted for a dropped accept comes first.
-pub(crate) async fn accept(fd: &SharedFd) -> io::Result<(OwnedFd, RawAddr)> {
+/// A connection accepted for a dropped single-shot accept comes first; then
+/// the listener's multishot accept where it has one ([`Acceptor`]), else a
+/// single-shot accept.
+pub(crate) async fn accept(fd: &SharedFd, acceptor: &Acceptor) -> io::Result<(OwnedFd, RawAddr)> {
     if let Some(accepted) = fd.take_stashed(stash::take_connection).await {
         return Ok(accepted);
+    }
+    if acceptor.wants_multishot() {
+        if let Some(accepted) = acceptor.accept(fd).await {
+            return accepted;
+        }
     }
     run(Accept {
         fd: fd.clone(),
         addr: RawAddr::empty(),
     })
     .await
+}
+
+/// What a multishot `ACCEPT` keeps alive: the listener.
+struct AcceptMulti {
+    fd: SharedFd,
+}
+
+/// A listener's multishot accept (io_uring): at most one armed `ACCEPT`
+/// with `IORING_ACCEPT_MULTISHOT`, whose posted connections wait in its
+/// driver slot until an `accept` takes them.
+///
+/// - It is armed by the first `accept` that runs on a worker whose ring
+///   has the feature (`Features::multishot_accept`), on that worker's ring.
+///   Threads that are not workers (`block_on`) use single-shot accepts: a
+///   ring whose thread may stop driving it would strand the connections.
+/// - A final completion (no `IORING_CQE_F_MORE`: an error such as
+///   `EMFILE`, a full completion queue, the ring's shutdown) ends it; the
+///   next `accept` arms a new one. Never two at once: the mutex below is
+///   held from the check to the arming.
+/// - `EINVAL` as its very first completion means this kernel refuses
+///   multishot accept: the listener uses single-shot accepts from then on.
+/// - Concurrent `accept`s take turns on the async mutex (fair, FIFO), so
+///   each connection goes to exactly one of them; a dropped `accept`
+///   leaves the connections in the slot.
+#[derive(Default)]
+pub(crate) struct Acceptor {
+    state: crate::sync::Mutex<Multishot>,
+    /// Set once the kernel refused multishot accept on this listener.
+    refused: std::sync::atomic::AtomicBool,
+}
+
+#[derive(Default)]
+struct Multishot {
+    op: Option<ringwork_uring::Op<AcceptMulti>>,
+    /// Whether the armed accept has posted anything yet.
+    posted: bool,
+}
+
+impl Acceptor {
+    /// Whether an `accept` on this thread should use the multishot accept.
+    fn wants_multishot(&self) -> bool {
+        // `Relaxed`: a hint; a stale `false` arms once more and gets
+        // `EINVAL` again.
+        if self.refused.load(std::sync::atomic::Ordering::Relaxed) || context::worker().is_null() {
+            return false;
+        }
+        context::with_io(|io| match io {
+            IoAccess::Driver(ThreadDriver::Uring(driver)) => driver.features().multishot_accept,
+            _ => false,
+        })
+    }
+
+    /// The next connection from the multishot accept; `None` when this
+    /// listener cannot use one (the kernel refused it, or this thread has
+    /// no ring to arm it on), and the caller accepts the single-shot way.
+    async fn accept(&self, fd: &SharedFd) -> Option<io::Result<(OwnedFd, RawAddr)>> {
+        let mut state = self.state.lock().await;
+        loop {
+            if state.op.is_none() {
+                match arm(fd) {
+                    Ok(Some(op)) => {
+                        state.op = Some(op);
+                        state.posted = false;
+                    }
+                    Ok(None) => return None,
+                    Err(err) => return Some(Err(err)),
+                }
+            }
+            let op = state.op.as_mut().expect("armed above");
+            let (completion, last) = poll_fn(|cx| {
+                // One unit of the cooperative budget per connection: an
+                // accept loop draining a burst yields now and then.
+                let progress = std::task::ready!(coop::poll_proceed(cx));
+                let next = std::task::ready!(op.poll_next(cx));
+                progress.made_progress();
+                Poll::Ready(next)
+            })
+            .await;
+            let first = !state.posted;
+            state.posted = true;
+            if last.is_some() {
+                state.op = None;
+            }
+            match completion.into_result() {
+                Ok(new_fd) => {
+                    // SAFETY: a successful accept returns a new descriptor
+                    // nobody else owns.
+                    let new_fd = unsafe { OwnedFd::from_raw_fd(new_fd as i32) };
+                    // A multishot accept has no address storage: ask.
+                    return Some(socket::peer_addr(new_fd.as_raw_fd()).map(|peer| (new_fd, peer)));
+                }
+                Err(err) if last.is_some() && first && err.raw_os_error() == Some(libc::EINVAL) => {
+                    self.refused
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                    return None;
+                }
+                // The ring shut down (its runtime ended): arm anew here.
+                Err(err) if last.is_some() && err.raw_os_error() == Some(libc::ECANCELED) => {}
+                Err(err) => return Some(Err(err)),
+            }
+        }
+    }
+}
+
+/// Arms a multishot accept on this thread's ring; `None` if this thread
+/// has none.
+fn arm(fd: &SharedFd) -> io::Result<Option<ringwork_uring::Op<AcceptMulti>>> {
+    context::with_io(|io| match io {
+        IoAccess::Driver(ThreadDriver::Uring(driver)) => {
+            let resources = AcceptMulti { fd: fd.clone() };
+            // SAFETY: the SQE names only the listener's descriptor, which
+            // the resources keep open until the final completion; it has no
+            // pointers. Connections posted after the future side is gone
+            // are closed (`CloseFd`).
+            let submitted = unsafe {
+                driver.submit(resources, Orphan::CloseFd, |multi| {
+                    opcode::AcceptMulti::new(multi.fd.types_fd())
+                        .flags(FLAGS)
+                        .build()
+                })
+            };
+            submitted.map(Some).map_err(|(err, _)| err)
+        }
+        _ => Ok(None),
+    })
 }
