@@ -18,6 +18,7 @@
 /// and the floor's).
 pub const ECHO_BUFFER: usize = 16 * 1024;
 
+pub mod accept_storm;
 pub mod aligned;
 pub mod file_randread;
 pub mod floor;
@@ -40,7 +41,12 @@ use std::time::Duration;
 use tcp_echo::{format_size, EchoConfig, EchoResults};
 
 /// The I/O workloads' names, in report order.
-pub const NAMES: [&str; 3] = ["tcp_echo", "file_randread", skewed::NAME];
+pub const NAMES: [&str; 4] = [
+    "tcp_echo",
+    "file_randread",
+    skewed::NAME,
+    accept_storm::NAME,
+];
 
 /// How the I/O workloads are run.
 #[derive(Debug, Clone)]
@@ -140,6 +146,10 @@ pub fn list(scale: Scale) -> Vec<(&'static str, String)> {
         (NAMES[0], echo_config(scale, rounds, None).size()),
         (NAMES[1], file_config(scale, rounds).size()),
         (NAMES[2], skewed::SkewedConfig::new(scale, rounds).size()),
+        (
+            NAMES[3],
+            accept_storm::StormConfig::new(scale, rounds).size(),
+        ),
     ]
 }
 
@@ -161,6 +171,8 @@ pub struct IoReport {
     pub file_randread: Option<FileResults>,
     /// `skewed`, if it ran.
     pub skewed: Option<skewed::SkewedResults>,
+    /// `accept_storm`, if it ran.
+    pub accept_storm: Option<accept_storm::StormResults>,
 }
 
 /// Runs the I/O workloads named in `selected`.
@@ -193,11 +205,21 @@ pub fn run(selected: &[&str], scale: Scale, settings: &IoSettings) -> io::Result
     } else {
         None
     };
+    let accept_storm = if selected.contains(&NAMES[3]) {
+        Some(accept_storm::run(
+            accept_storm::StormConfig::new(scale, settings.rounds),
+            settings,
+            &watchdog,
+        )?)
+    } else {
+        None
+    };
     Ok(IoReport {
         rounds: settings.rounds,
         tcp_echo,
         file_randread,
         skewed,
+        accept_storm,
     })
 }
 
@@ -223,6 +245,9 @@ impl IoReport {
         }
         if let Some(skewed) = &self.skewed {
             skewed.render(&mut out);
+        }
+        if let Some(storm) = &self.accept_storm {
+            storm.render(&mut out);
         }
         out
     }
@@ -278,6 +303,7 @@ fn render_echo(echo: &EchoResults, out: &mut String) {
     let initial = |kind: server::ServerKind| match kind {
         server::ServerKind::RingworkUring => 'U',
         server::ServerKind::RingworkUringNoCoop => 'N',
+        server::ServerKind::RingworkUringSingleAccept => '1',
         server::ServerKind::RingworkEpoll => 'E',
         server::ServerKind::Tokio => 'T',
         server::ServerKind::Floor => 'F',

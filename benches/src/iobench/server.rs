@@ -40,6 +40,9 @@ pub enum ServerKind {
     /// The io_uring server with `COOP_TASKRUN` off (the kernel interrupts
     /// a busy worker to post its completions).
     RingworkUringNoCoop,
+    /// The io_uring server with single-shot accepts
+    /// (`uring_multishot_accept(false)`; not in `tcp_echo`).
+    RingworkUringSingleAccept,
     /// The same ringwork server on its epoll driver (`DriverKind::Epoll`).
     RingworkEpoll,
     /// tokio multi-thread runtime, a task per connection.
@@ -76,6 +79,7 @@ impl ServerKind {
         match self {
             ServerKind::RingworkUring => "ringwork-uring",
             ServerKind::RingworkUringNoCoop => "ringwork-uring-nocoop",
+            ServerKind::RingworkUringSingleAccept => "ringwork-uring-single-accept",
             ServerKind::RingworkEpoll => "ringwork-epoll",
             ServerKind::Tokio => "tokio",
             ServerKind::Floor => "floor",
@@ -88,6 +92,7 @@ impl ServerKind {
         match self {
             ServerKind::RingworkUring => "uring",
             ServerKind::RingworkUringNoCoop => "nocoop",
+            ServerKind::RingworkUringSingleAccept => "1accept",
             ServerKind::RingworkEpoll => "epoll",
             ServerKind::Tokio => "tokio",
             ServerKind::Floor => "floor",
@@ -97,9 +102,10 @@ impl ServerKind {
 
     /// Every server, `tcp_echo`'s and the others.
     fn every() -> impl Iterator<Item = ServerKind> {
-        ServerKind::ALL
-            .into_iter()
-            .chain(std::iter::once(ServerKind::StdThreads))
+        ServerKind::ALL.into_iter().chain([
+            ServerKind::RingworkUringSingleAccept,
+            ServerKind::StdThreads,
+        ])
     }
 
     /// The server called `name`.
@@ -260,30 +266,12 @@ fn run_server(
 ) -> io::Result<()> {
     let announce: Announce = Box::new(announce);
     match kind {
-        ServerKind::RingworkUring => serve_ringwork(
-            listener,
-            workers,
-            ringwork::io::DriverKind::Uring,
-            true,
-            skew,
-            announce,
-        ),
-        ServerKind::RingworkUringNoCoop => serve_ringwork(
-            listener,
-            workers,
-            ringwork::io::DriverKind::Uring,
-            false,
-            skew,
-            announce,
-        ),
-        ServerKind::RingworkEpoll => serve_ringwork(
-            listener,
-            workers,
-            ringwork::io::DriverKind::Epoll,
-            true,
-            skew,
-            announce,
-        ),
+        ServerKind::RingworkUring
+        | ServerKind::RingworkUringNoCoop
+        | ServerKind::RingworkUringSingleAccept
+        | ServerKind::RingworkEpoll => {
+            serve_ringwork(listener, workers, RingworkProfile::of(kind), skew, announce)
+        }
         ServerKind::Tokio => serve_tokio(listener, workers, skew, announce),
         ServerKind::Floor if skew.is_some() => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -359,19 +347,53 @@ pub fn listen_loopback() -> io::Result<TcpListener> {
 /// The ringwork echo server on the I/O driver `driver` (`Uring` or
 /// `Epoll`), which it checks it really got: a server that runs on another
 /// driver than its column says is an error, not a measurement.
+/// How a ringwork server's runtime is built.
+#[derive(Debug, Clone, Copy)]
+struct RingworkProfile {
+    driver: ringwork::io::DriverKind,
+    coop_taskrun: bool,
+    multishot_accept: bool,
+}
+
+impl RingworkProfile {
+    fn of(kind: ServerKind) -> RingworkProfile {
+        let uring = RingworkProfile {
+            driver: ringwork::io::DriverKind::Uring,
+            coop_taskrun: true,
+            multishot_accept: true,
+        };
+        match kind {
+            ServerKind::RingworkUringNoCoop => RingworkProfile {
+                coop_taskrun: false,
+                ..uring
+            },
+            ServerKind::RingworkUringSingleAccept => RingworkProfile {
+                multishot_accept: false,
+                ..uring
+            },
+            ServerKind::RingworkEpoll => RingworkProfile {
+                driver: ringwork::io::DriverKind::Epoll,
+                ..uring
+            },
+            _ => uring,
+        }
+    }
+}
+
 fn serve_ringwork(
     listener: TcpListener,
     workers: usize,
-    driver: ringwork::io::DriverKind,
-    coop_taskrun: bool,
+    profile: RingworkProfile,
     skew: Option<Skew>,
     announce: Announce,
 ) -> io::Result<()> {
+    let driver = profile.driver;
     let runtime = ringwork::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .thread_name("ringwork-echo")
         .driver(driver)
-        .uring_coop_taskrun(coop_taskrun)
+        .uring_coop_taskrun(profile.coop_taskrun)
+        .uring_multishot_accept(profile.multishot_accept)
         .build()?;
     let handle = runtime.handle();
     let in_use = handle.driver_kind();
@@ -387,14 +409,15 @@ fn serve_ringwork(
         Some(features) if driver == ringwork::io::DriverKind::Uring => format!(
             "ringwork multi-thread, {workers} workers, task per connection, seed {:#x}; \
              driver io_uring (checked): sq={} cq={} coop_taskrun={} defer_taskrun={} \
-             sqpoll={} fast_poll={}",
+             sqpoll={} fast_poll={} multishot_accept={}",
             handle.seed(),
             features.sq_entries,
             features.cq_entries,
             features.coop_taskrun,
             features.defer_taskrun,
             features.sqpoll,
-            features.fast_poll
+            features.fast_poll,
+            features.multishot_accept
         ),
         _ => format!(
             "ringwork multi-thread, {workers} workers, task per connection, seed {:#x}; \
