@@ -189,3 +189,77 @@ fn a_burst_larger_than_the_completion_queue_is_accepted_whole() {
         })
     });
 }
+
+/// `incoming()` yields what `accept` would, each connection once, and a
+/// stream dropped while it waits loses nothing: the next `accept` gets the
+/// connection that came after.
+#[test]
+fn incoming_yields_every_connection_once_and_a_dropped_stream_loses_none() {
+    use futures_core::Stream;
+    const CLIENTS: u32 = 50;
+    let _serial = one_at_a_time();
+    watchdog(Duration::from_secs(60), || {
+        for_each_accept_path(2, |rt| {
+            let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+            let addr = listener.local_addr().unwrap();
+            let clients = std::thread::spawn(move || {
+                (0..CLIENTS)
+                    .map(|id| {
+                        let mut client = std::net::TcpStream::connect(addr).unwrap();
+                        client.write_all(&id.to_le_bytes()).unwrap();
+                        client
+                    })
+                    .collect::<Vec<_>>()
+            });
+            let (listener, ids) = rt
+                .block_on(rt.spawn(async move {
+                    let mut ids = BTreeSet::new();
+                    {
+                        let mut incoming = listener.incoming();
+                        for _ in 0..CLIENTS {
+                            let next = std::future::poll_fn(|cx| {
+                                std::pin::Pin::new(&mut incoming).poll_next(cx)
+                            })
+                            .await;
+                            let (stream, _) = next.expect("it never ends").unwrap();
+                            let (res, buf) = stream.read_exact(vec![0u8; 4]).await;
+                            res.unwrap();
+                            assert!(
+                                ids.insert(u32::from_le_bytes(buf[..4].try_into().unwrap())),
+                                "a connection came twice"
+                            );
+                        }
+                        // One more poll that waits, then the stream is dropped.
+                        let waited = ringwork::time::timeout(
+                            Duration::from_millis(20),
+                            std::future::poll_fn(|cx| {
+                                std::pin::Pin::new(&mut incoming).poll_next(cx)
+                            }),
+                        )
+                        .await;
+                        assert!(waited.is_err(), "no client was left to connect");
+                    }
+                    (listener, ids)
+                }))
+                .unwrap();
+            assert_eq!(ids.len() as u32, CLIENTS);
+            let clients = clients.join().unwrap();
+            let mut late = std::net::TcpStream::connect(addr).unwrap();
+            late.write_all(b"late").unwrap();
+            let got = rt
+                .block_on(rt.spawn(async move {
+                    let (stream, _) =
+                        ringwork::time::timeout(Duration::from_secs(2), listener.accept())
+                            .await
+                            .expect("the late connection is accepted")
+                            .unwrap();
+                    let (res, buf) = stream.read_exact(vec![0u8; 4]).await;
+                    res.unwrap();
+                    buf
+                }))
+                .unwrap();
+            assert_eq!(got, b"late");
+            drop(clients);
+        })
+    });
+}

@@ -16,8 +16,12 @@ pub use unix_datagram::UnixDatagram;
 
 use crate::io::op::{self, SharedFd};
 use crate::sys::addr::RawAddr;
+use std::fmt;
+use std::future::Future;
 use std::io;
 use std::os::fd::OwnedFd;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 /// A listener's accept: the connection, or, when the process is out of
 /// descriptors or memory (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`), the
@@ -35,5 +39,51 @@ async fn accept(fd: &SharedFd, acceptor: &op::accept::Acceptor) -> io::Result<(O
             Err(err)
         }
         other => other,
+    }
+}
+
+/// A listener's connections as a [`futures_core::Stream`], from
+/// [`TcpListener::incoming`] or [`UnixListener::incoming`]: each item is what
+/// the next `accept` returns. It never ends (errors are items; an accept
+/// loop decides whether one is fatal).
+///
+/// Cancel safe, as `accept` is: dropping the stream (or not polling it
+/// again) loses no connection the kernel accepted; the next `accept` or
+/// stream gets it.
+pub struct Incoming<'a, T> {
+    accept: Box<dyn Fn() -> AcceptFuture<'a, T> + Send + Sync + 'a>,
+    /// The accept in progress.
+    pending: Option<AcceptFuture<'a, T>>,
+}
+
+type AcceptFuture<'a, T> = Pin<Box<dyn Future<Output = io::Result<T>> + Send + 'a>>;
+
+impl<'a, T> Incoming<'a, T> {
+    fn new(accept: impl Fn() -> AcceptFuture<'a, T> + Send + Sync + 'a) -> Incoming<'a, T> {
+        Incoming {
+            accept: Box::new(accept),
+            pending: None,
+        }
+    }
+}
+
+impl<T> futures_core::Stream for Incoming<'_, T> {
+    type Item = io::Result<T>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        // Only `Box`es inside: `Incoming` is `Unpin`.
+        let this = self.get_mut();
+        let pending = this.pending.get_or_insert_with(|| (this.accept)());
+        let accepted = std::task::ready!(pending.as_mut().poll(cx));
+        this.pending = None;
+        Poll::Ready(Some(accepted))
+    }
+}
+
+impl<T> fmt::Debug for Incoming<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Incoming")
+            .field("accepting", &self.pending.is_some())
+            .finish()
     }
 }

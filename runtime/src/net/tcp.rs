@@ -125,6 +125,12 @@ impl TcpListener {
         ))
     }
 
+    /// The connections as a [`futures_core::Stream`] of what
+    /// [`accept`](TcpListener::accept) returns (see [`super::Incoming`]).
+    pub fn incoming(&self) -> super::Incoming<'_, (TcpStream, SocketAddr)> {
+        super::Incoming::new(move || Box::pin(self.accept()))
+    }
+
     /// The address this listener is bound to.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         socket::local_addr(self.fd.raw())?.as_socket_addr()

@@ -159,6 +159,12 @@ impl UnixListener {
         Ok((stream, UnixSocketAddr::from_raw(&addr)?))
     }
 
+    /// The connections as a [`futures_core::Stream`] of what
+    /// [`accept`](UnixListener::accept) returns (see [`super::Incoming`]).
+    pub fn incoming(&self) -> super::Incoming<'_, (UnixStream, UnixSocketAddr)> {
+        super::Incoming::new(move || Box::pin(self.accept()))
+    }
+
     /// The address this listener is bound to.
     pub fn local_addr(&self) -> io::Result<UnixSocketAddr> {
         UnixSocketAddr::from_raw(&socket::local_addr(self.fd.raw())?)
