@@ -173,25 +173,6 @@ fn accept_out_of_descriptors_does_not_spin_and_recovers() {
         let a = l.local_addr().unwrap();
         (l, a)
     });
-    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let errors = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let (acc, errs) = (accepted.clone(), errors.clone());
-    const CLIENTS: usize = 10;
-    // A naive accept loop: retries at once on every error.
-    let server = rt.spawn(async move {
-        let mut held = Vec::new();
-        while acc.load(std::sync::atomic::Ordering::SeqCst) < CLIENTS {
-            match listener.accept().await {
-                Ok((s, _)) => {
-                    acc.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    held.push(s);
-                }
-                Err(_) => {
-                    errs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                }
-            }
-        }
-    });
     // Client sockets are made before the table is full (connecting them
     // later needs no new descriptor).
     let clients: Vec<libc::c_int> = (0..CLIENTS)
@@ -221,6 +202,29 @@ fn accept_out_of_descriptors_does_not_spin_and_recovers() {
     while let Ok(f) = std::fs::File::open("/dev/null") {
         filler.push(f);
     }
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let errors = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (acc, errs) = (accepted.clone(), errors.clone());
+    const CLIENTS: usize = 10;
+    // A naive accept loop: retries at once on every error. Started only
+    // now that the table is full: a multishot accept (io_uring) takes the
+    // descriptor limit when it is armed, as the kernel reads
+    // `RLIMIT_NOFILE` when it prepares an accept, so one armed before the
+    // limit was lowered would go on accepting.
+    let server = rt.spawn(async move {
+        let mut held = Vec::new();
+        while acc.load(std::sync::atomic::Ordering::SeqCst) < CLIENTS {
+            match listener.accept().await {
+                Ok((s, _)) => {
+                    acc.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    held.push(s);
+                }
+                Err(_) => {
+                    errs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+        }
+    });
     // Connections queue in the backlog; the server cannot accept them.
     let raw = libc::sockaddr_in {
         sin_family: libc::AF_INET as libc::sa_family_t,
