@@ -149,6 +149,15 @@ fn round(rt: &ringwork::Runtime, blocker: Blocker) -> Option<(Duration, Duration
 /// Two rounds in which the neighbour shared the blocked worker (up to 20
 /// tries: it lands elsewhere when the other worker steals it first).
 fn assert_not_stranded(rt: &ringwork::Runtime, blocker: Blocker) {
+    let reaped_elsewhere = || -> u64 {
+        rt.metrics()
+            .workers
+            .iter()
+            .filter_map(|w| w.io)
+            .map(|io| io.reaped_elsewhere)
+            .sum()
+    };
+    let reaped_before = reaped_elsewhere();
     let mut measured = 0;
     for _ in 0..20 {
         let Some((timer_late, read_late)) = round(rt, blocker) else {
@@ -172,6 +181,14 @@ fn assert_not_stranded(rt: &ringwork::Runtime, blocker: Blocker) {
         measured > 0,
         "the neighbour never ran on the worker blocked by {blocker:?}"
     );
+    // On io_uring the read's completion was reaped by the monitor, and the
+    // worker's counters say so.
+    if rt.handle().driver_kind() == Some(ringwork::io::DriverKind::Uring) {
+        assert!(
+            reaped_elsewhere() > reaped_before,
+            "no completion was reaped for the blocked worker"
+        );
+    }
 }
 
 #[test]

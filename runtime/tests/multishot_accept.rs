@@ -260,6 +260,21 @@ fn incoming_yields_every_connection_once_and_a_dropped_stream_loses_none() {
                 .unwrap();
             assert_eq!(got, b"late");
             drop(clients);
+            // One listener, 51 connections: armed once where the runtime
+            // uses the multishot accept (a re-arm per call would show
+            // here), never on the other paths.
+            let arms: u64 = rt
+                .metrics()
+                .workers
+                .iter()
+                .filter_map(|w| w.io)
+                .map(|io| io.multishot_arms)
+                .sum();
+            let multishot = rt
+                .handle()
+                .uring_features()
+                .is_some_and(|f| f.multishot_accept);
+            assert_eq!(arms, u64::from(multishot), "multishot accepts armed");
         })
     });
 }

@@ -15,6 +15,7 @@ pub struct Stats {
     cancels: AtomicU64,
     backlogged: AtomicU64,
     reaped_elsewhere: AtomicU64,
+    multishot_arms: AtomicU64,
 }
 
 /// A copy of [`Stats`] at one moment.
@@ -38,6 +39,10 @@ pub struct StatsSnapshot {
     pub backlogged: u64,
     /// CQEs reaped by another thread (a `Reaper`) while the owner was busy.
     pub reaped_elsewhere: u64,
+    /// Multishot operations armed (the first time or again after one
+    /// ended), as counted by their submitters with
+    /// [`Stats::multishot_armed`].
+    pub multishot_arms: u64,
 }
 
 impl Stats {
@@ -69,6 +74,11 @@ impl Stats {
     pub(crate) fn reaped_elsewhere(&self, n: u64) {
         Self::add(&self.reaped_elsewhere, n);
     }
+    /// Counts a multishot operation armed: the driver cannot tell one from
+    /// a single-shot submission, so whoever submits it says so.
+    pub fn multishot_armed(&self) {
+        Self::add(&self.multishot_arms, 1);
+    }
 
     /// Reads every counter.
     pub fn snapshot(&self) -> StatsSnapshot {
@@ -82,6 +92,7 @@ impl Stats {
             cancels: get(&self.cancels),
             backlogged: get(&self.backlogged),
             reaped_elsewhere: get(&self.reaped_elsewhere),
+            multishot_arms: get(&self.multishot_arms),
         }
     }
 }

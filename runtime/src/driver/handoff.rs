@@ -221,6 +221,10 @@ impl<P: Park> Park for WatchedPark<P> {
         self.inner.timer()
     }
 
+    fn io_stats(&self) -> Option<super::IoStats> {
+        self.inner.io_stats()
+    }
+
     fn set_stranded_hook(&mut self, hook: StrandedHook) {
         let _ = self.watch.stranded.set(hook);
     }

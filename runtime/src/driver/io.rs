@@ -61,6 +61,7 @@ pub(crate) struct DriverPark {
     unstarted: Option<UnstartedThreadDriver>,
     guard: Option<context::IoGuard>,
     unparker: Arc<dyn Unpark>,
+    io_stats: Option<super::IoStats>,
     /// Set if the driver could not be started on its thread; the thread then
     /// sleeps in short naps instead (no I/O possible there).
     start_error: Option<io::Error>,
@@ -76,6 +77,10 @@ impl DriverPark {
     pub(crate) fn new(driver: UnstartedThreadDriver) -> DriverPark {
         DriverPark {
             unparker: driver.unparker(),
+            io_stats: match &driver {
+                UnstartedThreadDriver::Uring(d) => Some(super::IoStats(d.stats())),
+                UnstartedThreadDriver::Epoll(_) => None,
+            },
             unstarted: Some(driver),
             guard: None,
             start_error: None,
@@ -136,6 +141,10 @@ impl Park for DriverPark {
 
     fn unparker(&self) -> Arc<dyn Unpark> {
         self.unparker.clone()
+    }
+
+    fn io_stats(&self) -> Option<super::IoStats> {
+        self.io_stats.clone()
     }
 }
 

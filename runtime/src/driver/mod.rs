@@ -125,3 +125,54 @@ pub(crate) fn for_block_on(info: Option<&Info>) -> Box<dyn Park> {
     park.enter();
     park
 }
+
+/// One worker's I/O driver counters, readable from any thread (io_uring;
+/// the epoll driver keeps none).
+#[derive(Clone)]
+pub(crate) struct IoStats(std::sync::Arc<ringwork_uring::Stats>);
+
+impl IoStats {
+    pub(crate) fn snapshot(&self) -> IoMetrics {
+        let s = self.0.snapshot();
+        IoMetrics {
+            submissions: s.submissions,
+            completions: s.completions,
+            enters: s.enters,
+            sq_full_waits: s.sq_full_waits,
+            cq_overflows: s.cq_overflows,
+            cancels: s.cancels,
+            backlogged: s.backlogged,
+            reaped_elsewhere: s.reaped_elsewhere,
+            multishot_arms: s.multishot_arms,
+        }
+    }
+}
+
+/// A snapshot of one worker's io_uring counters (in
+/// [`WorkerMetrics::io`](crate::runtime::WorkerMetrics::io)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IoMetrics {
+    /// SQEs handed to the kernel (operations, cancels and the driver's own).
+    pub submissions: u64,
+    /// CQEs reaped.
+    pub completions: u64,
+    /// `io_uring_enter` calls by the worker.
+    pub enters: u64,
+    /// Times the submission queue was full and was submitted early.
+    pub sq_full_waits: u64,
+    /// Times the kernel reported a completion-queue overflow.
+    pub cq_overflows: u64,
+    /// `ASYNC_CANCEL` requests for dropped operations.
+    pub cancels: u64,
+    /// Operations that waited for room under the in-flight cap.
+    pub backlogged: u64,
+    /// CQEs reaped by the monitor for this worker while it was stuck in a
+    /// long poll (see docs/architecture.md, "Nothing is stranded behind a
+    /// busy worker").
+    pub reaped_elsewhere: u64,
+    /// Multishot operations armed on this worker's ring (a listener's
+    /// multishot accept counts once, and again each time it ends and is
+    /// re-armed).
+    pub multishot_arms: u64,
+}

@@ -49,6 +49,11 @@ pub(crate) trait Park: Send {
         None
     }
 
+    /// The I/O driver's counters, for `Handle::metrics` (io_uring only).
+    fn io_stats(&self) -> Option<super::IoStats> {
+        None
+    }
+
     /// What the monitor (`handoff.rs`) should do, besides driving the
     /// driver, for a worker stuck in a long poll: the scheduler hands its
     /// stranded work to idle workers. Only parks that have a watch keep it.
@@ -83,6 +88,9 @@ impl Park for Box<dyn Park> {
     }
     fn timer(&self) -> Option<Arc<TimeDriver>> {
         (**self).timer()
+    }
+    fn io_stats(&self) -> Option<super::IoStats> {
+        (**self).io_stats()
     }
     fn set_stranded_hook(&mut self, hook: StrandedHook) {
         (**self).set_stranded_hook(hook);

@@ -73,4 +73,8 @@ impl<P: Park> Park for TimedPark<P> {
     fn timer(&self) -> Option<Arc<TimeDriver>> {
         Some(self.time.clone())
     }
+
+    fn io_stats(&self) -> Option<super::IoStats> {
+        self.inner.io_stats()
+    }
 }

@@ -2,6 +2,7 @@
 
 mod builder;
 
+pub use crate::driver::IoMetrics;
 pub use crate::scheduler::metrics::{RuntimeMetrics, WorkerMetrics};
 pub use builder::Builder;
 

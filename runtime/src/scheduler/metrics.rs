@@ -75,6 +75,9 @@ pub struct WorkerMetrics {
     pub lifo_hits: u64,
     /// Tasks in this worker's local run queue now.
     pub local_queue_depth: usize,
+    /// The worker's io_uring counters (`None` on the epoll driver and in
+    /// runtimes without I/O).
+    pub io: Option<crate::driver::IoMetrics>,
 }
 
 impl RuntimeMetrics {
@@ -95,7 +98,11 @@ impl RuntimeMetrics {
 }
 
 impl WorkerCounters {
-    pub(crate) fn snapshot(&self, local_queue_depth: usize) -> WorkerMetrics {
+    pub(crate) fn snapshot(
+        &self,
+        local_queue_depth: usize,
+        io: Option<crate::driver::IoMetrics>,
+    ) -> WorkerMetrics {
         WorkerMetrics {
             polls: self.polls.get(),
             steal_operations: self.steal_operations.get(),
@@ -103,6 +110,7 @@ impl WorkerCounters {
             parks: self.parks.get(),
             lifo_hits: self.lifo_hits.get(),
             local_queue_depth,
+            io,
         }
     }
 }

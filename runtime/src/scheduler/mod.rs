@@ -77,6 +77,8 @@ struct Remote {
     /// The worker's timer wheel, where threads without one arm their timers.
     timer: Option<Arc<TimeDriver>>,
     counters: WorkerCounters,
+    /// The worker's I/O driver counters (io_uring).
+    io_stats: Option<crate::driver::IoStats>,
 }
 
 /// The state shared by all workers and handles of one runtime.
@@ -123,6 +125,7 @@ pub(crate) fn create(
             unparker: park.unparker(),
             timer: park.timer(),
             counters: WorkerCounters::default(),
+            io_stats: park.io_stats(),
         }));
         parts.push(WorkerParts { index, local, park });
     }
@@ -371,7 +374,12 @@ impl Shared {
             workers: self
                 .remotes
                 .iter()
-                .map(|r| r.counters.snapshot(r.stealer.len()))
+                .map(|r| {
+                    r.counters.snapshot(
+                        r.stealer.len(),
+                        r.io_stats.as_ref().map(crate::driver::IoStats::snapshot),
+                    )
+                })
                 .collect(),
             injector_depth: self.injector.len(),
             alive_tasks: self.owned.len(),

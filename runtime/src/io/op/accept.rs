@@ -241,6 +241,9 @@ fn arm(fd: &SharedFd) -> io::Result<Option<ringwork_uring::Op<AcceptMulti>>> {
                         .build()
                 })
             };
+            if submitted.is_ok() {
+                driver.stats().multishot_armed();
+            }
             submitted.map(Some).map_err(|(err, _)| err)
         }
         _ => Ok(None),
