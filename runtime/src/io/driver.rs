@@ -43,6 +43,106 @@ impl DriverKind {
     }
 }
 
+/// Which io_uring settings a `Builder` was given explicitly: those win over
+/// `RINGWORK_URING`.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct UringSet {
+    pub(crate) entries: bool,
+    pub(crate) sqpoll: bool,
+    pub(crate) coop_taskrun: bool,
+    pub(crate) defer_taskrun: bool,
+    pub(crate) multishot_accept: bool,
+}
+
+/// The settings `RINGWORK_URING` knows, for error messages.
+const URING_SETTINGS: &str = "coop_taskrun, defer_taskrun, multishot_accept (each alone to \
+     turn it on, with a leading '-' to turn it off), sqpoll=IDLE_MS, -sqpoll, entries=N";
+
+/// Applies `RINGWORK_URING` (if set) to `config`, except what `set` says
+/// the builder chose. The value is a comma-separated list: `name` turns a
+/// switch on, `-name` off, `name=value` sets a number (see
+/// [`URING_SETTINGS`]). An unknown name or a bad value is an `InvalidInput`
+/// error naming it. Benches and CI switch kernel features with it without
+/// recompiling.
+pub(crate) fn apply_uring_env(
+    config: &mut ringwork_uring::Config,
+    set: UringSet,
+) -> io::Result<()> {
+    let Some(value) = std::env::var_os("RINGWORK_URING") else {
+        return Ok(());
+    };
+    apply_uring_spec(config, set, &value.to_string_lossy())
+}
+
+fn apply_uring_spec(
+    config: &mut ringwork_uring::Config,
+    set: UringSet,
+    spec: &str,
+) -> io::Result<()> {
+    let bad = |why: String| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("RINGWORK_URING={spec:?}: {why} (known: {URING_SETTINGS})"),
+        )
+    };
+    for token in spec.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        let (name, value) = match token.split_once('=') {
+            Some((name, value)) => (name.trim(), Some(value.trim())),
+            None => (token, None),
+        };
+        let (name, on) = match name.strip_prefix('-') {
+            Some(name) => (name, false),
+            None => (name, true),
+        };
+        let number = |value: Option<&str>| -> io::Result<u32> {
+            let value = value.ok_or_else(|| bad(format!("{name} needs a value: {name}=N")))?;
+            value
+                .parse()
+                .map_err(|err| bad(format!("{name}={value}: {err}")))
+        };
+        let switch = |value: Option<&str>| match value {
+            None => Ok(on),
+            Some(value) => Err(bad(format!(
+                "{name} is a switch: write {name} or -{name}, not {name}={value}"
+            ))),
+        };
+        match name {
+            "coop_taskrun" => {
+                let on = switch(value)?;
+                if !set.coop_taskrun {
+                    config.coop_taskrun = on;
+                }
+            }
+            "defer_taskrun" => {
+                let on = switch(value)?;
+                if !set.defer_taskrun {
+                    config.defer_taskrun = on;
+                }
+            }
+            "multishot_accept" => {
+                let on = switch(value)?;
+                if !set.multishot_accept {
+                    config.multishot_accept = on;
+                }
+            }
+            "sqpoll" => {
+                let idle = if on { Some(number(value)?) } else { None };
+                if !set.sqpoll {
+                    config.sqpoll_idle_ms = idle;
+                }
+            }
+            "entries" if on => {
+                let entries = number(value)?;
+                if !set.entries {
+                    config.entries = entries;
+                }
+            }
+            other => return Err(bad(format!("unknown setting {other:?}"))),
+        }
+    }
+    Ok(())
+}
+
 /// A handle to register descriptors with this thread's epoll reactor.
 pub(crate) fn epoll_handle() -> Option<ringwork_epoll::Handle> {
     context::with_io(|io| match io {
@@ -64,4 +164,49 @@ pub(crate) fn with_uring<T>(f: impl FnOnce(&mut Driver) -> T) -> Option<T> {
         IoAccess::Driver(ThreadDriver::Uring(driver)) => Some(f(driver)),
         _ => None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{apply_uring_spec, UringSet};
+    use ringwork_uring::Config;
+
+    #[test]
+    fn a_uring_spec_sets_what_the_builder_left_and_names_what_it_cannot_read() {
+        let mut config = Config::default();
+        apply_uring_spec(
+            &mut config,
+            UringSet::default(),
+            "-coop_taskrun, defer_taskrun,-multishot_accept,entries=512",
+        )
+        .unwrap();
+        assert!(!config.coop_taskrun && config.defer_taskrun && !config.multishot_accept);
+        assert_eq!(config.entries, 512);
+        apply_uring_spec(&mut config, UringSet::default(), "sqpoll=2000").unwrap();
+        assert_eq!(config.sqpoll_idle_ms, Some(2000));
+        apply_uring_spec(&mut config, UringSet::default(), "-sqpoll").unwrap();
+        assert_eq!(config.sqpoll_idle_ms, None);
+
+        // What the builder set explicitly wins.
+        let mut config = Config::default();
+        let set = UringSet {
+            multishot_accept: true,
+            ..UringSet::default()
+        };
+        apply_uring_spec(&mut config, set, "-multishot_accept,-coop_taskrun").unwrap();
+        assert!(config.multishot_accept && !config.coop_taskrun);
+
+        for bad in [
+            "fast_mode",
+            "entries",
+            "entries=many",
+            "coop_taskrun=1",
+            "sqpoll",
+        ] {
+            let err =
+                apply_uring_spec(&mut Config::default(), UringSet::default(), bad).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{bad}");
+            assert!(err.to_string().contains("known:"), "{err}");
+        }
+    }
 }

@@ -48,6 +48,15 @@ pub(crate) const MIN_STACK_SIZE: usize = 64 * 1024;
 ///     .unwrap_err();
 /// assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
 /// ```
+///
+/// The environment sets defaults that explicit calls override:
+/// `RINGWORK_DRIVER=auto|uring|epoll`, `RINGWORK_SEED`, and
+/// `RINGWORK_URING`, a comma-separated list of io_uring settings
+/// (`coop_taskrun`, `defer_taskrun`, `multishot_accept`, each alone to turn
+/// it on or with a leading `-` to turn it off; `sqpoll=IDLE_MS`, `-sqpoll`;
+/// `entries=N`), e.g. `RINGWORK_URING=-multishot_accept,defer_taskrun`. An
+/// unknown name or a bad value makes `build` fail with `InvalidInput`
+/// naming it.
 pub struct Builder {
     worker_threads: Option<usize>,
     thread_name: Arc<dyn Fn() -> String + Send + Sync>,
@@ -60,6 +69,8 @@ pub struct Builder {
     enable_io: bool,
     driver: Option<DriverKind>,
     uring: ringwork_uring::Config,
+    /// The io_uring settings chosen here (they win over `RINGWORK_URING`).
+    uring_set: crate::io::driver::UringSet,
     max_blocking_threads: usize,
     thread_keep_alive: Duration,
 }
@@ -85,6 +96,7 @@ impl Builder {
             enable_io: true,
             driver: None,
             uring: ringwork_uring::Config::default(),
+            uring_set: Default::default(),
             max_blocking_threads: DEFAULT_MAX_BLOCKING_THREADS,
             thread_keep_alive: DEFAULT_KEEP_ALIVE,
         }
@@ -123,6 +135,7 @@ impl Builder {
     /// Submission queue entries of each io_uring (default 256; 1..=32768).
     pub fn uring_entries(&mut self, entries: u32) -> &mut Builder {
         self.uring.entries = entries;
+        self.uring_set.entries = true;
         self
     }
 
@@ -130,12 +143,14 @@ impl Builder {
     /// the default, turns it off). A kernel thread then polls each ring.
     pub fn uring_sqpoll(&mut self, idle_ms: Option<u32>) -> &mut Builder {
         self.uring.sqpoll_idle_ms = idle_ms;
+        self.uring_set.sqpoll = true;
         self
     }
 
     /// `IORING_SETUP_COOP_TASKRUN` (default on).
     pub fn uring_coop_taskrun(&mut self, enable: bool) -> &mut Builder {
         self.uring.coop_taskrun = enable;
+        self.uring_set.coop_taskrun = true;
         self
     }
 
@@ -147,12 +162,14 @@ impl Builder {
     /// The epoll driver ignores it.
     pub fn uring_multishot_accept(&mut self, enable: bool) -> &mut Builder {
         self.uring.multishot_accept = enable;
+        self.uring_set.multishot_accept = true;
         self
     }
 
     /// `IORING_SETUP_DEFER_TASKRUN | SINGLE_ISSUER` (default off).
     pub fn uring_defer_taskrun(&mut self, enable: bool) -> &mut Builder {
         self.uring.defer_taskrun = enable;
+        self.uring_set.defer_taskrun = true;
         self
     }
 
@@ -314,13 +331,9 @@ impl Builder {
         } else {
             None
         };
-        let stacks = driver::build(
-            &DriverConfig {
-                io,
-                uring: self.uring.clone(),
-            },
-            workers,
-        )?;
+        let mut uring = self.uring.clone();
+        crate::io::driver::apply_uring_env(&mut uring, self.uring_set)?;
+        let stacks = driver::build(&DriverConfig { io, uring }, workers)?;
         let config = Config {
             global_queue_interval: self.global_queue_interval,
             event_interval: self.event_interval,
