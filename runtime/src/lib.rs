@@ -16,6 +16,7 @@ mod macros;
 pub mod net;
 pub mod runtime;
 mod scheduler;
+pub mod signal;
 pub mod sync;
 mod sys;
 pub mod task;
