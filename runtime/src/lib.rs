@@ -15,6 +15,11 @@ pub mod loom_api;
 mod macros;
 pub mod net;
 pub mod runtime;
+
+/// What most programs import: the owned-buffer traits (for `.slice(..)`).
+pub mod prelude {
+    pub use crate::buf::{IoBuf, IoBufMut};
+}
 mod scheduler;
 pub mod signal;
 pub mod sync;

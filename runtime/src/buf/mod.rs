@@ -20,6 +20,12 @@ use std::ops::{Bound, RangeBounds};
 /// `stable_ptr` must point to `bytes_init` initialized bytes that stay at that
 /// address, unchanged, while the buffer value is not touched through `&mut`
 /// — even if the value itself is moved (heap storage, or `'static` data).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an owned buffer (`IoBuf`) that an I/O operation can keep",
+    note = "ringwork's I/O takes buffers by value and gives them back: pass a `Vec<u8>`, \
+            `Box<[u8]>`, `String`, `&'static [u8]` or `&'static str`, and for part of one \
+            use `buf.slice(..n)` (with `use ringwork::prelude::*;`), not `&buf[..n]`"
+)]
 pub unsafe trait IoBuf: Send + 'static {
     /// Start of the bytes.
     fn stable_ptr(&self) -> *const u8;
@@ -67,6 +73,12 @@ pub unsafe trait IoBuf: Send + 'static {
 /// As for [`IoBuf`], and `stable_mut_ptr` must be valid for writes of
 /// `bytes_total` bytes; `set_init(n)` must make the first `n` bytes count as
 /// initialized without reading them.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an owned buffer a read can fill (`IoBufMut`)",
+    note = "ringwork's reads take buffers by value and give them back filled: pass a \
+            `Vec::with_capacity(n)` (or `buf.slice(..)` of one, with \
+            `use ringwork::prelude::*;`), not `&mut buf[..]`"
+)]
 pub unsafe trait IoBufMut: IoBuf {
     /// Start of the writable bytes.
     fn stable_mut_ptr(&mut self) -> *mut u8;

@@ -249,7 +249,8 @@ impl UnixStream {
 
     /// Reads up to `buf.bytes_total()` bytes into the start of `buf`.
     /// `Ok(0)` means the peer closed its side; a zero-capacity buffer is
-    /// `InvalidInput`. One call moves at most 2 GiB − 64 KiB.    ///
+    /// `InvalidInput`. One call moves at most 2 GiB − 64 KiB.
+    ///
     /// Cancel safe: if the future is dropped (a `timeout` or `select!`),
     /// nothing the kernel delivered is lost — bytes that arrive for it after
     /// the drop are kept with the socket and returned, in order, by the next
@@ -259,7 +260,8 @@ impl UnixStream {
     }
 
     /// Fills the whole capacity of `buf` (`bytes_total()`), or fails with
-    /// `UnexpectedEof` if the peer closes first.    ///
+    /// `UnexpectedEof` if the peer closes first.
+    ///
     /// Not cancel safe: a dropped `read_exact` loses the bytes it had
     /// already read into `buf` (the buffer goes with the future); bytes its
     /// last read gets after the drop are kept for the next read.
@@ -268,7 +270,8 @@ impl UnixStream {
     }
 
     /// Writes some of `buf`'s initialized bytes (at most 2 GiB − 64 KiB);
-    /// returns how many.    ///
+    /// returns how many.
+    ///
     /// A dropped `write` may have sent a prefix of the buffer; only the
     /// returned count says how much, so await it to the end where that
     /// matters.
@@ -277,7 +280,8 @@ impl UnixStream {
     }
 
     /// Writes all of `buf`'s initialized bytes. A peer that vanished gives
-    /// `BrokenPipe` or `ConnectionReset` (never `SIGPIPE`).    ///
+    /// `BrokenPipe` or `ConnectionReset` (never `SIGPIPE`).
+    ///
     /// A dropped `write_all` may have sent any prefix of the buffer.
     pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
         op::send::send_all(&self.fd, buf).await

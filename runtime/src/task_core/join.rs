@@ -18,7 +18,6 @@ use std::task::{Context, Poll};
 ///
 /// `JoinHandle` is cancel safe: dropping the `.await` loses nothing; the
 /// output stays in the task until the handle is polled again or dropped.
-#[must_use = "dropping a JoinHandle detaches the task; use `let _ = ...` to make that explicit"]
 pub struct JoinHandle<T> {
     raw: RawTask,
     _output: PhantomData<T>,

@@ -57,6 +57,7 @@ pub(crate) fn far_future() -> Instant {
 /// shut down: no timer could ever wake it.
 ///
 /// Cancel safety: dropping a `Sleep` loses nothing.
+#[must_use = "a `Sleep` does nothing unless it is `.await`ed or polled"]
 pub struct Sleep {
     deadline: Instant,
     entry: Option<(Arc<TimeDriver>, Key)>,

@@ -44,6 +44,7 @@ pin_project_lite::pin_project! {
     /// budget is spent the task yields before the timeout reports again; an
     /// inner future that spends the last unit itself does not keep the
     /// deadline from firing. Cancel safety: that of the inner future.
+    #[must_use = "a `Timeout` does nothing unless it is `.await`ed or polled"]
     pub struct Timeout<F> {
         #[pin]
         future: F,
