@@ -452,3 +452,41 @@ fn a_burst_of_4000_connects_is_accepted_without_a_syn_retransmit() {
         })
     });
 }
+
+/// A host name is looked up on the blocking pool, not on the worker (the
+/// pool's first thread appears); a literal address needs no lookup (no
+/// pool thread).
+#[test]
+fn connect_by_host_name_resolves_on_the_blocking_pool_and_by_address_without_it() {
+    common::watchdog(Duration::from_secs(60), || {
+        common::for_each_driver(1, |rt| {
+            let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+            let port = listener.local_addr().unwrap().port();
+            rt.block_on(rt.spawn(async move {
+                let by_address = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+                drop(by_address);
+            }))
+            .unwrap();
+            assert_eq!(
+                rt.metrics().blocking_threads_peak,
+                0,
+                "a literal address went to the blocking pool"
+            );
+            rt.block_on(rt.spawn(async move {
+                let by_name = TcpStream::connect(format!("localhost:{port}")).await;
+                let by_pair = TcpStream::connect(("localhost", port)).await;
+                (by_name.map(drop), by_pair.map(drop))
+            }))
+            .map(|(a, b)| {
+                a.expect("localhost:PORT connects");
+                b.expect("(\"localhost\", PORT) connects");
+            })
+            .unwrap();
+            assert!(
+                rt.metrics().blocking_threads_peak >= 1,
+                "the name lookup did not run on the blocking pool"
+            );
+            drop(listener);
+        })
+    });
+}

@@ -9,6 +9,9 @@ mod udp;
 mod unix;
 mod unix_datagram;
 
+mod addr;
+
+pub use addr::ToSocketAddrs;
 pub use tcp::{OwnedReadHalf, OwnedWriteHalf, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixListener, UnixSocketAddr, UnixStream};

@@ -1,12 +1,13 @@
 //! TCP: [`TcpListener`] and [`TcpStream`].
 
+use super::ToSocketAddrs;
 use crate::buf::{IoBuf, IoBufMut};
 use crate::io::op::{self, SharedFd};
 use crate::sys::addr::RawAddr;
 use crate::sys::socket;
 use std::fmt;
 use std::io;
-use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 /// Tries `f` on each resolved address; returns the first success or the
@@ -18,7 +19,7 @@ where
     Fut: std::future::Future<Output = io::Result<T>>,
 {
     let mut last = None;
-    for addr in addrs.to_socket_addrs()? {
+    for addr in super::addr::resolve(&addrs).await? {
         match f(addr).await {
             Ok(value) => return Ok(value),
             Err(err) => last = Some(err),

@@ -1,12 +1,13 @@
 //! UDP: [`UdpSocket`].
 
+use super::ToSocketAddrs;
 use crate::buf::{IoBuf, IoBufMut};
 use crate::io::op::{self, SharedFd};
 use crate::sys::addr::RawAddr;
 use crate::sys::socket;
 use std::fmt;
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 /// A UDP socket. Datagrams go out with [`send_to`](UdpSocket::send_to)
@@ -40,7 +41,7 @@ impl UdpSocket {
     /// the system's blocking resolver: pass IP literals where that matters.
     pub async fn bind(addrs: impl ToSocketAddrs) -> io::Result<UdpSocket> {
         let mut last = None;
-        for addr in addrs.to_socket_addrs()? {
+        for addr in super::addr::resolve(&addrs).await? {
             match UdpSocket::bind_addr(addr) {
                 Ok(socket) => return Ok(socket),
                 Err(err) => last = Some(err),
@@ -72,7 +73,7 @@ impl UdpSocket {
     /// received.
     pub async fn connect(&self, addrs: impl ToSocketAddrs) -> io::Result<()> {
         let mut last = None;
-        for addr in addrs.to_socket_addrs()? {
+        for addr in super::addr::resolve(&addrs).await? {
             match op::connect::connect(&self.fd, RawAddr::from_socket_addr(&addr)).await {
                 Ok(()) => return Ok(()),
                 Err(err) => last = Some(err),
