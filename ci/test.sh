@@ -18,13 +18,14 @@ if has fmt; then
 fi
 
 if has clippy; then
-    step "cargo clippy --workspace --all-targets -- -D warnings"
+    step "cargo clippy --workspace --all-targets -- -D warnings (and with every feature)"
     cargo clippy --workspace --all-targets -- -D warnings
+    cargo clippy -p ringwork --all-targets --all-features -- -D warnings
 fi
 
 if has doc; then
     step "cargo doc --workspace --no-deps (rustdoc warnings are errors)"
-    RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+    RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
 fi
 
 if has test; then
@@ -32,6 +33,9 @@ if has test; then
     timeout "$TEST_TIMEOUT" cargo test --workspace
     step "cargo test -p ringwork again with RINGWORK_DRIVER=epoll (the fallback driver)"
     RINGWORK_DRIVER=epoll timeout "$TEST_TIMEOUT" cargo test -p ringwork
+    step "the feature-gated layers: cargo test -p ringwork --all-features --test compat --doc"
+    timeout "$TEST_TIMEOUT" cargo test -p ringwork --all-features --test compat
+    timeout "$TEST_TIMEOUT" cargo test -p ringwork --all-features --doc compat
 fi
 
 if has loom; then

@@ -35,6 +35,11 @@ pub struct File {
 }
 
 impl File {
+    /// The descriptor, for the compat layer.
+    #[cfg_attr(not(feature = "futures-io"), allow(dead_code))]
+    pub(crate) fn shared_fd(&self) -> &SharedFd {
+        &self.fd
+    }
     /// Opens an existing file for reading.
     pub async fn open(path: impl AsRef<Path>) -> io::Result<File> {
         OpenOptions::new().read(true).open(path).await

@@ -1,5 +1,7 @@
 //! I/O plumbing: the per-thread driver and the operations built on it.
 
+#[cfg(feature = "futures-io")]
+pub mod compat;
 pub(crate) mod driver;
 pub(crate) mod fd;
 pub(crate) mod op;

@@ -163,6 +163,11 @@ pub struct TcpStream {
 }
 
 impl TcpStream {
+    /// The descriptor, for the compat layer.
+    #[cfg_attr(not(feature = "futures-io"), allow(dead_code))]
+    pub(crate) fn shared_fd(&self) -> &SharedFd {
+        &self.fd
+    }
     /// Connects to the first address that accepts.
     pub async fn connect(addrs: impl ToSocketAddrs) -> io::Result<TcpStream> {
         each_addr(addrs, |addr| async move {
@@ -293,6 +298,11 @@ pub struct OwnedReadHalf {
 }
 
 impl OwnedReadHalf {
+    /// The descriptor, for the compat layer.
+    #[cfg_attr(not(feature = "futures-io"), allow(dead_code))]
+    pub(crate) fn shared_fd(&self) -> &SharedFd {
+        &self.stream.fd
+    }
     /// See [`TcpStream::read`].
     pub async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
         self.stream.read(buf).await
@@ -317,6 +327,11 @@ pub struct OwnedWriteHalf {
 }
 
 impl OwnedWriteHalf {
+    /// The descriptor, for the compat layer.
+    #[cfg_attr(not(feature = "futures-io"), allow(dead_code))]
+    pub(crate) fn shared_fd(&self) -> &SharedFd {
+        &self.stream.fd
+    }
     /// See [`TcpStream::write`].
     pub async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
         self.stream.write(buf).await

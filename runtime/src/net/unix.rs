@@ -196,6 +196,11 @@ pub struct UnixStream {
 }
 
 impl UnixStream {
+    /// The descriptor, for the compat layer.
+    #[cfg_attr(not(feature = "futures-io"), allow(dead_code))]
+    pub(crate) fn shared_fd(&self) -> &SharedFd {
+        &self.fd
+    }
     /// Connects to the socket listening at `path`. A path longer than
     /// `sun_path` allows (107 bytes), empty, or with a NUL byte is
     /// `InvalidInput`; no listener there is `NotFound` or

@@ -1,0 +1,341 @@
+//! [`Compat`]: ringwork streams and files behind the poll-based I/O traits
+//! of the ecosystem — `futures-io`'s `AsyncRead`, `AsyncBufRead` and
+//! `AsyncWrite` (feature `futures-io`).
+//!
+//! ringwork's own I/O hands buffers to the kernel by value; a poll-based
+//! trait lends a `&mut [u8]` for one poll only. So the wrapper owns the
+//! buffers the kernel fills and drains between polls:
+//!
+//! - reads fill an internal buffer (`READ_BUFFER` bytes, or the caller's
+//!   size if larger) and copy out of it — one copy per read (`AsyncBufRead`
+//!   hands out the internal buffer itself, no copy);
+//! - a write copies the caller's bytes into an internal buffer, starts
+//!   writing all of them and reports them written (one write in flight at a
+//!   time: the next `poll_write` first waits for the previous one). An
+//!   error of a write in flight is returned by the next `poll_write`,
+//!   `poll_flush` or `poll_close`. `poll_flush` waits for the write in
+//!   flight; `poll_close` flushes, then shuts a socket's writing side down.
+//!
+//! The wrapper is what a poll-based library (hyper, tungstenite, an
+//! `AsyncRead` codec) takes; ringwork's own streams stay free of any state
+//! for it.
+
+use super::fd::SharedFd;
+
+use super::op;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// Size of the internal read buffer (a larger caller buffer is filled whole).
+const READ_BUFFER: usize = 16 * 1024;
+
+type OpFuture = Pin<Box<dyn Future<Output = (io::Result<usize>, Vec<u8>)> + Send>>;
+
+/// What can go behind a [`Compat`]: ringwork's streams, their halves and
+/// files.
+pub trait CompatIo: sealed::Sealed {}
+
+pub(crate) mod sealed {
+    /// How the wrapper reaches the descriptor (not public API).
+    pub trait Sealed {
+        #[doc(hidden)]
+        fn compat_target(&self) -> super::Target;
+    }
+}
+
+/// The descriptor behind a [`CompatIo`], and whether it is a socket
+/// (recv/send, shutdown on close) or a file (read/write at the file
+/// position). Opaque.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Target {
+    fd: SharedFd,
+    socket: bool,
+}
+
+/// A ringwork stream or file with the `futures-io` traits (see the
+/// [module documentation](self)).
+///
+/// ```
+/// # #[cfg(feature = "futures-io")]
+/// # ringwork::Runtime::new().unwrap().block_on(async {
+/// use futures_io::AsyncWrite;
+/// use ringwork::io::compat::Compat;
+/// use ringwork::net::UnixStream;
+/// use std::future::poll_fn;
+/// use std::pin::Pin;
+///
+/// let (a, b) = UnixStream::pair()?;
+/// let mut a = Compat::new(a);
+/// let sent = poll_fn(|cx| Pin::new(&mut a).poll_write(cx, b"hi")).await?;
+/// assert_eq!(sent, 2);
+/// let (res, buf) = b.read(Vec::with_capacity(2)).await;
+/// assert_eq!(&buf[..res?], b"hi");
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+pub struct Compat<T> {
+    inner: T,
+    target: Target,
+    read: ReadState,
+    write: WriteState,
+}
+
+enum ReadState {
+    /// Nothing buffered (the spare buffer, for the next read).
+    Idle(Vec<u8>),
+    /// Bytes read and not yet consumed: `buf[pos..]`.
+    Filled { buf: Vec<u8>, pos: usize },
+    /// A read in flight.
+    Reading(OpFuture),
+    /// End of stream seen (a later read tries again).
+    Eof(Vec<u8>),
+}
+
+enum WriteState {
+    Idle(Vec<u8>),
+    /// A write in flight, and its length.
+    Writing(OpFuture),
+}
+
+impl<T: CompatIo> Compat<T> {
+    /// Wraps `inner`.
+    pub fn new(inner: T) -> Compat<T> {
+        Compat {
+            target: inner.compat_target(),
+            inner,
+            read: ReadState::Idle(Vec::new()),
+            write: WriteState::Idle(Vec::new()),
+        }
+    }
+
+    /// The wrapped stream.
+    pub fn get_ref(&self) -> &T {
+        &self.inner
+    }
+
+    /// The wrapped stream. Bytes read into the wrapper's buffer and not
+    /// consumed, and a write in flight, stay with the wrapper.
+    pub fn into_inner(self) -> T {
+        self.inner
+    }
+
+    fn start_read(&self, mut buf: Vec<u8>, want: usize) -> OpFuture {
+        let fd = self.target.fd.clone();
+        let socket = self.target.socket;
+        buf.clear();
+        buf.reserve(want.max(READ_BUFFER));
+        Box::pin(async move {
+            if socket {
+                op::recv::recv(&fd, buf).await
+            } else {
+                op::read::read(&fd, buf).await
+            }
+        })
+    }
+
+    /// Fills the internal buffer if it is empty; the unconsumed bytes.
+    fn poll_fill(&mut self, cx: &mut Context<'_>, want: usize) -> Poll<io::Result<&[u8]>> {
+        loop {
+            match std::mem::replace(&mut self.read, ReadState::Idle(Vec::new())) {
+                ReadState::Filled { buf, pos } if pos < buf.len() => {
+                    self.read = ReadState::Filled { buf, pos };
+                    break;
+                }
+                ReadState::Filled { buf, .. } | ReadState::Idle(buf) | ReadState::Eof(buf) => {
+                    self.read = ReadState::Reading(self.start_read(buf, want));
+                }
+                ReadState::Reading(mut reading) => match reading.as_mut().poll(cx) {
+                    Poll::Pending => {
+                        self.read = ReadState::Reading(reading);
+                        return Poll::Pending;
+                    }
+                    Poll::Ready((Err(err), buf)) => {
+                        self.read = ReadState::Idle(buf);
+                        return Poll::Ready(Err(err));
+                    }
+                    Poll::Ready((Ok(0), buf)) => {
+                        self.read = ReadState::Eof(buf);
+                        return Poll::Ready(Ok(&[]));
+                    }
+                    Poll::Ready((Ok(_), buf)) => {
+                        self.read = ReadState::Filled { buf, pos: 0 };
+                        break;
+                    }
+                },
+            }
+        }
+        match &self.read {
+            ReadState::Filled { buf, pos } => Poll::Ready(Ok(&buf[*pos..])),
+            _ => unreachable!("filled above"),
+        }
+    }
+
+    fn consume_read(&mut self, amount: usize) {
+        if let ReadState::Filled { buf, pos } = &mut self.read {
+            *pos = (*pos + amount).min(buf.len());
+        }
+    }
+
+    /// Waits for the write in flight, if any; its error, if it failed.
+    fn poll_flush_inner(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let WriteState::Writing(writing) = &mut self.write {
+            let (result, buf) = std::task::ready!(writing.as_mut().poll(cx));
+            self.write = WriteState::Idle(buf);
+            result?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Accepts `data` into the write buffer (after the previous write
+    /// finished) and starts writing all of it.
+    fn poll_write_inner(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        std::task::ready!(self.poll_flush_inner(cx))?;
+        if data.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let WriteState::Idle(mut buf) =
+            std::mem::replace(&mut self.write, WriteState::Idle(Vec::new()))
+        else {
+            unreachable!("flushed above");
+        };
+        let n = data.len().min(op::MAX_TRANSFER);
+        buf.clear();
+        buf.extend_from_slice(&data[..n]);
+        let fd = self.target.fd.clone();
+        let socket = self.target.socket;
+        self.write = WriteState::Writing(Box::pin(async move {
+            let (result, buf) = if socket {
+                op::send::send_all(&fd, buf).await
+            } else {
+                write_all(&fd, buf).await
+            };
+            (result.map(|()| n), buf)
+        }));
+        // Started: polled once now so that it is submitted at once.
+        if let WriteState::Writing(writing) = &mut self.write {
+            if let Poll::Ready((result, buf)) = writing.as_mut().poll(cx) {
+                self.write = WriteState::Idle(buf);
+                result?;
+            }
+        }
+        Poll::Ready(Ok(n))
+    }
+}
+
+/// Writes all of `buf` at the file position.
+async fn write_all(fd: &SharedFd, mut buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
+    use crate::buf::IoBuf;
+    let mut done = 0;
+    while done < buf.len() {
+        let len = buf.len();
+        let (result, rest) = op::write::write(fd, buf.slice(done..len)).await;
+        buf = rest.into_inner();
+        match result {
+            Ok(0) => return (Err(op::send::write_zero()), buf),
+            Ok(n) => done += n,
+            Err(err) => return (Err(err), buf),
+        }
+    }
+    (Ok(()), buf)
+}
+
+impl<T> fmt::Debug for Compat<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Compat")
+            .field("reading", &matches!(self.read, ReadState::Reading(_)))
+            .field("writing", &matches!(self.write, WriteState::Writing(_)))
+            .finish_non_exhaustive()
+    }
+}
+
+// Only `Box`es and plain values inside: `Compat<T>` is `Unpin` if `T` is.
+impl<T: Unpin> Unpin for Compat<T> {}
+
+#[cfg(feature = "futures-io")]
+mod futures_io_impls {
+    use super::{Compat, CompatIo};
+    use std::io;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    impl<T: CompatIo + Unpin> futures_io::AsyncRead for Compat<T> {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            out: &mut [u8],
+        ) -> Poll<io::Result<usize>> {
+            let this = self.get_mut();
+            if out.is_empty() {
+                return Poll::Ready(Ok(0));
+            }
+            let available = std::task::ready!(this.poll_fill(cx, out.len()))?;
+            let n = available.len().min(out.len());
+            out[..n].copy_from_slice(&available[..n]);
+            this.consume_read(n);
+            Poll::Ready(Ok(n))
+        }
+    }
+
+    impl<T: CompatIo + Unpin> futures_io::AsyncBufRead for Compat<T> {
+        fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+            self.get_mut().poll_fill(cx, 0)
+        }
+
+        fn consume(self: Pin<&mut Self>, amount: usize) {
+            self.get_mut().consume_read(amount);
+        }
+    }
+
+    impl<T: CompatIo + Unpin> futures_io::AsyncWrite for Compat<T> {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            data: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.get_mut().poll_write_inner(cx, data)
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.get_mut().poll_flush_inner(cx)
+        }
+
+        fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            let this = self.get_mut();
+            std::task::ready!(this.poll_flush_inner(cx))?;
+            if this.target.socket {
+                match crate::sys::socket::shutdown(&this.target.fd, std::net::Shutdown::Write) {
+                    // Already shut down, or the peer is gone: closed enough.
+                    Err(err) if err.kind() == io::ErrorKind::NotConnected => {}
+                    other => other?,
+                }
+            }
+            Poll::Ready(Ok(()))
+        }
+    }
+}
+
+macro_rules! compat_io {
+    ($($ty:ty => $socket:expr),* $(,)?) => {$(
+        impl CompatIo for $ty {}
+        impl sealed::Sealed for $ty {
+            fn compat_target(&self) -> Target {
+                Target {
+                    fd: self.shared_fd().clone(),
+                    socket: $socket,
+                }
+            }
+        }
+    )*};
+}
+
+compat_io! {
+    crate::net::TcpStream => true,
+    crate::net::UnixStream => true,
+    crate::net::OwnedReadHalf => true,
+    crate::net::OwnedWriteHalf => true,
+    crate::fs::File => false,
+}
