@@ -159,7 +159,8 @@ fn owned_halves_echo_through_compat_concurrently() {
                 let (stream, peer) = pair().await;
                 let (read_half, write_half) = stream.into_split();
                 let echo = ringwork::spawn(async move {
-                    let (mut reader, mut writer) = (Compat::new(read_half), Compat::new(write_half));
+                    let (mut reader, mut writer) =
+                        (Compat::new(read_half), Compat::new(write_half));
                     let mut buf = [0u8; 4096];
                     loop {
                         let n = read(&mut reader, &mut buf).await.unwrap();
