@@ -1,6 +1,7 @@
 //! [`Compat`]: ringwork streams and files behind the poll-based I/O traits
 //! of the ecosystem — `futures-io`'s `AsyncRead`, `AsyncBufRead` and
-//! `AsyncWrite` (feature `futures-io`).
+//! `AsyncWrite` (feature `futures-io`), and tokio's (feature `tokio-io`;
+//! only the traits, no tokio runtime).
 //!
 //! ringwork's own I/O hands buffers to the kernel by value; a poll-based
 //! trait lends a `&mut [u8]` for one poll only. So the wrapper owns the
@@ -226,6 +227,21 @@ impl<T: CompatIo> Compat<T> {
     }
 }
 
+impl<T: CompatIo> Compat<T> {
+    /// Flushes, then shuts a socket's writing side down.
+    fn poll_close_inner(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        std::task::ready!(self.poll_flush_inner(cx))?;
+        if self.target.socket {
+            match crate::sys::socket::shutdown(&self.target.fd, std::net::Shutdown::Write) {
+                // Already shut down, or the peer is gone: closed enough.
+                Err(err) if err.kind() == io::ErrorKind::NotConnected => {}
+                other => other?,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
 /// Writes all of `buf` at the file position.
 async fn write_all(fd: &SharedFd, mut buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
     use crate::buf::IoBuf;
@@ -304,16 +320,7 @@ mod futures_io_impls {
         }
 
         fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            let this = self.get_mut();
-            std::task::ready!(this.poll_flush_inner(cx))?;
-            if this.target.socket {
-                match crate::sys::socket::shutdown(&this.target.fd, std::net::Shutdown::Write) {
-                    // Already shut down, or the peer is gone: closed enough.
-                    Err(err) if err.kind() == io::ErrorKind::NotConnected => {}
-                    other => other?,
-                }
-            }
-            Poll::Ready(Ok(()))
+            self.get_mut().poll_close_inner(cx)
         }
     }
 }
@@ -338,4 +345,59 @@ compat_io! {
     crate::net::OwnedReadHalf => true,
     crate::net::OwnedWriteHalf => true,
     crate::fs::File => false,
+}
+
+#[cfg(feature = "tokio-io")]
+mod tokio_io_impls {
+    use super::{Compat, CompatIo};
+    use std::io;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use tokio::io::ReadBuf;
+
+    impl<T: CompatIo + Unpin> tokio::io::AsyncRead for Compat<T> {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            out: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            let this = self.get_mut();
+            if out.remaining() == 0 {
+                return Poll::Ready(Ok(()));
+            }
+            let available = std::task::ready!(this.poll_fill(cx, out.remaining()))?;
+            let n = available.len().min(out.remaining());
+            out.put_slice(&available[..n]);
+            this.consume_read(n);
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl<T: CompatIo + Unpin> tokio::io::AsyncBufRead for Compat<T> {
+        fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+            self.get_mut().poll_fill(cx, 0)
+        }
+
+        fn consume(self: Pin<&mut Self>, amount: usize) {
+            self.get_mut().consume_read(amount);
+        }
+    }
+
+    impl<T: CompatIo + Unpin> tokio::io::AsyncWrite for Compat<T> {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            data: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.get_mut().poll_write_inner(cx, data)
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.get_mut().poll_flush_inner(cx)
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.get_mut().poll_close_inner(cx)
+        }
+    }
 }
