@@ -1,7 +1,9 @@
 //! [`Compat`]: ringwork streams and files behind the poll-based I/O traits
 //! of the ecosystem — `futures-io`'s `AsyncRead`, `AsyncBufRead` and
-//! `AsyncWrite` (feature `futures-io`), and tokio's (feature `tokio-io`;
-//! only the traits, no tokio runtime).
+//! `AsyncWrite` (feature `futures-io`), tokio's (feature `tokio-io`; only
+//! the traits, no tokio runtime), and hyper 1.x's `rt::Read`/`rt::Write`
+//! (feature `hyper`, with [`HyperExecutor`] and [`HyperTimer`]: hyper's
+//! client and server run on ringwork with no glue).
 //!
 //! ringwork's own I/O hands buffers to the kernel by value; a poll-based
 //! trait lends a `&mut [u8]` for one poll only. So the wrapper owns the
@@ -400,4 +402,98 @@ mod tokio_io_impls {
             self.get_mut().poll_close_inner(cx)
         }
     }
+}
+
+#[cfg(feature = "hyper")]
+pub use hyper_impls::{HyperExecutor, HyperTimer};
+
+#[cfg(feature = "hyper")]
+mod hyper_impls {
+    use super::{Compat, CompatIo};
+    use std::future::Future;
+    use std::io;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use std::time::{Duration, Instant};
+
+    impl<T: CompatIo + Unpin> hyper::rt::Read for Compat<T> {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            mut out: hyper::rt::ReadBufCursor<'_>,
+        ) -> Poll<io::Result<()>> {
+            let this = self.get_mut();
+            let room = out.remaining();
+            if room == 0 {
+                return Poll::Ready(Ok(()));
+            }
+            let available = std::task::ready!(this.poll_fill(cx, room))?;
+            let n = available.len().min(room);
+            out.put_slice(&available[..n]);
+            this.consume_read(n);
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl<T: CompatIo + Unpin> hyper::rt::Write for Compat<T> {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            data: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.get_mut().poll_write_inner(cx, data)
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.get_mut().poll_flush_inner(cx)
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.get_mut().poll_close_inner(cx)
+        }
+    }
+
+    /// hyper's executor on ringwork: each future hyper hands it (an HTTP/2
+    /// connection's background work, say) becomes a ringwork task of the
+    /// current runtime.
+    #[derive(Clone, Copy, Debug, Default)]
+    pub struct HyperExecutor;
+
+    impl<F> hyper::rt::Executor<F> for HyperExecutor
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        fn execute(&self, future: F) {
+            drop(crate::spawn(future));
+        }
+    }
+
+    /// hyper's timer on ringwork (keep-alive, header-read and HTTP/2 ping
+    /// timeouts): ringwork sleeps.
+    #[derive(Clone, Copy, Debug, Default)]
+    pub struct HyperTimer;
+
+    impl hyper::rt::Timer for HyperTimer {
+        fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
+            Box::pin(HyperSleep(crate::time::sleep(duration)))
+        }
+
+        fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
+            Box::pin(HyperSleep(crate::time::sleep_until(deadline)))
+        }
+    }
+
+    struct HyperSleep(crate::time::Sleep);
+
+    impl Future for HyperSleep {
+        type Output = ();
+
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            // `Sleep` is `Unpin` (a deadline and a timer key).
+            Pin::new(&mut self.get_mut().0).poll(cx)
+        }
+    }
+
+    impl hyper::rt::Sleep for HyperSleep {}
 }
