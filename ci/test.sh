@@ -33,8 +33,8 @@ if has test; then
     timeout "$TEST_TIMEOUT" cargo test --workspace
     step "cargo test -p ringwork again with RINGWORK_DRIVER=epoll (the fallback driver)"
     RINGWORK_DRIVER=epoll timeout "$TEST_TIMEOUT" cargo test -p ringwork
-    step "the feature-gated layers: cargo test -p ringwork --all-features --test compat --test compat_tokio --test hyper --doc"
-    timeout "$TEST_TIMEOUT" cargo test -p ringwork --all-features --test compat --test compat_tokio --test hyper
+    step "the feature-gated layers: cargo test -p ringwork --all-features --test compat --test compat_tokio --test hyper --test http_hello --doc"
+    timeout "$TEST_TIMEOUT" cargo test -p ringwork --all-features --test compat --test compat_tokio --test hyper --test http_hello
     timeout "$TEST_TIMEOUT" cargo test -p ringwork --all-features --doc compat
 fi
 
