@@ -34,6 +34,8 @@ if has test; then
     step "cargo test -p ringwork again with RINGWORK_DRIVER=epoll (the fallback driver)"
     RINGWORK_DRIVER=epoll timeout "$TEST_TIMEOUT" cargo test -p ringwork
     step "the feature-gated layers: cargo test -p ringwork --all-features --test compat --test compat_tokio --test hyper --test http_hello --doc"
+    # The example binaries the tests run (a `--test` filter builds none).
+    cargo build -p ringwork --all-features --examples
     timeout "$TEST_TIMEOUT" cargo test -p ringwork --all-features --test compat --test compat_tokio --test hyper --test http_hello
     timeout "$TEST_TIMEOUT" cargo test -p ringwork --all-features --doc compat
 fi

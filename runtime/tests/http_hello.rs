@@ -208,7 +208,8 @@ fn the_http_hello_binary_serves_and_exits_on_ctrl_c() {
         .unwrap();
     assert!(
         binary.exists(),
-        "{} was not built (cargo test builds the examples with the tests)",
+        "{} was not built: `cargo test` builds the examples unless a `--test` filter is \
+         given; else run `cargo build -p ringwork --all-features --examples` first",
         binary.display()
     );
     watchdog(Duration::from_secs(60), move || {
