@@ -6,6 +6,8 @@
 #![cfg(feature = "hyper")]
 
 mod common;
+#[path = "../examples/http_client.rs"]
+mod http_client;
 #[path = "../examples/http_hello.rs"]
 mod http_hello;
 
@@ -237,5 +239,29 @@ fn the_http_hello_binary_serves_and_exits_on_ctrl_c() {
             status.success(),
             "http_hello exited with {status} on Ctrl-C"
         );
+    });
+}
+
+/// The `http_client` example fetches from the `http_hello` example: ten
+/// requests on one keep-alive connection, on both drivers.
+#[test]
+fn the_http_client_example_fetches_from_http_hello_over_keep_alive() {
+    watchdog(Duration::from_secs(60), || {
+        for_each_driver(2, |rt| {
+            let (addr, stop, server) = start(rt);
+            let responses = rt
+                .block_on(rt.spawn(async move {
+                    http_client::fetch(&addr.to_string(), "/client", 10).await
+                }))
+                .unwrap()
+                .unwrap();
+            assert_eq!(responses.len(), 10);
+            for (status, body) in responses {
+                assert_eq!(status, 200);
+                assert_eq!(body, "hello /client".as_bytes());
+            }
+            let _ = stop.send(true);
+            rt.block_on(server).unwrap();
+        })
     });
 }
