@@ -7,6 +7,8 @@ mod context;
 mod coop;
 mod driver;
 pub mod fs;
+#[cfg(feature = "hyper")]
+pub mod hyper_rt;
 pub mod io;
 mod loom;
 #[cfg(loom)]

@@ -248,3 +248,8 @@ impl fmt::Debug for File {
         f.debug_struct("File").field("fd", &self.fd.raw()).finish()
     }
 }
+
+#[cfg(any(feature = "futures-io", feature = "tokio-io", feature = "hyper"))]
+crate::io::compat::compat_io! {
+    File => false,
+}

@@ -2,7 +2,7 @@
 //! of the ecosystem — `futures-io`'s `AsyncRead`, `AsyncBufRead` and
 //! `AsyncWrite` (feature `futures-io`), tokio's (feature `tokio-io`; only
 //! the traits, no tokio runtime), and hyper 1.x's `rt::Read`/`rt::Write`
-//! (feature `hyper`, with [`HyperExecutor`] and [`HyperTimer`]: hyper's
+//! (feature `hyper`, with `hyper_rt::{HyperExecutor, HyperTimer}`: hyper's
 //! client and server run on ringwork with no glue).
 //!
 //! ringwork's own I/O hands buffers to the kernel by value; a poll-based
@@ -57,6 +57,12 @@ pub(crate) mod sealed {
 pub struct Target {
     fd: SharedFd,
     socket: bool,
+}
+
+impl Target {
+    pub(crate) fn new(fd: SharedFd, socket: bool) -> Target {
+        Target { fd, socket }
+    }
 }
 
 /// A ringwork stream or file with the `futures-io` traits (see the
@@ -327,28 +333,6 @@ mod futures_io_impls {
     }
 }
 
-macro_rules! compat_io {
-    ($($ty:ty => $socket:expr),* $(,)?) => {$(
-        impl CompatIo for $ty {}
-        impl sealed::Sealed for $ty {
-            fn compat_target(&self) -> Target {
-                Target {
-                    fd: self.shared_fd().clone(),
-                    socket: $socket,
-                }
-            }
-        }
-    )*};
-}
-
-compat_io! {
-    crate::net::TcpStream => true,
-    crate::net::UnixStream => true,
-    crate::net::OwnedReadHalf => true,
-    crate::net::OwnedWriteHalf => true,
-    crate::fs::File => false,
-}
-
 #[cfg(feature = "tokio-io")]
 mod tokio_io_impls {
     use super::{Compat, CompatIo};
@@ -405,16 +389,11 @@ mod tokio_io_impls {
 }
 
 #[cfg(feature = "hyper")]
-pub use hyper_impls::{HyperExecutor, HyperTimer};
-
-#[cfg(feature = "hyper")]
 mod hyper_impls {
     use super::{Compat, CompatIo};
-    use std::future::Future;
     use std::io;
     use std::pin::Pin;
     use std::task::{Context, Poll};
-    use std::time::{Duration, Instant};
 
     impl<T: CompatIo + Unpin> hyper::rt::Read for Compat<T> {
         fn poll_read(
@@ -452,48 +431,18 @@ mod hyper_impls {
             self.get_mut().poll_close_inner(cx)
         }
     }
-
-    /// hyper's executor on ringwork: each future hyper hands it (an HTTP/2
-    /// connection's background work, say) becomes a ringwork task of the
-    /// current runtime.
-    #[derive(Clone, Copy, Debug, Default)]
-    pub struct HyperExecutor;
-
-    impl<F> hyper::rt::Executor<F> for HyperExecutor
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        fn execute(&self, future: F) {
-            drop(crate::spawn(future));
-        }
-    }
-
-    /// hyper's timer on ringwork (keep-alive, header-read and HTTP/2 ping
-    /// timeouts): ringwork sleeps.
-    #[derive(Clone, Copy, Debug, Default)]
-    pub struct HyperTimer;
-
-    impl hyper::rt::Timer for HyperTimer {
-        fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
-            Box::pin(HyperSleep(crate::time::sleep(duration)))
-        }
-
-        fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
-            Box::pin(HyperSleep(crate::time::sleep_until(deadline)))
-        }
-    }
-
-    struct HyperSleep(crate::time::Sleep);
-
-    impl Future for HyperSleep {
-        type Output = ();
-
-        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-            // `Sleep` is `Unpin` (a deadline and a timer key).
-            Pin::new(&mut self.get_mut().0).poll(cx)
-        }
-    }
-
-    impl hyper::rt::Sleep for HyperSleep {}
 }
+
+/// Puts types behind [`Compat`]: invoked next to each type (net, fs), so
+/// that this module, below them, names none of them.
+macro_rules! compat_io {
+    ($($ty:ty => $socket:expr),* $(,)?) => {$(
+        impl $crate::io::compat::CompatIo for $ty {}
+        impl $crate::io::compat::sealed::Sealed for $ty {
+            fn compat_target(&self) -> $crate::io::compat::Target {
+                $crate::io::compat::Target::new(self.shared_fd().clone(), $socket)
+            }
+        }
+    )*};
+}
+pub(crate) use compat_io;

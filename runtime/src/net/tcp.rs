@@ -347,3 +347,10 @@ impl OwnedWriteHalf {
         self.stream.shutdown(Shutdown::Write)
     }
 }
+
+#[cfg(any(feature = "futures-io", feature = "tokio-io", feature = "hyper"))]
+crate::io::compat::compat_io! {
+    TcpStream => true,
+    OwnedReadHalf => true,
+    OwnedWriteHalf => true,
+}

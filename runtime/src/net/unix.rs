@@ -323,3 +323,8 @@ impl fmt::Debug for UnixStream {
             .finish()
     }
 }
+
+#[cfg(any(feature = "futures-io", feature = "tokio-io", feature = "hyper"))]
+crate::io::compat::compat_io! {
+    UnixStream => true,
+}
