@@ -220,3 +220,47 @@ fn a_file_written_and_read_through_compat_round_trips() {
         })
     });
 }
+
+/// A write reported done must progress while its writer only reads: 4 MiB
+/// written in one `poll_write` (more than the socket buffers hold), then
+/// only reads, against a peer that echoes — no flush in between.
+#[test]
+fn a_reported_write_progresses_while_the_writer_only_reads() {
+    const LEN: usize = 4 << 20;
+    watchdog(Duration::from_secs(60), || {
+        for_each_driver(2, |rt| {
+            rt.block_on(rt.spawn(async {
+                let (stream, peer) = pair().await;
+                // A std echo: reads and writes back until EOF.
+                let echo = std::thread::spawn(move || {
+                    let mut peer = peer;
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = peer.read(&mut buf).unwrap();
+                        if n == 0 {
+                            return;
+                        }
+                        peer.write_all(&buf[..n]).unwrap();
+                    }
+                });
+                let sent = pattern(LEN);
+                let mut io = Compat::new(stream);
+                let n = poll_fn(|cx| Pin::new(&mut io).poll_write(cx, &sent))
+                    .await
+                    .unwrap();
+                assert_eq!(n, LEN, "one write takes the whole buffer");
+                let mut got = Vec::with_capacity(LEN);
+                let mut buf = vec![0u8; 64 * 1024];
+                while got.len() < LEN {
+                    let n = read(&mut io, &mut buf).await.unwrap();
+                    assert!(n > 0, "the echo ended early");
+                    got.extend_from_slice(&buf[..n]);
+                }
+                assert!(got == sent, "the echo differs");
+                close(&mut io).await.unwrap();
+                echo.join().unwrap();
+            }))
+            .unwrap();
+        })
+    });
+}

@@ -14,10 +14,12 @@
 //!   hands out the internal buffer itself, no copy);
 //! - a write copies the caller's bytes into an internal buffer, starts
 //!   writing all of them and reports them written (one write in flight at a
-//!   time: the next `poll_write` first waits for the previous one). An
-//!   error of a write in flight is returned by the next `poll_write`,
-//!   `poll_flush` or `poll_close`. `poll_flush` waits for the write in
-//!   flight; `poll_close` flushes, then shuts a socket's writing side down.
+//!   time: the next `poll_write` first waits for the previous one; reads
+//!   move it on too). An error of a write in flight is returned by the next
+//!   `poll_write`, `poll_flush` or `poll_close`. `poll_flush` waits for the
+//!   write in flight; `poll_close` flushes, then shuts a socket's writing
+//!   side down. Dropping the wrapper cancels a write in flight: flush or
+//!   close before dropping it, as with any buffered writer.
 //!
 //! The wrapper is what a poll-based library (hyper, tungstenite, an
 //! `AsyncRead` codec) takes; ringwork's own streams stay free of any state
@@ -32,8 +34,12 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-/// Size of the internal read buffer (a larger caller buffer is filled whole).
+/// Size of the internal read buffer (a larger caller buffer is filled whole,
+/// up to [`MAX_READ_BUFFER`]).
 const READ_BUFFER: usize = 16 * 1024;
+/// The largest internal read buffer: a huge caller buffer (a
+/// `read_to_end`'s) must not leave one that size behind.
+const MAX_READ_BUFFER: usize = 1 << 20;
 
 type OpFuture = Pin<Box<dyn Future<Output = (io::Result<usize>, Vec<u8>)> + Send>>;
 
@@ -57,11 +63,18 @@ pub(crate) mod sealed {
 pub struct Target {
     fd: SharedFd,
     socket: bool,
+    /// `poll_close` shuts the socket's writing side down (not for a read
+    /// half, whose write half may still be writing).
+    shutdown_on_close: bool,
 }
 
 impl Target {
-    pub(crate) fn new(fd: SharedFd, socket: bool) -> Target {
-        Target { fd, socket }
+    pub(crate) fn new(fd: SharedFd, socket: bool, shutdown_on_close: bool) -> Target {
+        Target {
+            fd,
+            socket,
+            shutdown_on_close,
+        }
     }
 }
 
@@ -106,8 +119,11 @@ enum ReadState {
 
 enum WriteState {
     Idle(Vec<u8>),
-    /// A write in flight, and its length.
+    /// A write in flight.
     Writing(OpFuture),
+    /// A write failed after it was reported done: the next write, flush
+    /// or close returns the error.
+    Failed(io::Error, Vec<u8>),
 }
 
 impl<T: CompatIo> Compat<T> {
@@ -127,7 +143,8 @@ impl<T: CompatIo> Compat<T> {
     }
 
     /// The wrapped stream. Bytes read into the wrapper's buffer and not
-    /// consumed, and a write in flight, stay with the wrapper.
+    /// consumed are dropped with it, and so is a write in flight (its
+    /// operation is cancelled): flush (or close) first.
     pub fn into_inner(self) -> T {
         self.inner
     }
@@ -136,7 +153,7 @@ impl<T: CompatIo> Compat<T> {
         let fd = self.target.fd.clone();
         let socket = self.target.socket;
         buf.clear();
-        buf.reserve(want.max(READ_BUFFER));
+        buf.reserve(want.clamp(READ_BUFFER, MAX_READ_BUFFER));
         Box::pin(async move {
             if socket {
                 op::recv::recv(&fd, buf).await
@@ -146,8 +163,22 @@ impl<T: CompatIo> Compat<T> {
         })
     }
 
+    /// Moves a write in flight on (a reported write must progress even
+    /// while its writer only reads, waiting for the peer's answer to it).
+    fn drive_write(&mut self, cx: &mut Context<'_>) {
+        if let WriteState::Writing(writing) = &mut self.write {
+            if let Poll::Ready((result, buf)) = writing.as_mut().poll(cx) {
+                self.write = match result {
+                    Ok(_) => WriteState::Idle(buf),
+                    Err(err) => WriteState::Failed(err, buf),
+                };
+            }
+        }
+    }
+
     /// Fills the internal buffer if it is empty; the unconsumed bytes.
     fn poll_fill(&mut self, cx: &mut Context<'_>, want: usize) -> Poll<io::Result<&[u8]>> {
+        self.drive_write(cx);
         loop {
             match std::mem::replace(&mut self.read, ReadState::Idle(Vec::new())) {
                 ReadState::Filled { buf, pos } if pos < buf.len() => {
@@ -196,6 +227,15 @@ impl<T: CompatIo> Compat<T> {
             self.write = WriteState::Idle(buf);
             result?;
         }
+        if let WriteState::Failed(..) = self.write {
+            let WriteState::Failed(err, buf) =
+                std::mem::replace(&mut self.write, WriteState::Idle(Vec::new()))
+            else {
+                unreachable!("checked above");
+            };
+            self.write = WriteState::Idle(buf);
+            return Poll::Ready(Err(err));
+        }
         Poll::Ready(Ok(()))
     }
 
@@ -224,13 +264,9 @@ impl<T: CompatIo> Compat<T> {
             };
             (result.map(|()| n), buf)
         }));
-        // Started: polled once now so that it is submitted at once.
-        if let WriteState::Writing(writing) = &mut self.write {
-            if let Poll::Ready((result, buf)) = writing.as_mut().poll(cx) {
-                self.write = WriteState::Idle(buf);
-                result?;
-            }
-        }
+        // Started: polled once now so that it is submitted at once (a
+        // failure is reported by the next write, flush or close).
+        self.drive_write(cx);
         Poll::Ready(Ok(n))
     }
 }
@@ -239,7 +275,7 @@ impl<T: CompatIo> Compat<T> {
     /// Flushes, then shuts a socket's writing side down.
     fn poll_close_inner(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         std::task::ready!(self.poll_flush_inner(cx))?;
-        if self.target.socket {
+        if self.target.shutdown_on_close {
             match crate::sys::socket::shutdown(&self.target.fd, std::net::Shutdown::Write) {
                 // Already shut down, or the peer is gone: closed enough.
                 Err(err) if err.kind() == io::ErrorKind::NotConnected => {}
@@ -272,6 +308,10 @@ impl<T> fmt::Debug for Compat<T> {
         f.debug_struct("Compat")
             .field("reading", &matches!(self.read, ReadState::Reading(_)))
             .field("writing", &matches!(self.write, WriteState::Writing(_)))
+            .field(
+                "write_failed",
+                &matches!(self.write, WriteState::Failed(..)),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -436,11 +476,11 @@ mod hyper_impls {
 /// Puts types behind [`Compat`]: invoked next to each type (net, fs), so
 /// that this module, below them, names none of them.
 macro_rules! compat_io {
-    ($($ty:ty => $socket:expr),* $(,)?) => {$(
+    ($($ty:ty => $socket:expr, $shutdown:expr);* $(;)?) => {$(
         impl $crate::io::compat::CompatIo for $ty {}
         impl $crate::io::compat::sealed::Sealed for $ty {
             fn compat_target(&self) -> $crate::io::compat::Target {
-                $crate::io::compat::Target::new(self.shared_fd().clone(), $socket)
+                $crate::io::compat::Target::new(self.shared_fd().clone(), $socket, $shutdown)
             }
         }
     )*};

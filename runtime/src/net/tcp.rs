@@ -350,7 +350,7 @@ impl OwnedWriteHalf {
 
 #[cfg(any(feature = "futures-io", feature = "tokio-io", feature = "hyper"))]
 crate::io::compat::compat_io! {
-    TcpStream => true,
-    OwnedReadHalf => true,
-    OwnedWriteHalf => true,
+    TcpStream => true, true;
+    OwnedReadHalf => true, false;
+    OwnedWriteHalf => true, true;
 }

@@ -326,5 +326,5 @@ impl fmt::Debug for UnixStream {
 
 #[cfg(any(feature = "futures-io", feature = "tokio-io", feature = "hyper"))]
 crate::io::compat::compat_io! {
-    UnixStream => true,
+    UnixStream => true, true;
 }

@@ -110,10 +110,8 @@ pub(crate) async fn accept(fd: &SharedFd, acceptor: &Acceptor) -> io::Result<(Ow
     if let Some(accepted) = fd.take_stashed(stash::take_connection).await {
         return Ok(accepted);
     }
-    if acceptor.wants_multishot() {
-        if let Some(accepted) = acceptor.accept(fd).await {
-            return accepted;
-        }
+    if let Some(accepted) = acceptor.accept(fd, acceptor.wants_multishot()).await {
+        return accepted;
     }
     run(Accept {
         fd: fd.clone(),
@@ -149,6 +147,9 @@ pub(crate) struct Acceptor {
     state: crate::sync::Mutex<Multishot>,
     /// Set once the kernel refused multishot accept on this listener.
     refused: std::sync::atomic::AtomicBool,
+    /// Whether an accept is armed (a hint, written under `state`): callers
+    /// that may not arm one still take what an armed one posted.
+    armed: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -172,17 +173,28 @@ impl Acceptor {
         })
     }
 
-    /// The next connection from the multishot accept; `None` when this
-    /// listener cannot use one (the kernel refused it, or this thread has
-    /// no ring to arm it on), and the caller accepts the single-shot way.
-    async fn accept(&self, fd: &SharedFd) -> Option<io::Result<(OwnedFd, RawAddr)>> {
+    /// The next connection from the multishot accept; `None` when there is
+    /// none armed and `may_arm` is false (the kernel refused it, or this
+    /// thread is not a worker with a ring), and the caller accepts the
+    /// single-shot way. An armed one is drained from any thread: the
+    /// connections it took from the kernel are only there.
+    async fn accept(&self, fd: &SharedFd, may_arm: bool) -> Option<io::Result<(OwnedFd, RawAddr)>> {
+        use std::sync::atomic::Ordering::Relaxed;
+        // `Relaxed`: a hint; the state is decided under the lock.
+        if !may_arm && !self.armed.load(Relaxed) {
+            return None;
+        }
         let mut state = self.state.lock().await;
         loop {
             if state.op.is_none() {
+                if !may_arm {
+                    return None;
+                }
                 match arm(fd) {
                     Ok(Some(op)) => {
                         state.op = Some(op);
                         state.posted = false;
+                        self.armed.store(true, Relaxed);
                     }
                     Ok(None) => return None,
                     Err(err) => return Some(Err(err)),
@@ -202,14 +214,20 @@ impl Acceptor {
             state.posted = true;
             if last.is_some() {
                 state.op = None;
+                self.armed.store(false, Relaxed);
             }
             match completion.into_result() {
                 Ok(new_fd) => {
                     // SAFETY: a successful accept returns a new descriptor
                     // nobody else owns.
                     let new_fd = unsafe { OwnedFd::from_raw_fd(new_fd as i32) };
-                    // A multishot accept has no address storage: ask.
-                    return Some(socket::peer_addr(new_fd.as_raw_fd()).map(|peer| (new_fd, peer)));
+                    // A multishot accept has no address storage: ask. A
+                    // peer that reset in between (`ENOTCONN`) is dropped,
+                    // as the kernel drops one reset before its accept.
+                    match socket::peer_addr(new_fd.as_raw_fd()) {
+                        Ok(peer) => return Some(Ok((new_fd, peer))),
+                        Err(_) => continue,
+                    }
                 }
                 Err(err) if last.is_some() && first && err.raw_os_error() == Some(libc::EINVAL) => {
                     self.refused
