@@ -16,10 +16,11 @@
 //!
 //! The first listener of a signal installs a handler for it through
 //! `signal-hook-registry` (which chains to any handler installed before).
-//! The handler does only what is safe in a signal handler: it writes the
-//! signal's number to a non-blocking pipe. One thread per process (named
-//! `ringwork-signal`, started with the first listener) reads the pipe and
-//! bumps the signal's delivery count in a [`crate::sync::watch`]
+//! The handler does only what is safe in a signal handler: it sets the
+//! signal's flag and writes a byte to a non-blocking pipe. One thread per
+//! process (named `ringwork-signal`, started with the first listener) wakes
+//! on the pipe and, for each signal whose flag is set, bumps its delivery
+//! count in a [`crate::sync::watch`]
 //! channel, which wakes every listener of that signal, on any runtime and
 //! either I/O driver.
 //!
@@ -200,15 +201,21 @@ pub mod unix {
 /// The process-wide part: the pipe, the thread, one channel per signal.
 mod registry {
     use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
 
     struct Registry {
         /// The handlers' end of the pipe (non-blocking, close-on-exec).
         write: OwnedFd,
-        /// Per signal number, the channel of its delivery count.
-        signals: Mutex<HashMap<libc::c_int, watch::Sender<u64>>>,
+        /// Per signal number: set by the handler, cleared by the thread;
+        /// and the channel of its delivery count.
+        signals: Mutex<HashMap<libc::c_int, (Arc<AtomicBool>, watch::Sender<u64>)>>,
     }
 
-    static REGISTRY: OnceLock<io::Result<Registry>> = OnceLock::new();
+    /// Set once setup succeeded; a failed setup (no descriptor or thread
+    /// to spare) is retried by the next listener.
+    static REGISTRY: OnceLock<&'static Registry> = OnceLock::new();
+    static STARTING: Mutex<()> = Mutex::new(());
 
     /// Signals `signal-hook-registry` refuses, and the ones a handler
     /// could not return from safely.
@@ -221,6 +228,20 @@ mod registry {
         libc::SIGBUS,
     ];
 
+    fn registry() -> io::Result<&'static Registry> {
+        if let Some(registry) = REGISTRY.get() {
+            return Ok(registry);
+        }
+        let _starting = STARTING.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(registry) = REGISTRY.get() {
+            return Ok(registry);
+        }
+        let registry = Registry::start()
+            .map_err(|err| io::Error::new(err.kind(), format!("signal setup failed: {err}")))?;
+        let _ = REGISTRY.set(registry);
+        Ok(registry)
+    }
+
     pub(super) fn listen(signum: libc::c_int) -> io::Result<watch::Receiver<u64>> {
         if FORBIDDEN.contains(&signum) || !(1..=libc::SIGRTMAX()).contains(&signum) {
             return Err(io::Error::new(
@@ -228,37 +249,41 @@ mod registry {
                 format!("signal {signum} cannot be listened for"),
             ));
         }
-        let registry = REGISTRY
-            .get_or_init(Registry::start)
-            .as_ref()
-            .map_err(|err| io::Error::new(err.kind(), format!("signal setup failed: {err}")))?;
+        let registry = registry()?;
         let mut signals = registry.signals.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(sender) = signals.get(&signum) {
+        if let Some((_, sender)) = signals.get(&signum) {
             return Ok(sender.subscribe());
         }
         let (sender, receiver) = watch::channel(0u64);
+        let pending = Arc::new(AtomicBool::new(false));
+        let flag = pending.clone();
         let write = registry.write.as_raw_fd();
         let action = move || {
-            let byte = signum as u8;
+            // The flag says which signal came, even if the pipe is full of
+            // other signals' wake-ups. `Release`: pairs with the thread's
+            // `swap(Acquire)` after its read.
+            flag.store(true, Ordering::Release);
+            let byte = 1u8;
             // SAFETY: `write(2)` is async-signal-safe; the buffer is a live
             // byte; the descriptor lives for the process (the registry is
-            // never dropped). A full pipe (EAGAIN) already holds a wake-up.
+            // leaked). A full pipe (EAGAIN) already holds a wake-up, and
+            // the thread then finds this signal's flag set.
             unsafe { libc::write(write, (&byte as *const u8).cast(), 1) };
         };
-        // SAFETY: the action only calls `write(2)`, which is
-        // async-signal-safe, allocates nothing and takes no lock.
+        // SAFETY: the action only stores to an atomic and calls `write(2)`,
+        // both async-signal-safe; it allocates nothing and takes no lock.
         unsafe { signal_hook_registry::register(signum, action) }.map_err(|err| {
             io::Error::new(
                 err.kind(),
                 format!("installing a handler for signal {signum}: {err}"),
             )
         })?;
-        signals.insert(signum, sender);
+        signals.insert(signum, (pending, sender));
         Ok(receiver)
     }
 
     impl Registry {
-        fn start() -> io::Result<Registry> {
+        fn start() -> io::Result<&'static Registry> {
             let mut fds = [0 as RawFd; 2];
             // SAFETY: `fds` has room for the two descriptors pipe2 writes.
             if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
@@ -273,18 +298,21 @@ mod registry {
             if unsafe { libc::fcntl(read.as_raw_fd(), libc::F_SETFL, 0) } != 0 {
                 return Err(io::Error::last_os_error());
             }
-            std::thread::Builder::new()
-                .name("ringwork-signal".to_owned())
-                .spawn(move || deliver(read))?;
-            Ok(Registry {
+            // Leaked: handlers hold its pipe for the life of the process.
+            let registry: &'static Registry = Box::leak(Box::new(Registry {
                 write,
                 signals: Mutex::new(HashMap::new()),
-            })
+            }));
+            std::thread::Builder::new()
+                .name("ringwork-signal".to_owned())
+                .spawn(move || deliver(registry, read))?;
+            Ok(registry)
         }
     }
 
-    /// The signal thread: each byte read is a delivery of that signal.
-    fn deliver(read: OwnedFd) {
+    /// The signal thread: every wake-up, each signal whose flag is set had
+    /// a delivery.
+    fn deliver(registry: &'static Registry, read: OwnedFd) {
         let mut buf = [0u8; 128];
         loop {
             // SAFETY: `buf` is live and as long as passed.
@@ -298,12 +326,10 @@ mod registry {
             if n == 0 {
                 return;
             }
-            let Some(Ok(registry)) = REGISTRY.get() else {
-                continue;
-            };
             let signals = registry.signals.lock().unwrap_or_else(|p| p.into_inner());
-            for &signum in &buf[..n as usize] {
-                if let Some(sender) = signals.get(&libc::c_int::from(signum)) {
+            for (pending, sender) in signals.values() {
+                // `Acquire`: pairs with the handler's `Release` store.
+                if pending.swap(false, Ordering::Acquire) {
                     sender.send_modify(|count| *count += 1);
                 }
             }
