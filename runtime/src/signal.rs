@@ -209,8 +209,11 @@ mod registry {
         write: OwnedFd,
         /// Per signal number: set by the handler, cleared by the thread;
         /// and the channel of its delivery count.
-        signals: Mutex<HashMap<libc::c_int, (Arc<AtomicBool>, watch::Sender<u64>)>>,
+        signals: Mutex<HashMap<libc::c_int, Listeners>>,
     }
+
+    /// One signal's pending flag and delivery-count channel.
+    type Listeners = (Arc<AtomicBool>, watch::Sender<u64>);
 
     /// Set once setup succeeded; a failed setup (no descriptor or thread
     /// to spare) is retried by the next listener.
