@@ -44,8 +44,9 @@ impl LifoSlot {
         Self::own(self.task.swap(ptr::null_mut(), Ordering::AcqRel))
     }
 
-    /// Whether a task is in the slot (a hint for another thread; exact for
-    /// the owner).
+    /// Whether a task is in the slot: a hint (the monitor may empty it at
+    /// any moment; an owner that sees a task and then takes none just goes
+    /// round its loop once more).
     pub(crate) fn is_empty(&self) -> bool {
         self.task.load(Ordering::Relaxed).is_null()
     }
