@@ -22,6 +22,7 @@ pub mod runtime;
 pub mod prelude {
     pub use crate::buf::{IoBuf, IoBufMut};
 }
+pub mod process;
 mod scheduler;
 pub mod signal;
 pub mod sync;
