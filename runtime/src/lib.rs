@@ -33,5 +33,24 @@ pub mod time;
 
 #[doc(hidden)]
 pub use macros::__private;
+/// Runs an `async fn main` on a ringwork runtime: `#[ringwork::main]`, or
+/// `#[ringwork::main(worker_threads = 2, driver = "epoll")]`
+/// (`flavor = "multi_thread"` is the only flavor yet). A wrong argument is
+/// a compile error naming it.
+///
+/// ```
+/// #[ringwork::main(worker_threads = 2)]
+/// async fn main() -> std::io::Result<()> {
+///     let handle = ringwork::Handle::current();
+///     assert_eq!(handle.num_workers(), 2);
+///     ringwork::time::sleep(std::time::Duration::from_millis(1)).await;
+///     Ok(())
+/// }
+/// ```
+pub use ringwork_macros::main;
+/// An `async fn` test on a fresh runtime, under a printed seed:
+/// `#[ringwork::test]`, with `#[ringwork::main]`'s arguments and
+/// `seeds = N` (N runs, N seeds). `RINGWORK_SEED` replays one run.
+pub use ringwork_macros::test;
 pub use runtime::{Handle, Runtime};
 pub use task::{spawn, JoinHandle};

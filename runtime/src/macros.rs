@@ -227,6 +227,24 @@ macro_rules! select {
 #[doc(hidden)]
 pub mod __private {
     use std::future::Future;
+
+    /// What `#[ringwork::test]` asks of a test's output: whether it failed
+    /// (an `Err`), so that the run's seed is printed.
+    pub trait TestOutcome {
+        fn is_failure(&self) -> bool;
+    }
+
+    impl TestOutcome for () {
+        fn is_failure(&self) -> bool {
+            false
+        }
+    }
+
+    impl<T, E> TestOutcome for Result<T, E> {
+        fn is_failure(&self) -> bool {
+            self.is_err()
+        }
+    }
     use std::pin::Pin;
     use std::task::{Context, Poll};
 
