@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{for_each_driver, watchdog, TempDir};
+use common::{for_each_driver, pattern, watchdog, TempDir};
 use futures_io::{AsyncBufRead, AsyncRead, AsyncWrite};
 use ringwork::io::compat::Compat;
 use ringwork::net::{TcpListener, TcpStream};
@@ -28,19 +28,6 @@ async fn write_all<T: AsyncWrite + Unpin>(io: &mut T, mut data: &[u8]) -> std::i
 
 async fn close<T: AsyncWrite + Unpin>(io: &mut T) -> std::io::Result<()> {
     poll_fn(|cx| Pin::new(&mut *io).poll_close(cx)).await
-}
-
-/// Deterministic bytes.
-fn pattern(len: usize) -> Vec<u8> {
-    let mut x = 0x9e37_79b9_u32;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
 }
 
 /// Connected ringwork stream and std peer.

@@ -6,25 +6,18 @@
 
 mod common;
 
-use common::watchdog;
+use common::{open_fds, settle, watchdog};
 use ringwork::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
 
 fn threads() -> usize {
     std::fs::read_dir("/proc/self/task").unwrap().count()
 }
 
-/// Waits (boundedly) for `count()` to come back to `baseline`.
+/// Asserts that `count()` comes back to `baseline` within 5 s.
 fn settles(what: &str, baseline: usize, count: impl Fn() -> usize) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while count() != baseline && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert_eq!(count(), baseline, "{what} left behind");
+    let after = settle(baseline, Duration::from_secs(5), count);
+    assert_eq!(after, baseline, "{what} left behind");
 }
 
 #[test]

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{for_each_accept_path, watchdog};
+use common::{fd_list, for_each_accept_path, open_fds, settle, watchdog};
 use ringwork::net::TcpListener;
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
@@ -21,21 +21,6 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     ONE_AT_A_TIME
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn fd_list() -> String {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
-        let target = std::fs::read_link(entry.path())
-            .map(|t| t.display().to_string())
-            .unwrap_or_else(|_| "?".to_owned());
-        out.push(format!("{}={target}", entry.file_name().to_string_lossy()));
-    }
-    out.join(" ")
-}
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
 #[test]
@@ -154,11 +139,8 @@ fn a_dropped_listener_closes_the_connections_it_accepted_and_nobody_took() {
             drop((first, first_client, waiting));
             // Every descriptor is closed again (the cancel completes a
             // moment after the drop: wait for it, boundedly).
-            let deadline = std::time::Instant::now() + Duration::from_secs(2);
-            while open_fds() != before && std::time::Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            assert_eq!(open_fds(), before, "a descriptor leaked: {}", fd_list());
+            let after = settle(before, Duration::from_secs(2), open_fds);
+            assert_eq!(after, before, "a descriptor leaked: {}", fd_list());
         })
     });
 }

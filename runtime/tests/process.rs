@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{for_each_driver, watchdog};
+use common::{for_each_driver, pattern, watchdog};
 use ringwork::process::Command;
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
@@ -16,18 +16,6 @@ static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn pattern(len: usize) -> Vec<u8> {
-    let mut x = 0x1234_5678_u32;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
 }
 
 /// Zombie children of this process (state `Z` in /proc).

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{for_each_driver, watchdog};
+use common::{fd_list, for_each_driver, open_fds, settle, watchdog};
 use ringwork::net::{TcpListener, TcpStream};
 use ringwork::sync::{Barrier, Semaphore};
 use std::io::{BufRead, BufReader, Write};
@@ -56,22 +56,6 @@ fn raise_fd_limit() -> Result<(), String> {
     }
     Ok(())
 }
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
-
-/// What each open descriptor is, for a failure message.
-fn fd_list() -> String {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
-        let target = std::fs::read_link(entry.path())
-            .map(|t| t.display().to_string())
-            .unwrap_or_else(|_| "?".to_owned());
-        out.push(format!("{}={target}", entry.file_name().to_string_lossy()));
-    }
-    out.join(" ")
-}
-
 /// Resident set size, in KiB.
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
@@ -185,11 +169,8 @@ fn ten_thousand_connections_echo_at_once_and_close_cleanly() {
             // The listener and every socket are closed again (a socket
             // whose last operation's completion is still being reaped closes
             // a moment later: wait for that, boundedly).
-            let deadline = Instant::now() + Duration::from_secs(2);
-            while open_fds() != fds_before && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            assert_eq!(open_fds(), fds_before, "descriptors leaked: {}", fd_list());
+            let after = settle(fds_before, Duration::from_secs(2), open_fds);
+            assert_eq!(after, fds_before, "descriptors leaked: {}", fd_list());
             // Bounded: 10k tasks, sockets and small buffers; a leak of even
             // a 16 KiB buffer per connection would pass 150 MiB.
             assert!(

@@ -124,7 +124,10 @@ fn builder(args: &Args) -> Tokens {
     }
 }
 
-fn check_async(item: &ItemFn, what: &str) -> syn::Result<()> {
+/// The annotated function, checked to be an `async fn` without arguments,
+/// and made synchronous (its body becomes the future it runs).
+fn sync_fn(item: TokenStream, what: &str) -> syn::Result<ItemFn> {
+    let mut item: ItemFn = syn::parse(item)?;
     if item.sig.asyncness.is_none() {
         return Err(syn::Error::new_spanned(
             item.sig.fn_token,
@@ -137,7 +140,8 @@ fn check_async(item: &ItemFn, what: &str) -> syn::Result<()> {
             format!("{what} takes no arguments"),
         ));
     }
-    Ok(())
+    item.sig.asyncness = None;
+    Ok(item)
 }
 
 /// Runs an `async fn main` on a ringwork runtime.
@@ -151,15 +155,12 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 
 fn expand_main(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let args = parse_args(args, false)?;
-    let item: ItemFn = syn::parse(item)?;
-    check_async(&item, "#[ringwork::main] fn")?;
     let ItemFn {
         attrs,
         vis,
-        mut sig,
+        sig,
         block,
-    } = item;
-    sig.asyncness = None;
+    } = sync_fn(item, "#[ringwork::main] fn")?;
     let builder = builder(&args);
     Ok(quote! {
         #(#attrs)*
@@ -186,15 +187,12 @@ pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
 
 fn expand_test(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let args = parse_args(args, true)?;
-    let item: ItemFn = syn::parse(item)?;
-    check_async(&item, "#[ringwork::test] fn")?;
     let ItemFn {
         attrs,
         vis,
-        mut sig,
+        sig,
         block,
-    } = item;
-    sig.asyncness = None;
+    } = sync_fn(item, "#[ringwork::test] fn")?;
     let builder = builder(&args);
     let seeds = args.seeds;
     let name = sig.ident.to_string();

@@ -220,6 +220,25 @@ impl<T: CompatIo> Compat<T> {
         }
     }
 
+    /// A poll-trait read into a caller's buffer of `room` bytes: up to that
+    /// many of the buffered bytes go to `put`, which copies them out.
+    /// Returns how many.
+    fn poll_copy_out(
+        &mut self,
+        cx: &mut Context<'_>,
+        room: usize,
+        put: impl FnOnce(&[u8]),
+    ) -> Poll<io::Result<usize>> {
+        if room == 0 {
+            return Poll::Ready(Ok(0));
+        }
+        let available = std::task::ready!(self.poll_fill(cx, room))?;
+        let n = available.len().min(room);
+        put(&available[..n]);
+        self.consume_read(n);
+        Poll::Ready(Ok(n))
+    }
+
     /// Waits for the write in flight, if any; its error, if it failed.
     fn poll_flush_inner(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if let WriteState::Writing(writing) = &mut self.write {
@@ -332,15 +351,9 @@ mod futures_io_impls {
             cx: &mut Context<'_>,
             out: &mut [u8],
         ) -> Poll<io::Result<usize>> {
-            let this = self.get_mut();
-            if out.is_empty() {
-                return Poll::Ready(Ok(0));
-            }
-            let available = std::task::ready!(this.poll_fill(cx, out.len()))?;
-            let n = available.len().min(out.len());
-            out[..n].copy_from_slice(&available[..n]);
-            this.consume_read(n);
-            Poll::Ready(Ok(n))
+            let room = out.len();
+            self.get_mut()
+                .poll_copy_out(cx, room, |bytes| out[..bytes.len()].copy_from_slice(bytes))
         }
     }
 
@@ -387,15 +400,10 @@ mod tokio_io_impls {
             cx: &mut Context<'_>,
             out: &mut ReadBuf<'_>,
         ) -> Poll<io::Result<()>> {
-            let this = self.get_mut();
-            if out.remaining() == 0 {
-                return Poll::Ready(Ok(()));
-            }
-            let available = std::task::ready!(this.poll_fill(cx, out.remaining()))?;
-            let n = available.len().min(out.remaining());
-            out.put_slice(&available[..n]);
-            this.consume_read(n);
-            Poll::Ready(Ok(()))
+            let room = out.remaining();
+            self.get_mut()
+                .poll_copy_out(cx, room, |bytes| out.put_slice(bytes))
+                .map_ok(drop)
         }
     }
 
@@ -441,16 +449,10 @@ mod hyper_impls {
             cx: &mut Context<'_>,
             mut out: hyper::rt::ReadBufCursor<'_>,
         ) -> Poll<io::Result<()>> {
-            let this = self.get_mut();
             let room = out.remaining();
-            if room == 0 {
-                return Poll::Ready(Ok(()));
-            }
-            let available = std::task::ready!(this.poll_fill(cx, room))?;
-            let n = available.len().min(room);
-            out.put_slice(&available[..n]);
-            this.consume_read(n);
-            Poll::Ready(Ok(()))
+            self.get_mut()
+                .poll_copy_out(cx, room, |bytes| out.put_slice(bytes))
+                .map_ok(drop)
         }
     }
 

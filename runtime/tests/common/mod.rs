@@ -302,3 +302,44 @@ pub fn pipe() -> (std::fs::File, std::fs::File) {
     let writer = unsafe { std::fs::File::from_raw_fd(fds[1]) };
     (reader, writer)
 }
+
+/// Deterministic, varied bytes (xorshift), for byte-exact transfer checks.
+pub fn pattern(len: usize) -> Vec<u8> {
+    let mut x = 0x9e37_79b9_u32;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+/// Descriptors this process has open.
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// What each open descriptor is, for a failure message.
+pub fn fd_list() -> String {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
+        let target = std::fs::read_link(entry.path())
+            .map(|t| t.display().to_string())
+            .unwrap_or_else(|_| "?".to_owned());
+        out.push(format!("{}={target}", entry.file_name().to_string_lossy()));
+    }
+    out.join(" ")
+}
+
+/// Waits (up to `limit`) for `count()` to come back to `baseline`: what a
+/// drop releases may close a moment later, when the kernel's last
+/// completion for it is reaped.
+pub fn settle(baseline: usize, limit: Duration, count: impl Fn() -> usize) -> usize {
+    let deadline = std::time::Instant::now() + limit;
+    while count() != baseline && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    count()
+}
