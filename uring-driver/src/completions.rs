@@ -81,7 +81,7 @@ pub(crate) struct Reap {
 }
 
 impl Completions {
-    pub(crate) fn new(capacity: usize) -> Completions {
+    pub(crate) fn new(capacity: usize, stats: Arc<Stats>) -> Completions {
         Completions {
             turn: AtomicU8::new(FREE),
             reap: UnsafeCell::new(Reap {
@@ -93,7 +93,7 @@ impl Completions {
             live: AtomicUsize::new(0),
             internal_in_flight: AtomicUsize::new(0),
             eventfd_armed: AtomicBool::new(false),
-            stats: Arc::new(Stats::default()),
+            stats,
         }
     }
 

@@ -1,5 +1,6 @@
 //! [`Config`]: the ring's setup knobs, validated, and ring construction.
 
+use crate::bufring::BufRingConfig;
 use crate::probe::Features;
 use io_uring::IoUring;
 use std::io;
@@ -24,6 +25,11 @@ pub struct Config {
     /// armed accept per listener posts every connection. Used only where
     /// the kernel has it ([`Features::multishot_accept`]). Default on.
     pub multishot_accept: bool,
+    /// A provided buffer ring of these sizes, registered with the ring
+    /// (`IORING_REGISTER_PBUF_RING`, Linux 5.19+; multishot `RECV` needs
+    /// 6.0+): stream sockets then receive with one armed multishot `RECV`
+    /// each, into buffers the kernel picks as data arrives. Default off.
+    pub buf_ring: Option<BufRingConfig>,
 }
 
 impl Default for Config {
@@ -34,6 +40,7 @@ impl Default for Config {
             coop_taskrun: true,
             defer_taskrun: false,
             multishot_accept: true,
+            buf_ring: None,
         }
     }
 }
@@ -60,6 +67,9 @@ impl Config {
                 io::ErrorKind::InvalidInput,
                 "io_uring DEFER_TASKRUN cannot be combined with SQPOLL",
             ));
+        }
+        if let Some(buf_ring) = &self.buf_ring {
+            buf_ring.validate()?;
         }
         Ok(())
     }

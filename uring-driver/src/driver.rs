@@ -56,12 +56,13 @@
 //! cancel them: before 5.19), the resources are leaked rather than freed
 //! under the kernel.
 
+use crate::bufring::BufRing;
 use crate::completions::{Completions, Cqe};
 use crate::config::Config;
 use crate::cqe::Completion;
 use crate::probe::Features;
 use crate::remote::{CancelRequest, Remote, Unparker};
-use crate::slot::{Orphan, Slot};
+use crate::slot::{Cap, Orphan, Slot};
 use crate::stats::{Stats, StatsSnapshot};
 use crate::sync::atomic::Ordering;
 use crate::sync::Arc;
@@ -75,6 +76,9 @@ use std::io;
 use std::marker::PhantomData;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
+
+/// The buffer group id of a ring's provided buffers (one group per ring).
+const BUF_GROUP: u16 = 0;
 
 /// How long shutdown waits for the kernel's last completions before it leaks
 /// the resources instead.
@@ -105,6 +109,8 @@ struct Ring {
     features: Features,
     remote: Arc<Remote>,
     completions: Completions,
+    /// Declared after `ring`: the buffers outlive the ring that writes them.
+    buf_ring: Option<Arc<BufRing>>,
 }
 
 /// Reaps a driver's completions from another thread (see the module docs).
@@ -177,11 +183,28 @@ impl Driver {
 
     /// Sets up a ring with `config` to be started by its owner thread.
     pub fn new_unstarted(config: &Config) -> io::Result<UnstartedDriver> {
-        let (ring, features) = config.build_ring()?;
+        let (ring, mut features) = config.build_ring()?;
         if !features.ext_arg {
             // Reported like ENOSYS: io_uring is too old to be used here.
             return Err(io::Error::from_raw_os_error(libc::ENOSYS));
         }
+        let stats = Arc::new(Stats::default());
+        let buf_ring = match config.buf_ring {
+            Some(sizes) => Some(
+                BufRing::register(&ring, BUF_GROUP, sizes, stats.clone()).map_err(|err| {
+                    io::Error::new(
+                        err.kind(),
+                        format!(
+                        "io_uring provided buffer ring ({} buffers of {} bytes) refused: {err}; \
+                         turn it off (RINGWORK_URING=-bufring) or make it smaller",
+                        sizes.entries, sizes.buf_size
+                    ),
+                    )
+                })?,
+            ),
+            None => None,
+        };
+        features.buf_ring = buf_ring.is_some();
         let cq = features.cq_entries as usize;
         // With `IORING_FEAT_NODROP` (Linux 5.5+) the kernel keeps completions
         // that do not fit in the CQ and we flush them (see `reap`), so no cap
@@ -202,7 +225,8 @@ impl Driver {
                 ring,
                 features,
                 remote,
-                completions: Completions::new(cq),
+                completions: Completions::new(cq, stats),
+                buf_ring,
             }),
             cap,
             backlog: VecDeque::new(),
@@ -217,6 +241,14 @@ impl Driver {
     /// The ring's features and the kernel's opcodes.
     pub fn features(&self) -> &Features {
         &self.ring.features
+    }
+
+    /// The ring's provided buffers, if it was set up with them
+    /// ([`Config::buf_ring`]): submit receives with `IOSQE_BUFFER_SELECT`
+    /// on [`BufRing::group`] and turn their CQEs into buffers with
+    /// [`BufRing::take`].
+    pub fn buf_ring(&self) -> Option<&Arc<BufRing>> {
+        self.ring.buf_ring.as_ref()
     }
 
     /// A `Send + Sync` handle that wakes this driver's `park`.
@@ -284,13 +316,61 @@ impl Driver {
         R: Send + 'static,
         F: FnOnce(&mut R) -> squeue::Entry,
     {
+        // SAFETY: forwarded contract.
+        unsafe { self.submit_with(resources, orphan, None, build) }
+    }
+
+    /// [`submit`](Driver::submit) for a multishot operation whose unread
+    /// completions are capped: when `limit` of them wait unread, the
+    /// operation is cancelled (its future sees the queued completions, then
+    /// a final `ECANCELED`, and may submit it again once it has caught up).
+    /// A multishot receive uses it so that a socket nobody reads cannot take
+    /// every provided buffer. The cap is soft by the completions the kernel
+    /// posts before the cancel takes effect.
+    ///
+    /// # Safety
+    /// As for [`submit`](Driver::submit).
+    pub unsafe fn submit_capped<R, F>(
+        &mut self,
+        resources: R,
+        orphan: Orphan<R>,
+        limit: usize,
+        build: F,
+    ) -> Result<Op<R>, (io::Error, R)>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut R) -> squeue::Entry,
+    {
+        let cap = Cap {
+            limit: limit.max(1),
+            remote: self.ring.remote.clone(),
+        };
+        // SAFETY: forwarded contract.
+        unsafe { self.submit_with(resources, orphan, Some(cap), build) }
+    }
+
+    /// `submit`, with an optional cap on unread multishot completions.
+    ///
+    /// # Safety
+    /// As for [`submit`](Driver::submit).
+    unsafe fn submit_with<R, F>(
+        &mut self,
+        resources: R,
+        orphan: Orphan<R>,
+        cap: Option<Cap>,
+        build: F,
+    ) -> Result<Op<R>, (io::Error, R)>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut R) -> squeue::Entry,
+    {
         if self.closed {
             return Err((
                 io::Error::other("the io_uring driver has shut down"),
                 resources,
             ));
         }
-        let slot = Arc::new(Slot::new(resources, orphan));
+        let slot = Arc::new(Slot::new(resources, orphan, cap));
         let sqe = slot.with_resources(build);
         let raw = Slot::into_raw(slot.clone());
         let user_data = raw.user_data();

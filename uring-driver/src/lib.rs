@@ -38,6 +38,7 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+mod bufring;
 mod completions;
 mod config;
 mod cqe;
@@ -54,6 +55,7 @@ mod sync;
 mod sys;
 mod user_data;
 
+pub use bufring::{recv_multishot, BufRing, BufRingConfig, PooledBuf};
 pub use config::{Config, MAX_ENTRIES};
 pub use cqe::Completion;
 pub use driver::{Driver, Reaper, UnstartedDriver};

@@ -17,12 +17,12 @@ pub struct ModelSlot<R: Send + 'static>(Slot<R>);
 impl<R: Send + 'static> ModelSlot<R> {
     /// A slot holding `resources`, as `Driver::submit` makes it.
     pub fn new(resources: R) -> Self {
-        ModelSlot(Slot::new(resources, Orphan::Drop))
+        ModelSlot(Slot::new(resources, Orphan::Drop, None))
     }
 
     /// A slot whose orphaned completion goes to `keep` (`Orphan::Keep`).
     pub fn with_keep(resources: R, keep: fn(Completion, R)) -> Self {
-        ModelSlot(Slot::new(resources, Orphan::Keep(keep)))
+        ModelSlot(Slot::new(resources, Orphan::Keep(keep), None))
     }
 
     /// The future polls (as `Op::poll_complete`).
@@ -43,7 +43,7 @@ impl<R: Send + 'static> ModelSlot<R> {
     /// A multishot operation's slot whose results are new descriptors
     /// (`Orphan::CloseFd`, as a listener's multishot accept is submitted).
     pub fn multishot_fds(resources: R) -> Self {
-        ModelSlot(Slot::new(resources, Orphan::CloseFd))
+        ModelSlot(Slot::new(resources, Orphan::CloseFd, None))
     }
 
     /// A non-final CQE (`IORING_CQE_F_MORE`) arrives.
@@ -225,7 +225,7 @@ impl ModelRing {
     /// A ring with nothing in flight.
     pub fn new() -> ModelRing {
         ModelRing {
-            completions: crate::completions::Completions::new(8),
+            completions: crate::completions::Completions::new(8, Default::default()),
             posted: loom::sync::Mutex::new(Vec::new()),
             head: loom::sync::atomic::AtomicUsize::new(0),
             posted_cv: loom::sync::Condvar::new(),
@@ -235,7 +235,7 @@ impl ModelRing {
     /// The owner submits an operation owning `resources` (as
     /// `Driver::submit`: the kernel takes a reference to its slot).
     pub fn submit<R: Send + 'static>(&self, resources: R) -> ModelOp<R> {
-        let slot = crate::sync::Arc::new(Slot::new(resources, Orphan::Drop));
+        let slot = crate::sync::Arc::new(Slot::new(resources, Orphan::Drop, None));
         let user_data = Slot::into_raw(slot.clone()).user_data();
         use crate::sync::atomic::Ordering;
         self.completions.in_flight.fetch_add(1, Ordering::AcqRel);

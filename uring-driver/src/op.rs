@@ -55,6 +55,13 @@ impl<R: Send + 'static> Op<R> {
         ready
     }
 
+    /// Whether this operation (submitted with
+    /// [`Driver::submit_capped`](crate::Driver::submit_capped)) was
+    /// cancelled because its unread completions reached the cap.
+    pub fn hit_cap(&self) -> bool {
+        self.slot.hit_cap()
+    }
+
     /// The `user_data` this operation was submitted with.
     pub fn user_data(&self) -> u64 {
         self.user_data

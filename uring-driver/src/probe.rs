@@ -29,6 +29,10 @@ pub struct Features {
     /// [`Config::multishot_accept`](crate::Config::multishot_accept), and
     /// the kernel has it).
     pub multishot_accept: bool,
+    /// The ring has a provided buffer ring (asked for in
+    /// [`Config::buf_ring`](crate::Config::buf_ring), and registered):
+    /// stream sockets receive with a multishot `RECV` into it.
+    pub buf_ring: bool,
     opcodes: [u64; 4],
 }
 
@@ -54,6 +58,7 @@ impl Features {
             sq_entries: params.sq_entries(),
             cq_entries: params.cq_entries(),
             multishot_accept: false,
+            buf_ring: false,
             opcodes,
         }
     }
@@ -90,6 +95,7 @@ impl fmt::Debug for Features {
             .field("sq_entries", &self.sq_entries)
             .field("cq_entries", &self.cq_entries)
             .field("multishot_accept", &self.multishot_accept)
+            .field("buf_ring", &self.buf_ring)
             .field("opcodes", &self.opcode_count())
             .finish()
     }

@@ -54,6 +54,12 @@ pub enum Orphan<R> {
     /// the dropping thread. Non-final completions of a multishot operation
     /// are not passed to it (they are dropped).
     Keep(fn(Completion, R)),
+    /// Call this function with every completion nobody reads — each
+    /// non-final one of a multishot operation and the final one — then
+    /// drop the resources. It runs with the slot's lock held: it must be
+    /// short and must not touch the operation (a multishot receive gives
+    /// back the provided buffer each CQE names).
+    Each(fn(Completion, &R)),
 }
 
 impl<R> Clone for Orphan<R> {
@@ -69,6 +75,7 @@ impl<R> PartialEq for Orphan<R> {
         match (self, other) {
             (Orphan::Drop, Orphan::Drop) | (Orphan::CloseFd, Orphan::CloseFd) => true,
             (Orphan::Keep(a), Orphan::Keep(b)) => std::ptr::fn_addr_eq(*a, *b),
+            (Orphan::Each(a), Orphan::Each(b)) => std::ptr::fn_addr_eq(*a, *b),
             _ => false,
         }
     }
@@ -80,6 +87,7 @@ impl<R> std::fmt::Debug for Orphan<R> {
             Orphan::Drop => "Drop",
             Orphan::CloseFd => "CloseFd",
             Orphan::Keep(_) => "Keep",
+            Orphan::Each(_) => "Each",
         })
     }
 }
@@ -100,6 +108,18 @@ struct Inner<R> {
     resources: Option<R>,
     /// Non-final CQEs of a multishot operation, oldest first.
     extra: VecDeque<Completion>,
+    /// The queue reached the cap and a cancel was requested.
+    cap_hit: bool,
+}
+
+/// A multishot operation's limit on unread completions: when `limit` wait
+/// in the queue, the owner is asked to cancel the operation (its future
+/// then sees the final `ECANCELED` after the queued ones, and may arm it
+/// again). Completions the kernel posts before the cancel takes effect are
+/// still queued: the limit is soft by that much.
+pub(crate) struct Cap {
+    pub(crate) limit: usize,
+    pub(crate) remote: Arc<crate::remote::Remote>,
 }
 
 /// The shared slot of one operation. `#[repr(C)]` with the header first:
@@ -109,6 +129,7 @@ pub(crate) struct Slot<R> {
     header: Header,
     inner: Mutex<Inner<R>>,
     orphan: Orphan<R>,
+    cap: Option<Cap>,
 }
 
 /// The driver's type-erased view of a slot, for cancellation requests.
@@ -126,7 +147,23 @@ unsafe fn complete_raw<R: Send + 'static>(ptr: *const Header, completion: Comple
     // SAFETY: `Slot<R>` is `repr(C)` with the header first, so the header's
     // address is the slot's; the caller says the slot is alive.
     let slot = unsafe { &*ptr.cast::<Slot<R>>() };
-    slot.complete(completion, more);
+    if slot.complete(completion, more) {
+        // The queue reached the cap: ask the owner to cancel. The request
+        // holds a counted reference (so the address cannot name another
+        // operation before the owner looks), made from the kernel's, which
+        // is still held: `complete` asks only for a non-final CQE.
+        // SAFETY: `ptr` came from `Arc::into_raw` of this slot type (the
+        // vtable is this type's) and that reference is alive; wrapping it
+        // in `ManuallyDrop` borrows it without giving it back.
+        let kernels = std::mem::ManuallyDrop::new(unsafe { Arc::from_raw(ptr.cast::<Slot<R>>()) });
+        let request = crate::remote::CancelRequest {
+            user_data: ptr as u64,
+            slot: Arc::<Slot<R>>::clone(&kernels),
+        };
+        if let Some(cap) = &slot.cap {
+            cap.remote.request_cancel(request);
+        }
+    }
 }
 
 /// `VTable::release` for slots of `R`.
@@ -162,7 +199,7 @@ impl<R: Send + 'static> Slot<R> {
         RawSlot::from_header(Arc::into_raw(this).cast::<Header>())
     }
 
-    pub(crate) fn new(resources: R, orphan: Orphan<R>) -> Slot<R> {
+    pub(crate) fn new(resources: R, orphan: Orphan<R>, cap: Option<Cap>) -> Slot<R> {
         Slot {
             header: Header {
                 vtable: &Self::VTABLE,
@@ -171,8 +208,10 @@ impl<R: Send + 'static> Slot<R> {
                 state: State::InFlight { waker: None },
                 resources: Some(resources),
                 extra: VecDeque::new(),
+                cap_hit: false,
             }),
             orphan,
+            cap,
         }
     }
 
@@ -239,6 +278,12 @@ impl<R: Send + 'static> Slot<R> {
         Self::poll_final(&mut inner, cx).map(|(c, r)| (c, Some(r)))
     }
 
+    /// Whether the unread completions reached the slot's [`Cap`] (and a
+    /// cancel was asked for).
+    pub(crate) fn hit_cap(&self) -> bool {
+        self.inner.lock().cap_hit
+    }
+
     /// The future is dropped. Cleans up what it can and says whether the
     /// kernel still holds the operation.
     pub(crate) fn drop_op(&self) -> DropOutcome {
@@ -266,52 +311,71 @@ impl<R: Send + 'static> Slot<R> {
     /// Applies the orphan rule to a final completion nobody will read (and
     /// to the multishot completions queued before it).
     fn orphaned(&self, completion: Completion, extra: VecDeque<Completion>, resources: Option<R>) {
-        let close = |c: &Completion| {
-            if self.orphan == Orphan::CloseFd && c.result >= 0 {
-                sys::close_fd(c.result);
-            }
-        };
-        extra.iter().for_each(close);
-        close(&completion);
+        for c in extra.iter().chain([&completion]) {
+            self.unread(*c, resources.as_ref());
+        }
         match (self.orphan, resources) {
             (Orphan::Keep(keep), Some(resources)) => keep(completion, resources),
             (_, resources) => drop(resources),
+        }
+    }
+
+    /// The orphan rule's part for one completion nobody reads (`Keep` is
+    /// applied to the final one by the caller).
+    fn unread(&self, c: Completion, resources: Option<&R>) {
+        match (self.orphan, resources) {
+            (Orphan::CloseFd, _) if c.result >= 0 => sys::close_fd(c.result),
+            (Orphan::Each(each), Some(resources)) => each(c, resources),
+            _ => {}
         }
     }
 }
 
 impl<R: Send + 'static> Completable for Slot<R> {
     fn awaits_cancel(&self) -> bool {
-        matches!(self.inner.lock().state, State::Cancelled)
+        let inner = self.inner.lock();
+        match inner.state {
+            State::Cancelled => true,
+            State::InFlight { .. } => inner.cap_hit,
+            State::Completed(_) | State::Done => false,
+        }
     }
 }
 
 impl<R: Send + 'static> Slot<R> {
     /// Delivers a CQE. `more` is `IORING_CQE_F_MORE`: a multishot operation
-    /// will post again, so the slot stays in flight.
-    pub(crate) fn complete(&self, completion: Completion, more: bool) {
+    /// will post again, so the slot stays in flight. Returns `true` when
+    /// this CQE filled the queue to the slot's [`Cap`] (the caller asks for
+    /// the cancel; only ever for a non-final CQE).
+    pub(crate) fn complete(&self, completion: Completion, more: bool) -> bool {
         let mut inner = self.inner.lock();
         if more {
             match inner.state {
                 State::InFlight { ref mut waker } => {
                     let waker = waker.clone();
                     inner.extra.push_back(completion);
+                    let capped = match &self.cap {
+                        Some(cap) if !inner.cap_hit && inner.extra.len() >= cap.limit => {
+                            inner.cap_hit = true;
+                            true
+                        }
+                        _ => false,
+                    };
                     drop(inner);
                     if let Some(w) = waker {
                         w.wake();
                     }
+                    return capped;
                 }
                 State::Cancelled => {
-                    drop(inner);
-                    if self.orphan == Orphan::CloseFd && completion.result >= 0 {
-                        sys::close_fd(completion.result);
-                    }
+                    let resources = inner.resources.as_ref();
+                    self.unread(completion, resources);
                 }
                 State::Completed(_) | State::Done => {
                     unreachable!("a CQE after the final one")
                 }
             }
-            return;
+            return false;
         }
         match std::mem::replace(&mut inner.state, State::Done) {
             State::InFlight { waker } => {
@@ -331,5 +395,6 @@ impl<R: Send + 'static> Slot<R> {
             }
             State::Completed(_) | State::Done => unreachable!("two final CQEs for one operation"),
         }
+        false
     }
 }

@@ -16,6 +16,10 @@ pub struct Stats {
     backlogged: AtomicU64,
     reaped_elsewhere: AtomicU64,
     multishot_arms: AtomicU64,
+    no_buffers: AtomicU64,
+    capped: AtomicU64,
+    buffers_taken: AtomicU64,
+    buffers_returned: AtomicU64,
 }
 
 /// A copy of [`Stats`] at one moment.
@@ -43,6 +47,19 @@ pub struct StatsSnapshot {
     /// ended), as counted by their submitters with
     /// [`Stats::multishot_armed`].
     pub multishot_arms: u64,
+    /// Multishot receives that ended because the provided buffer ring was
+    /// empty (`ENOBUFS`), as counted by their readers with
+    /// [`Stats::no_buffers`].
+    pub no_buffers: u64,
+    /// Multishot receives stopped at their per-socket cap (the kernel's
+    /// byte limit, or a cancel at the cap of unread buffers), as counted by
+    /// their readers with [`Stats::capped`].
+    pub capped: u64,
+    /// Provided buffers handed out (taken from CQEs, read or not).
+    pub buffers_taken: u64,
+    /// Provided buffers given back to the ring (`buffers_taken -
+    /// buffers_returned` are out now).
+    pub buffers_returned: u64,
 }
 
 impl Stats {
@@ -80,6 +97,22 @@ impl Stats {
         Self::add(&self.multishot_arms, 1);
     }
 
+    /// Counts a multishot receive ended by an empty buffer ring.
+    pub fn no_buffers(&self) {
+        Self::add(&self.no_buffers, 1);
+    }
+    /// Counts a multishot receive stopped at its cap of unread buffers.
+    pub fn capped(&self) {
+        Self::add(&self.capped, 1);
+    }
+
+    pub(crate) fn buffer_taken(&self) {
+        Self::add(&self.buffers_taken, 1);
+    }
+    pub(crate) fn buffer_returned(&self) {
+        Self::add(&self.buffers_returned, 1);
+    }
+
     /// Reads every counter.
     pub fn snapshot(&self) -> StatsSnapshot {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
@@ -93,6 +126,10 @@ impl Stats {
             backlogged: get(&self.backlogged),
             reaped_elsewhere: get(&self.reaped_elsewhere),
             multishot_arms: get(&self.multishot_arms),
+            no_buffers: get(&self.no_buffers),
+            capped: get(&self.capped),
+            buffers_taken: get(&self.buffers_taken),
+            buffers_returned: get(&self.buffers_returned),
         }
     }
 }

@@ -144,6 +144,10 @@ impl IoStats {
             backlogged: s.backlogged,
             reaped_elsewhere: s.reaped_elsewhere,
             multishot_arms: s.multishot_arms,
+            no_buffers: s.no_buffers,
+            capped: s.capped,
+            buffers_taken: s.buffers_taken,
+            buffers_returned: s.buffers_returned,
         }
     }
 }
@@ -175,4 +179,15 @@ pub struct IoMetrics {
     /// multishot accept counts once, and again each time it ends and is
     /// re-armed).
     pub multishot_arms: u64,
+    /// Multishot receives that ended because the worker's provided buffer
+    /// ring was empty (`ENOBUFS`; that read received the plain way).
+    pub no_buffers: u64,
+    /// Multishot receives stopped at the per-socket cap
+    /// (`BufRingConfig::per_socket` buffers' worth of bytes per arming, or
+    /// that many unread): re-armed by the next read.
+    pub capped: u64,
+    /// Provided buffers the kernel filled and the runtime handed out.
+    pub buffers_taken: u64,
+    /// Provided buffers given back to the ring (on any thread).
+    pub buffers_returned: u64,
 }

@@ -251,5 +251,5 @@ impl fmt::Debug for File {
 
 #[cfg(any(feature = "futures-io", feature = "tokio-io", feature = "hyper"))]
 crate::io::compat::compat_io! {
-    File => false, false;
+    File => file, false;
 }

@@ -28,10 +28,12 @@
 use super::fd::SharedFd;
 
 use super::op;
+use super::op::recv_multi::Receiver;
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 /// Size of the internal read buffer (a larger caller buffer is filled whole,
@@ -62,17 +64,22 @@ pub(crate) mod sealed {
 #[derive(Debug)]
 pub struct Target {
     fd: SharedFd,
-    socket: bool,
+    /// A socket's multishot receive (`None`: a file).
+    receiver: Option<Arc<Receiver>>,
     /// `poll_close` shuts the socket's writing side down (not for a read
     /// half, whose write half may still be writing).
     shutdown_on_close: bool,
 }
 
 impl Target {
-    pub(crate) fn new(fd: SharedFd, socket: bool, shutdown_on_close: bool) -> Target {
+    pub(crate) fn new(
+        fd: SharedFd,
+        receiver: Option<Arc<Receiver>>,
+        shutdown_on_close: bool,
+    ) -> Target {
         Target {
             fd,
-            socket,
+            receiver,
             shutdown_on_close,
         }
     }
@@ -151,12 +158,12 @@ impl<T: CompatIo> Compat<T> {
 
     fn start_read(&self, mut buf: Vec<u8>, want: usize) -> OpFuture {
         let fd = self.target.fd.clone();
-        let socket = self.target.socket;
+        let receiver = self.target.receiver.clone();
         buf.clear();
         buf.reserve(want.clamp(READ_BUFFER, MAX_READ_BUFFER));
         Box::pin(async move {
-            if socket {
-                op::recv::recv(&fd, buf).await
+            if let Some(receiver) = receiver {
+                op::recv::recv(&fd, &receiver, buf).await
             } else {
                 op::read::read(&fd, buf).await
             }
@@ -274,7 +281,7 @@ impl<T: CompatIo> Compat<T> {
         buf.clear();
         buf.extend_from_slice(&data[..n]);
         let fd = self.target.fd.clone();
-        let socket = self.target.socket;
+        let socket = self.target.receiver.is_some();
         self.write = WriteState::Writing(Box::pin(async move {
             let (result, buf) = if socket {
                 op::send::send_all(&fd, buf).await
@@ -478,13 +485,19 @@ mod hyper_impls {
 /// Puts types behind [`Compat`]: invoked next to each type (net, fs), so
 /// that this module, below them, names none of them.
 macro_rules! compat_io {
-    ($($ty:ty => $socket:expr, $shutdown:expr);* $(;)?) => {$(
+    ($($ty:ty => $kind:ident, $shutdown:expr);* $(;)?) => {$(
         impl $crate::io::compat::CompatIo for $ty {}
         impl $crate::io::compat::sealed::Sealed for $ty {
             fn compat_target(&self) -> $crate::io::compat::Target {
-                $crate::io::compat::Target::new(self.shared_fd().clone(), $socket, $shutdown)
+                $crate::io::compat::Target::new(
+                    self.shared_fd().clone(),
+                    $crate::io::compat::compat_io!(@receiver self $kind),
+                    $shutdown,
+                )
             }
         }
     )*};
+    (@receiver $self:ident socket) => { Some($self.receiver().clone()) };
+    (@receiver $self:ident file) => { None };
 }
 pub(crate) use compat_io;

@@ -52,11 +52,13 @@ pub(crate) struct UringSet {
     pub(crate) coop_taskrun: bool,
     pub(crate) defer_taskrun: bool,
     pub(crate) multishot_accept: bool,
+    pub(crate) buf_ring: bool,
 }
 
 /// The settings `RINGWORK_URING` knows, for error messages.
-const URING_SETTINGS: &str = "coop_taskrun, defer_taskrun, multishot_accept (each alone to \
-     turn it on, with a leading '-' to turn it off), sqpoll=IDLE_MS, -sqpoll, entries=N";
+const URING_SETTINGS: &str = "coop_taskrun, defer_taskrun, multishot_accept, bufring (each \
+     alone to turn it on, with a leading '-' to turn it off), bufring=ENTRIESxSIZE[xPER_SOCKET], \
+     sqpoll=IDLE_MS, -sqpoll, entries=N";
 
 /// Applies `RINGWORK_URING` (if set) to `config`, except what `set` says
 /// the builder chose. The value is a comma-separated list: `name` turns a
@@ -125,6 +127,19 @@ fn apply_uring_spec(
                     config.multishot_accept = on;
                 }
             }
+            "bufring" => {
+                let sizes = match (on, value) {
+                    (false, None) => None,
+                    (false, Some(value)) => {
+                        return Err(bad(format!("write -bufring, not -bufring={value}")))
+                    }
+                    (true, None) => Some(ringwork_uring::BufRingConfig::default()),
+                    (true, Some(value)) => Some(parse_buf_ring(value).map_err(bad)?),
+                };
+                if !set.buf_ring {
+                    config.buf_ring = sizes;
+                }
+            }
             "sqpoll" => {
                 let idle = if on { Some(number(value)?) } else { None };
                 if !set.sqpoll {
@@ -141,6 +156,36 @@ fn apply_uring_spec(
         }
     }
     Ok(())
+}
+
+/// `ENTRIESxSIZE[xPER_SOCKET]` (e.g. `64x4096`, `256x16384x8`): a buffer
+/// ring's sizes; the cap defaults to the default's share of the entries.
+fn parse_buf_ring(value: &str) -> Result<ringwork_uring::BufRingConfig, String> {
+    let parts: Vec<&str> = value.split('x').map(str::trim).collect();
+    let number = |s: &str| {
+        s.parse::<u32>()
+            .map_err(|err| format!("bufring={value}: {s:?}: {err}"))
+    };
+    let (entries, size, per_socket) = match parts.as_slice() {
+        [entries, size] => (number(entries)?, number(size)?, None),
+        [entries, size, cap] => (number(entries)?, number(size)?, Some(number(cap)?)),
+        _ => return Err(format!("bufring={value}: write ENTRIESxSIZE[xPER_SOCKET]")),
+    };
+    let entries =
+        u16::try_from(entries).map_err(|_| format!("bufring={value}: at most 32768 entries"))?;
+    let per_socket = match per_socket {
+        Some(cap) => u16::try_from(cap).map_err(|_| format!("bufring={value}: cap too large"))?,
+        None => (entries / 8).max(1),
+    };
+    let sizes = ringwork_uring::BufRingConfig {
+        entries,
+        buf_size: size,
+        per_socket,
+    };
+    sizes
+        .validate()
+        .map_err(|err| format!("bufring={value}: {err}"))?;
+    Ok(sizes)
 }
 
 /// A handle to register descriptors with this thread's epoll reactor.
@@ -182,6 +227,17 @@ mod tests {
         .unwrap();
         assert!(!config.coop_taskrun && config.defer_taskrun && !config.multishot_accept);
         assert_eq!(config.entries, 512);
+        assert_eq!(config.buf_ring, None);
+        apply_uring_spec(&mut config, UringSet::default(), "bufring").unwrap();
+        assert_eq!(config.buf_ring, Some(Default::default()));
+        apply_uring_spec(&mut config, UringSet::default(), "bufring=64x4096").unwrap();
+        let sizes = config.buf_ring.unwrap();
+        assert_eq!(
+            (sizes.entries, sizes.buf_size, sizes.per_socket),
+            (64, 4096, 8)
+        );
+        apply_uring_spec(&mut config, UringSet::default(), "bufring=2x100x1,-bufring").unwrap();
+        assert_eq!(config.buf_ring, None);
         apply_uring_spec(&mut config, UringSet::default(), "sqpoll=2000").unwrap();
         assert_eq!(config.sqpoll_idle_ms, Some(2000));
         apply_uring_spec(&mut config, UringSet::default(), "-sqpoll").unwrap();
@@ -202,6 +258,11 @@ mod tests {
             "entries=many",
             "coop_taskrun=1",
             "sqpoll",
+            "bufring=3x4096",
+            "bufring=64",
+            "bufring=64x0",
+            "bufring=4x64x5",
+            "-bufring=4x64",
         ] {
             let err =
                 apply_uring_spec(&mut Config::default(), UringSet::default(), bad).unwrap_err();

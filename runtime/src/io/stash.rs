@@ -169,8 +169,19 @@ pub(crate) fn take_bytes(
     }
 }
 
+/// The length of the oldest item's bytes (`None`: nothing stashed, or not
+/// bytes).
+pub(crate) fn front_len(items: &VecDeque<Stashed>) -> Option<usize> {
+    match items.front()? {
+        Stashed::Bytes { data, pos } => Some(data.len() - pos),
+        Stashed::Datagram { data, .. } => Some(data.len()),
+        Stashed::Error(_) => Some(0),
+        Stashed::Connection { .. } => None,
+    }
+}
+
 /// Copies as much of `src` as fits; returns how much.
-fn copy(dst: &mut [MaybeUninit<u8>], src: &[u8]) -> usize {
+pub(crate) fn copy(dst: &mut [MaybeUninit<u8>], src: &[u8]) -> usize {
     let n = dst.len().min(src.len());
     for (d, s) in dst[..n].iter_mut().zip(src) {
         d.write(*s);

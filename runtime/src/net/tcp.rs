@@ -1,7 +1,8 @@
 //! TCP: [`TcpListener`] and [`TcpStream`].
 
 use super::ToSocketAddrs;
-use crate::buf::{IoBuf, IoBufMut};
+use crate::buf::{IoBuf, IoBufMut, RecvBuf};
+use crate::io::op::recv_multi::Receiver;
 use crate::io::op::{self, SharedFd};
 use crate::sys::addr::RawAddr;
 use crate::sys::socket;
@@ -9,6 +10,7 @@ use std::fmt;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
 
 /// Tries `f` on each resolved address; returns the first success or the
 /// last error. Host names are resolved with the system's blocking resolver:
@@ -119,9 +121,7 @@ impl TcpListener {
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (fd, addr) = super::accept(&self.fd, &self.acceptor).await?;
         Ok((
-            TcpStream {
-                fd: SharedFd::new(fd),
-            },
+            TcpStream::from_fd(SharedFd::new(fd)),
             addr.as_socket_addr()?,
         ))
     }
@@ -160,9 +160,24 @@ impl fmt::Debug for TcpListener {
 /// them while an operation runs, even if its future is dropped.
 pub struct TcpStream {
     fd: SharedFd,
+    /// The multishot receive, shared with every handle of the socket.
+    rx: Arc<Receiver>,
 }
 
 impl TcpStream {
+    fn from_fd(fd: SharedFd) -> TcpStream {
+        TcpStream {
+            fd,
+            rx: Arc::default(),
+        }
+    }
+
+    /// The multishot receive, for the compat layer.
+    #[cfg_attr(not(feature = "futures-io"), allow(dead_code))]
+    pub(crate) fn receiver(&self) -> &Arc<Receiver> {
+        &self.rx
+    }
+
     /// The descriptor, for the compat layer.
     #[cfg_attr(not(feature = "futures-io"), allow(dead_code))]
     pub(crate) fn shared_fd(&self) -> &SharedFd {
@@ -173,7 +188,7 @@ impl TcpStream {
         each_addr(addrs, |addr| async move {
             let fd = SharedFd::new(socket::new_socket(domain_of(&addr), libc::SOCK_STREAM)?);
             op::connect::connect(&fd, RawAddr::from_socket_addr(&addr)).await?;
-            Ok(TcpStream { fd })
+            Ok(TcpStream::from_fd(fd))
         })
         .await
     }
@@ -183,9 +198,7 @@ impl TcpStream {
     pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
         let fd = OwnedFd::from(stream);
         socket::set_nonblocking(fd.as_raw_fd())?;
-        Ok(TcpStream {
-            fd: SharedFd::new(fd),
-        })
+        Ok(TcpStream::from_fd(SharedFd::new(fd)))
     }
 
     /// Reads up to `buf.bytes_total()` bytes into the start of `buf` (a
@@ -199,7 +212,7 @@ impl TcpStream {
     /// the drop are kept with the socket and returned, in order, by the next
     /// read.
     pub async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
-        op::recv::recv(&self.fd, buf).await
+        op::recv::recv(&self.fd, &self.rx, buf).await
     }
 
     /// Fills the whole capacity of `buf` (`bytes_total()`), or fails with
@@ -209,7 +222,21 @@ impl TcpStream {
     /// already read into `buf` (the buffer goes with the future); bytes its
     /// last read gets after the drop are kept for the next read.
     pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
-        op::recv::recv_exact(&self.fd, buf).await
+        op::recv::recv_exact(&self.fd, &self.rx, buf).await
+    }
+
+    /// Receives the next bytes in a buffer the runtime chooses, without a
+    /// copy where it can: with provided buffers on io_uring
+    /// (`Builder::uring_buf_ring`), one of the worker ring's buffers, filled
+    /// by the kernel and given back to the ring when the [`RecvBuf`] is
+    /// dropped (on any thread); elsewhere a 16 KiB heap buffer. An empty
+    /// `RecvBuf` means the peer closed its side. The buffer is an
+    /// [`IoBuf`]: send it on as it is.
+    ///
+    /// Cancel safe, like [`read`](TcpStream::read); `read` and `recv_buf` may be
+    /// mixed and see the bytes in order.
+    pub async fn recv_buf(&self) -> io::Result<RecvBuf> {
+        op::recv::recv_buf(&self.fd, &self.rx).await
     }
 
     /// Writes some of `buf`'s initialized bytes (at most 2 GiB − 64 KiB);
@@ -268,6 +295,7 @@ impl TcpStream {
             OwnedReadHalf {
                 stream: TcpStream {
                     fd: self.fd.clone(),
+                    rx: self.rx.clone(),
                 },
             },
             OwnedWriteHalf { stream: self },
@@ -298,6 +326,12 @@ pub struct OwnedReadHalf {
 }
 
 impl OwnedReadHalf {
+    /// The multishot receive, for the compat layer.
+    #[cfg_attr(not(feature = "futures-io"), allow(dead_code))]
+    pub(crate) fn receiver(&self) -> &Arc<Receiver> {
+        &self.stream.rx
+    }
+
     /// The descriptor, for the compat layer.
     #[cfg_attr(not(feature = "futures-io"), allow(dead_code))]
     pub(crate) fn shared_fd(&self) -> &SharedFd {
@@ -311,6 +345,11 @@ impl OwnedReadHalf {
     /// See [`TcpStream::read_exact`].
     pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
         self.stream.read_exact(buf).await
+    }
+
+    /// See [`TcpStream::recv_buf`].
+    pub async fn recv_buf(&self) -> io::Result<RecvBuf> {
+        self.stream.recv_buf().await
     }
 
     /// The remote address.
@@ -327,6 +366,12 @@ pub struct OwnedWriteHalf {
 }
 
 impl OwnedWriteHalf {
+    /// The multishot receive, for the compat layer.
+    #[cfg_attr(not(feature = "futures-io"), allow(dead_code))]
+    pub(crate) fn receiver(&self) -> &Arc<Receiver> {
+        &self.stream.rx
+    }
+
     /// The descriptor, for the compat layer.
     #[cfg_attr(not(feature = "futures-io"), allow(dead_code))]
     pub(crate) fn shared_fd(&self) -> &SharedFd {
@@ -350,7 +395,7 @@ impl OwnedWriteHalf {
 
 #[cfg(any(feature = "futures-io", feature = "tokio-io", feature = "hyper"))]
 crate::io::compat::compat_io! {
-    TcpStream => true, true;
-    OwnedReadHalf => true, false;
-    OwnedWriteHalf => true, true;
+    TcpStream => socket, true;
+    OwnedReadHalf => socket, false;
+    OwnedWriteHalf => socket, true;
 }

@@ -1,7 +1,8 @@
 //! Unix domain stream sockets: [`UnixListener`], [`UnixStream`] and their
 //! addresses, [`UnixSocketAddr`].
 
-use crate::buf::{IoBuf, IoBufMut};
+use crate::buf::{IoBuf, IoBufMut, RecvBuf};
+use crate::io::op::recv_multi::Receiver;
 use crate::io::op::{self, SharedFd};
 use crate::sys::addr::RawAddr;
 use crate::sys::socket;
@@ -12,6 +13,7 @@ use std::net::Shutdown;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The address of a Unix domain socket: a path in the file system, an
 /// abstract name (Linux), or unnamed (a socket that never bound, such as
@@ -153,9 +155,7 @@ impl UnixListener {
     /// each connection goes to one of them.
     pub async fn accept(&self) -> io::Result<(UnixStream, UnixSocketAddr)> {
         let (fd, addr) = super::accept(&self.fd, &self.acceptor).await?;
-        let stream = UnixStream {
-            fd: SharedFd::new(fd),
-        };
+        let stream = UnixStream::from_fd(SharedFd::new(fd));
         Ok((stream, UnixSocketAddr::from_raw(&addr)?))
     }
 
@@ -193,9 +193,24 @@ impl fmt::Debug for UnixListener {
 /// them while an operation runs, even if its future is dropped.
 pub struct UnixStream {
     fd: SharedFd,
+    /// The multishot receive, shared with every handle of the socket.
+    rx: Arc<Receiver>,
 }
 
 impl UnixStream {
+    fn from_fd(fd: SharedFd) -> UnixStream {
+        UnixStream {
+            fd,
+            rx: Arc::default(),
+        }
+    }
+
+    /// The multishot receive, for the compat layer.
+    #[cfg_attr(not(feature = "futures-io"), allow(dead_code))]
+    pub(crate) fn receiver(&self) -> &Arc<Receiver> {
+        &self.rx
+    }
+
     /// The descriptor, for the compat layer.
     #[cfg_attr(not(feature = "futures-io"), allow(dead_code))]
     pub(crate) fn shared_fd(&self) -> &SharedFd {
@@ -209,7 +224,7 @@ impl UnixStream {
         let addr = RawAddr::from_unix_path(path.as_ref())?;
         let fd = SharedFd::new(socket::new_socket(libc::AF_UNIX, libc::SOCK_STREAM)?);
         op::connect::connect(&fd, addr).await?;
-        Ok(UnixStream { fd })
+        Ok(UnixStream::from_fd(fd))
     }
 
     /// A pair of connected, unnamed sockets (`socketpair(2)`).
@@ -233,12 +248,8 @@ impl UnixStream {
         // SAFETY: as above, for `fds[1]`.
         let b = unsafe { OwnedFd::from_raw_fd(fds[1]) };
         Ok((
-            UnixStream {
-                fd: SharedFd::new(a),
-            },
-            UnixStream {
-                fd: SharedFd::new(b),
-            },
+            UnixStream::from_fd(SharedFd::new(a)),
+            UnixStream::from_fd(SharedFd::new(b)),
         ))
     }
 
@@ -247,9 +258,7 @@ impl UnixStream {
     pub fn from_std(stream: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
         let fd = OwnedFd::from(stream);
         socket::set_nonblocking(fd.as_raw_fd())?;
-        Ok(UnixStream {
-            fd: SharedFd::new(fd),
-        })
+        Ok(UnixStream::from_fd(SharedFd::new(fd)))
     }
 
     /// Reads up to `buf.bytes_total()` bytes into the start of `buf`.
@@ -261,7 +270,7 @@ impl UnixStream {
     /// the drop are kept with the socket and returned, in order, by the next
     /// read.
     pub async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
-        op::recv::recv(&self.fd, buf).await
+        op::recv::recv(&self.fd, &self.rx, buf).await
     }
 
     /// Fills the whole capacity of `buf` (`bytes_total()`), or fails with
@@ -271,7 +280,21 @@ impl UnixStream {
     /// already read into `buf` (the buffer goes with the future); bytes its
     /// last read gets after the drop are kept for the next read.
     pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
-        op::recv::recv_exact(&self.fd, buf).await
+        op::recv::recv_exact(&self.fd, &self.rx, buf).await
+    }
+
+    /// Receives the next bytes in a buffer the runtime chooses, without a
+    /// copy where it can: with provided buffers on io_uring
+    /// (`Builder::uring_buf_ring`), one of the worker ring's buffers, filled
+    /// by the kernel and given back to the ring when the [`RecvBuf`] is
+    /// dropped (on any thread); elsewhere a 16 KiB heap buffer. An empty
+    /// `RecvBuf` means the peer closed its side. The buffer is an
+    /// [`IoBuf`]: send it on as it is.
+    ///
+    /// Cancel safe, like [`read`](UnixStream::read); `read` and `recv_buf` may be
+    /// mixed and see the bytes in order.
+    pub async fn recv_buf(&self) -> io::Result<RecvBuf> {
+        op::recv::recv_buf(&self.fd, &self.rx).await
     }
 
     /// Writes some of `buf`'s initialized bytes (at most 2 GiB − 64 KiB);
@@ -326,5 +349,5 @@ impl fmt::Debug for UnixStream {
 
 #[cfg(any(feature = "futures-io", feature = "tokio-io", feature = "hyper"))]
 crate::io::compat::compat_io! {
-    UnixStream => true, true;
+    UnixStream => socket, true;
 }

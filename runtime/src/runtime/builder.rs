@@ -1,6 +1,6 @@
 //! [`Builder`]: every runtime setting, validated in one place.
 
-use super::{Handle, Runtime};
+use super::{BufRingConfig, Handle, Runtime};
 use crate::driver::{self, handoff::Monitor, DriverConfig};
 use crate::io::DriverKind;
 use crate::scheduler::{self, rng, Callback, Config, Shared, WorkerParts, MAX_WORKERS};
@@ -52,8 +52,9 @@ pub(crate) const MIN_STACK_SIZE: usize = 64 * 1024;
 /// The environment sets defaults that explicit calls override:
 /// `RINGWORK_DRIVER=auto|uring|epoll`, `RINGWORK_SEED`, and
 /// `RINGWORK_URING`, a comma-separated list of io_uring settings
-/// (`coop_taskrun`, `defer_taskrun`, `multishot_accept`, each alone to turn
-/// it on or with a leading `-` to turn it off; `sqpoll=IDLE_MS`, `-sqpoll`;
+/// (`coop_taskrun`, `defer_taskrun`, `multishot_accept`, `bufring`, each
+/// alone to turn it on or with a leading `-` to turn it off;
+/// `bufring=ENTRIESxSIZE[xPER_SOCKET]`; `sqpoll=IDLE_MS`, `-sqpoll`;
 /// `entries=N`), e.g. `RINGWORK_URING=-multishot_accept,defer_taskrun`. An
 /// unknown name or a bad value makes `build` fail with `InvalidInput`
 /// naming it.
@@ -163,6 +164,25 @@ impl Builder {
     pub fn uring_multishot_accept(&mut self, enable: bool) -> &mut Builder {
         self.uring.multishot_accept = enable;
         self.uring_set.multishot_accept = true;
+        self
+    }
+
+    /// A provided buffer ring per worker ring (`IORING_REGISTER_PBUF_RING`,
+    /// Linux 5.19+; multishot receive 6.0+): `Some(sizes)` turns it on,
+    /// `None` (the default) off. Stream sockets read on a worker then keep
+    /// one multishot `RECV` armed, and the kernel fills a ring buffer as data
+    /// arrives: no SQE per read, and no buffer pinned by an idle
+    /// connection's pending read. [`TcpStream::recv_buf`] hands the buffer
+    /// over without a copy; `read(buf)` copies out of it. See
+    /// [`BufRingConfig`] for the sizes and the per-socket cap, and
+    /// `Handle::uring_features().buf_ring`. A ring the kernel (or the
+    /// locked-memory limit) refuses is a `build()` error naming the cause;
+    /// the epoll driver ignores this.
+    ///
+    /// [`TcpStream::recv_buf`]: crate::net::TcpStream::recv_buf
+    pub fn uring_buf_ring(&mut self, sizes: Option<BufRingConfig>) -> &mut Builder {
+        self.uring.buf_ring = sizes;
+        self.uring_set.buf_ring = true;
         self
     }
 

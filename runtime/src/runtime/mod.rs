@@ -5,6 +5,7 @@ mod builder;
 pub use crate::driver::IoMetrics;
 pub use crate::scheduler::metrics::{RuntimeMetrics, WorkerMetrics};
 pub use builder::Builder;
+pub use ringwork_uring::BufRingConfig;
 
 use crate::context::{self, RuntimeContext};
 use crate::coop;

@@ -185,20 +185,33 @@ pub fn for_each_driver(workers: usize, body: impl Fn(&Runtime)) {
     }
 }
 
-/// Like [`for_each_driver`], and on io_uring once with each accept path:
-/// the multishot accept (the default) and single-shot accepts
-/// (`Builder::uring_multishot_accept(false)`).
+/// A small provided buffer ring (64 buffers of 4 KiB, at most 8 unread per
+/// socket), so tests reach its limits.
+pub fn small_buf_ring() -> ringwork::runtime::BufRingConfig {
+    ringwork::runtime::BufRingConfig {
+        entries: 64,
+        buf_size: 4096,
+        per_socket: 8,
+    }
+}
+
+/// Like [`for_each_driver`], and on io_uring once with each accept and
+/// receive path: the multishot accept (the default), single-shot accepts
+/// (`Builder::uring_multishot_accept(false)`), and the multishot accept with
+/// multishot receives into provided buffers ([`small_buf_ring`]).
 pub fn for_each_accept_path(workers: usize, body: impl Fn(&Runtime)) {
     use ringwork::io::DriverKind;
-    for (kind, multishot) in [
-        (DriverKind::Uring, true),
-        (DriverKind::Uring, false),
-        (DriverKind::Epoll, true),
+    for (kind, multishot, buf_ring) in [
+        (DriverKind::Uring, true, None),
+        (DriverKind::Uring, false, None),
+        (DriverKind::Uring, true, Some(small_buf_ring())),
+        (DriverKind::Epoll, true, None),
     ] {
         let rt = match Builder::new_multi_thread()
             .worker_threads(workers)
             .driver(kind)
             .uring_multishot_accept(multishot)
+            .uring_buf_ring(buf_ring)
             .build()
         {
             Ok(rt) => rt,
@@ -216,7 +229,9 @@ pub fn for_each_accept_path(workers: usize, body: impl Fn(&Runtime)) {
         }
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&rt)));
         if let Err(payload) = result {
-            eprintln!("failed on {kind:?} with multishot accept {multishot}");
+            eprintln!(
+                "failed on {kind:?} with multishot accept {multishot}, buffer ring {buf_ring:?}"
+            );
             std::panic::resume_unwind(payload);
         }
     }

@@ -35,6 +35,7 @@ pub(crate) mod open;
 pub(crate) mod poll;
 pub(crate) mod read;
 pub(crate) mod recv;
+pub(crate) mod recv_multi;
 pub(crate) mod recvmsg;
 pub(crate) mod rename;
 pub(crate) mod send;

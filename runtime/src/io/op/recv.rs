@@ -5,8 +5,9 @@
 //! Cancel safe on both drivers: what a dropped receive got from the kernel
 //! is kept in the socket's stash and returned, in order, by the next one.
 
+use super::recv_multi::{Next, Receiver};
 use super::{run, sqe_len, transfer_len, zero_capacity, EpollPath, OpCode, SharedFd};
-use crate::buf::{capacity_mut, IoBufMut};
+use crate::buf::{capacity_mut, IoBufMut, RecvBuf};
 use crate::io::stash::{self, Stashed};
 use crate::sys::syscall;
 use ringwork_epoll::Direction;
@@ -94,39 +95,107 @@ pub(crate) unsafe fn received<B: IoBufMut>(buf: &B, n: usize) -> Vec<u8> {
 /// Receives up to `buf.bytes_total()` bytes (at most
 /// [`MAX_TRANSFER`](super::MAX_TRANSFER) in one call); `Ok(0)` is
 /// end-of-stream. A zero-capacity buffer is `InvalidInput` (its `Ok(0)`
-/// would read as end-of-stream).
-pub(crate) async fn recv<B: IoBufMut>(fd: &SharedFd, mut buf: B) -> (io::Result<usize>, B) {
+/// would read as end-of-stream). Bytes come from, in order: the stash of
+/// dropped receives, the socket's multishot receive (`recv_multi.rs`, a
+/// copy out of the provided buffer), a plain receive into `buf`.
+pub(crate) async fn recv<B: IoBufMut>(
+    fd: &SharedFd,
+    rx: &Receiver,
+    mut buf: B,
+) -> (io::Result<usize>, B) {
     if buf.bytes_total() == 0 {
         return (Err(zero_capacity()), buf);
     }
     let stashed = fd
         .take_stashed(|items| stash::take_bytes(items, capacity_mut(&mut buf)))
         .await;
-    match stashed {
-        Some(Ok(n)) => {
-            // SAFETY: the stash copied `n` bytes to the buffer's start.
+    let from_ring = match stashed {
+        Some(result) => result,
+        None => {
+            let copied = rx
+                .next(fd, |mut data| {
+                    let n = stash::copy(capacity_mut(&mut buf), &data);
+                    data.advance(n);
+                    (n, Some(data))
+                })
+                .await;
+            match copied {
+                Ok(n) => Ok(n),
+                Err(Next::Error(err)) => Err(err),
+                Err(Next::Data(_)) => unreachable!("data is handed to the closure"),
+                Err(Next::Plain) => {
+                    return run(Recv {
+                        fd: fd.clone(),
+                        buf,
+                    })
+                    .await
+                }
+            }
+        }
+    };
+    match from_ring {
+        Ok(n) => {
+            // SAFETY: `n` bytes were copied to the buffer's start.
             unsafe { buf.set_init(n) };
             (Ok(n), buf)
         }
-        Some(Err(err)) => (Err(err), buf),
-        None => {
-            run(Recv {
+        Err(err) => (Err(err), buf),
+    }
+}
+
+/// The default size of a heap [`RecvBuf`] (where no provided buffer serves
+/// a `recv_buf`).
+const HEAP_RECV_BUF: usize = 16 * 1024;
+
+/// Receives the next bytes of the stream in a buffer the runtime chooses:
+/// a provided buffer of the ring when the multishot receive serves it (no
+/// copy), else a heap buffer of [`HEAP_RECV_BUF`] bytes. Empty: end of
+/// stream. Same order and cancel safety as [`recv`].
+pub(crate) async fn recv_buf(fd: &SharedFd, rx: &Receiver) -> io::Result<RecvBuf> {
+    let mut stashed_into = Vec::<u8>::with_capacity(0);
+    let stashed = fd
+        .take_stashed(|items| {
+            let len = stash::front_len(items)?.clamp(1, HEAP_RECV_BUF);
+            stashed_into.reserve_exact(len);
+            stash::take_bytes(items, stashed_into.spare_capacity_mut())
+        })
+        .await;
+    match stashed {
+        Some(Ok(n)) => {
+            // SAFETY: the stash copied `n` bytes to the vector's start.
+            unsafe { stashed_into.set_len(n) };
+            return Ok(RecvBuf::heap(stashed_into));
+        }
+        Some(Err(err)) => return Err(err),
+        None => {}
+    }
+    match rx.next(fd, |data| (data, None)).await {
+        Ok(data) => Ok(data),
+        Err(Next::Error(err)) => Err(err),
+        Err(Next::Data(_)) => unreachable!("data is handed to the closure"),
+        Err(Next::Plain) => {
+            let (result, buf) = run(Recv {
                 fd: fd.clone(),
-                buf,
+                buf: Vec::with_capacity(HEAP_RECV_BUF),
             })
-            .await
+            .await;
+            result.map(|_| RecvBuf::heap(buf))
         }
     }
 }
 
 /// Receives until the whole capacity of `buf` (`bytes_total()`) is filled,
 /// or fails with `UnexpectedEof` if the peer closes first.
-pub(crate) async fn recv_exact<B: IoBufMut>(fd: &SharedFd, buf: B) -> (io::Result<()>, B) {
+pub(crate) async fn recv_exact<B: IoBufMut>(
+    fd: &SharedFd,
+    rx: &Receiver,
+    buf: B,
+) -> (io::Result<()>, B) {
     let total = buf.bytes_total();
     let mut filled = 0;
     let mut buf = buf;
     while filled < total {
-        let (res, slice) = recv(fd, buf.slice(filled..total)).await;
+        let (res, slice) = recv(fd, rx, buf.slice(filled..total)).await;
         buf = slice.into_inner();
         match res {
             Ok(0) => {
