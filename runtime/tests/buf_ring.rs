@@ -42,7 +42,7 @@ fn io_totals(rt: &Runtime) -> IoMetrics {
             total.buffers_returned += io.buffers_returned;
             total.no_buffers += io.no_buffers;
             total.capped += io.capped;
-            total.multishot_arms += io.multishot_arms;
+            total.recv_arms += io.recv_arms;
         }
     }
     total

@@ -9,7 +9,7 @@ fn ringwork_uring_env_switches_features_the_builder_left_and_bad_values_are_erro
     // Single test in this binary: no other thread reads the environment.
     std::env::set_var(
         "RINGWORK_URING",
-        "-multishot_accept, -coop_taskrun, entries=64",
+        "-multishot_accept, -coop_taskrun, entries=64, bufring=16x1024, submit_all, no_sqarray",
     );
     let rt = match Builder::new_multi_thread()
         .worker_threads(1)
@@ -26,6 +26,23 @@ fn ringwork_uring_env_switches_features_the_builder_left_and_bad_values_are_erro
     assert!(!features.multishot_accept, "{features:?}");
     assert!(!features.coop_taskrun, "{features:?}");
     assert_eq!(features.sq_entries, 64);
+    assert!(
+        features.buf_ring && features.submit_all && features.no_sqarray,
+        "{features:?}"
+    );
+    // The ring works with them: bytes through a socket pair, received into
+    // the provided buffers.
+    let received = rt
+        .block_on(rt.spawn(async {
+            let (a, b) = ringwork::net::UnixStream::pair()?;
+            let (res, _) = a.write_all(&b"over the flags"[..]).await;
+            res?;
+            let buf = b.recv_buf().await?;
+            Ok::<_, std::io::Error>((buf.to_vec(), buf.is_pooled()))
+        }))
+        .unwrap()
+        .unwrap();
+    assert_eq!(received, (b"over the flags".to_vec(), true));
     drop(rt);
 
     // What the builder sets explicitly wins over the environment.

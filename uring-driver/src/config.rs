@@ -30,6 +30,16 @@ pub struct Config {
     /// 6.0+): stream sockets then receive with one armed multishot `RECV`
     /// each, into buffers the kernel picks as data arrives. Default off.
     pub buf_ring: Option<BufRingConfig>,
+    /// `IORING_SETUP_SUBMIT_ALL` (Linux 5.18+): a submission batch goes on
+    /// past an SQE that fails to submit (its error comes as its CQE) instead
+    /// of stopping there. Default off; a kernel without it refuses the ring
+    /// (a `build()` error naming the flag).
+    pub submit_all: bool,
+    /// `IORING_SETUP_NO_SQARRAY` (Linux 6.6+): no submission-queue index
+    /// array; SQEs are taken in ring order (one less indirection and cache
+    /// line per SQE). Default off; a kernel without it refuses the ring (a
+    /// `build()` error naming the flag).
+    pub no_sqarray: bool,
 }
 
 impl Default for Config {
@@ -41,6 +51,8 @@ impl Default for Config {
             defer_taskrun: false,
             multishot_accept: true,
             buf_ring: None,
+            submit_all: false,
+            no_sqarray: false,
         }
     }
 }
@@ -91,6 +103,8 @@ impl Config {
                     let mut features = Features::read(&ring, self.defer_taskrun, self.coop_taskrun);
                     features.multishot_accept =
                         self.multishot_accept && features.has_multishot_accept();
+                    features.submit_all = self.submit_all;
+                    features.no_sqarray = self.no_sqarray;
                     return Ok((ring, features));
                 }
                 Err(err) if err.raw_os_error() == Some(libc::ENOMEM) && entries > MIN_ENTRIES => {
@@ -102,6 +116,28 @@ impl Config {
                         format!(
                             "io_uring_setup failed with ENOMEM even with {entries} entries: \
                              raise RLIMIT_MEMLOCK (ulimit -l) or use fewer rings ({err})"
+                        ),
+                    ));
+                }
+                Err(err)
+                    if err.raw_os_error() == Some(libc::EINVAL)
+                        && (self.submit_all || self.no_sqarray)
+                        && self.try_build(entries).is_err()
+                        && Config {
+                            submit_all: false,
+                            no_sqarray: false,
+                            ..self.clone()
+                        }
+                        .try_build(entries)
+                        .is_ok() =>
+                {
+                    // The ring works without the asked-for flags: name them.
+                    return Err(io::Error::new(
+                        io::ErrorKind::Unsupported,
+                        format!(
+                            "io_uring_setup refused {} ({err}): this kernel lacks it; turn it \
+                             off (RINGWORK_URING=-submit_all,-no_sqarray)",
+                            self.optional_flag_names()
                         ),
                     ));
                 }
@@ -123,6 +159,18 @@ impl Config {
         }
     }
 
+    /// The optional setup flags asked for, by name.
+    fn optional_flag_names(&self) -> String {
+        let mut names = Vec::new();
+        if self.submit_all {
+            names.push("IORING_SETUP_SUBMIT_ALL");
+        }
+        if self.no_sqarray {
+            names.push("IORING_SETUP_NO_SQARRAY");
+        }
+        names.join(" and ")
+    }
+
     fn try_build(&self, entries: u32) -> io::Result<IoUring> {
         let mut builder = IoUring::builder();
         builder.setup_cqsize(entries * 2).setup_clamp();
@@ -131,6 +179,12 @@ impl Config {
         }
         if self.coop_taskrun {
             builder.setup_coop_taskrun();
+        }
+        if self.submit_all {
+            builder.setup_submit_all();
+        }
+        if self.no_sqarray {
+            builder.setup_no_sqarray();
         }
         if self.defer_taskrun {
             builder

@@ -33,6 +33,10 @@ pub struct Features {
     /// [`Config::buf_ring`](crate::Config::buf_ring), and registered):
     /// stream sockets receive with a multishot `RECV` into it.
     pub buf_ring: bool,
+    /// The ring runs with `IORING_SETUP_SUBMIT_ALL`.
+    pub submit_all: bool,
+    /// The ring runs with `IORING_SETUP_NO_SQARRAY`.
+    pub no_sqarray: bool,
     opcodes: [u64; 4],
 }
 
@@ -59,6 +63,8 @@ impl Features {
             cq_entries: params.cq_entries(),
             multishot_accept: false,
             buf_ring: false,
+            submit_all: false,
+            no_sqarray: false,
             opcodes,
         }
     }
@@ -96,6 +102,8 @@ impl fmt::Debug for Features {
             .field("cq_entries", &self.cq_entries)
             .field("multishot_accept", &self.multishot_accept)
             .field("buf_ring", &self.buf_ring)
+            .field("submit_all", &self.submit_all)
+            .field("no_sqarray", &self.no_sqarray)
             .field("opcodes", &self.opcode_count())
             .finish()
     }

@@ -16,6 +16,7 @@ pub struct Stats {
     backlogged: AtomicU64,
     reaped_elsewhere: AtomicU64,
     multishot_arms: AtomicU64,
+    recv_arms: AtomicU64,
     no_buffers: AtomicU64,
     capped: AtomicU64,
     buffers_taken: AtomicU64,
@@ -43,10 +44,13 @@ pub struct StatsSnapshot {
     pub backlogged: u64,
     /// CQEs reaped by another thread (a `Reaper`) while the owner was busy.
     pub reaped_elsewhere: u64,
-    /// Multishot operations armed (the first time or again after one
-    /// ended), as counted by their submitters with
-    /// [`Stats::multishot_armed`].
+    /// Multishot accepts armed (the first time or again after one ended),
+    /// as counted by their submitters with [`Stats::multishot_armed`].
     pub multishot_arms: u64,
+    /// Multishot receives armed (into provided buffers), as counted by
+    /// their submitters with [`Stats::recv_armed`]; the accepts are in
+    /// `multishot_arms`.
+    pub recv_arms: u64,
     /// Multishot receives that ended because the provided buffer ring was
     /// empty (`ENOBUFS`), as counted by their readers with
     /// [`Stats::no_buffers`].
@@ -97,6 +101,10 @@ impl Stats {
         Self::add(&self.multishot_arms, 1);
     }
 
+    /// Counts a multishot receive armed.
+    pub fn recv_armed(&self) {
+        Self::add(&self.recv_arms, 1);
+    }
     /// Counts a multishot receive ended by an empty buffer ring.
     pub fn no_buffers(&self) {
         Self::add(&self.no_buffers, 1);
@@ -126,6 +134,7 @@ impl Stats {
             backlogged: get(&self.backlogged),
             reaped_elsewhere: get(&self.reaped_elsewhere),
             multishot_arms: get(&self.multishot_arms),
+            recv_arms: get(&self.recv_arms),
             no_buffers: get(&self.no_buffers),
             capped: get(&self.capped),
             buffers_taken: get(&self.buffers_taken),

@@ -144,6 +144,7 @@ impl IoStats {
             backlogged: s.backlogged,
             reaped_elsewhere: s.reaped_elsewhere,
             multishot_arms: s.multishot_arms,
+            recv_arms: s.recv_arms,
             no_buffers: s.no_buffers,
             capped: s.capped,
             buffers_taken: s.buffers_taken,
@@ -175,10 +176,13 @@ pub struct IoMetrics {
     /// long poll (see docs/architecture.md, "Nothing is stranded behind a
     /// busy worker").
     pub reaped_elsewhere: u64,
-    /// Multishot operations armed on this worker's ring (a listener's
-    /// multishot accept counts once, and again each time it ends and is
-    /// re-armed).
+    /// Multishot accepts armed on this worker's ring (a listener's counts
+    /// once, and again each time it ends and is re-armed).
     pub multishot_arms: u64,
+    /// Multishot receives armed on this worker's ring (once per socket
+    /// read, and again each time one ends: end of stream, its cap, an
+    /// empty buffer ring).
+    pub recv_arms: u64,
     /// Multishot receives that ended because the worker's provided buffer
     /// ring was empty (`ENOBUFS`; that read received the plain way).
     pub no_buffers: u64,

@@ -53,10 +53,13 @@ pub(crate) struct UringSet {
     pub(crate) defer_taskrun: bool,
     pub(crate) multishot_accept: bool,
     pub(crate) buf_ring: bool,
+    pub(crate) submit_all: bool,
+    pub(crate) no_sqarray: bool,
 }
 
 /// The settings `RINGWORK_URING` knows, for error messages.
-const URING_SETTINGS: &str = "coop_taskrun, defer_taskrun, multishot_accept, bufring (each \
+const URING_SETTINGS: &str = "coop_taskrun, defer_taskrun, multishot_accept, bufring, \
+     submit_all, no_sqarray (each \
      alone to turn it on, with a leading '-' to turn it off), bufring=ENTRIESxSIZE[xPER_SOCKET], \
      sqpoll=IDLE_MS, -sqpoll, entries=N";
 
@@ -119,6 +122,18 @@ fn apply_uring_spec(
                 let on = switch(value)?;
                 if !set.defer_taskrun {
                     config.defer_taskrun = on;
+                }
+            }
+            "submit_all" => {
+                let on = switch(value)?;
+                if !set.submit_all {
+                    config.submit_all = on;
+                }
+            }
+            "no_sqarray" => {
+                let on = switch(value)?;
+                if !set.no_sqarray {
+                    config.no_sqarray = on;
                 }
             }
             "multishot_accept" => {
@@ -238,6 +253,8 @@ mod tests {
         );
         apply_uring_spec(&mut config, UringSet::default(), "bufring=2x100x1,-bufring").unwrap();
         assert_eq!(config.buf_ring, None);
+        apply_uring_spec(&mut config, UringSet::default(), "submit_all,no_sqarray").unwrap();
+        assert!(config.submit_all && config.no_sqarray);
         apply_uring_spec(&mut config, UringSet::default(), "sqpoll=2000").unwrap();
         assert_eq!(config.sqpoll_idle_ms, Some(2000));
         apply_uring_spec(&mut config, UringSet::default(), "-sqpoll").unwrap();

@@ -52,8 +52,8 @@ pub(crate) const MIN_STACK_SIZE: usize = 64 * 1024;
 /// The environment sets defaults that explicit calls override:
 /// `RINGWORK_DRIVER=auto|uring|epoll`, `RINGWORK_SEED`, and
 /// `RINGWORK_URING`, a comma-separated list of io_uring settings
-/// (`coop_taskrun`, `defer_taskrun`, `multishot_accept`, `bufring`, each
-/// alone to turn it on or with a leading `-` to turn it off;
+/// (`coop_taskrun`, `defer_taskrun`, `multishot_accept`, `bufring`,
+/// `submit_all`, `no_sqarray`, each alone to turn it on or with a leading `-` to turn it off;
 /// `bufring=ENTRIESxSIZE[xPER_SOCKET]`; `sqpoll=IDLE_MS`, `-sqpoll`;
 /// `entries=N`), e.g. `RINGWORK_URING=-multishot_accept,defer_taskrun`. An
 /// unknown name or a bad value makes `build` fail with `InvalidInput`
@@ -183,6 +183,24 @@ impl Builder {
     pub fn uring_buf_ring(&mut self, sizes: Option<BufRingConfig>) -> &mut Builder {
         self.uring.buf_ring = sizes;
         self.uring_set.buf_ring = true;
+        self
+    }
+
+    /// `IORING_SETUP_SUBMIT_ALL` (Linux 5.18+, default off): a batch of
+    /// submissions goes on past an SQE that fails to submit. A kernel
+    /// without it makes `build()` fail with `Unsupported`, naming the flag.
+    pub fn uring_submit_all(&mut self, enable: bool) -> &mut Builder {
+        self.uring.submit_all = enable;
+        self.uring_set.submit_all = true;
+        self
+    }
+
+    /// `IORING_SETUP_NO_SQARRAY` (Linux 6.6+, default off): no
+    /// submission-queue index array. A kernel without it makes `build()`
+    /// fail with `Unsupported`, naming the flag.
+    pub fn uring_no_sqarray(&mut self, enable: bool) -> &mut Builder {
+        self.uring.no_sqarray = enable;
+        self.uring_set.no_sqarray = true;
         self
     }
 

@@ -281,7 +281,7 @@ fn arm(
             };
             let op = submitted.map_err(|(err, _)| err)?;
             let stats = driver.stats();
-            stats.multishot_armed();
+            stats.recv_armed();
             Ok(Some((op, ring, stats)))
         }
         _ => Ok(None),
