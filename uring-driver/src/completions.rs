@@ -214,6 +214,10 @@ impl Completions {
             return 0;
         }
         let more = io_uring::cqueue::more(completion.flags);
+        if completion.flags & crate::cqe::CQE_F_NOTIF != 0 {
+            self.stats
+                .zc_notification(completion.result & crate::cqe::NOTIF_USAGE_ZC_COPIED != 0);
+        }
         // SAFETY: a CQE with a non-token `user_data` names an operation of
         // this ring, whose kernel reference is released only at its final
         // CQE — this one, or a later one when `more` is set — and only here.

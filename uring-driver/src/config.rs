@@ -40,6 +40,13 @@ pub struct Config {
     /// line per SQE). Default off; a kernel without it refuses the ring (a
     /// `build()` error naming the flag).
     pub no_sqarray: bool,
+    /// Sends of at least this many bytes use `IORING_OP_SEND_ZC` (Linux
+    /// 6.0+): the kernel sends from the buffer without copying it where the
+    /// device allows (never on loopback, which copies; the completion says
+    /// so), and the buffer is held until the kernel's notification. `None`
+    /// (the default): plain sends. A kernel without the opcode makes the
+    /// driver's set-up fail, naming it.
+    pub send_zc_threshold: Option<u32>,
 }
 
 impl Default for Config {
@@ -53,6 +60,7 @@ impl Default for Config {
             buf_ring: None,
             submit_all: false,
             no_sqarray: false,
+            send_zc_threshold: None,
         }
     }
 }
@@ -104,6 +112,7 @@ impl Config {
                     features.multishot_accept =
                         self.multishot_accept && features.has_multishot_accept();
                     features.submit_all = self.submit_all;
+                    features.send_zc_threshold = self.send_zc_threshold;
                     features.no_sqarray = self.no_sqarray;
                     return Ok((ring, features));
                 }

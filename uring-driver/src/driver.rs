@@ -188,6 +188,13 @@ impl Driver {
             // Reported like ENOSYS: io_uring is too old to be used here.
             return Err(io::Error::from_raw_os_error(libc::ENOSYS));
         }
+        if features.send_zc_threshold.is_some() && !features.supports(opcode::SendZc::CODE) {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "zero-copy send was asked for, but this kernel lacks IORING_OP_SEND_ZC \
+                 (Linux 6.0+): turn it off (RINGWORK_URING=-send_zc)",
+            ));
+        }
         let stats = Arc::new(Stats::default());
         let buf_ring = match config.buf_ring {
             Some(sizes) => Some(

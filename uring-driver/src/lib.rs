@@ -57,7 +57,7 @@ mod user_data;
 
 pub use bufring::{recv_multishot, BufRing, BufRingConfig, PooledBuf};
 pub use config::{Config, MAX_ENTRIES};
-pub use cqe::Completion;
+pub use cqe::{Completion, CQE_F_NOTIF};
 pub use driver::{Driver, Reaper, UnstartedDriver};
 pub use io_uring;
 pub use op::Op;

@@ -37,6 +37,9 @@ pub struct Features {
     pub submit_all: bool,
     /// The ring runs with `IORING_SETUP_NO_SQARRAY`.
     pub no_sqarray: bool,
+    /// Sends of at least this many bytes use `IORING_OP_SEND_ZC` (see
+    /// [`Config::send_zc_threshold`](crate::Config::send_zc_threshold)).
+    pub send_zc_threshold: Option<u32>,
     opcodes: [u64; 4],
 }
 
@@ -65,6 +68,7 @@ impl Features {
             buf_ring: false,
             submit_all: false,
             no_sqarray: false,
+            send_zc_threshold: None,
             opcodes,
         }
     }
@@ -104,6 +108,7 @@ impl fmt::Debug for Features {
             .field("buf_ring", &self.buf_ring)
             .field("submit_all", &self.submit_all)
             .field("no_sqarray", &self.no_sqarray)
+            .field("send_zc_threshold", &self.send_zc_threshold)
             .field("opcodes", &self.opcode_count())
             .finish()
     }

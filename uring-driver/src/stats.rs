@@ -17,6 +17,8 @@ pub struct Stats {
     reaped_elsewhere: AtomicU64,
     multishot_arms: AtomicU64,
     recv_arms: AtomicU64,
+    zc_notifications: AtomicU64,
+    zc_copied: AtomicU64,
     no_buffers: AtomicU64,
     capped: AtomicU64,
     buffers_taken: AtomicU64,
@@ -51,6 +53,12 @@ pub struct StatsSnapshot {
     /// their submitters with [`Stats::recv_armed`]; the accepts are in
     /// `multishot_arms`.
     pub recv_arms: u64,
+    /// Zero-copy sends whose buffer the kernel released (their notification
+    /// CQE, `IORING_CQE_F_NOTIF`).
+    pub zc_notifications: u64,
+    /// Of those, the ones the kernel copied after all
+    /// (`IORING_NOTIF_USAGE_ZC_COPIED`: always, on loopback).
+    pub zc_copied: u64,
     /// Multishot receives that ended because the provided buffer ring was
     /// empty (`ENOBUFS`), as counted by their readers with
     /// [`Stats::no_buffers`].
@@ -101,6 +109,12 @@ impl Stats {
         Self::add(&self.multishot_arms, 1);
     }
 
+    pub(crate) fn zc_notification(&self, copied: bool) {
+        Self::add(&self.zc_notifications, 1);
+        if copied {
+            Self::add(&self.zc_copied, 1);
+        }
+    }
     /// Counts a multishot receive armed.
     pub fn recv_armed(&self) {
         Self::add(&self.recv_arms, 1);
@@ -135,6 +149,8 @@ impl Stats {
             reaped_elsewhere: get(&self.reaped_elsewhere),
             multishot_arms: get(&self.multishot_arms),
             recv_arms: get(&self.recv_arms),
+            zc_notifications: get(&self.zc_notifications),
+            zc_copied: get(&self.zc_copied),
             no_buffers: get(&self.no_buffers),
             capped: get(&self.capped),
             buffers_taken: get(&self.buffers_taken),

@@ -145,6 +145,8 @@ impl IoStats {
             reaped_elsewhere: s.reaped_elsewhere,
             multishot_arms: s.multishot_arms,
             recv_arms: s.recv_arms,
+            zc_notifications: s.zc_notifications,
+            zc_copied: s.zc_copied,
             no_buffers: s.no_buffers,
             capped: s.capped,
             buffers_taken: s.buffers_taken,
@@ -183,6 +185,12 @@ pub struct IoMetrics {
     /// read, and again each time one ends: end of stream, its cap, an
     /// empty buffer ring).
     pub recv_arms: u64,
+    /// Zero-copy sends (`Builder::uring_send_zc`) whose buffer the kernel
+    /// released.
+    pub zc_notifications: u64,
+    /// Of those, the ones the kernel copied after all (always on
+    /// loopback).
+    pub zc_copied: u64,
     /// Multishot receives that ended because the worker's provided buffer
     /// ring was empty (`ENOBUFS`; that read received the plain way).
     pub no_buffers: u64,

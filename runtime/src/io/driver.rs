@@ -55,13 +55,14 @@ pub(crate) struct UringSet {
     pub(crate) buf_ring: bool,
     pub(crate) submit_all: bool,
     pub(crate) no_sqarray: bool,
+    pub(crate) send_zc: bool,
 }
 
 /// The settings `RINGWORK_URING` knows, for error messages.
 const URING_SETTINGS: &str = "coop_taskrun, defer_taskrun, multishot_accept, bufring, \
      submit_all, no_sqarray (each \
      alone to turn it on, with a leading '-' to turn it off), bufring=ENTRIESxSIZE[xPER_SOCKET], \
-     sqpoll=IDLE_MS, -sqpoll, entries=N";
+     send_zc=MIN_BYTES, -send_zc, sqpoll=IDLE_MS, -sqpoll, entries=N";
 
 /// Applies `RINGWORK_URING` (if set) to `config`, except what `set` says
 /// the builder chose. The value is a comma-separated list: `name` turns a
@@ -153,6 +154,12 @@ fn apply_uring_spec(
                 };
                 if !set.buf_ring {
                     config.buf_ring = sizes;
+                }
+            }
+            "send_zc" => {
+                let threshold = if on { Some(number(value)?) } else { None };
+                if !set.send_zc {
+                    config.send_zc_threshold = threshold;
                 }
             }
             "sqpoll" => {
@@ -255,6 +262,10 @@ mod tests {
         assert_eq!(config.buf_ring, None);
         apply_uring_spec(&mut config, UringSet::default(), "submit_all,no_sqarray").unwrap();
         assert!(config.submit_all && config.no_sqarray);
+        apply_uring_spec(&mut config, UringSet::default(), "send_zc=65536").unwrap();
+        assert_eq!(config.send_zc_threshold, Some(65536));
+        apply_uring_spec(&mut config, UringSet::default(), "-send_zc").unwrap();
+        assert_eq!(config.send_zc_threshold, None);
         apply_uring_spec(&mut config, UringSet::default(), "sqpoll=2000").unwrap();
         assert_eq!(config.sqpoll_idle_ms, Some(2000));
         apply_uring_spec(&mut config, UringSet::default(), "-sqpoll").unwrap();

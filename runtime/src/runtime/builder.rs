@@ -54,7 +54,8 @@ pub(crate) const MIN_STACK_SIZE: usize = 64 * 1024;
 /// `RINGWORK_URING`, a comma-separated list of io_uring settings
 /// (`coop_taskrun`, `defer_taskrun`, `multishot_accept`, `bufring`,
 /// `submit_all`, `no_sqarray`, each alone to turn it on or with a leading `-` to turn it off;
-/// `bufring=ENTRIESxSIZE[xPER_SOCKET]`; `sqpoll=IDLE_MS`, `-sqpoll`;
+/// `bufring=ENTRIESxSIZE[xPER_SOCKET]`; `send_zc=MIN_BYTES`, `-send_zc`;
+/// `sqpoll=IDLE_MS`, `-sqpoll`;
 /// `entries=N`), e.g. `RINGWORK_URING=-multishot_accept,defer_taskrun`. An
 /// unknown name or a bad value makes `build` fail with `InvalidInput`
 /// naming it.
@@ -201,6 +202,19 @@ impl Builder {
     pub fn uring_no_sqarray(&mut self, enable: bool) -> &mut Builder {
         self.uring.no_sqarray = enable;
         self.uring_set.no_sqarray = true;
+        self
+    }
+
+    /// Sends of at least `min_bytes` go through `IORING_OP_SEND_ZC` (Linux
+    /// 6.0+; `None`, the default: plain sends): the kernel sends from the
+    /// buffer without copying where the device allows, and the send's
+    /// future finishes when the kernel has let go of the buffer. Loopback
+    /// always copies (`IoMetrics::zc_copied` counts it). A kernel without
+    /// the opcode makes `build()` fail, naming it; the epoll driver ignores
+    /// this.
+    pub fn uring_send_zc(&mut self, min_bytes: Option<u32>) -> &mut Builder {
+        self.uring.send_zc_threshold = min_bytes;
+        self.uring_set.send_zc = true;
         self
     }
 

@@ -325,6 +325,9 @@ pub(crate) struct UringOp<O: Send + 'static> {
     /// The descriptor whose stash counts this operation as an orphan if it
     /// is dropped unfinished.
     stash_owner: Option<SharedFd>,
+    /// A non-final CQE: a zero-copy send's result, whose final CQE is the
+    /// notification that the buffer is free.
+    first: Option<Completion>,
 }
 
 impl<O: OpCode> UringOp<O> {
@@ -335,6 +338,7 @@ impl<O: OpCode> UringOp<O> {
         UringOp {
             op: Some(op),
             stash_owner,
+            first: None,
         }
     }
 }
@@ -350,10 +354,23 @@ impl<O: OpCode> Future for UringOp<O> {
         let this = self.get_mut();
         let op = this.op.as_mut().expect("UringOp polled after completion");
         let progress = std::task::ready!(coop::poll_proceed(cx));
-        let (completion, resources) = std::task::ready!(op.poll_complete(cx));
-        progress.made_progress();
-        this.op = None;
-        Poll::Ready(resources.complete(completion.into_result()))
+        loop {
+            match std::task::ready!(op.poll_next(cx)) {
+                // A zero-copy send's result, before its notification.
+                (completion, None) => this.first = Some(completion),
+                (last, Some(resources)) => {
+                    progress.made_progress();
+                    this.op = None;
+                    // The notification (`F_NOTIF`) only says the buffer is
+                    // free again; the result was the CQE before it.
+                    let completion = match this.first.take() {
+                        Some(first) if last.flags & ringwork_uring::CQE_F_NOTIF != 0 => first,
+                        _ => last,
+                    };
+                    return Poll::Ready(resources.complete(completion.into_result()));
+                }
+            }
+        }
     }
 }
 

@@ -16,7 +16,14 @@ use std::io;
 struct Send<B> {
     fd: SharedFd,
     buf: B,
+    /// io_uring: send with `IORING_OP_SEND_ZC` (the buffer is at least the
+    /// ring's zero-copy threshold).
+    zero_copy: bool,
 }
+
+/// `IORING_SEND_ZC_REPORT_USAGE`: the notification says whether the kernel
+/// copied after all (counted in the ring's stats).
+const SEND_ZC_REPORT_USAGE: u16 = 1 << 3;
 
 impl<B: IoBuf> Send<B> {
     fn send(&self, flags: libc::c_int) -> io::Result<u32> {
@@ -39,6 +46,16 @@ unsafe impl<B: IoBuf> OpCode for Send<B> {
 
     fn sqe(&mut self) -> squeue::Entry {
         let len = sqe_len(self.buf.bytes_init());
+        if self.zero_copy {
+            // Two CQEs: the result (with `F_MORE`), then the notification
+            // that the kernel let go of the buffer, which the slot keeps
+            // until then (the future takes the result from the first, see
+            // `UringOp`).
+            return opcode::SendZc::new(self.fd.types_fd(), self.buf.stable_ptr(), len)
+                .flags(libc::MSG_NOSIGNAL)
+                .zc_flags(SEND_ZC_REPORT_USAGE)
+                .build();
+        }
         opcode::Send::new(self.fd.types_fd(), self.buf.stable_ptr(), len)
             .flags(libc::MSG_NOSIGNAL)
             .build()
@@ -49,7 +66,17 @@ unsafe impl<B: IoBuf> OpCode for Send<B> {
     /// its CQE and a second wake-up and poll of the task per message
     /// (measured on tcp_echo; see docs/architecture.md). Only when the buffer
     /// is full does the send go through the ring.
-    fn try_before_submit(&mut self, _: &Features) -> Option<io::Result<u32>> {
+    ///
+    /// A buffer at or above the ring's zero-copy threshold
+    /// (`Features::send_zc_threshold`) skips that (a `send(2)` copies) and
+    /// goes through the ring as `SEND_ZC`.
+    fn try_before_submit(&mut self, features: &Features) -> Option<io::Result<u32>> {
+        if let Some(threshold) = features.send_zc_threshold {
+            if self.buf.bytes_init() >= threshold as usize {
+                self.zero_copy = true;
+                return None;
+            }
+        }
         match self.send(libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) {
             Err(err)
                 if matches!(
@@ -88,6 +115,7 @@ pub(crate) async fn send<B: IoBuf>(fd: &SharedFd, buf: B) -> (io::Result<usize>,
     run(Send {
         fd: fd.clone(),
         buf,
+        zero_copy: false,
     })
     .await
 }
