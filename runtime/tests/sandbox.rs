@@ -401,3 +401,92 @@ fn no_thread_can_start_child(kind: DriverKind) {
     }
     println!("child: recovered");
 }
+
+/// Drops `CAP_IPC_LOCK` from this process's effective set (so locked-memory
+/// limits apply to io_uring's pinned memory, as for an unprivileged user)
+/// and lowers `RLIMIT_MEMLOCK` to `bytes`.
+fn limit_locked_memory(bytes: libc::rlim_t) {
+    const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+    const CAP_IPC_LOCK: u32 = 14;
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: libc::c_int,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let mut header = Header {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [Data::default(); 2];
+    // SAFETY: `capget` fills the two `Data` words of a version-3 header.
+    let rc = unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) };
+    assert_eq!(rc, 0, "capget: {}", std::io::Error::last_os_error());
+    data[0].effective &= !(1 << CAP_IPC_LOCK);
+    // SAFETY: as above; `capset` reads them.
+    let rc = unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) };
+    assert_eq!(rc, 0, "capset: {}", std::io::Error::last_os_error());
+    let limit = libc::rlimit {
+        rlim_cur: bytes,
+        rlim_max: bytes,
+    };
+    // SAFETY: plain setrlimit with a valid struct.
+    let rc = unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit) };
+    assert_eq!(rc, 0, "setrlimit: {}", std::io::Error::last_os_error());
+}
+
+#[test]
+fn registered_buffers_over_the_memlock_limit_are_a_build_error_naming_it() {
+    if std::env::var(CHILD).as_deref() != Ok("memlock") {
+        let out = run_child(
+            "registered_buffers_over_the_memlock_limit_are_a_build_error_naming_it",
+            "memlock",
+        );
+        assert!(out.contains("child done"), "{out}");
+        return;
+    }
+    limit_locked_memory(256 * 1024);
+    // Without the feature, io_uring runtimes still start.
+    let rt = match Builder::new_multi_thread()
+        .worker_threads(1)
+        .driver(DriverKind::Uring)
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            println!("skipped: no io_uring here ({err})\nchild done");
+            return;
+        }
+    };
+    drop(rt);
+    // 16 MiB to pin, 256 KiB allowed: a named error, not a fallback.
+    let err = Builder::new_multi_thread()
+        .worker_threads(1)
+        .driver(DriverKind::Uring)
+        .uring_fixed_buffers(Some((16, 1 << 20)))
+        .build()
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("RLIMIT_MEMLOCK"), "{text}");
+    assert!(text.contains("16 buffers"), "{text}");
+    // A pool within the limit registers.
+    let rt = Builder::new_multi_thread()
+        .worker_threads(1)
+        .driver(DriverKind::Uring)
+        .uring_fixed_buffers(Some((2, 64 * 1024)))
+        .build()
+        .unwrap();
+    assert!(rt
+        .handle()
+        .uring_features()
+        .unwrap()
+        .fixed_buffers
+        .is_some());
+    println!("child done");
+}

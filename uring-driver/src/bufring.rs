@@ -131,8 +131,8 @@ struct RawEntry {
 }
 
 /// Anonymous memory, unmapped on drop.
-struct Mapping {
-    ptr: NonNull<u8>,
+pub(crate) struct Mapping {
+    pub(crate) ptr: NonNull<u8>,
     len: usize,
 }
 
@@ -145,7 +145,7 @@ unsafe impl Sync for Mapping {}
 impl Mapping {
     /// `len` bytes of zeroed memory, page-aligned, reserved lazily (pages
     /// are touched, and count towards RSS, only when written).
-    fn new(len: usize) -> io::Result<Mapping> {
+    pub(crate) fn new(len: usize) -> io::Result<Mapping> {
         // SAFETY: an anonymous private mapping at an address of the kernel's
         // choice; no existing memory is affected.
         let ptr = unsafe {

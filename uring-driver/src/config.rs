@@ -1,6 +1,7 @@
 //! [`Config`]: the ring's setup knobs, validated, and ring construction.
 
 use crate::bufring::BufRingConfig;
+use crate::fixed::SharedFixedBuffers;
 use crate::probe::Features;
 use io_uring::IoUring;
 use std::io;
@@ -47,6 +48,12 @@ pub struct Config {
     /// (the default): plain sends. A kernel without the opcode makes the
     /// driver's set-up fail, naming it.
     pub send_zc_threshold: Option<u32>,
+    /// A pool of buffers to register with the ring
+    /// (`IORING_REGISTER_BUFFERS`); a runtime registers one pool with all
+    /// its rings. Registration pins the memory: a refusal (`ENOMEM` under
+    /// `RLIMIT_MEMLOCK`) makes the driver's set-up fail, naming the limit.
+    /// Default none.
+    pub fixed_buffers: Option<SharedFixedBuffers>,
 }
 
 impl Default for Config {
@@ -61,6 +68,7 @@ impl Default for Config {
             submit_all: false,
             no_sqarray: false,
             send_zc_threshold: None,
+            fixed_buffers: None,
         }
     }
 }

@@ -111,6 +111,8 @@ struct Ring {
     completions: Completions,
     /// Declared after `ring`: the buffers outlive the ring that writes them.
     buf_ring: Option<Arc<BufRing>>,
+    /// Declared after `ring`, for the same reason.
+    _fixed_buffers: Option<Arc<crate::FixedBuffers>>,
 }
 
 /// Reaps a driver's completions from another thread (see the module docs).
@@ -212,6 +214,33 @@ impl Driver {
             None => None,
         };
         features.buf_ring = buf_ring.is_some();
+        let fixed_buffers = match &config.fixed_buffers {
+            Some(pool) => {
+                let iovecs = pool.0.iovecs();
+                // SAFETY: the iovecs describe the pool's memory, which the
+                // `Ring` keeps alive (field `fixed_buffers`, dropped after
+                // the ring) as long as the kernel may use it.
+                unsafe { ring.submitter().register_buffers(&iovecs) }.map_err(|err| {
+                    let hint = if err.raw_os_error() == Some(libc::ENOMEM) {
+                        "registered buffers are pinned memory: raise RLIMIT_MEMLOCK (ulimit -l) \
+                         or register fewer or smaller buffers"
+                    } else {
+                        "turn fixed buffers off or make the pool smaller"
+                    };
+                    io::Error::new(
+                        err.kind(),
+                        format!(
+                            "io_uring refused to register {} buffers of {} bytes ({err}): {hint}",
+                            pool.0.count(),
+                            pool.0.buf_size()
+                        ),
+                    )
+                })?;
+                features.fixed_buffers = Some(pool.0.id());
+                Some(pool.0.clone())
+            }
+            None => None,
+        };
         let cq = features.cq_entries as usize;
         // With `IORING_FEAT_NODROP` (Linux 5.5+) the kernel keeps completions
         // that do not fit in the CQ and we flush them (see `reap`), so no cap
@@ -234,6 +263,7 @@ impl Driver {
                 remote,
                 completions: Completions::new(cq, stats),
                 buf_ring,
+                _fixed_buffers: fixed_buffers,
             }),
             cap,
             backlog: VecDeque::new(),

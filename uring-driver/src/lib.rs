@@ -43,6 +43,7 @@ mod completions;
 mod config;
 mod cqe;
 mod driver;
+mod fixed;
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod loom_api;
@@ -59,6 +60,7 @@ pub use bufring::{recv_multishot, BufRing, BufRingConfig, PooledBuf};
 pub use config::{Config, MAX_ENTRIES};
 pub use cqe::{Completion, CQE_F_NOTIF};
 pub use driver::{Driver, Reaper, UnstartedDriver};
+pub use fixed::{FixedBuf, FixedBuffers, SharedFixedBuffers, MAX_FIXED_BUFFERS};
 pub use io_uring;
 pub use op::Op;
 pub use probe::{classify_setup_error, probe, Features, Unavailable};

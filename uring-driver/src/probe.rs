@@ -40,6 +40,9 @@ pub struct Features {
     /// Sends of at least this many bytes use `IORING_OP_SEND_ZC` (see
     /// [`Config::send_zc_threshold`](crate::Config::send_zc_threshold)).
     pub send_zc_threshold: Option<u32>,
+    /// The id of the pool of registered buffers
+    /// ([`FixedBuffers::id`](crate::FixedBuffers::id)), if the ring has one.
+    pub fixed_buffers: Option<u64>,
     opcodes: [u64; 4],
 }
 
@@ -69,6 +72,7 @@ impl Features {
             submit_all: false,
             no_sqarray: false,
             send_zc_threshold: None,
+            fixed_buffers: None,
             opcodes,
         }
     }
@@ -109,6 +113,7 @@ impl fmt::Debug for Features {
             .field("submit_all", &self.submit_all)
             .field("no_sqarray", &self.no_sqarray)
             .field("send_zc_threshold", &self.send_zc_threshold)
+            .field("fixed_buffers", &self.fixed_buffers)
             .field("opcodes", &self.opcode_count())
             .finish()
     }

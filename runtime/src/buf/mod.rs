@@ -12,7 +12,9 @@
 
 use std::ops::{Bound, RangeBounds};
 
+mod fixed;
 mod recv_buf;
+pub use fixed::{FixedBuf, FixedBufPool};
 pub use recv_buf::RecvBuf;
 
 /// A buffer the kernel may read from, owned by an I/O operation while it

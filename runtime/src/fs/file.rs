@@ -2,7 +2,7 @@
 //! file position.
 
 use super::{Metadata, OpenOptions};
-use crate::buf::{IoBuf, IoBufMut};
+use crate::buf::{FixedBuf, IoBuf, IoBufMut};
 use crate::io::op::{self, SharedFd};
 use std::fmt;
 use std::io;
@@ -178,6 +178,29 @@ impl File {
     /// that cannot seek is `ESPIPE`.
     pub async fn write_at<B: IoBuf>(&self, buf: B, offset: u64) -> (io::Result<usize>, B) {
         op::write::write_at(&self.fd, buf, offset).await
+    }
+
+    /// Reads up to `buf.capacity()` bytes at `offset` into a registered
+    /// buffer (`Builder::uring_fixed_buffers`, taken from
+    /// `Handle::fixed_buffers()`); its length becomes the count read
+    /// (`Ok(0)`: end of file). On io_uring this is `READ_FIXED`: the kernel
+    /// does not pin the buffer's pages for the read, they were pinned at
+    /// registration. Elsewhere (epoll, or a ring the pool is not registered
+    /// with) it is a plain positional read. Same errors as
+    /// [`read_at`](File::read_at); cancel safe the same way.
+    pub async fn read_fixed_at(&self, buf: FixedBuf, offset: u64) -> (io::Result<usize>, FixedBuf) {
+        op::fixed::read_fixed_at(&self.fd, buf, offset).await
+    }
+
+    /// Writes up to `buf.len()` bytes of a registered buffer at `offset`
+    /// (`WRITE_FIXED` on io_uring; see
+    /// [`read_fixed_at`](File::read_fixed_at)); returns how many.
+    pub async fn write_fixed_at(
+        &self,
+        buf: FixedBuf,
+        offset: u64,
+    ) -> (io::Result<usize>, FixedBuf) {
+        op::fixed::write_fixed_at(&self.fd, buf, offset).await
     }
 
     /// Writes all of `buf`'s initialized bytes, starting at `offset`.

@@ -56,13 +56,14 @@ pub(crate) struct UringSet {
     pub(crate) submit_all: bool,
     pub(crate) no_sqarray: bool,
     pub(crate) send_zc: bool,
+    pub(crate) fixed_buffers: bool,
 }
 
 /// The settings `RINGWORK_URING` knows, for error messages.
 const URING_SETTINGS: &str = "coop_taskrun, defer_taskrun, multishot_accept, bufring, \
      submit_all, no_sqarray (each \
      alone to turn it on, with a leading '-' to turn it off), bufring=ENTRIESxSIZE[xPER_SOCKET], \
-     send_zc=MIN_BYTES, -send_zc, sqpoll=IDLE_MS, -sqpoll, entries=N";
+     send_zc=MIN_BYTES, -send_zc, fixed_buffers=COUNTxSIZE, -fixed_buffers, sqpoll=IDLE_MS, -sqpoll, entries=N";
 
 /// Applies `RINGWORK_URING` (if set) to `config`, except what `set` says
 /// the builder chose. The value is a comma-separated list: `name` turns a
@@ -154,6 +155,33 @@ fn apply_uring_spec(
                 };
                 if !set.buf_ring {
                     config.buf_ring = sizes;
+                }
+            }
+            "fixed_buffers" => {
+                let pool = match (on, value) {
+                    (false, None) => None,
+                    (true, Some(value)) => {
+                        let (count, size) = value.split_once('x').ok_or_else(|| {
+                            bad(format!("fixed_buffers={value}: write COUNTxSIZE"))
+                        })?;
+                        let count = count.trim().parse::<u16>().map_err(|err| {
+                            bad(format!("fixed_buffers={value}: {count:?}: {err}"))
+                        })?;
+                        let size = size.trim().parse::<usize>().map_err(|err| {
+                            bad(format!("fixed_buffers={value}: {size:?}: {err}"))
+                        })?;
+                        let pool = ringwork_uring::FixedBuffers::new(count, size)
+                            .map_err(|err| bad(format!("fixed_buffers={value}: {err}")))?;
+                        Some(ringwork_uring::SharedFixedBuffers(pool))
+                    }
+                    _ => {
+                        return Err(bad(
+                            "write fixed_buffers=COUNTxSIZE or -fixed_buffers".into()
+                        ))
+                    }
+                };
+                if !set.fixed_buffers {
+                    config.fixed_buffers = pool;
                 }
             }
             "send_zc" => {
@@ -265,6 +293,9 @@ mod tests {
         apply_uring_spec(&mut config, UringSet::default(), "send_zc=65536").unwrap();
         assert_eq!(config.send_zc_threshold, Some(65536));
         apply_uring_spec(&mut config, UringSet::default(), "-send_zc").unwrap();
+        apply_uring_spec(&mut config, UringSet::default(), "fixed_buffers=4x8192").unwrap();
+        let pool = config.fixed_buffers.clone().unwrap();
+        assert_eq!((pool.0.count(), pool.0.buf_size()), (4, 8192));
         assert_eq!(config.send_zc_threshold, None);
         apply_uring_spec(&mut config, UringSet::default(), "sqpoll=2000").unwrap();
         assert_eq!(config.sqpoll_idle_ms, Some(2000));
@@ -291,6 +322,9 @@ mod tests {
             "bufring=64x0",
             "bufring=4x64x5",
             "-bufring=4x64",
+            "fixed_buffers",
+            "fixed_buffers=0x4096",
+            "fixed_buffers=4",
         ] {
             let err =
                 apply_uring_spec(&mut Config::default(), UringSet::default(), bad).unwrap_err();

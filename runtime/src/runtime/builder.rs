@@ -55,6 +55,7 @@ pub(crate) const MIN_STACK_SIZE: usize = 64 * 1024;
 /// (`coop_taskrun`, `defer_taskrun`, `multishot_accept`, `bufring`,
 /// `submit_all`, `no_sqarray`, each alone to turn it on or with a leading `-` to turn it off;
 /// `bufring=ENTRIESxSIZE[xPER_SOCKET]`; `send_zc=MIN_BYTES`, `-send_zc`;
+/// `fixed_buffers=COUNTxSIZE`, `-fixed_buffers`;
 /// `sqpoll=IDLE_MS`, `-sqpoll`;
 /// `entries=N`), e.g. `RINGWORK_URING=-multishot_accept,defer_taskrun`. An
 /// unknown name or a bad value makes `build` fail with `InvalidInput`
@@ -73,6 +74,8 @@ pub struct Builder {
     uring: ringwork_uring::Config,
     /// The io_uring settings chosen here (they win over `RINGWORK_URING`).
     uring_set: crate::io::driver::UringSet,
+    /// Registered buffers: count and size.
+    fixed_buffers: Option<(u16, usize)>,
     max_blocking_threads: usize,
     thread_keep_alive: Duration,
 }
@@ -99,6 +102,7 @@ impl Builder {
             driver: None,
             uring: ringwork_uring::Config::default(),
             uring_set: Default::default(),
+            fixed_buffers: None,
             max_blocking_threads: DEFAULT_MAX_BLOCKING_THREADS,
             thread_keep_alive: DEFAULT_KEEP_ALIVE,
         }
@@ -184,6 +188,23 @@ impl Builder {
     pub fn uring_buf_ring(&mut self, sizes: Option<BufRingConfig>) -> &mut Builder {
         self.uring.buf_ring = sizes;
         self.uring_set.buf_ring = true;
+        self
+    }
+
+    /// A pool of `count` registered buffers of `size` bytes
+    /// (`IORING_REGISTER_BUFFERS`), registered with every ring of the
+    /// runtime (`None`, the default: none). Take buffers with
+    /// `Handle::fixed_buffers()`; [`File::read_fixed_at`] and
+    /// [`File::write_fixed_at`] then skip the kernel's per-operation page
+    /// pinning. Registration pins the memory (once per ring): a refusal
+    /// (`RLIMIT_MEMLOCK`) is a `build()` error naming the limit; bad sizes
+    /// are `InvalidInput`. On epoll the pool is plain memory.
+    ///
+    /// [`File::read_fixed_at`]: crate::fs::File::read_fixed_at
+    /// [`File::write_fixed_at`]: crate::fs::File::write_fixed_at
+    pub fn uring_fixed_buffers(&mut self, pool: Option<(u16, usize)>) -> &mut Builder {
+        self.fixed_buffers = pool;
+        self.uring_set.fixed_buffers = true;
         self
     }
 
@@ -384,6 +405,11 @@ impl Builder {
             None
         };
         let mut uring = self.uring.clone();
+        if let Some((count, size)) = self.fixed_buffers {
+            uring.fixed_buffers = Some(ringwork_uring::SharedFixedBuffers(
+                ringwork_uring::FixedBuffers::new(count, size)?,
+            ));
+        }
         crate::io::driver::apply_uring_env(&mut uring, self.uring_set)?;
         let stacks = driver::build(&DriverConfig { io, uring }, workers)?;
         let config = Config {

@@ -313,6 +313,13 @@ impl Handle {
     pub fn uring_features(&self) -> Option<ringwork_uring::Features> {
         self.shared.driver_info()?.features.clone()
     }
+
+    /// The pool of registered buffers (`Builder::uring_fixed_buffers`), if
+    /// the runtime has one (on epoll too: there it is plain memory).
+    pub fn fixed_buffers(&self) -> Option<crate::buf::FixedBufPool> {
+        let pool = self.shared.driver_info()?.uring.fixed_buffers.clone()?;
+        Some(crate::buf::FixedBufPool(pool.0))
+    }
 }
 
 impl Handle {

@@ -28,6 +28,7 @@
 
 pub(crate) mod accept;
 pub(crate) mod connect;
+pub(crate) mod fixed;
 pub(crate) mod fsync;
 pub(crate) mod ftruncate;
 pub(crate) mod mkdir;
