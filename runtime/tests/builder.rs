@@ -102,3 +102,39 @@ fn default_runtime_uses_available_parallelism() {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     assert_eq!(rt.handle().num_workers(), cpus);
 }
+
+#[test]
+fn a_typed_uring_config_is_taken_whole_and_each_feature_says_why_it_is_on_or_off() {
+    use ringwork::runtime::{BufRingConfig, UringConfig};
+    let config = UringConfig {
+        buf_ring: Some(BufRingConfig::default()),
+        multishot_accept: false,
+        send_zc_threshold: Some(1 << 16),
+        ..UringConfig::default()
+    };
+    let rt = match ringwork::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .driver(ringwork::io::DriverKind::Uring)
+        .uring_config(config)
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            println!("skipped: no io_uring here ({err})");
+            return;
+        }
+    };
+    let states = rt.handle().uring_feature_states().unwrap();
+    let state = |name: &str| {
+        states
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("{name} in {states:?}"))
+            .clone()
+    };
+    assert!(state("bufring").on && state("send_zc").on, "{states:?}");
+    let accept = state("multishot_accept");
+    assert!(!accept.on && accept.why == "not asked for", "{accept:?}");
+    assert!(!state("sqpoll").on);
+    assert!(state("coop_taskrun").on, "the default stays on");
+}

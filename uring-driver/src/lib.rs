@@ -63,7 +63,7 @@ pub use driver::{Driver, Reaper, UnstartedDriver};
 pub use fixed::{FixedBuf, FixedBuffers, SharedFixedBuffers, MAX_FIXED_BUFFERS};
 pub use io_uring;
 pub use op::Op;
-pub use probe::{classify_setup_error, probe, Features, Unavailable};
+pub use probe::{classify_setup_error, probe, FeatureState, Features, Unavailable};
 pub use remote::Unparker;
 pub use slot::Orphan;
 pub use stats::{Stats, StatsSnapshot};

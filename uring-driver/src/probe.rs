@@ -194,3 +194,74 @@ pub fn probe() -> io::Result<Result<Features, Unavailable>> {
     };
     Ok(PROBED.get_or_init(|| outcome).clone())
 }
+
+/// One io_uring feature of a ring: whether it is on, and why (see
+/// [`Features::states`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeatureState {
+    /// The feature's name, as `RINGWORK_URING` spells it.
+    pub name: &'static str,
+    /// Whether the ring uses it.
+    pub on: bool,
+    /// Why: what turned it on, or what keeps it off.
+    pub why: String,
+}
+
+impl Features {
+    /// Every optional feature of the ring set up from `asked`: on or off,
+    /// and why (asked for or not; the kernel lacks it). A feature that was
+    /// asked for and refused never gets here: the ring's set-up fails,
+    /// naming the cause.
+    pub fn states(&self, asked: &crate::Config) -> Vec<FeatureState> {
+        let state = |name: &'static str, on: bool, wanted: bool, lacks: Option<&str>| {
+            let why = match (on, wanted, lacks) {
+                (true, _, _) => "asked for, and the kernel has it".to_owned(),
+                (false, true, Some(lacks)) => format!("the kernel lacks {lacks}"),
+                (false, true, None) => "asked for, but unused".to_owned(),
+                (false, false, _) => "not asked for".to_owned(),
+            };
+            FeatureState { name, on, why }
+        };
+        let has = |opcode: u8, name: &'static str| (!self.supports(opcode)).then_some(name);
+        use io_uring::opcode;
+        vec![
+            state("sqpoll", self.sqpoll, asked.sqpoll_idle_ms.is_some(), None),
+            state(
+                "coop_taskrun",
+                self.coop_taskrun,
+                asked.coop_taskrun,
+                Some("IORING_SETUP_COOP_TASKRUN (5.19+)"),
+            ),
+            state(
+                "defer_taskrun",
+                self.defer_taskrun,
+                asked.defer_taskrun,
+                None,
+            ),
+            state(
+                "multishot_accept",
+                self.multishot_accept,
+                asked.multishot_accept,
+                has(
+                    opcode::Socket::CODE,
+                    "multishot ACCEPT (5.19+, probed by IORING_OP_SOCKET)",
+                ),
+            ),
+            state("bufring", self.buf_ring, asked.buf_ring.is_some(), None),
+            state(
+                "send_zc",
+                self.send_zc_threshold.is_some(),
+                asked.send_zc_threshold.is_some(),
+                has(opcode::SendZc::CODE, "IORING_OP_SEND_ZC (6.0+)"),
+            ),
+            state(
+                "fixed_buffers",
+                self.fixed_buffers.is_some(),
+                asked.fixed_buffers.is_some(),
+                None,
+            ),
+            state("submit_all", self.submit_all, asked.submit_all, None),
+            state("no_sqarray", self.no_sqarray, asked.no_sqarray, None),
+        ]
+    }
+}

@@ -59,6 +59,24 @@ pub(crate) struct UringSet {
     pub(crate) fixed_buffers: bool,
 }
 
+impl UringSet {
+    /// Every setting chosen (a whole config given to the builder).
+    pub(crate) fn all() -> UringSet {
+        UringSet {
+            entries: true,
+            sqpoll: true,
+            coop_taskrun: true,
+            defer_taskrun: true,
+            multishot_accept: true,
+            buf_ring: true,
+            submit_all: true,
+            no_sqarray: true,
+            send_zc: true,
+            fixed_buffers: true,
+        }
+    }
+}
+
 /// The settings `RINGWORK_URING` knows, for error messages.
 const URING_SETTINGS: &str = "coop_taskrun, defer_taskrun, multishot_accept, bufring, \
      submit_all, no_sqarray (each \

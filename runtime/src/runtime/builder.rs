@@ -1,6 +1,6 @@
 //! [`Builder`]: every runtime setting, validated in one place.
 
-use super::{BufRingConfig, Handle, Runtime};
+use super::{BufRingConfig, Handle, Runtime, UringConfig};
 use crate::driver::{self, handoff::Monitor, DriverConfig};
 use crate::io::DriverKind;
 use crate::scheduler::{self, rng, Callback, Config, Shared, WorkerParts, MAX_WORKERS};
@@ -188,6 +188,17 @@ impl Builder {
     pub fn uring_buf_ring(&mut self, sizes: Option<BufRingConfig>) -> &mut Builder {
         self.uring.buf_ring = sizes;
         self.uring_set.buf_ring = true;
+        self
+    }
+
+    /// Every io_uring setting at once, from a typed options struct (the
+    /// fields of [`UringConfig`]); each counts as set explicitly, so
+    /// `RINGWORK_URING` changes none of them. Settings the kernel refuses
+    /// make `build()` fail, naming the cause.
+    pub fn uring_config(&mut self, config: UringConfig) -> &mut Builder {
+        self.uring = config;
+        self.fixed_buffers = None;
+        self.uring_set = crate::io::driver::UringSet::all();
         self
     }
 

@@ -5,7 +5,9 @@ mod builder;
 pub use crate::driver::IoMetrics;
 pub use crate::scheduler::metrics::{RuntimeMetrics, WorkerMetrics};
 pub use builder::Builder;
-pub use ringwork_uring::BufRingConfig;
+pub use ringwork_uring::{
+    BufRingConfig, Config as UringConfig, FeatureState, FixedBuffers, SharedFixedBuffers,
+};
 
 use crate::context::{self, RuntimeContext};
 use crate::coop;
@@ -312,6 +314,15 @@ impl Handle {
     /// runtime does not use io_uring.
     pub fn uring_features(&self) -> Option<ringwork_uring::Features> {
         self.shared.driver_info()?.features.clone()
+    }
+
+    /// Every optional io_uring feature of this runtime's rings: on or off,
+    /// and why (asked for or not, the kernel lacks it). `None` on epoll.
+    /// A feature asked for and refused makes `build()` fail instead,
+    /// naming the cause.
+    pub fn uring_feature_states(&self) -> Option<Vec<ringwork_uring::FeatureState>> {
+        let info = self.shared.driver_info()?;
+        Some(info.features.as_ref()?.states(&info.uring))
     }
 
     /// The pool of registered buffers (`Builder::uring_fixed_buffers`), if
