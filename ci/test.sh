@@ -33,11 +33,23 @@ if has test; then
     timeout "$TEST_TIMEOUT" cargo test --workspace
     step "cargo test -p ringwork again with RINGWORK_DRIVER=epoll (the fallback driver)"
     RINGWORK_DRIVER=epoll timeout "$TEST_TIMEOUT" cargo test -p ringwork
+    # Every io_uring feature on (RINGWORK_URING sets what a test's Builder
+    # leaves): the stream, cancellation and file suites over provided
+    # buffers with multishot receives, zero-copy sends, registered buffers
+    # and the optional setup flags.
+    ALL_ON="bufring=64x4096x8,send_zc=16384,fixed_buffers=8x65536,submit_all,no_sqarray"
+    step "the I/O suites with every io_uring feature on: RINGWORK_URING=$ALL_ON"
+    RINGWORK_URING="$ALL_ON" timeout "$TEST_TIMEOUT" cargo test -p ringwork \
+        --test tcp --test unix --test cancel_safety --test io_cancel --test fs \
+        --test drop_in_every_state --test fd_reuse --test concurrent_waiters --test buffer_sizes \
+        --test send_zc --test buf_ring
     step "the feature-gated layers: cargo test -p ringwork --all-features --test compat --test compat_tokio --test hyper --test http_hello --doc"
     # The example binaries the tests run (a `--test` filter builds none).
     cargo build -p ringwork --all-features --examples
     timeout "$TEST_TIMEOUT" cargo test -p ringwork --all-features --test compat --test compat_tokio --test hyper --test http_hello
     timeout "$TEST_TIMEOUT" cargo test -p ringwork --all-features --doc compat
+    RINGWORK_URING="$ALL_ON" timeout "$TEST_TIMEOUT" cargo test -p ringwork --all-features \
+        --test compat --test compat_tokio --test hyper
 fi
 
 if has loom; then

@@ -154,3 +154,30 @@ fn a_dropped_zero_copy_send_frees_its_buffer_once_the_kernel_lets_go() {
         }
     });
 }
+
+#[test]
+fn unix_sockets_which_refuse_zero_copy_get_plain_sends() {
+    watchdog(Duration::from_secs(60), || {
+        for kind in [DriverKind::Uring, DriverKind::Epoll] {
+            let Some(rt) = runtime(kind) else {
+                continue;
+            };
+            let (ours, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+            let reader = std::thread::spawn(move || {
+                let mut got = Vec::new();
+                theirs.read_to_end(&mut got).map(|_| got)
+            });
+            rt.block_on(rt.spawn(async move {
+                let ours = ringwork::net::UnixStream::from_std(ours).unwrap();
+                let (res, _) = ours.write_all(pattern(1 << 20)).await;
+                res.unwrap();
+            }))
+            .unwrap();
+            assert!(
+                reader.join().unwrap().unwrap() == pattern(1 << 20),
+                "{kind:?}"
+            );
+            assert_eq!(zc_counts(&rt), (0, 0), "{kind:?}: no zero-copy send tried");
+        }
+    });
+}

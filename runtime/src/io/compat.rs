@@ -66,6 +66,8 @@ pub struct Target {
     fd: SharedFd,
     /// A socket's multishot receive (`None`: a file).
     receiver: Option<Arc<Receiver>>,
+    /// The socket supports zero-copy sends (TCP).
+    zero_copy_ok: bool,
     /// `poll_close` shuts the socket's writing side down (not for a read
     /// half, whose write half may still be writing).
     shutdown_on_close: bool,
@@ -75,11 +77,13 @@ impl Target {
     pub(crate) fn new(
         fd: SharedFd,
         receiver: Option<Arc<Receiver>>,
+        zero_copy_ok: bool,
         shutdown_on_close: bool,
     ) -> Target {
         Target {
             fd,
             receiver,
+            zero_copy_ok,
             shutdown_on_close,
         }
     }
@@ -282,9 +286,10 @@ impl<T: CompatIo> Compat<T> {
         buf.extend_from_slice(&data[..n]);
         let fd = self.target.fd.clone();
         let socket = self.target.receiver.is_some();
+        let zero_copy_ok = self.target.zero_copy_ok;
         self.write = WriteState::Writing(Box::pin(async move {
             let (result, buf) = if socket {
-                op::send::send_all(&fd, buf).await
+                op::send::send_all(&fd, buf, zero_copy_ok).await
             } else {
                 write_all(&fd, buf).await
             };
@@ -492,12 +497,15 @@ macro_rules! compat_io {
                 $crate::io::compat::Target::new(
                     self.shared_fd().clone(),
                     $crate::io::compat::compat_io!(@receiver self $kind),
+                    $crate::io::compat::compat_io!(@zero_copy $kind),
                     $shutdown,
                 )
             }
         }
     )*};
-    (@receiver $self:ident socket) => { Some($self.receiver().clone()) };
     (@receiver $self:ident file) => { None };
+    (@receiver $self:ident $socket:ident) => { Some($self.receiver().clone()) };
+    (@zero_copy tcp) => { true };
+    (@zero_copy $other:ident) => { false };
 }
 pub(crate) use compat_io;

@@ -246,7 +246,7 @@ impl TcpStream {
     /// returned count says how much, so await it to the end where that
     /// matters.
     pub async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
-        op::send::send(&self.fd, buf).await
+        op::send::send(&self.fd, buf, true).await
     }
 
     /// Writes all of `buf`'s initialized bytes. A peer that vanished gives
@@ -254,7 +254,7 @@ impl TcpStream {
     ///
     /// A dropped `write_all` may have sent any prefix of the buffer.
     pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
-        op::send::send_all(&self.fd, buf).await
+        op::send::send_all(&self.fd, buf, true).await
     }
 
     /// Shuts down the read, write, or both halves.
@@ -395,7 +395,7 @@ impl OwnedWriteHalf {
 
 #[cfg(any(feature = "futures-io", feature = "tokio-io", feature = "hyper"))]
 crate::io::compat::compat_io! {
-    TcpStream => socket, true;
-    OwnedReadHalf => socket, false;
-    OwnedWriteHalf => socket, true;
+    TcpStream => tcp, true;
+    OwnedReadHalf => tcp, false;
+    OwnedWriteHalf => tcp, true;
 }

@@ -107,7 +107,7 @@ impl UdpSocket {
     /// peer (`NotConnected` without [`connect`](UdpSocket::connect)). A
     /// dropped `send` may or may not have sent the datagram.
     pub async fn send<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
-        op::send::send(&self.fd, buf).await
+        op::send::send(&self.fd, buf, true).await
     }
 
     /// Receives one datagram from the connected peer into the start of

@@ -304,7 +304,7 @@ impl UnixStream {
     /// returned count says how much, so await it to the end where that
     /// matters.
     pub async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
-        op::send::send(&self.fd, buf).await
+        op::send::send(&self.fd, buf, false).await
     }
 
     /// Writes all of `buf`'s initialized bytes. A peer that vanished gives
@@ -312,7 +312,7 @@ impl UnixStream {
     ///
     /// A dropped `write_all` may have sent any prefix of the buffer.
     pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
-        op::send::send_all(&self.fd, buf).await
+        op::send::send_all(&self.fd, buf, false).await
     }
 
     /// Shuts down the read, write, or both halves.
@@ -349,5 +349,5 @@ impl fmt::Debug for UnixStream {
 
 #[cfg(any(feature = "futures-io", feature = "tokio-io", feature = "hyper"))]
 crate::io::compat::compat_io! {
-    UnixStream => socket, true;
+    UnixStream => unix, true;
 }

@@ -130,7 +130,7 @@ impl UnixDatagram {
     /// peer (`NotConnected` without a peer). A dropped `send` may or may
     /// not have sent the datagram.
     pub async fn send<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
-        op::send::send(&self.fd, buf).await
+        op::send::send(&self.fd, buf, false).await
     }
 
     /// Receives one datagram from the connected peer into the start of

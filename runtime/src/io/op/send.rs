@@ -16,8 +16,11 @@ use std::io;
 struct Send<B> {
     fd: SharedFd,
     buf: B,
-    /// io_uring: send with `IORING_OP_SEND_ZC` (the buffer is at least the
-    /// ring's zero-copy threshold).
+    /// The socket supports zero-copy sends (TCP, UDP; not Unix sockets,
+    /// which answer `EOPNOTSUPP`).
+    zero_copy_ok: bool,
+    /// io_uring: send with `IORING_OP_SEND_ZC` (allowed, and the buffer is
+    /// at least the ring's zero-copy threshold).
     zero_copy: bool,
 }
 
@@ -71,7 +74,7 @@ unsafe impl<B: IoBuf> OpCode for Send<B> {
     /// (`Features::send_zc_threshold`) skips that (a `send(2)` copies) and
     /// goes through the ring as `SEND_ZC`.
     fn try_before_submit(&mut self, features: &Features) -> Option<io::Result<u32>> {
-        if let Some(threshold) = features.send_zc_threshold {
+        if let Some(threshold) = features.send_zc_threshold.filter(|_| self.zero_copy_ok) {
             if self.buf.bytes_init() >= threshold as usize {
                 self.zero_copy = true;
                 return None;
@@ -110,24 +113,47 @@ unsafe impl<B: IoBuf> OpCode for Send<B> {
 /// Sends up to `buf.bytes_init()` bytes (at most
 /// [`MAX_TRANSFER`](super::MAX_TRANSFER) in one call); returns how many were
 /// sent. A peer that vanished gives `BrokenPipe`/`ConnectionReset` (never
-/// `SIGPIPE`).
-pub(crate) async fn send<B: IoBuf>(fd: &SharedFd, buf: B) -> (io::Result<usize>, B) {
-    run(Send {
+/// `SIGPIPE`). `zero_copy_ok`: the socket's family supports zero-copy sends
+/// (on a ring with `Builder::uring_send_zc`, large sends use them; a socket
+/// that refuses one, `EOPNOTSUPP`, gets the plain send instead).
+pub(crate) async fn send<B: IoBuf>(
+    fd: &SharedFd,
+    buf: B,
+    zero_copy_ok: bool,
+) -> (io::Result<usize>, B) {
+    let (result, buf) = run(Send {
         fd: fd.clone(),
         buf,
+        zero_copy_ok,
         zero_copy: false,
     })
-    .await
+    .await;
+    match result {
+        Err(err) if zero_copy_ok && err.raw_os_error() == Some(libc::EOPNOTSUPP) => {
+            run(Send {
+                fd: fd.clone(),
+                buf,
+                zero_copy_ok: false,
+                zero_copy: false,
+            })
+            .await
+        }
+        other => (other, buf),
+    }
 }
 
 /// Sends all of `buf`'s initialized bytes. A peer that vanished gives
 /// `BrokenPipe` or `ConnectionReset` (never `SIGPIPE`).
-pub(crate) async fn send_all<B: IoBuf>(fd: &SharedFd, buf: B) -> (io::Result<()>, B) {
+pub(crate) async fn send_all<B: IoBuf>(
+    fd: &SharedFd,
+    buf: B,
+    zero_copy_ok: bool,
+) -> (io::Result<()>, B) {
     let total = buf.bytes_init();
     let mut written = 0;
     let mut buf = buf;
     while written < total {
-        let (res, slice) = send(fd, buf.slice(written..total)).await;
+        let (res, slice) = send(fd, buf.slice(written..total), zero_copy_ok).await;
         buf = slice.into_inner();
         match res {
             Ok(0) => return (Err(write_zero()), buf),
