@@ -29,6 +29,7 @@ use super::fd::SharedFd;
 
 use super::op;
 use super::op::recv_multi::Receiver;
+use crate::buf::RecvBuf;
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -44,6 +45,12 @@ const READ_BUFFER: usize = 16 * 1024;
 const MAX_READ_BUFFER: usize = 1 << 20;
 
 type OpFuture = Pin<Box<dyn Future<Output = (io::Result<usize>, Vec<u8>)> + Send>>;
+
+/// A read in flight: into the wrapper's `Vec`, or (a socket on a ring with
+/// provided buffers) a buffer the kernel filled, handed over without a
+/// copy; the spare `Vec` comes back either way.
+type ReadFuture =
+    Pin<Box<dyn Future<Output = (io::Result<usize>, Vec<u8>, Option<RecvBuf>)> + Send>>;
 
 /// What can go behind a [`Compat`]: ringwork's streams, their halves and
 /// files.
@@ -122,8 +129,11 @@ enum ReadState {
     Idle(Vec<u8>),
     /// Bytes read and not yet consumed: `buf[pos..]`.
     Filled { buf: Vec<u8>, pos: usize },
+    /// Bytes in a provided buffer, not yet consumed (the spare `Vec` kept
+    /// for reads that need one).
+    Pooled { data: RecvBuf, spare: Vec<u8> },
     /// A read in flight.
-    Reading(OpFuture),
+    Reading(ReadFuture),
     /// End of stream seen (a later read tries again).
     Eof(Vec<u8>),
 }
@@ -160,17 +170,31 @@ impl<T: CompatIo> Compat<T> {
         self.inner
     }
 
-    fn start_read(&self, mut buf: Vec<u8>, want: usize) -> OpFuture {
+    fn start_read(&self, mut buf: Vec<u8>, want: usize) -> ReadFuture {
         let fd = self.target.fd.clone();
         let receiver = self.target.receiver.clone();
+        // A socket on a ring with provided buffers: take the kernel's
+        // buffer itself (one copy fewer; `fill_buf` copies none).
+        let pooled = receiver.is_some()
+            && crate::io::driver::with_uring(|d| d.buf_ring().is_some()).unwrap_or(false);
+        if pooled {
+            return Box::pin(async move {
+                let receiver = receiver.expect("checked above");
+                match op::recv::recv_buf(&fd, &receiver).await {
+                    Ok(data) => (Ok(data.len()), buf, Some(data)),
+                    Err(err) => (Err(err), buf, None),
+                }
+            });
+        }
         buf.clear();
         buf.reserve(want.clamp(READ_BUFFER, MAX_READ_BUFFER));
         Box::pin(async move {
-            if let Some(receiver) = receiver {
+            let (result, buf) = if let Some(receiver) = receiver {
                 op::recv::recv(&fd, &receiver, buf).await
             } else {
                 op::read::read(&fd, buf).await
-            }
+            };
+            (result, buf, None)
         })
     }
 
@@ -196,7 +220,14 @@ impl<T: CompatIo> Compat<T> {
                     self.read = ReadState::Filled { buf, pos };
                     break;
                 }
-                ReadState::Filled { buf, .. } | ReadState::Idle(buf) | ReadState::Eof(buf) => {
+                ReadState::Pooled { data, spare } if !data.is_empty() => {
+                    self.read = ReadState::Pooled { data, spare };
+                    break;
+                }
+                ReadState::Filled { buf, .. }
+                | ReadState::Pooled { spare: buf, .. }
+                | ReadState::Idle(buf)
+                | ReadState::Eof(buf) => {
                     self.read = ReadState::Reading(self.start_read(buf, want));
                 }
                 ReadState::Reading(mut reading) => match reading.as_mut().poll(cx) {
@@ -204,15 +235,19 @@ impl<T: CompatIo> Compat<T> {
                         self.read = ReadState::Reading(reading);
                         return Poll::Pending;
                     }
-                    Poll::Ready((Err(err), buf)) => {
+                    Poll::Ready((Err(err), buf, _)) => {
                         self.read = ReadState::Idle(buf);
                         return Poll::Ready(Err(err));
                     }
-                    Poll::Ready((Ok(0), buf)) => {
+                    Poll::Ready((Ok(0), buf, _)) => {
                         self.read = ReadState::Eof(buf);
                         return Poll::Ready(Ok(&[]));
                     }
-                    Poll::Ready((Ok(_), buf)) => {
+                    Poll::Ready((Ok(_), spare, Some(data))) => {
+                        self.read = ReadState::Pooled { data, spare };
+                        break;
+                    }
+                    Poll::Ready((Ok(_), buf, None)) => {
                         self.read = ReadState::Filled { buf, pos: 0 };
                         break;
                     }
@@ -221,13 +256,16 @@ impl<T: CompatIo> Compat<T> {
         }
         match &self.read {
             ReadState::Filled { buf, pos } => Poll::Ready(Ok(&buf[*pos..])),
+            ReadState::Pooled { data, .. } => Poll::Ready(Ok(data)),
             _ => unreachable!("filled above"),
         }
     }
 
     fn consume_read(&mut self, amount: usize) {
-        if let ReadState::Filled { buf, pos } = &mut self.read {
-            *pos = (*pos + amount).min(buf.len());
+        match &mut self.read {
+            ReadState::Filled { buf, pos } => *pos = (*pos + amount).min(buf.len()),
+            ReadState::Pooled { data, .. } => data.advance(amount),
+            _ => {}
         }
     }
 
