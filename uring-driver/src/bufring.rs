@@ -108,6 +108,11 @@ pub fn recv_multishot(
     let Some(limit) = total_limit else {
         return entry;
     };
+    // At most `i32::MAX`: the kernel (6.17, 6.18) subtracts each delivery
+    // as `min_t(int, bytes, limit)`, so a limit of 2^31 or more is a
+    // negative `int` there, the subtraction leaves 0, and the first
+    // delivery ends the operation — every arming would then be one-shot.
+    let limit = limit.min(i32::MAX as u32);
     // The crate has no setter for `optlen` (the 32-bit union at byte 44 of
     // `struct io_uring_sqe`, shared with `splice_fd_in`/`file_index`).
     // SAFETY: `squeue::Entry` is a `repr(C)` wrapper of the 64-byte
@@ -404,5 +409,33 @@ impl fmt::Debug for PooledBuf {
             .field("id", &self.bid)
             .field("len", &self.len)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::recv_multishot;
+
+    /// The SQE's `optlen` (byte 44).
+    fn optlen(entry: io_uring::squeue::Entry) -> u32 {
+        // SAFETY: as in `recv_multishot`: a 64-byte `repr(C)` SQE of
+        // integers, every byte initialized.
+        let bytes: [u8; 64] = unsafe { std::mem::transmute(entry) };
+        u32::from_ne_bytes(bytes[44..48].try_into().expect("four bytes"))
+    }
+
+    #[test]
+    fn byte_limit_goes_to_optlen_as_a_positive_int() {
+        let fd = io_uring::types::Fd(0);
+        assert_eq!(optlen(recv_multishot(fd, 3, None)), 0);
+        assert_eq!(optlen(recv_multishot(fd, 3, Some(512 << 10))), 512 << 10);
+        assert_eq!(
+            optlen(recv_multishot(fd, 3, Some(1 << 31))),
+            i32::MAX as u32
+        );
+        assert_eq!(
+            optlen(recv_multishot(fd, 3, Some(u32::MAX))),
+            i32::MAX as u32
+        );
     }
 }
