@@ -2,9 +2,11 @@
 //! `loom-tests/` only under `--cfg loom`. Not part of the public API.
 
 pub use crate::cqe::Completion;
-use crate::remote::{Remote, WakeOwner};
+pub use crate::op::Op;
+use crate::remote::{CancelRequest, Remote, WakeOwner};
 pub use crate::slot::Orphan;
-use crate::slot::{DropOutcome, Slot};
+use crate::slot::{Cap, DropOutcome, Slot};
+use crate::user_data::RawSlot;
 use std::task::{Context, Poll};
 
 /// `IORING_CQE_F_MORE` (linux/io_uring.h).
@@ -318,5 +320,156 @@ impl Default for ModelRing {
 impl std::fmt::Debug for ModelRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ModelRing").finish_non_exhaustive()
+    }
+}
+
+/// A multishot operation as `Driver::submit_capped` (with `cap`) or
+/// `Driver::submit` (without) makes it, without a ring: the real [`Op`] for
+/// the future side, the kernel's reference for the model's kernel thread
+/// ([`ModelKernel`], delivering CQEs through the slot's vtable as
+/// `completions.rs`'s `deliver` does), the owner's view of the cancellation
+/// requests ([`ModelOwner`]), and a [`ModelProbe`] on the slot. With `cap`,
+/// the slot asks the owner to cancel the operation when that many
+/// completions wait unread (`slot.rs`'s `Cap`); the remote's eventfd is a
+/// real one, never written (nobody parks).
+pub fn submit_multishot<R: Send + 'static>(
+    resources: R,
+    orphan: Orphan<R>,
+    cap: Option<usize>,
+) -> ModelMultishot<R> {
+    let eventfd = crate::sys::EventFd::new().expect("eventfd for the model's remote");
+    let remote = crate::sync::Arc::new(Remote::new(eventfd));
+    let cap = cap.map(|limit| Cap {
+        limit: limit.max(1),
+        remote: remote.clone(),
+    });
+    let slot = crate::sync::Arc::new(Slot::new(resources, orphan, cap));
+    let raw = Slot::into_raw(slot.clone());
+    ModelMultishot {
+        op: Op::new(slot.clone(), raw.user_data(), remote.clone()),
+        kernel: ModelKernel {
+            raw: Some(raw),
+            user_data: raw.user_data(),
+        },
+        owner: ModelOwner { remote },
+        probe: ModelProbe(slot),
+    }
+}
+
+/// What [`submit_multishot`] returns.
+#[derive(Debug)]
+pub struct ModelMultishot<R: Send + 'static> {
+    /// The future side (the real `Op`: dropping it in flight asks the owner
+    /// for a cancel).
+    pub op: Op<R>,
+    /// The kernel, which holds its reference to the slot until the final
+    /// CQE.
+    pub kernel: ModelKernel,
+    /// The owner thread's view of the cancellation requests.
+    pub owner: ModelOwner,
+    /// A reference to the slot, to look at it after the `Op` is gone.
+    pub probe: ModelProbe<R>,
+}
+
+/// A reference to a [`submit_multishot`] operation's slot.
+pub struct ModelProbe<R: Send + 'static>(crate::sync::Arc<Slot<R>>);
+
+impl<R: Send + 'static> ModelProbe<R> {
+    /// Whether the unread completions reached the cap (`Op::hit_cap`).
+    pub fn hit_cap(&self) -> bool {
+        self.0.hit_cap()
+    }
+
+    /// The slot's strong reference count (this probe's included): the
+    /// `Op`, the kernel's until the final CQE, one per cancellation request.
+    pub fn refs(&self) -> usize {
+        crate::sync::Arc::strong_count(&self.0)
+    }
+}
+
+impl<R: Send + 'static> std::fmt::Debug for ModelProbe<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelProbe").finish_non_exhaustive()
+    }
+}
+
+/// The kernel's side of a [`submit_multishot`] operation: posts its CQEs,
+/// delivered as the driver's reaper delivers them. Dropped before the final
+/// CQE, it keeps the kernel's reference (the slot leaks, as it would behind
+/// a ring that never completes it).
+#[derive(Debug)]
+pub struct ModelKernel {
+    /// The kernel's reference, until the final CQE gives it back.
+    raw: Option<RawSlot>,
+    /// The operation's `user_data`.
+    pub user_data: u64,
+}
+
+impl ModelKernel {
+    /// A non-final CQE (`IORING_CQE_F_MORE`) is delivered.
+    pub fn post_more(&mut self, result: i32) {
+        let raw = self.raw.expect("a CQE after the final one");
+        let completion = Completion {
+            result,
+            flags: IORING_CQE_F_MORE,
+        };
+        // SAFETY: the kernel's reference (`raw`) is held until the final
+        // CQE, which has not been delivered (`raw` is still `Some`).
+        unsafe { raw.complete(completion, true) };
+    }
+
+    /// The final CQE is delivered, and the kernel's reference given back.
+    pub fn post_final(&mut self, result: i32) {
+        let raw = self.raw.take().expect("two final CQEs");
+        // SAFETY: as in `post_more`.
+        unsafe { raw.complete(Completion { result, flags: 0 }, false) };
+        // SAFETY: given back once (`raw` was taken out above), after the
+        // operation's last `complete`.
+        unsafe { raw.release() };
+    }
+}
+
+/// The owner's view of a [`submit_multishot`] operation's ring: the
+/// cancellation requests (as `Driver::process_cancels` takes them).
+pub struct ModelOwner {
+    remote: crate::sync::Arc<Remote>,
+}
+
+impl ModelOwner {
+    /// Takes the pending cancellation requests.
+    pub fn take_cancels(&self) -> Vec<ModelCancel> {
+        let mut cancels = Vec::new();
+        self.remote.take_cancels(&mut cancels);
+        cancels.into_iter().map(ModelCancel).collect()
+    }
+}
+
+impl std::fmt::Debug for ModelOwner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelOwner").finish_non_exhaustive()
+    }
+}
+
+/// One cancellation request, as the owner finds it.
+pub struct ModelCancel(CancelRequest);
+
+impl ModelCancel {
+    /// The `user_data` the `ASYNC_CANCEL` would name.
+    pub fn user_data(&self) -> u64 {
+        self.0.user_data
+    }
+
+    /// Whether the owner would send the `ASYNC_CANCEL` now
+    /// (`Completable::awaits_cancel`).
+    pub fn awaits_cancel(&self) -> bool {
+        self.0.slot.awaits_cancel()
+    }
+}
+
+impl std::fmt::Debug for ModelCancel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelCancel")
+            .field("user_data", &self.0.user_data)
+            .finish_non_exhaustive()
     }
 }
