@@ -823,6 +823,12 @@ impl Driver {
         loop {
             self.reap();
             if self.outstanding() == 0 {
+                // Cancels asked for during the reaps above (a capped
+                // multishot operation, an `Op` dropped meanwhile) are moot
+                // now, and a capped slot's request holds the `Remote` that
+                // holds the request: drop them to break that cycle.
+                self.cancels.clear();
+                self.ring.remote.take_cancels(&mut Vec::new());
                 return;
             }
             if Instant::now() >= deadline {

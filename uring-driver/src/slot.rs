@@ -56,9 +56,11 @@ pub enum Orphan<R> {
     Keep(fn(Completion, R)),
     /// Call this function with every completion nobody reads — each
     /// non-final one of a multishot operation and the final one — then
-    /// drop the resources. It runs with the slot's lock held: it must be
-    /// short and must not touch the operation (a multishot receive gives
-    /// back the provided buffer each CQE names).
+    /// drop the resources. It runs on the thread that reaps the CQE (under
+    /// the slot's lock, for a non-final CQE arriving after the drop) or on
+    /// the thread that drops the future (for CQEs queued before): it must
+    /// be short and must not touch the operation (a multishot receive
+    /// gives back the provided buffer each CQE names).
     Each(fn(Completion, &R)),
 }
 

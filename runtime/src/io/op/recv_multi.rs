@@ -24,10 +24,12 @@
 //!   queued, arms it again). `EINVAL` as the first CQE means the kernel has
 //!   no multishot receive (before 6.0): plain receives from then on.
 //! - **Order.** Concurrent readers take turns on an async mutex (fair,
-//!   FIFO). A plain receive happens only while nothing is armed and nothing
-//!   is held, so bytes come out in the order they arrived; what a dropped
-//!   plain receive got goes to the stash as before (`stash.rs`), and is
-//!   read first.
+//!   FIFO). For one reader at a time, a plain receive happens only while
+//!   nothing is armed and nothing is held, so bytes come out in the order
+//!   they arrived; what a dropped plain receive got goes to the stash as
+//!   before (`stash.rs`), and is read first. Concurrent readers of one
+//!   socket get each byte once, in no promised order (the plain receive
+//!   runs after the lock is released, as concurrent `read(2)` calls do).
 //! - **Teardown.** Dropping the socket (its last handle) drops the armed
 //!   operation: it is cancelled, and every buffer its unread CQEs name goes
 //!   back to the ring (the slot's `Orphan::Each` rule), after the last CQE.
@@ -191,9 +193,13 @@ impl Receiver {
             // SAFETY: a CQE of the operation armed on the ring of `ring`'s
             // group, with buffer select from it; `poll_next` hands each CQE
             // out once.
-            if let Some(buf) = unsafe { ring.take(completion) } {
+            let taken = unsafe { ring.take(completion) };
+            if let Some(buf) = taken.filter(|_| completion.result > 0) {
                 // Data, possibly on the final CQE: the byte limit ended it
-                // (or a full completion queue did).
+                // (or a full completion queue did). (An error or end of
+                // stream that names a buffer — the kernel consumed one on a
+                // path that then failed — gives it back just above and is
+                // reported as what it is.)
                 if last.is_some() && state.limited {
                     stats.capped();
                 }
