@@ -43,6 +43,8 @@ fn draw(
     path: &Path,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let rows = summary.rows.len();
+    // One segment per row, from 0 (the bottom row) to `last`.
+    let last = rows.saturating_sub(1) as i32;
     let height = 90 + 26 * rows as u32;
     let root = SVGBackend::new(path, (1000, height)).into_drawing_area();
     root.fill(&WHITE)?;
@@ -73,10 +75,12 @@ fn draw(
         .margin(8)
         .x_label_area_size(28)
         .y_label_area_size(170)
-        .build_cartesian_2d(0f64..cpu_max * 1.35, (0..rows as i32).into_segmented())?;
+        .build_cartesian_2d(0f64..cpu_max * 1.35, (0..last).into_segmented())?;
     chart
         .configure_mesh()
         .disable_y_mesh()
+        .light_line_style(WHITE)
+        .x_labels(6)
         .y_labels(rows)
         .y_label_formatter(&name_of)
         .x_desc(summary.cpu_unit.as_str())
@@ -96,13 +100,15 @@ fn draw(
         } else {
             BAR
         };
-        chart.draw_series(std::iter::once(Rectangle::new(
+        let mut bar = Rectangle::new(
             [
                 (0.0, SegmentValue::Exact(at)),
                 (cpu.median, SegmentValue::Exact(at + 1)),
             ],
             color.mix(0.75).filled(),
-        )))?;
+        );
+        bar.set_margin(3, 3, 0, 0);
+        chart.draw_series(std::iter::once(bar))?;
         chart.draw_series(std::iter::once(PathElement::new(
             vec![
                 (cpu.min, SegmentValue::CenterOf(at)),
@@ -136,12 +142,14 @@ fn draw(
         .margin(8)
         .x_label_area_size(28)
         .y_label_area_size(10)
-        .build_cartesian_2d(0f64..second_max * 1.1, (0..rows as i32).into_segmented())?;
+        .build_cartesian_2d(0f64..second_max * 1.1, (0..last).into_segmented())?;
     chart
         .configure_mesh()
         .disable_y_mesh()
-        .y_labels(0)
-        .x_labels(5)
+        .light_line_style(WHITE)
+        .y_labels(rows)
+        .y_label_formatter(&|_| String::new())
+        .x_labels(4)
         .x_desc(second_name)
         .draw()?;
     for (index, values) in second.iter().enumerate() {
