@@ -219,6 +219,12 @@ fn list(scale: Scale) {
         busy_worker::NAME,
         busy_worker::BLOCKED.as_millis()
     );
+    println!(
+        "{MATRIX_NAME:<20} the reduced kernel-feature matrix: {} x {} (all of it: \
+         `ringwork-bench matrix`)",
+        matrix_profile::COMPARE_PROFILES.join(", "),
+        matrix_profile::COMPARE_WORKLOADS.join(", ")
+    );
 }
 
 fn serve(args: ServeArgs) -> Result<(), String> {
@@ -441,15 +447,17 @@ fn run_matrix(args: MatrixArgs) -> Result<(), String> {
         } else {
             Scale::Full
         };
+        let rounds = args
+            .rounds
+            .map_or(matrix::default_rounds(scale), |rounds| rounds as usize);
         for workload in matrix_profile::WORKLOADS {
             println!(
-                "{:<24} {} ({})",
+                "{:<24} {}: {}",
                 workload.name,
                 workload.cpu_unit(),
-                workload.rate_unit()
+                matrix::describe(workload, scale, rounds)
             );
         }
-        let _ = scale;
         return Ok(());
     }
     let scale = if args.quick {

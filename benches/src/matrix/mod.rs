@@ -110,7 +110,7 @@ pub fn storm_config(scale: Scale, rounds: usize) -> StormConfig {
 }
 
 /// A workload's size and method in words.
-fn describe(workload: &MatrixWorkload, scale: Scale, rounds: usize) -> String {
+pub fn describe(workload: &MatrixWorkload, scale: Scale, rounds: usize) -> String {
     match workload.kind {
         WorkloadKind::Echo { size } => {
             let config = echo_config(scale, size, rounds);

@@ -551,10 +551,14 @@ impl MatrixReport {
         for profile in &self.profiles {
             let _ = writeln!(
                 out,
-                "| {} | {} | `{}` | {} |",
+                "| {} | {} | {} | {} |",
                 profile.name,
-                profile.what,
-                profile.env,
+                markdown_cell(&profile.what),
+                if profile.env.is_empty() {
+                    "-".to_owned()
+                } else {
+                    format!("`{}`", profile.env)
+                },
                 profile
                     .server
                     .as_deref()
@@ -682,7 +686,7 @@ mod tests {
             profiles: vec![ProfileInfo {
                 name: "epoll".to_owned(),
                 env: "RINGWORK_DRIVER=epoll".to_owned(),
-                what: "baseline".to_owned(),
+                what: "baseline | reference".to_owned(),
                 server: Some("driver epoll".to_owned()),
             }],
             rounds: vec![RoundInfo {
@@ -759,6 +763,10 @@ mod tests {
     #[test]
     fn markdown_has_a_table_and_a_chart_per_workload() {
         let markdown = report().render_markdown();
+        assert!(
+            markdown.contains("| epoll | baseline \\| reference | `RINGWORK_DRIVER=epoll` |"),
+            "{markdown}"
+        );
         assert!(markdown.contains("## echo_64"), "{markdown}");
         assert!(
             markdown.contains("| uring | 12.00 [8.00-18.00]"),
