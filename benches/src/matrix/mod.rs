@@ -17,6 +17,7 @@
 
 pub mod chart;
 pub mod environment;
+mod files;
 pub mod profile;
 pub mod report;
 
@@ -132,6 +133,14 @@ pub fn describe(workload: &MatrixWorkload, scale: Scale, rounds: usize) -> Strin
                 config.size()
             )
         }
+        WorkloadKind::FileRandread => {
+            let (bytes, reads) = files::sizes(scale);
+            format!(
+                "{reads} x 4 KiB random reads, 32 in flight, {} MiB file, in the benchmark \
+                 process (no server); CPU per read = this process's CPU clock over the reads",
+                bytes >> 20
+            )
+        }
     }
 }
 
@@ -224,6 +233,11 @@ pub fn run(options: &MatrixOptions) -> io::Result<MatrixReport> {
     let mut cells = Vec::new();
     let mut rounds = Vec::new();
     let mut servers: Vec<(&'static str, String)> = Vec::new();
+    let file_bench = options
+        .workloads
+        .iter()
+        .any(|workload| workload.kind == WorkloadKind::FileRandread)
+        .then(|| files::FileBench::create(options.scale).map_err(|err| err.to_string()));
     for round in 1..=options.rounds {
         for workload in &options.workloads {
             let order = rotate(options.profiles.len(), round - 1);
@@ -244,12 +258,21 @@ pub fn run(options: &MatrixOptions) -> io::Result<MatrixReport> {
                     profile.name,
                     workload.name
                 ));
-                let outcome = run_cell(profile, workload, options, progress.sink());
+                let outcome = match (&workload.kind, &file_bench) {
+                    (WorkloadKind::FileRandread, Some(Ok(bench))) => {
+                        bench.run_cell(profile, round, options.workers, options.ringwork_seed)
+                    }
+                    (WorkloadKind::FileRandread, Some(Err(err))) => {
+                        Err(format!("creating the test file: {err}"))
+                    }
+                    _ => run_cell(profile, workload, options, progress.sink()),
+                };
                 let after = loopback::probe_on_fresh_thread(SERVER_CPU, CLIENT_CPU)?;
                 let mode = Mode::between(probe, after, options.fast_threshold);
                 let outcome = match outcome {
                     Ok((measurement, description)) => {
-                        if !servers.iter().any(|(name, _)| *name == profile.name) {
+                        let file = workload.kind == WorkloadKind::FileRandread;
+                        if !file && !servers.iter().any(|(name, _)| *name == profile.name) {
                             servers.push((profile.name, description));
                         }
                         modes.push(mode);
@@ -281,6 +304,20 @@ pub fn run(options: &MatrixOptions) -> io::Result<MatrixReport> {
         }
     }
     progress.finish();
+    let file_note = match &file_bench {
+        Some(Ok(bench)) => {
+            let fio = bench.fio_reference(match options.scale {
+                Scale::Full => Duration::from_secs(5),
+                Scale::Quick => Duration::from_secs(2),
+            });
+            format!(
+                "; {} of a {} MiB file; {fio}",
+                bench.access,
+                bench.file_bytes >> 20
+            )
+        }
+        _ => String::new(),
+    };
     let names: Vec<&str> = options
         .profiles
         .iter()
@@ -290,9 +327,13 @@ pub fn run(options: &MatrixOptions) -> io::Result<MatrixReport> {
         .workloads
         .iter()
         .map(|workload| {
+            let mut size = describe(workload, options.scale, options.rounds);
+            if workload.kind == WorkloadKind::FileRandread {
+                size.push_str(&file_note);
+            }
             report::summarise(
                 workload.name,
-                describe(workload, options.scale, options.rounds),
+                size,
                 (
                     workload.cpu_unit(),
                     workload.rate_unit(),
@@ -401,6 +442,9 @@ fn run_cell(
                 other_cpu_share: Some(measured.other_cpu_share),
             }
         }
+        WorkloadKind::FileRandread => {
+            return Err("file cells run in the benchmark process, not in a server".to_owned())
+        }
         WorkloadKind::AcceptStorm => {
             let config = storm_config(options.scale, options.rounds);
             let storm = accept_storm::measure(server, ready.addr, &config).map_err(na)?;
@@ -439,7 +483,7 @@ pub fn write_outputs(report: &MatrixReport, dir: &Path) -> io::Result<Vec<PathBu
         } else {
             (
                 per_round(report, &summary.workload, |m| Some(m.ops_per_sec)),
-                "connections/s",
+                summary.rate_unit.as_str(),
             )
         };
         let path = dir.join(format!("{}.svg", summary.workload));

@@ -202,6 +202,8 @@ pub enum WorkloadKind {
     },
     /// `accept_storm`: connect, echo 64 B, close.
     AcceptStorm,
+    /// `file_randread`: 4 KiB random reads, 32 in flight, in this process.
+    FileRandread,
 }
 
 /// One column of the matrix.
@@ -219,6 +221,7 @@ impl MatrixWorkload {
         match self.kind {
             WorkloadKind::Echo { .. } => "CPU us/msg",
             WorkloadKind::AcceptStorm => "CPU us/conn",
+            WorkloadKind::FileRandread => "CPU us/read",
         }
     }
 
@@ -227,6 +230,7 @@ impl MatrixWorkload {
         match self.kind {
             WorkloadKind::Echo { .. } => "closed-loop msgs/s",
             WorkloadKind::AcceptStorm => "conns/s",
+            WorkloadKind::FileRandread => "reads/s",
         }
     }
 
@@ -249,6 +253,10 @@ pub const WORKLOADS: &[MatrixWorkload] = &[
     MatrixWorkload {
         name: "accept_storm",
         kind: WorkloadKind::AcceptStorm,
+    },
+    MatrixWorkload {
+        name: "file_randread",
+        kind: WorkloadKind::FileRandread,
     },
 ];
 
