@@ -164,3 +164,64 @@ fn draw(
     root.present()?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::write;
+    use crate::iobench::loopback::Mode;
+    use crate::matrix::report::{RowSummary, WorkloadSummary};
+    use crate::stats::Summary;
+
+    fn row(profile: &str, cpu: Option<f64>) -> RowSummary {
+        let summary = cpu.map(|cpu| Summary {
+            median: cpu,
+            min: cpu * 0.9,
+            max: cpu * 1.1,
+        });
+        RowSummary {
+            profile: profile.to_owned(),
+            rounds_measured: usize::from(cpu.is_some()),
+            not_available: cpu.is_none().then(|| "EINVAL: refused".to_owned()),
+            cpu_us_per_op: summary,
+            ops_per_sec: None,
+            p50_us: None,
+            p99_us: None,
+            p999_us: None,
+            ratio_per_round: vec![cpu.map(|cpu| cpu / 10.0)],
+            ratio: cpu.map(|cpu| Summary {
+                median: cpu / 10.0,
+                min: cpu / 10.0,
+                max: cpu / 10.0,
+            }),
+            ratio_fast: None,
+        }
+    }
+
+    #[test]
+    fn a_chart_names_every_row_and_marks_na_rows() {
+        let summary = WorkloadSummary {
+            workload: "echo_64".to_owned(),
+            size: String::new(),
+            cpu_unit: "CPU us/msg".to_owned(),
+            rate_unit: "msgs/s".to_owned(),
+            has_latency: true,
+            round_modes: vec![Mode::Slow],
+            rows: vec![
+                row("epoll", Some(10.0)),
+                row("uring-defer", Some(8.0)),
+                row("uring-bufring", None),
+            ],
+        };
+        let dir = std::env::temp_dir().join(format!("ringwork-chart-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("echo_64.svg");
+        let p99 = vec![vec![200.0], vec![150.0], vec![]];
+        write(&summary, "epoll", &p99, "p99 latency, us", &path).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(svg.starts_with("<svg"), "{svg}");
+        for text in ["epoll", "uring-defer", "uring-bufring", "n/a", "x0.80"] {
+            assert!(svg.contains(text), "{text} missing");
+        }
+    }
+}
