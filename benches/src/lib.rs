@@ -24,6 +24,10 @@
 //!   the plain connections' p99 next to a few CPU-heavy ones, against tokio
 //!   and a thread per connection), with their servers, load generator and
 //!   tables;
+//! - [`matrix`]: the kernel-feature comparison (`ringwork-bench matrix`):
+//!   ringwork under each io_uring profile and its peers against the echo
+//!   and accept workloads, as tables, `report.md`, `report.json` and SVG
+//!   charts;
 //! - [`busy_worker`]: how late a neighbour's timer and read complete while
 //!   their worker is stuck in one long poll (ringwork-uring,
 //!   ringwork-epoll, tokio);
@@ -36,6 +40,7 @@ pub mod busy_worker;
 pub mod handoff;
 pub mod iobench;
 pub mod machine;
+pub mod matrix;
 pub mod peer;
 pub mod report;
 pub mod runner;

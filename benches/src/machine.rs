@@ -2,7 +2,7 @@
 //! the compiler. Every field degrades to "unknown" rather than failing: a
 //! report without a CPU model is still a report.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 const UNKNOWN: &str = "unknown";
 
 /// The machine and build a report was measured on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MachineInfo {
     /// CPUs this process may use (`std::thread::available_parallelism`).
     pub cpus: Option<usize>,

@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 use ringwork_bench::busy_worker;
 use ringwork_bench::iobench::{self, server::ServerKind, IoSettings};
 use ringwork_bench::machine::MachineInfo;
+use ringwork_bench::matrix::{self, profile as matrix_profile, MatrixOptions};
 use ringwork_bench::peer::{default_peers, PeerSettings};
 use ringwork_bench::report::Report;
 use ringwork_bench::runner::{self, CompareSettings, RuntimeLifetime};
@@ -14,6 +15,9 @@ use ringwork_bench::workloads::{self, Scale, Workload};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
+
+/// `compare --only`'s name of the reduced matrix.
+const MATRIX_NAME: &str = "matrix";
 
 /// Fewer rounds than this give ranges that say little.
 const RECOMMENDED_MIN_ROUNDS: usize = 5;
@@ -30,6 +34,11 @@ enum Command {
     /// Run the workloads on every peer, interleaved round by round, and print
     /// the median times and the median ringwork/tokio ratio with its range.
     Compare(CompareArgs),
+    /// The kernel-feature matrix: ringwork under each io_uring profile (and
+    /// its peers) x the echo and accept workloads, interleaved rounds, CPU
+    /// per operation as a ratio to the epoll profile; tables on stdout,
+    /// report.md, report.json and an SVG chart per workload in --out.
+    Matrix(MatrixArgs),
     /// List the workloads and their sizes.
     List {
         /// Show the `--quick` sizes.
@@ -72,6 +81,51 @@ struct ServeArgs {
     /// of SIZE bytes (see `iobench::server::Skew`).
     #[arg(long, value_parser = iobench::server::Skew::parse)]
     skew: Option<iobench::server::Skew>,
+}
+
+#[derive(Debug, Args)]
+struct MatrixArgs {
+    /// Shorter windows and 3 rounds: a quick look (under 2 minutes).
+    #[arg(long)]
+    quick: bool,
+
+    /// Rows to run (comma-separated; default all; the epoll baseline is
+    /// always added). See --list.
+    #[arg(long, value_delimiter = ',', value_name = "NAME[,NAME]")]
+    profiles: Vec<String>,
+
+    /// Columns to run (comma-separated; default all). See --list.
+    #[arg(long, value_delimiter = ',', value_name = "NAME[,NAME]")]
+    workloads: Vec<String>,
+
+    /// Where report.md, report.json and the charts go.
+    #[arg(long, value_name = "DIR", default_value = "target/ringwork-report")]
+    out: PathBuf,
+
+    /// Rounds [default: 7, or 3 with --quick].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    rounds: Option<u32>,
+
+    /// Worker threads of the multi-thread servers.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    workers: u32,
+
+    /// Fix the seed of ringwork's scheduler in every server (decimal or
+    /// 0x-hex).
+    #[arg(long, value_parser = parse_seed)]
+    seed: Option<u64>,
+
+    /// Seconds after which a cell counts as hung (the process exits, status 3).
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    hang_timeout: u64,
+
+    /// Loopback probe rate (round trips/s) from which a cell counts as fast.
+    #[arg(long, default_value_t = iobench::loopback::FAST_THRESHOLD, value_name = "RT_PER_SEC")]
+    fast_threshold: f64,
+
+    /// Print the profiles and workloads and exit.
+    #[arg(long)]
+    list: bool,
 }
 
 #[derive(Debug, Args)]
@@ -131,6 +185,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Compare(args) => compare(args),
+        Command::Matrix(args) => run_matrix(args),
         Command::List { quick } => {
             list(if quick { Scale::Quick } else { Scale::Full });
             Ok(())
@@ -164,6 +219,12 @@ fn list(scale: Scale) {
         busy_worker::NAME,
         busy_worker::BLOCKED.as_millis()
     );
+    println!(
+        "{MATRIX_NAME:<20} the reduced kernel-feature matrix: {} x {} (all of it: \
+         `ringwork-bench matrix`)",
+        matrix_profile::COMPARE_PROFILES.join(", "),
+        matrix_profile::COMPARE_WORKLOADS.join(", ")
+    );
 }
 
 fn serve(args: ServeArgs) -> Result<(), String> {
@@ -189,6 +250,7 @@ fn compare(args: CompareArgs) -> Result<(), String> {
         select_workloads(workloads::all(scale), &args.only)?;
     let busy_worker_selected =
         args.only.is_empty() || args.only.iter().any(|n| n == busy_worker::NAME);
+    let matrix_selected = args.only.is_empty() || args.only.iter().any(|n| n == MATRIX_NAME);
     let rounds = args.rounds.map_or(
         match scale {
             Scale::Full => 7,
@@ -271,6 +333,37 @@ fn compare(args: CompareArgs) -> Result<(), String> {
         report = report.with(&io);
     }
 
+    if matrix_selected {
+        let options = MatrixOptions {
+            scale,
+            rounds: io_settings.rounds,
+            profiles: matrix_profile::select_profiles(&names(&matrix_profile::COMPARE_PROFILES))?,
+            workloads: matrix_profile::select_workloads(&names(
+                &matrix_profile::COMPARE_WORKLOADS,
+            ))?,
+            workers: args.workers as usize,
+            ringwork_seed: args.seed,
+            hang_timeout: settings.hang_timeout,
+            fast_threshold: args.fast_threshold,
+            command: "compare (reduced matrix)".to_owned(),
+            show_progress: true,
+        };
+        eprintln!(
+            "ringwork-bench: reduced matrix {} x {} x {} rounds (the whole one: \
+             `ringwork-bench matrix`)",
+            matrix_profile::COMPARE_PROFILES.join(", "),
+            matrix_profile::COMPARE_WORKLOADS.join(", "),
+            options.rounds
+        );
+        let matrix_started = Instant::now();
+        let report_matrix = matrix::run(&options).map_err(|err| format!("matrix: {err}"))?;
+        eprintln!(
+            "ringwork-bench: reduced matrix took {:.1} s",
+            matrix_started.elapsed().as_secs_f64()
+        );
+        report = report.with(&report_matrix);
+    }
+
     if busy_worker_selected {
         let rounds = args.rounds.map_or(
             match scale {
@@ -311,6 +404,7 @@ fn select_workloads(all: Vec<Box<dyn Workload>>, only: &[String]) -> Result<Sele
     known.extend(timers::NAMES);
     known.extend(iobench::NAMES);
     known.push(busy_worker::NAME);
+    known.push(MATRIX_NAME);
     if let Some(unknown) = only.iter().find(|name| !known.contains(&name.as_str())) {
         return Err(format!(
             "unknown workload {unknown:?}; known: {}",
@@ -333,6 +427,73 @@ fn select_workloads(all: Vec<Box<dyn Workload>>, only: &[String]) -> Result<Sele
         timers,
         io,
     ))
+}
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(|name| (*name).to_owned()).collect()
+}
+
+fn run_matrix(args: MatrixArgs) -> Result<(), String> {
+    if args.list {
+        for profile in matrix_profile::PROFILES {
+            println!("{:<24} {}", profile.name, profile.what);
+            if !profile.env_words().is_empty() {
+                println!("{:<24} {}", "", profile.env_words());
+            }
+        }
+        println!();
+        let scale = if args.quick {
+            Scale::Quick
+        } else {
+            Scale::Full
+        };
+        let rounds = args
+            .rounds
+            .map_or(matrix::default_rounds(scale), |rounds| rounds as usize);
+        for workload in matrix_profile::WORKLOADS {
+            println!(
+                "{:<24} {}: {}",
+                workload.name,
+                workload.cpu_unit(),
+                matrix::describe(workload, scale, rounds)
+            );
+        }
+        return Ok(());
+    }
+    let scale = if args.quick {
+        Scale::Quick
+    } else {
+        Scale::Full
+    };
+    let options = MatrixOptions {
+        scale,
+        rounds: args
+            .rounds
+            .map_or(matrix::default_rounds(scale), |rounds| rounds as usize),
+        profiles: matrix_profile::select_profiles(&args.profiles)?,
+        workloads: matrix_profile::select_workloads(&args.workloads)?,
+        workers: args.workers as usize,
+        ringwork_seed: args.seed,
+        hang_timeout: Duration::from_secs(args.hang_timeout.max(1)),
+        fast_threshold: args.fast_threshold,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        show_progress: true,
+    };
+    eprintln!(
+        "ringwork-bench: matrix {} profiles x {} workloads x {} rounds",
+        options.profiles.len(),
+        options.workloads.len(),
+        options.rounds
+    );
+    let report = matrix::run(&options).map_err(|err| format!("matrix: {err}"))?;
+    print!("{}", report.render_text());
+    let written = matrix::write_outputs(&report, &args.out)
+        .map_err(|err| format!("writing {}: {err}", args.out.display()))?;
+    for path in written {
+        eprintln!("ringwork-bench: wrote {}", path.display());
+    }
+    println!("(whole run: {:.1} s)", report.wall_secs);
+    Ok(())
 }
 
 /// A `u64` in decimal or `0x`-prefixed hexadecimal, as ringwork prints seeds.

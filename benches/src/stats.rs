@@ -3,10 +3,10 @@
 //! With 5–10 rounds on a noisy machine, the median is the robust centre and
 //! the min–max range is the honest spread; nothing fancier is claimed.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Median, minimum and maximum of some samples.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// The middle sample (the mean of the two middle ones for an even count).
     pub median: f64,

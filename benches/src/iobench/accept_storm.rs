@@ -173,6 +173,34 @@ fn run_once(
         Some(SERVER_CPU),
         None,
     )?;
+    let storm = measure(server, ready.addr, config)?;
+    Ok((
+        StormRun {
+            peer: kind.name(),
+            round,
+            conns_per_sec: storm.conns_per_sec,
+            cpu_us_per_conn: storm.cpu_us_per_conn,
+        },
+        ready.description,
+    ))
+}
+
+/// What one storm against one server measured.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Storm {
+    /// Connections completed (echo checked, closed) per second.
+    pub(crate) conns_per_sec: f64,
+    /// Server CPU per connection, microseconds.
+    pub(crate) cpu_us_per_conn: f64,
+}
+
+/// Runs the storm against the started `server` (listening on `addr`), then
+/// stops it.
+pub(crate) fn measure(
+    server: ServerProcess,
+    addr: SocketAddr,
+    config: &StormConfig,
+) -> io::Result<Storm> {
     let clock = sys::ProcessCpuClock::of(server.pid())?;
     let stop = Arc::new(AtomicBool::new(false));
     let counting = Arc::new(AtomicBool::new(false));
@@ -180,7 +208,6 @@ fn run_once(
     let clients: Vec<_> = (0..config.clients)
         .map(|_| {
             let (stop, counting, completed) = (stop.clone(), counting.clone(), completed.clone());
-            let addr = ready.addr;
             thread::Builder::new()
                 .name("storm-client".to_owned())
                 .spawn(move || -> io::Result<()> {
@@ -221,15 +248,10 @@ fn run_once(
     if done == 0 {
         return Err(io::Error::other("no connection completed in the window"));
     }
-    Ok((
-        StormRun {
-            peer: kind.name(),
-            round,
-            conns_per_sec: done as f64 / window.as_secs_f64(),
-            cpu_us_per_conn: cpu.as_secs_f64() * 1e6 / done as f64,
-        },
-        ready.description,
-    ))
+    Ok(Storm {
+        conns_per_sec: done as f64 / window.as_secs_f64(),
+        cpu_us_per_conn: cpu.as_secs_f64() * 1e6 / done as f64,
+    })
 }
 
 /// One connection: connect, send a message, check its echo, close.

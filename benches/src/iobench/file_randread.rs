@@ -120,14 +120,14 @@ pub struct FileRatio {
 }
 
 /// The test file and its directory, removed on drop.
-struct TestFile {
+pub(crate) struct TestFile {
     dir: PathBuf,
-    path: PathBuf,
-    blocks: u64,
+    pub(crate) path: PathBuf,
+    pub(crate) blocks: u64,
 }
 
 impl TestFile {
-    fn create(bytes: u64) -> io::Result<TestFile> {
+    pub(crate) fn create(bytes: u64) -> io::Result<TestFile> {
         let dir = std::env::temp_dir().join(format!(
             "ringwork-bench-randread-{}-{}",
             std::process::id(),
@@ -187,7 +187,7 @@ fn check_block(data: &[u8], offset: u64) -> io::Result<()> {
 
 /// Whether this file can be opened and read with `O_DIRECT`; `Err` with the
 /// reason when it cannot (an error other than `EINVAL` is a real error).
-fn probe_direct(path: &Path) -> io::Result<Result<(), String>> {
+pub(crate) fn probe_direct(path: &Path) -> io::Result<Result<(), String>> {
     let file = match fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_DIRECT)
@@ -212,7 +212,7 @@ fn probe_direct(path: &Path) -> io::Result<Result<(), String>> {
 /// The offsets of one run: `reads` random block-aligned offsets from a
 /// xorshift generator seeded per run (different for every run, so that no
 /// run reads blocks a previous run just warmed in some cache).
-fn offsets(reads: usize, blocks: u64, seed: u64) -> Arc<Vec<u64>> {
+pub(crate) fn offsets(reads: usize, blocks: u64, seed: u64) -> Arc<Vec<u64>> {
     let mut state = seed.wrapping_mul(0x2545_f491_4f6c_dd1d) | 1;
     Arc::new(
         (0..reads)
@@ -408,7 +408,7 @@ fn build_ringwork(
     Ok(runtime)
 }
 
-fn run_ringwork(
+pub(crate) fn run_ringwork(
     runtime: &ringwork::Runtime,
     path: &Path,
     flags: libc::c_int,
@@ -457,7 +457,7 @@ fn run_ringwork(
     })
 }
 
-fn run_tokio(
+pub(crate) fn run_tokio(
     runtime: &tokio::runtime::Runtime,
     path: &Path,
     flags: libc::c_int,

@@ -5,7 +5,7 @@
 //! machine is in (~210k round trips/s fast, ~90k slow).
 
 use super::sys;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::thread;
@@ -21,7 +21,7 @@ pub const PROBE_DURATION: Duration = Duration::from_millis(150);
 pub const FAST_THRESHOLD: f64 = 150_000.0;
 
 /// The loopback mode a probe (or a run between two probes) saw.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// At or above the threshold ([`FAST_THRESHOLD`] by default).

@@ -305,7 +305,9 @@ fn render_echo(echo: &EchoResults, out: &mut String) {
         server::ServerKind::RingworkUringNoCoop => 'N',
         server::ServerKind::RingworkUringSingleAccept => '1',
         server::ServerKind::RingworkEpoll => 'E',
+        server::ServerKind::RingworkEnv => 'R',
         server::ServerKind::Tokio => 'T',
+        server::ServerKind::TokioCurrentThread => 'C',
         server::ServerKind::Floor => 'F',
         server::ServerKind::StdThreads => 'S',
     };

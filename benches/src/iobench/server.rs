@@ -45,8 +45,16 @@ pub enum ServerKind {
     RingworkUringSingleAccept,
     /// The same ringwork server on its epoll driver (`DriverKind::Epoll`).
     RingworkEpoll,
+    /// The same ringwork server with nothing set on its `Builder` but the
+    /// worker count: the driver and every io_uring setting come from
+    /// `RINGWORK_DRIVER` and `RINGWORK_URING` (the `matrix` command's
+    /// profiles; not in `tcp_echo`).
+    RingworkEnv,
     /// tokio multi-thread runtime, a task per connection.
     Tokio,
+    /// tokio current-thread runtime, a task per connection (not in
+    /// `tcp_echo`).
+    TokioCurrentThread,
     /// The hand-written single-thread io_uring loop of [`floor`].
     Floor,
     /// A thread per connection, blocking `std::net` I/O: the kernel's
@@ -81,7 +89,9 @@ impl ServerKind {
             ServerKind::RingworkUringNoCoop => "ringwork-uring-nocoop",
             ServerKind::RingworkUringSingleAccept => "ringwork-uring-single-accept",
             ServerKind::RingworkEpoll => "ringwork-epoll",
+            ServerKind::RingworkEnv => "ringwork",
             ServerKind::Tokio => "tokio",
+            ServerKind::TokioCurrentThread => "tokio-ct",
             ServerKind::Floor => "floor",
             ServerKind::StdThreads => "std-threads",
         }
@@ -94,7 +104,9 @@ impl ServerKind {
             ServerKind::RingworkUringNoCoop => "nocoop",
             ServerKind::RingworkUringSingleAccept => "1accept",
             ServerKind::RingworkEpoll => "epoll",
+            ServerKind::RingworkEnv => "env",
             ServerKind::Tokio => "tokio",
+            ServerKind::TokioCurrentThread => "tokio-ct",
             ServerKind::Floor => "floor",
             ServerKind::StdThreads => "std",
         }
@@ -105,6 +117,8 @@ impl ServerKind {
         ServerKind::ALL.into_iter().chain([
             ServerKind::RingworkUringSingleAccept,
             ServerKind::StdThreads,
+            ServerKind::RingworkEnv,
+            ServerKind::TokioCurrentThread,
         ])
     }
 
@@ -269,10 +283,16 @@ fn run_server(
         ServerKind::RingworkUring
         | ServerKind::RingworkUringNoCoop
         | ServerKind::RingworkUringSingleAccept
-        | ServerKind::RingworkEpoll => {
-            serve_ringwork(listener, workers, RingworkProfile::of(kind), skew, announce)
-        }
+        | ServerKind::RingworkEpoll => serve_ringwork(
+            listener,
+            workers,
+            Some(RingworkProfile::of(kind)),
+            skew,
+            announce,
+        ),
+        ServerKind::RingworkEnv => serve_ringwork(listener, workers, None, skew, announce),
         ServerKind::Tokio => serve_tokio(listener, workers, skew, announce),
+        ServerKind::TokioCurrentThread => serve_tokio_current_thread(listener, skew, announce),
         ServerKind::Floor if skew.is_some() => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "the floor server has no skewed mode (one thread: no free core to use)",
@@ -344,9 +364,6 @@ pub fn listen_loopback() -> io::Result<TcpListener> {
     Ok(TcpListener::from(fd))
 }
 
-/// The ringwork echo server on the I/O driver `driver` (`Uring` or
-/// `Epoll`), which it checks it really got: a server that runs on another
-/// driver than its column says is an error, not a measurement.
 /// How a ringwork server's runtime is built.
 #[derive(Debug, Clone, Copy)]
 struct RingworkProfile {
@@ -380,35 +397,49 @@ impl RingworkProfile {
     }
 }
 
+/// The ringwork echo server built with `profile`, whose driver it checks
+/// it really got (a server that runs on another driver than its column says
+/// is an error, not a measurement); with no profile, built with the
+/// defaults, so that `RINGWORK_DRIVER` and `RINGWORK_URING` decide (the
+/// driver in use is then named in the description).
 fn serve_ringwork(
     listener: TcpListener,
     workers: usize,
-    profile: RingworkProfile,
+    profile: Option<RingworkProfile>,
     skew: Option<Skew>,
     announce: Announce,
 ) -> io::Result<()> {
-    let driver = profile.driver;
-    let runtime = ringwork::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .thread_name("ringwork-echo")
-        .driver(driver)
-        .uring_coop_taskrun(profile.coop_taskrun)
-        .uring_multishot_accept(profile.multishot_accept)
-        .build()?;
+    let mut builder = ringwork::runtime::Builder::new_multi_thread();
+    builder.worker_threads(workers).thread_name("ringwork-echo");
+    if let Some(profile) = profile {
+        builder
+            .driver(profile.driver)
+            .uring_coop_taskrun(profile.coop_taskrun)
+            .uring_multishot_accept(profile.multishot_accept);
+    }
+    let runtime = builder.build()?;
     let handle = runtime.handle();
     let in_use = handle.driver_kind();
-    if in_use != Some(driver) {
-        return Err(io::Error::other(format!(
-            "asked ringwork for the {driver:?} driver, its handle says {in_use:?}{}",
-            handle
-                .driver_fallback_reason()
-                .map_or_else(String::new, |reason| format!(" ({reason})"))
-        )));
+    if let Some(profile) = profile {
+        if in_use != Some(profile.driver) {
+            return Err(io::Error::other(format!(
+                "asked ringwork for the {:?} driver, its handle says {in_use:?}{}",
+                profile.driver,
+                handle
+                    .driver_fallback_reason()
+                    .map_or_else(String::new, |reason| format!(" ({reason})"))
+            )));
+        }
     }
+    let checked = if profile.is_some() {
+        "checked"
+    } else {
+        "from the environment"
+    };
     let description = match handle.uring_features() {
-        Some(features) if driver == ringwork::io::DriverKind::Uring => format!(
+        Some(features) if in_use == Some(ringwork::io::DriverKind::Uring) => format!(
             "ringwork multi-thread, {workers} workers, task per connection, seed {:#x}; \
-             driver io_uring (checked): sq={} cq={} coop_taskrun={} defer_taskrun={} \
+             driver io_uring ({checked}): sq={} cq={} coop_taskrun={} defer_taskrun={} \
              sqpoll={} fast_poll={} multishot_accept={}",
             handle.seed(),
             features.sq_entries,
@@ -421,12 +452,16 @@ fn serve_ringwork(
         ),
         _ => format!(
             "ringwork multi-thread, {workers} workers, task per connection, seed {:#x}; \
-             driver {} (checked)",
+             driver {} ({checked}){}",
             handle.seed(),
-            match driver {
-                ringwork::io::DriverKind::Epoll => "epoll",
-                _ => "io_uring",
-            }
+            match in_use {
+                Some(ringwork::io::DriverKind::Epoll) => "epoll",
+                Some(ringwork::io::DriverKind::Uring) => "io_uring",
+                _ => "unknown",
+            },
+            handle
+                .driver_fallback_reason()
+                .map_or_else(String::new, |reason| format!(", fell back: {reason}"))
         ),
     };
     let accept_loop = runtime.spawn(accept_ringwork(listener, description, skew, announce));
@@ -537,6 +572,22 @@ async fn echo_tokio(
         }
         stream.write_all(&buf[..n]).await?;
     }
+}
+
+/// tokio's current-thread runtime: the accept loop and every connection's
+/// task on one thread.
+fn serve_tokio_current_thread(
+    listener: TcpListener,
+    skew: Option<Skew>,
+    announce: Announce,
+) -> io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let description = "tokio current_thread, 1 thread, task per connection; enable_all(): I/O \
+                       driver (epoll, via mio) and time driver"
+        .to_owned();
+    runtime.block_on(accept_tokio(listener, description, skew, announce))
 }
 
 /// A thread per connection, blocking reads and writes.

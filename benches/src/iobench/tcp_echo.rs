@@ -26,7 +26,7 @@ use crate::stats::Summary;
 use serde::Serialize;
 use std::io::{self, BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -356,19 +356,39 @@ pub fn run(
 }
 
 /// What one run measured, before the probes are known.
-struct Measured {
-    closed_msgs_per_sec: f64,
-    offered_rate: u64,
-    completed_in_window: u64,
-    window: Duration,
-    cpu: Duration,
-    stat_cpu: Duration,
-    latencies_ns: Vec<u64>,
-    max_send_lag: Duration,
-    other_cpu_share: f64,
+pub(crate) struct Measured {
+    pub(crate) closed_msgs_per_sec: f64,
+    pub(crate) offered_rate: u64,
+    pub(crate) completed_in_window: u64,
+    pub(crate) window: Duration,
+    pub(crate) cpu: Duration,
+    pub(crate) stat_cpu: Duration,
+    /// Sorted.
+    pub(crate) latencies_ns: Vec<u64>,
+    pub(crate) max_send_lag: Duration,
+    pub(crate) other_cpu_share: f64,
 }
 
 impl Measured {
+    /// Server CPU per echo completed in the window, microseconds (NaN when
+    /// none completed).
+    pub(crate) fn cpu_us_per_msg(&self) -> f64 {
+        if self.completed_in_window == 0 {
+            f64::NAN
+        } else {
+            self.cpu.as_secs_f64() * 1e6 / self.completed_in_window as f64
+        }
+    }
+
+    /// The `p` quantile (0..1) of the open loop's latencies, microseconds.
+    pub(crate) fn latency_us(&self, p: f64) -> f64 {
+        let index = ((self.latencies_ns.len() as f64 * p) as usize)
+            .min(self.latencies_ns.len().saturating_sub(1));
+        self.latencies_ns
+            .get(index)
+            .map_or(f64::NAN, |&ns| ns as f64 / 1e3)
+    }
+
     fn into_run(
         self,
         peer: &'static str,
@@ -385,13 +405,7 @@ impl Measured {
                 cpu.as_secs_f64() * 1e6 / self.completed_in_window as f64
             }
         };
-        let percentile = |p: f64| {
-            let index = ((self.latencies_ns.len() as f64 * p) as usize)
-                .min(self.latencies_ns.len().saturating_sub(1));
-            self.latencies_ns
-                .get(index)
-                .map_or(f64::NAN, |&ns| ns as f64 / 1e3)
-        };
+        let percentile = |p: f64| self.latency_us(p);
         EchoRun {
             peer,
             size,
@@ -421,19 +435,47 @@ impl Measured {
 }
 
 /// A child server process, killed if still running when dropped.
-pub(super) struct ServerProcess {
+pub(crate) struct ServerProcess {
     child: Child,
 }
+
+/// Where a child server's standard error lines go once it is ready (its
+/// lines before that are kept for the error of a server that fails to
+/// start).
+pub(crate) type StderrSink = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Lines of a child's standard error kept for the error message of a
+/// server that fails to start.
+const KEPT_STDERR_LINES: usize = 8;
 
 impl ServerProcess {
     /// Starts `ringwork-bench serve` (pinned to `cpu` if given, with `skew`
     /// if given) and waits for its `ready` line.
-    pub(super) fn start(
+    pub(crate) fn start(
         kind: ServerKind,
         workers: usize,
         seed: Option<u64>,
         cpu: Option<usize>,
         skew: Option<Skew>,
+    ) -> io::Result<(ServerProcess, Ready)> {
+        let forward: StderrSink = Arc::new(|line: &str| eprintln!("{line}"));
+        ServerProcess::start_with_env(kind, workers, seed, cpu, skew, &[], forward)
+    }
+
+    /// [`start`](ServerProcess::start) with `env` set on the child (after
+    /// removing `RINGWORK_DRIVER` and `RINGWORK_URING`, so that only `env`
+    /// chooses them). The child's standard error is read by a thread:
+    /// before the `ready` line, its lines are kept, and a server that exits
+    /// instead of saying it is ready fails with their last ones as the
+    /// error; after, each line goes to `forward`.
+    pub(crate) fn start_with_env(
+        kind: ServerKind,
+        workers: usize,
+        seed: Option<u64>,
+        cpu: Option<usize>,
+        skew: Option<Skew>,
+        env: &[(&str, &str)],
+        forward: StderrSink,
     ) -> io::Result<(ServerProcess, Ready)> {
         let exe = std::env::current_exe()?;
         let mut command = Command::new(exe);
@@ -441,6 +483,10 @@ impl ServerProcess {
             // ringwork's builder takes its seed from here when none is set.
             command.env("RINGWORK_SEED", format!("{seed:#x}"));
         }
+        command
+            .env_remove("RINGWORK_DRIVER")
+            .env_remove("RINGWORK_URING")
+            .envs(env.iter().copied());
         command
             .arg("serve")
             .arg("--peer")
@@ -456,10 +502,30 @@ impl ServerProcess {
         let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()?;
         let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr = child.stderr.take().expect("stderr is piped");
         let process = ServerProcess { child };
+        let kept: Arc<Mutex<(bool, Vec<String>)>> = Arc::new(Mutex::new((false, Vec::new())));
+        let kept_by_reader = kept.clone();
+        thread::Builder::new()
+            .name("serve-stderr".to_owned())
+            .spawn(move || {
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { return };
+                    let mut kept = kept_by_reader.lock().unwrap_or_else(|e| e.into_inner());
+                    if kept.0 {
+                        drop(kept);
+                        forward(&line);
+                    } else {
+                        if kept.1.len() == KEPT_STDERR_LINES {
+                            kept.1.remove(0);
+                        }
+                        kept.1.push(line);
+                    }
+                }
+            })?;
         let (tx, rx) = mpsc::channel();
         thread::Builder::new()
             .name("serve-ready".to_owned())
@@ -478,9 +544,28 @@ impl ServerProcess {
             }
         };
         if line.is_empty() {
-            return Err(io::Error::other(
-                "the server exited before saying it was ready (its error, if any, is above)",
-            ));
+            // Its standard error closes when it exits: give the reader a
+            // moment to take the last lines.
+            let deadline = Instant::now() + Duration::from_millis(500);
+            let mut process = process;
+            while process.child.try_wait()?.is_none() && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(5));
+            }
+            thread::sleep(Duration::from_millis(20));
+            let said = kept.lock().unwrap_or_else(|e| e.into_inner()).1.join("\n");
+            return Err(io::Error::other(if said.is_empty() {
+                "the server exited before saying it was ready".to_owned()
+            } else {
+                said
+            }));
+        }
+        let early = {
+            let mut kept = kept.lock().unwrap_or_else(|e| e.into_inner());
+            kept.0 = true;
+            std::mem::take(&mut kept.1)
+        };
+        for line in early {
+            eprintln!("{line}");
         }
         let ready = Ready::parse(&line).ok_or_else(|| {
             io::Error::other(format!(
@@ -490,13 +575,13 @@ impl ServerProcess {
         Ok((process, ready))
     }
 
-    pub(super) fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// Closes the server's standard input (it exits on that) and waits for
     /// it; an exit status other than success is an error.
-    pub(super) fn stop(mut self) -> io::Result<()> {
+    pub(crate) fn stop(mut self) -> io::Result<()> {
         drop(self.child.stdin.take());
         let deadline = Instant::now() + CHILD_TIMEOUT;
         loop {
@@ -542,13 +627,24 @@ fn run_once(
         Some(SERVER_CPU),
         None,
     )?;
+    let measured = measure(server, ready.addr, size, config)?;
+    Ok((measured, ready.description))
+}
+
+/// Drives the started `server` (listening on `addr`) through both phases
+/// with messages of `size` bytes, then stops it.
+pub(crate) fn measure(
+    server: ServerProcess,
+    addr: std::net::SocketAddr,
+    size: usize,
+    config: &EchoConfig,
+) -> io::Result<Measured> {
     let pid = server.pid();
     let ours = [std::process::id(), pid];
     let other_before = sys::other_processes_cpu(&ours)?;
     let started = Instant::now();
     let clock = sys::ProcessCpuClock::of(pid)?;
     let config = config.clone();
-    let addr = ready.addr;
     let generator = thread::Builder::new()
         .name("tcp-echo-client".to_owned())
         .spawn(move || -> io::Result<Measured> {
@@ -595,7 +691,7 @@ fn run_once(
     let stopped = server.stop();
     let measured = measured?;
     stopped?;
-    Ok((measured, ready.description))
+    Ok(measured)
 }
 
 fn runs_of<'a>(

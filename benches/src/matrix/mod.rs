@@ -1,0 +1,536 @@
+//! `ringwork-bench matrix`: the kernel-feature comparison — every profile
+//! (ringwork under one set of io_uring switches, or a peer runtime) against
+//! every workload, in interleaved rounds, as tables, `report.md`,
+//! `report.json` and one SVG chart per workload.
+//!
+//! Each cell is a fresh server process (`ringwork-bench serve`, its threads
+//! pinned to CPU 0; ringwork profiles choose their driver and io_uring
+//! settings through `RINGWORK_DRIVER` and `RINGWORK_URING` on that process)
+//! driven by the load generators of `tcp_echo` and `accept_storm` pinned to
+//! CPU 1. Within a round every workload runs every profile, the first
+//! profile rotating from round to round; a loopback probe before and after
+//! each cell labels it fast or slow (BENCHMARKING.md's two speeds). A
+//! profile the runtime, the kernel or a limit refuses is an `n/a` cell with
+//! the error, and the run goes on. The headline figure is the server's CPU
+//! time per operation at a fixed offered rate, divided by the baseline
+//! profile's (`epoll`) in the same round.
+
+pub mod chart;
+pub mod environment;
+mod files;
+pub mod profile;
+pub mod report;
+
+use crate::iobench::accept_storm::{self, StormConfig};
+use crate::iobench::loopback::{self, Mode};
+use crate::iobench::tcp_echo::{self, EchoConfig, ServerProcess, StderrSink};
+use crate::iobench::{rotate, tcp_echo::CLIENT_CPU, tcp_echo::SERVER_CPU};
+use crate::runner::Watchdog;
+use crate::workloads::Scale;
+use environment::Environment;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use profile::{MatrixWorkload, Profile, WorkloadKind, BASELINE};
+use report::{Cell, MatrixReport, MatrixSettings, Measurement, Outcome, ProfileInfo, RoundInfo};
+use std::io::{self, IsTerminal};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct MatrixOptions {
+    /// Quick or full sizes.
+    pub scale: Scale,
+    /// Rounds.
+    pub rounds: usize,
+    /// The rows, in table order (the baseline among them).
+    pub profiles: Vec<Profile>,
+    /// The columns.
+    pub workloads: Vec<MatrixWorkload>,
+    /// Worker threads of the multi-thread servers.
+    pub workers: usize,
+    /// Seed of ringwork's scheduler in every server.
+    pub ringwork_seed: Option<u64>,
+    /// A cell taking longer than this is a hang (the process exits).
+    pub hang_timeout: Duration,
+    /// Probe rate from which a probe says fast.
+    pub fast_threshold: f64,
+    /// The command line, for the report.
+    pub command: String,
+    /// Show a progress bar (or, when standard error is not a terminal, a
+    /// line per cell).
+    pub show_progress: bool,
+}
+
+/// Default rounds at `scale`.
+pub fn default_rounds(scale: Scale) -> usize {
+    match scale {
+        Scale::Full => 7,
+        Scale::Quick => 3,
+    }
+}
+
+/// Offered rate of an echo workload's open loop, messages per second over
+/// all connections: BENCHMARKING.md's 50k for small messages (25k with
+/// `--quick`, which measures shorter windows), and 10k for 16 KiB ones
+/// (160 MiB/s each way) so that no server nears a full core.
+pub fn echo_rate(scale: Scale, size: usize) -> u64 {
+    match (scale, size >= 4096) {
+        (_, true) => 10_000,
+        (Scale::Full, false) => 50_000,
+        (Scale::Quick, false) => 25_000,
+    }
+}
+
+/// An echo workload's sizes.
+pub fn echo_config(scale: Scale, size: usize, rounds: usize) -> EchoConfig {
+    let ms = Duration::from_millis;
+    let (closed_warm, closed_measure, open_warm, open_measure) = match scale {
+        Scale::Full => (ms(100), ms(400), ms(200), ms(1000)),
+        Scale::Quick => (ms(30), ms(100), ms(100), ms(300)),
+    };
+    EchoConfig {
+        connections: 100,
+        sizes: vec![size],
+        closed_warm,
+        closed_measure,
+        rate: echo_rate(scale, size),
+        open_warm,
+        open_measure,
+        rounds,
+    }
+}
+
+/// The accept storm's sizes.
+pub fn storm_config(scale: Scale, rounds: usize) -> StormConfig {
+    let mut config = StormConfig::new(scale, rounds);
+    if scale == Scale::Quick {
+        config.measure = Duration::from_millis(300);
+    }
+    config
+}
+
+/// A workload's size and method in words.
+pub fn describe(workload: &MatrixWorkload, scale: Scale, rounds: usize) -> String {
+    match workload.kind {
+        WorkloadKind::Echo { size } => {
+            let config = echo_config(scale, size, rounds);
+            format!(
+                "{}; open loop {:.1} s after {:.1} s (CPU per message = server process CPU \
+                 clock over the window / echoes completed in it; latency from intended send \
+                 times), after a closed loop of {:.1} s",
+                config.size(),
+                config.open_measure.as_secs_f64(),
+                config.open_warm.as_secs_f64(),
+                config.closed_measure.as_secs_f64()
+            )
+        }
+        WorkloadKind::AcceptStorm => {
+            let config = storm_config(scale, rounds);
+            format!(
+                "{}; CPU per connection = server process CPU clock over the window / \
+                 connections completed",
+                config.size()
+            )
+        }
+        WorkloadKind::FileRandread => {
+            let (bytes, reads) = files::sizes(scale);
+            format!(
+                "{reads} x 4 KiB random reads, 32 in flight, {} MiB file, in the benchmark \
+                 process (no server); CPU per read = this process's CPU clock over the reads",
+                bytes >> 20
+            )
+        }
+    }
+}
+
+/// Progress on standard error: a bar with ETA on a terminal, else a line
+/// per cell.
+struct Progress {
+    bar: Option<ProgressBar>,
+    lines: bool,
+    total: u64,
+    done: u64,
+    started: Instant,
+}
+
+impl Progress {
+    fn new(total: u64, show: bool) -> Progress {
+        let terminal = show && io::stderr().is_terminal();
+        let bar = terminal.then(|| {
+            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{elapsed_precise} [{bar:30}] {pos}/{len} cells, ETA {eta} {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar
+        });
+        Progress {
+            bar,
+            lines: show && !terminal,
+            total,
+            done: 0,
+            started: Instant::now(),
+        }
+    }
+
+    fn start(&self, what: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(what.to_owned());
+        }
+    }
+
+    fn finish_cell(&mut self, line: &str) {
+        self.done += 1;
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+        if self.lines {
+            let elapsed = self.started.elapsed().as_secs_f64();
+            let eta = elapsed / self.done as f64 * (self.total - self.done) as f64;
+            eprintln!(
+                "  [{:>3}/{}, {:>4.0} s, ETA {:>4.0} s] {line}",
+                self.done, self.total, elapsed, eta
+            );
+        }
+    }
+
+    /// Where a child server's standard error goes while the bar is shown.
+    fn sink(&self) -> StderrSink {
+        match &self.bar {
+            Some(bar) => {
+                let bar = bar.clone();
+                Arc::new(move |line: &str| bar.println(line))
+            }
+            None => Arc::new(|line: &str| eprintln!("{line}")),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Runs the matrix.
+pub fn run(options: &MatrixOptions) -> io::Result<MatrixReport> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 2 {
+        return Err(io::Error::other(format!(
+            "the matrix pins servers to CPU {SERVER_CPU} and clients to CPU {CLIENT_CPU}: it \
+             needs 2 CPUs, this process may use {cpus}"
+        )));
+    }
+    let started = Instant::now();
+    let environment = Environment::detect();
+    let watchdog = Watchdog::start(options.hang_timeout);
+    let total = (options.rounds * options.workloads.len() * options.profiles.len()) as u64;
+    let mut progress = Progress::new(total, options.show_progress);
+    let mut cells = Vec::new();
+    let mut rounds = Vec::new();
+    let mut servers: Vec<(&'static str, String)> = Vec::new();
+    let file_bench = options
+        .workloads
+        .iter()
+        .any(|workload| workload.kind == WorkloadKind::FileRandread)
+        .then(|| files::FileBench::create(options.scale).map_err(|err| err.to_string()));
+    for round in 1..=options.rounds {
+        for workload in &options.workloads {
+            let order = rotate(options.profiles.len(), round - 1);
+            let mut probe = loopback::probe_on_fresh_thread(SERVER_CPU, CLIENT_CPU)?;
+            let mut modes = Vec::new();
+            for &index in &order {
+                let profile = &options.profiles[index];
+                let label = format!(
+                    "round {round}/{}, {}, {}",
+                    options.rounds, workload.name, profile.name
+                );
+                progress.start(&label);
+                let _watched = watchdog.watch(format!(
+                    "matrix cell ({label}) has not finished after {:.0} s: the server or the \
+                     client looks hung. Rerun it alone with `ringwork-bench matrix --profiles \
+                     {} --workloads {}`",
+                    options.hang_timeout.as_secs_f64(),
+                    profile.name,
+                    workload.name
+                ));
+                let outcome = match (&workload.kind, &file_bench) {
+                    (WorkloadKind::FileRandread, Some(Ok(bench))) => {
+                        bench.run_cell(profile, round, options.workers, options.ringwork_seed)
+                    }
+                    (WorkloadKind::FileRandread, Some(Err(err))) => {
+                        Err(format!("creating the test file: {err}"))
+                    }
+                    _ => run_cell(profile, workload, options, progress.sink()),
+                };
+                let after = loopback::probe_on_fresh_thread(SERVER_CPU, CLIENT_CPU)?;
+                let mode = Mode::between(probe, after, options.fast_threshold);
+                let outcome = match outcome {
+                    Ok((measurement, description)) => {
+                        let file = workload.kind == WorkloadKind::FileRandread;
+                        if !file && !servers.iter().any(|(name, _)| *name == profile.name) {
+                            servers.push((profile.name, description));
+                        }
+                        modes.push(mode);
+                        Outcome::Measured(measurement)
+                    }
+                    Err(reason) => Outcome::NotAvailable { reason },
+                };
+                progress.finish_cell(&cell_line(&label, mode, &outcome, workload));
+                cells.push(Cell {
+                    profile: profile.name.to_owned(),
+                    workload: workload.name.to_owned(),
+                    round,
+                    probe_before: probe,
+                    probe_after: after,
+                    mode,
+                    outcome,
+                });
+                probe = after;
+            }
+            rounds.push(RoundInfo {
+                workload: workload.name.to_owned(),
+                round,
+                order: order
+                    .iter()
+                    .map(|&index| options.profiles[index].name.to_owned())
+                    .collect(),
+                mode: report::round_mode(modes),
+            });
+        }
+    }
+    progress.finish();
+    let file_note = match &file_bench {
+        Some(Ok(bench)) => {
+            let fio = bench.fio_reference(match options.scale {
+                Scale::Full => Duration::from_secs(5),
+                Scale::Quick => Duration::from_secs(2),
+            });
+            format!(
+                "; {} of a {} MiB file; {fio}",
+                bench.access,
+                bench.file_bytes >> 20
+            )
+        }
+        _ => String::new(),
+    };
+    let names: Vec<&str> = options
+        .profiles
+        .iter()
+        .map(|profile| profile.name)
+        .collect();
+    let summaries = options
+        .workloads
+        .iter()
+        .map(|workload| {
+            let mut size = describe(workload, options.scale, options.rounds);
+            if workload.kind == WorkloadKind::FileRandread {
+                size.push_str(&file_note);
+            }
+            report::summarise(
+                workload.name,
+                size,
+                (
+                    workload.cpu_unit(),
+                    workload.rate_unit(),
+                    workload.has_latency(),
+                ),
+                &names,
+                BASELINE,
+                options.rounds,
+                &cells,
+            )
+        })
+        .collect();
+    Ok(MatrixReport {
+        environment,
+        settings: MatrixSettings {
+            command: options.command.clone(),
+            scale: match options.scale {
+                Scale::Full => "full",
+                Scale::Quick => "quick",
+            }
+            .to_owned(),
+            rounds: options.rounds,
+            workers: options.workers,
+            baseline: BASELINE.to_owned(),
+            fast_threshold: options.fast_threshold,
+            pinning: format!(
+                "every server thread pinned to CPU {SERVER_CPU} (an SQPOLL thread inherits \
+                 it), load generators pinned to CPU {CLIENT_CPU}"
+            ),
+        },
+        profiles: options
+            .profiles
+            .iter()
+            .map(|profile| ProfileInfo {
+                name: profile.name.to_owned(),
+                env: profile.env_words(),
+                what: profile.what.to_owned(),
+                server: servers
+                    .iter()
+                    .find(|(name, _)| *name == profile.name)
+                    .map(|(_, description)| description.clone()),
+            })
+            .collect(),
+        rounds,
+        summaries,
+        cells,
+        wall_secs: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// One progress line.
+fn cell_line(label: &str, mode: Mode, outcome: &Outcome, workload: &MatrixWorkload) -> String {
+    match outcome {
+        Outcome::Measured(m) => format!(
+            "{label}: {} {:.2} {}, {:.0} {}{}",
+            mode.letter(),
+            m.cpu_us_per_op,
+            workload.cpu_unit(),
+            m.ops_per_sec,
+            workload.rate_unit(),
+            m.p99_us
+                .map_or_else(String::new, |p99| format!(", p99 {p99:.0} us"))
+        ),
+        Outcome::NotAvailable { reason } => format!("{label}: n/a ({reason})"),
+    }
+}
+
+/// Runs one cell: a fresh server with the profile's environment, the
+/// workload against it. `Err` holds the `n/a` text.
+fn run_cell(
+    profile: &Profile,
+    workload: &MatrixWorkload,
+    options: &MatrixOptions,
+    sink: StderrSink,
+) -> Result<(Measurement, String), String> {
+    let na = |err: io::Error| report::not_available_reason(&err.to_string());
+    let (server, ready) = ServerProcess::start_with_env(
+        profile.server,
+        options.workers,
+        options.ringwork_seed,
+        Some(SERVER_CPU),
+        None,
+        &profile.env(),
+        sink,
+    )
+    .map_err(na)?;
+    profile.check_driver(&ready.description)?;
+    let measurement = match workload.kind {
+        WorkloadKind::Echo { size } => {
+            let config = echo_config(options.scale, size, options.rounds);
+            let measured = tcp_echo::measure(server, ready.addr, size, &config).map_err(na)?;
+            let cpu = measured.cpu_us_per_msg();
+            if !cpu.is_finite() {
+                return Err(
+                    "no echo completed in the CPU window (the server or client was starved)"
+                        .to_owned(),
+                );
+            }
+            Measurement {
+                cpu_us_per_op: cpu,
+                ops_per_sec: measured.closed_msgs_per_sec,
+                p50_us: Some(measured.latency_us(0.50)),
+                p99_us: Some(measured.latency_us(0.99)),
+                p999_us: Some(measured.latency_us(0.999)),
+                server_cpu_share: Some(measured.cpu.as_secs_f64() / measured.window.as_secs_f64()),
+                other_cpu_share: Some(measured.other_cpu_share),
+            }
+        }
+        WorkloadKind::FileRandread => {
+            return Err("file cells run in the benchmark process, not in a server".to_owned())
+        }
+        WorkloadKind::AcceptStorm => {
+            let config = storm_config(options.scale, options.rounds);
+            let storm = accept_storm::measure(server, ready.addr, &config).map_err(na)?;
+            Measurement {
+                cpu_us_per_op: storm.cpu_us_per_conn,
+                ops_per_sec: storm.conns_per_sec,
+                p50_us: None,
+                p99_us: None,
+                p999_us: None,
+                server_cpu_share: None,
+                other_cpu_share: None,
+            }
+        }
+    };
+    Ok((measurement, ready.description))
+}
+
+/// Writes `report.md`, `report.json` and a chart per workload into `dir`
+/// (created if needed); returns the files written.
+pub fn write_outputs(report: &MatrixReport, dir: &Path) -> io::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let mut written = Vec::new();
+    let json = serde_json::to_string_pretty(report).map_err(io::Error::other)?;
+    let path = dir.join("report.json");
+    std::fs::write(&path, json + "\n")?;
+    written.push(path);
+    let path = dir.join("report.md");
+    std::fs::write(&path, report.render_markdown())?;
+    written.push(path);
+    for summary in &report.summaries {
+        let (second, second_name): (chart::SecondFigure, &str) = if summary.has_latency {
+            (
+                per_round(report, &summary.workload, |m| m.p99_us),
+                "p99 latency, us",
+            )
+        } else {
+            (
+                per_round(report, &summary.workload, |m| Some(m.ops_per_sec)),
+                summary.rate_unit.as_str(),
+            )
+        };
+        let path = dir.join(format!("{}.svg", summary.workload));
+        chart::write(
+            summary,
+            &report.settings.baseline,
+            &second,
+            second_name,
+            &path,
+        )?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// Per row of `workload`'s table, one value per measured round.
+fn per_round(
+    report: &MatrixReport,
+    workload: &str,
+    metric: fn(&Measurement) -> Option<f64>,
+) -> chart::SecondFigure {
+    let summary = report
+        .summaries
+        .iter()
+        .find(|summary| summary.workload == workload);
+    summary.map_or_else(Vec::new, |summary| {
+        summary
+            .rows
+            .iter()
+            .map(|row| {
+                report
+                    .cells
+                    .iter()
+                    .filter(|cell| cell.workload == workload && cell.profile == row.profile)
+                    .filter_map(|cell| cell.measured().and_then(metric))
+                    .collect()
+            })
+            .collect()
+    })
+}
+
+impl crate::report::Section for MatrixReport {
+    fn key(&self) -> &'static str {
+        "matrix"
+    }
+
+    fn render(&self) -> String {
+        self.render_text()
+    }
+}

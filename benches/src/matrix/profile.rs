@@ -1,0 +1,415 @@
+//! The matrix's rows (profiles: a server and the environment it runs with)
+//! and columns (workloads), each in one table, and how `--profiles` and
+//! `--workloads` select from them.
+//!
+//! A ringwork profile is the `ringwork` server of `serve` (nothing set on
+//! its `Builder` but the worker count) with `RINGWORK_DRIVER` and
+//! `RINGWORK_URING` set on the child process; the runtime parses both, so a
+//! setting it does not know yet makes the server fail to start, and the
+//! matrix shows that cell as `n/a` with the runtime's own error. Adding a
+//! profile when a kernel feature lands is one line in [`PROFILES`].
+
+use crate::iobench::server::ServerKind;
+
+/// The profile every ratio is taken against.
+pub const BASELINE: &str = "epoll";
+
+/// SQPOLL's idle time in the `uring-sqpoll` profile, in milliseconds.
+pub const SQPOLL_IDLE_MS: u32 = 10;
+
+/// One row of the matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Profile {
+    /// Its name on the command line and in tables.
+    pub name: &'static str,
+    /// The server `serve` runs.
+    pub server: ServerKind,
+    /// `RINGWORK_DRIVER` of the child, for ringwork profiles.
+    pub driver: Option<&'static str>,
+    /// `RINGWORK_URING` of the child, for ringwork profiles.
+    pub uring: Option<&'static str>,
+    /// What it switches, in words, for the report.
+    pub what: &'static str,
+}
+
+impl Profile {
+    const fn ringwork(
+        name: &'static str,
+        driver: &'static str,
+        uring: Option<&'static str>,
+        what: &'static str,
+    ) -> Profile {
+        Profile {
+            name,
+            server: ServerKind::RingworkEnv,
+            driver: Some(driver),
+            uring,
+            what,
+        }
+    }
+
+    const fn peer(name: &'static str, server: ServerKind, what: &'static str) -> Profile {
+        Profile {
+            name,
+            server,
+            driver: None,
+            uring: None,
+            what,
+        }
+    }
+
+    /// Whether this row is ringwork under some settings (not a peer).
+    pub fn is_ringwork(&self) -> bool {
+        self.server == ServerKind::RingworkEnv
+    }
+
+    /// The environment of its server process.
+    pub fn env(&self) -> Vec<(&'static str, &'static str)> {
+        let mut env = Vec::new();
+        if let Some(driver) = self.driver {
+            env.push(("RINGWORK_DRIVER", driver));
+        }
+        if let Some(uring) = self.uring {
+            env.push(("RINGWORK_URING", uring));
+        }
+        env
+    }
+
+    /// The environment as a shell would write it ("" for a peer).
+    pub fn env_words(&self) -> String {
+        let words: Vec<String> = self
+            .env()
+            .into_iter()
+            .map(|(key, value)| format!("{key}={value}"))
+            .collect();
+        words.join(" ")
+    }
+
+    /// Checks that a ringwork server really runs on this profile's driver,
+    /// from the description it printed when ready.
+    pub fn check_driver(&self, description: &str) -> Result<(), String> {
+        let wanted = match self.driver {
+            Some("epoll") => "driver epoll",
+            Some("uring") => "driver io_uring",
+            _ => return Ok(()),
+        };
+        if description.contains(wanted) {
+            Ok(())
+        } else {
+            Err(format!(
+                "asked for {wanted}, the server says: {description}"
+            ))
+        }
+    }
+}
+
+/// Plain io_uring: every switch `RINGWORK_URING` knows turned off. The
+/// single-feature profiles below add exactly one switch to it, so that each
+/// row's difference from `uring-plain` is that feature's.
+const PLAIN: &str = "-coop_taskrun,-defer_taskrun,-multishot_accept";
+
+/// Every row, in table order: the baseline, ringwork's profiles, the peers.
+pub const PROFILES: &[Profile] = &[
+    Profile::ringwork(
+        "epoll",
+        "epoll",
+        None,
+        "ringwork on its epoll driver (readiness, non-blocking syscalls): the baseline",
+    ),
+    Profile::ringwork(
+        "uring-default",
+        "uring",
+        None,
+        "ringwork on io_uring with its defaults (COOP_TASKRUN, multishot accept)",
+    ),
+    Profile::ringwork(
+        "uring-plain",
+        "uring",
+        Some(PLAIN),
+        "io_uring, no setup flags, single-shot accepts",
+    ),
+    Profile::ringwork(
+        "uring-coop",
+        "uring",
+        Some("coop_taskrun,-defer_taskrun,-multishot_accept"),
+        "plain + IORING_SETUP_COOP_TASKRUN (no interrupt to run completion task work)",
+    ),
+    Profile::ringwork(
+        "uring-defer",
+        "uring",
+        Some("-coop_taskrun,defer_taskrun,-multishot_accept"),
+        "plain + IORING_SETUP_DEFER_TASKRUN | SINGLE_ISSUER (task work only when the owner waits)",
+    ),
+    Profile::ringwork(
+        "uring-sqpoll",
+        "uring",
+        Some("-coop_taskrun,-defer_taskrun,-multishot_accept,sqpoll=10"),
+        "plain + IORING_SETUP_SQPOLL, 10 ms idle (a kernel thread polls the SQ; its CPU is \
+         the server's)",
+    ),
+    Profile::ringwork(
+        "uring-multishot-accept",
+        "uring",
+        Some("-coop_taskrun,-defer_taskrun,multishot_accept"),
+        "plain + one multishot ACCEPT per listener",
+    ),
+    Profile::ringwork(
+        "uring-bufring",
+        "uring",
+        Some("-coop_taskrun,-defer_taskrun,-multishot_accept,bufring"),
+        "plain + provided-buffer ring with multishot recv (setting `bufring`)",
+    ),
+    Profile::ringwork(
+        "uring-all",
+        "uring",
+        Some("coop_taskrun,defer_taskrun,multishot_accept,bufring"),
+        "every switch on that combines (SQPOLL is left out: the kernel refuses it with \
+         DEFER_TASKRUN)",
+    ),
+    Profile::peer(
+        "tokio-mt",
+        ServerKind::Tokio,
+        "tokio multi_thread, same worker count, task per connection (epoll via mio)",
+    ),
+    Profile::peer(
+        "tokio-ct",
+        ServerKind::TokioCurrentThread,
+        "tokio current_thread, one thread, task per connection",
+    ),
+    Profile::peer(
+        "floor",
+        ServerKind::Floor,
+        "hand-written single-thread io_uring echo loop, no runtime: the floor",
+    ),
+    Profile::peer(
+        "std-threads",
+        ServerKind::StdThreads,
+        "a thread per connection, blocking std::net I/O",
+    ),
+];
+
+/// The rows `compare` runs (its reduced matrix).
+pub const COMPARE_PROFILES: [&str; 4] = ["epoll", "uring-default", "uring-plain", "tokio-mt"];
+
+/// What a workload measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkloadKind {
+    /// `tcp_echo`'s open loop (after its closed loop) with messages of this
+    /// many bytes.
+    Echo {
+        /// Bytes per message.
+        size: usize,
+    },
+    /// `accept_storm`: connect, echo 64 B, close.
+    AcceptStorm,
+    /// `file_randread`: 4 KiB random reads, 32 in flight, in this process.
+    FileRandread,
+}
+
+/// One column of the matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MatrixWorkload {
+    /// Its name on the command line and in tables.
+    pub name: &'static str,
+    /// What it runs.
+    pub kind: WorkloadKind,
+}
+
+impl MatrixWorkload {
+    /// The unit of its headline figure, CPU per operation.
+    pub fn cpu_unit(&self) -> &'static str {
+        match self.kind {
+            WorkloadKind::Echo { .. } => "CPU us/msg",
+            WorkloadKind::AcceptStorm => "CPU us/conn",
+            WorkloadKind::FileRandread => "CPU us/read",
+        }
+    }
+
+    /// The unit of its rate figure.
+    pub fn rate_unit(&self) -> &'static str {
+        match self.kind {
+            WorkloadKind::Echo { .. } => "closed-loop msgs/s",
+            WorkloadKind::AcceptStorm => "conns/s",
+            WorkloadKind::FileRandread => "reads/s",
+        }
+    }
+
+    /// Whether it measures latency percentiles.
+    pub fn has_latency(&self) -> bool {
+        matches!(self.kind, WorkloadKind::Echo { .. })
+    }
+}
+
+/// Every column, in table order.
+pub const WORKLOADS: &[MatrixWorkload] = &[
+    MatrixWorkload {
+        name: "echo_64",
+        kind: WorkloadKind::Echo { size: 64 },
+    },
+    MatrixWorkload {
+        name: "echo_16k",
+        kind: WorkloadKind::Echo { size: 16 * 1024 },
+    },
+    MatrixWorkload {
+        name: "accept_storm",
+        kind: WorkloadKind::AcceptStorm,
+    },
+    MatrixWorkload {
+        name: "file_randread",
+        kind: WorkloadKind::FileRandread,
+    },
+];
+
+/// The columns `compare` runs.
+pub const COMPARE_WORKLOADS: [&str; 1] = ["echo_64"];
+
+/// The profiles named in `names` (every one when empty), in table order,
+/// with the baseline added when it was left out (ratios need it).
+pub fn select_profiles(names: &[String]) -> Result<Vec<Profile>, String> {
+    let mut selected = select(PROFILES, names, |profile| profile.name, "profile")?;
+    if !selected.iter().any(|profile| profile.name == BASELINE) {
+        let baseline = PROFILES
+            .iter()
+            .find(|profile| profile.name == BASELINE)
+            .expect("the baseline is in the table");
+        selected.insert(0, *baseline);
+    }
+    Ok(selected)
+}
+
+/// The workloads named in `names` (every one when empty), in table order.
+pub fn select_workloads(names: &[String]) -> Result<Vec<MatrixWorkload>, String> {
+    select(WORKLOADS, names, |workload| workload.name, "workload")
+}
+
+fn select<T: Copy>(
+    table: &[T],
+    names: &[String],
+    name_of: fn(&T) -> &'static str,
+    what: &str,
+) -> Result<Vec<T>, String> {
+    if let Some(unknown) = names
+        .iter()
+        .find(|name| !table.iter().any(|item| name_of(item) == name.as_str()))
+    {
+        let known: Vec<&str> = table.iter().map(name_of).collect();
+        return Err(format!(
+            "unknown {what} {unknown:?}; known: {}",
+            known.join(", ")
+        ));
+    }
+    Ok(table
+        .iter()
+        .filter(|item| names.is_empty() || names.iter().any(|name| name == name_of(item)))
+        .copied()
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|name| (*name).to_owned()).collect()
+    }
+
+    #[test]
+    fn no_names_select_every_profile_and_workload_in_table_order() {
+        let profiles = select_profiles(&[]).unwrap();
+        assert_eq!(profiles, PROFILES.to_vec());
+        assert_eq!(select_workloads(&[]).unwrap(), WORKLOADS.to_vec());
+    }
+
+    #[test]
+    fn named_profiles_come_in_table_order_with_the_baseline_added() {
+        let profiles = select_profiles(&names(&["tokio-mt", "uring-defer"])).unwrap();
+        let selected: Vec<&str> = profiles.iter().map(|profile| profile.name).collect();
+        assert_eq!(selected, ["epoll", "uring-defer", "tokio-mt"]);
+    }
+
+    #[test]
+    fn an_unknown_name_is_an_error_listing_the_known_ones() {
+        let err = select_profiles(&names(&["uring-turbo"])).unwrap_err();
+        assert!(err.contains("unknown profile \"uring-turbo\""), "{err}");
+        assert!(err.contains("uring-sqpoll"), "{err}");
+        let err = select_workloads(&names(&["echo_1m"])).unwrap_err();
+        assert!(
+            err.contains("known: echo_64, echo_16k, accept_storm"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn profile_names_are_unique_and_the_reduced_sets_exist() {
+        for (index, profile) in PROFILES.iter().enumerate() {
+            assert!(
+                PROFILES[index + 1..]
+                    .iter()
+                    .all(|other| other.name != profile.name),
+                "{} twice",
+                profile.name
+            );
+        }
+        assert!(select_profiles(&names(&COMPARE_PROFILES)).is_ok());
+        assert!(select_workloads(&names(&COMPARE_WORKLOADS)).is_ok());
+    }
+
+    #[test]
+    fn single_feature_profiles_are_plain_plus_one_switch() {
+        let spec = |name: &str| {
+            PROFILES
+                .iter()
+                .find(|profile| profile.name == name)
+                .and_then(|profile| profile.uring)
+                .unwrap()
+        };
+        assert_eq!(spec("uring-plain"), PLAIN);
+        assert!(spec("uring-sqpoll").ends_with(&format!("sqpoll={SQPOLL_IDLE_MS}")));
+        for (name, on) in [
+            ("uring-coop", "coop_taskrun"),
+            ("uring-defer", "defer_taskrun"),
+            ("uring-multishot-accept", "multishot_accept"),
+        ] {
+            let turned_on: Vec<&str> = spec(name)
+                .split(',')
+                .filter(|token| !token.starts_with('-'))
+                .collect();
+            assert_eq!(turned_on, [on], "{name}");
+        }
+    }
+
+    #[test]
+    fn ringwork_profiles_set_both_variables_and_peers_none() {
+        let defer = PROFILES
+            .iter()
+            .find(|profile| profile.name == "uring-defer")
+            .unwrap();
+        assert_eq!(
+            defer.env(),
+            [
+                ("RINGWORK_DRIVER", "uring"),
+                (
+                    "RINGWORK_URING",
+                    "-coop_taskrun,defer_taskrun,-multishot_accept"
+                )
+            ]
+        );
+        let tokio = PROFILES
+            .iter()
+            .find(|profile| profile.name == "tokio-mt")
+            .unwrap();
+        assert!(tokio.env().is_empty() && !tokio.is_ringwork());
+        assert_eq!(tokio.env_words(), "");
+    }
+
+    #[test]
+    fn a_server_on_another_driver_fails_the_check() {
+        let epoll = PROFILES[0];
+        assert!(epoll
+            .check_driver("...; driver epoll (from the environment)")
+            .is_ok());
+        assert!(epoll
+            .check_driver("...; driver io_uring (from the environment): sq=256")
+            .is_err());
+    }
+}
