@@ -424,24 +424,37 @@ pub(crate) fn run_ringwork(
         );
         let next = Arc::new(AtomicUsize::new(0));
         let start = Instant::now();
+        // With registered buffers (a profile's `fixed_buffers`), every
+        // task reads into one of them with READ_FIXED.
+        let pool = runtime.handle().fixed_buffers();
         let tasks: Vec<_> = (0..IN_FLIGHT)
             .map(|_| {
                 let (file, offsets, next) = (file.clone(), offsets.clone(), next.clone());
+                let pool = pool.clone();
                 ringwork::spawn(async move {
-                    let mut buf = AlignedBuf::zeroed(BLOCK);
+                    let next_offset = || offsets.get(next.fetch_add(1, Ordering::Relaxed)).copied();
                     let mut done = 0usize;
-                    loop {
-                        let index = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(&offset) = offsets.get(index) else {
-                            return Ok::<usize, io::Error>(done);
-                        };
-                        buf.clear();
-                        let (res, returned) = file.read_at(buf, offset).await;
-                        buf = returned;
-                        res?;
-                        check_block(buf.as_slice(), offset)?;
-                        done += 1;
+                    if let Some(pool) = pool {
+                        let mut buf = pool.get().await;
+                        while let Some(offset) = next_offset() {
+                            let (res, returned) = file.read_fixed_at(buf, offset).await;
+                            buf = returned;
+                            res?;
+                            check_block(buf.as_slice(), offset)?;
+                            done += 1;
+                        }
+                    } else {
+                        let mut buf = AlignedBuf::zeroed(BLOCK);
+                        while let Some(offset) = next_offset() {
+                            buf.clear();
+                            let (res, returned) = file.read_at(buf, offset).await;
+                            buf = returned;
+                            res?;
+                            check_block(buf.as_slice(), offset)?;
+                            done += 1;
+                        }
                     }
+                    Ok::<usize, io::Error>(done)
                 })
             })
             .collect();

@@ -494,6 +494,24 @@ async fn echo_ringwork(
     stream: ringwork::net::TcpStream,
     mut skew: Option<SkewState>,
 ) -> io::Result<()> {
+    // With provided buffers (a profile's `bufring`), echo the buffer the
+    // kernel filled: no copy on the way in, and the send gives it back.
+    let pooled = ringwork::Handle::current()
+        .uring_features()
+        .is_some_and(|f| f.buf_ring);
+    if pooled {
+        loop {
+            let buf = stream.recv_buf().await?;
+            if buf.is_empty() {
+                return Ok(());
+            }
+            if let Some(skew) = &mut skew {
+                skew.on_read(&buf);
+            }
+            let (res, _) = stream.write_all(buf).await;
+            res?;
+        }
+    }
     let mut buf = Vec::with_capacity(ECHO_BUFFER);
     loop {
         // Reads fill from the start of the capacity; `len` then says how much.

@@ -160,9 +160,30 @@ pub const PROFILES: &[Profile] = &[
         "plain + provided-buffer ring with multishot recv (setting `bufring`)",
     ),
     Profile::ringwork(
+        "uring-send-zc",
+        "uring",
+        Some("-coop_taskrun,-defer_taskrun,-multishot_accept,send_zc=16384"),
+        "plain + IORING_OP_SEND_ZC for sends of 16 KiB or more (loopback copies anyway)",
+    ),
+    Profile::ringwork(
+        "uring-fixed-buffers",
+        "uring",
+        Some("-coop_taskrun,-defer_taskrun,-multishot_accept,fixed_buffers=32x4096"),
+        "plain + 32 registered 4 KiB buffers (files read with READ_FIXED)",
+    ),
+    Profile::ringwork(
+        "uring-setup-flags",
+        "uring",
+        Some("-coop_taskrun,-defer_taskrun,-multishot_accept,submit_all,no_sqarray"),
+        "plain + IORING_SETUP_SUBMIT_ALL and IORING_SETUP_NO_SQARRAY",
+    ),
+    Profile::ringwork(
         "uring-all",
         "uring",
-        Some("coop_taskrun,defer_taskrun,multishot_accept,bufring"),
+        Some(
+            "coop_taskrun,defer_taskrun,multishot_accept,bufring,send_zc=16384,\
+             fixed_buffers=32x4096,submit_all,no_sqarray",
+        ),
         "every switch on that combines (SQPOLL is left out: the kernel refuses it with \
          DEFER_TASKRUN)",
     ),
