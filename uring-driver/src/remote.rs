@@ -30,7 +30,6 @@
 //! miss the work and wait with no write coming (the loom models in
 //! `loom-tests/tests/unpark.rs` found this).
 
-use crate::slot::Completable;
 use crate::sync::atomic::{AtomicU8, Ordering};
 use crate::sync::{Arc, Mutex};
 use crate::sys::EventFd;
@@ -51,6 +50,15 @@ impl WakeOwner for EventFd {
     fn wake_owner(&self) {
         self.notify();
     }
+}
+
+/// The driver's type-erased view of an operation's slot, for cancellation
+/// requests.
+pub(crate) trait Completable: Send + Sync {
+    /// Whether the future was dropped (or the slot's cap was reached) and
+    /// the final CQE has not arrived: the operation is still worth an
+    /// `ASYNC_CANCEL`.
+    fn awaits_cancel(&self) -> bool;
 }
 
 /// A dropped operation the owner should cancel. The slot reference keeps

@@ -34,6 +34,7 @@
 //! few instructions per event, wakers are called after it is released.
 
 use crate::cqe::Completion;
+use crate::remote::Completable;
 use crate::sync::{Arc, Mutex};
 use crate::sys;
 use crate::user_data::{Header, RawSlot, VTable};
@@ -134,12 +135,6 @@ pub(crate) struct Slot<R> {
     cap: Option<Cap>,
 }
 
-/// The driver's type-erased view of a slot, for cancellation requests.
-pub(crate) trait Completable: Send + Sync {
-    /// Whether the future was dropped and the final CQE has not arrived:
-    /// the operation is still worth an `ASYNC_CANCEL`.
-    fn awaits_cancel(&self) -> bool;
-}
 
 /// `VTable::complete` for slots of `R`.
 ///
