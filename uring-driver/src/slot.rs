@@ -135,7 +135,6 @@ pub(crate) struct Slot<R> {
     cap: Option<Cap>,
 }
 
-
 /// `VTable::complete` for slots of `R`.
 ///
 /// # Safety
