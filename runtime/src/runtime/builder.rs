@@ -180,9 +180,11 @@ impl Builder {
     /// connection's pending read. [`TcpStream::recv_buf`] hands the buffer
     /// over without a copy; `read(buf)` copies out of it. See
     /// [`BufRingConfig`] for the sizes and the per-socket cap, and
-    /// `Handle::uring_features().buf_ring`. A ring the kernel (or the
-    /// locked-memory limit) refuses is a `build()` error naming the cause;
-    /// the epoll driver ignores this.
+    /// `Handle::uring_features().buf_ring`. Sizes it cannot take are
+    /// `InvalidInput` from `build()` (tested); a registration the kernel
+    /// refuses is a `build()` error carrying the kernel's error and naming
+    /// the setting (not exercised by a test: this kernel accepted every
+    /// ring tried). The epoll driver ignores this.
     ///
     /// [`TcpStream::recv_buf`]: crate::net::TcpStream::recv_buf
     pub fn uring_buf_ring(&mut self, sizes: Option<BufRingConfig>) -> &mut Builder {
