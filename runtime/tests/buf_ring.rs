@@ -18,19 +18,27 @@ use std::time::{Duration, Instant};
 /// A runtime of `kind`; on io_uring with `buf_ring`. `None` where io_uring
 /// is unavailable (the test is skipped there, and says so).
 fn runtime(kind: DriverKind, workers: usize, buf_ring: BufRingConfig) -> Option<Runtime> {
-    match Builder::new_multi_thread()
-        .worker_threads(workers)
-        .driver(kind)
-        .uring_buf_ring(Some(buf_ring))
-        .build()
-    {
-        Ok(rt) => Some(rt),
-        Err(err) if kind == DriverKind::Uring => {
-            println!("skipped on io_uring: {err}");
-            None
+    common::build_on(
+        kind,
+        Builder::new_multi_thread()
+            .worker_threads(workers)
+            .uring_buf_ring(Some(buf_ring)),
+    )
+}
+
+/// Reads `len` bytes with `recv_buf` on a runtime task (none may be an
+/// early end of stream).
+fn recv_exactly(rt: &Runtime, stream: TcpStream, len: usize) -> Vec<u8> {
+    rt.block_on(rt.spawn(async move {
+        let mut got = Vec::new();
+        while got.len() < len {
+            let buf = stream.recv_buf().await.unwrap();
+            assert!(!buf.is_empty());
+            got.extend_from_slice(&buf);
         }
-        Err(err) => panic!("epoll runtime: {err}"),
-    }
+        got
+    }))
+    .unwrap()
 }
 
 /// Every worker's io_uring counters, summed.
@@ -327,17 +335,7 @@ fn a_socket_nobody_reads_is_capped_and_its_neighbours_still_get_buffers() {
         );
         // The neighbour streams 1 MiB through the same ring.
         let other_writer = std::thread::spawn(move || other_peer.write_all(&pattern(LEN)));
-        let got = rt
-            .block_on(rt.spawn(async move {
-                let mut got = Vec::new();
-                while got.len() < LEN {
-                    let buf = other.recv_buf().await.unwrap();
-                    assert!(!buf.is_empty());
-                    got.extend_from_slice(&buf);
-                }
-                got
-            }))
-            .unwrap();
+        let got = recv_exactly(&rt, other, LEN);
         other_writer.join().unwrap().unwrap();
         assert!(got == pattern(LEN));
         let during = io_totals(&rt);
@@ -346,17 +344,7 @@ fn a_socket_nobody_reads_is_capped_and_its_neighbours_still_get_buffers() {
             "the capped socket left buffers for its neighbour: {during:?}"
         );
         // The capped socket, read now, delivers all of its bytes.
-        let hog_got = rt
-            .block_on(rt.spawn(async move {
-                let mut got = Vec::new();
-                while got.len() < LEN {
-                    let buf = hog.recv_buf().await.unwrap();
-                    assert!(!buf.is_empty());
-                    got.extend_from_slice(&buf);
-                }
-                got
-            }))
-            .unwrap();
+        let hog_got = recv_exactly(&rt, hog, LEN);
         hog_writer.join().unwrap().unwrap();
         assert!(hog_got == pattern(LEN));
         let io = all_buffers_back(&rt);

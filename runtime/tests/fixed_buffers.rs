@@ -16,19 +16,12 @@ const COUNT: u16 = 4;
 const SIZE: usize = 64 * 1024;
 
 fn runtime(kind: DriverKind) -> Option<Runtime> {
-    match Builder::new_multi_thread()
-        .worker_threads(2)
-        .driver(kind)
-        .uring_fixed_buffers(Some((COUNT, SIZE)))
-        .build()
-    {
-        Ok(rt) => Some(rt),
-        Err(err) if kind == DriverKind::Uring => {
-            println!("skipped on io_uring: {err}");
-            None
-        }
-        Err(err) => panic!("epoll runtime: {err}"),
-    }
+    common::build_on(
+        kind,
+        Builder::new_multi_thread()
+            .worker_threads(2)
+            .uring_fixed_buffers(Some((COUNT, SIZE))),
+    )
 }
 
 #[test]

@@ -17,19 +17,12 @@ use std::time::{Duration, Instant};
 const THRESHOLD: u32 = 64 * 1024;
 
 fn runtime(kind: DriverKind) -> Option<Runtime> {
-    match Builder::new_multi_thread()
-        .worker_threads(2)
-        .driver(kind)
-        .uring_send_zc(Some(THRESHOLD))
-        .build()
-    {
-        Ok(rt) => Some(rt),
-        Err(err) if kind == DriverKind::Uring => {
-            println!("skipped on io_uring: {err}");
-            None
-        }
-        Err(err) => panic!("epoll runtime: {err}"),
-    }
+    common::build_on(
+        kind,
+        Builder::new_multi_thread()
+            .worker_threads(2)
+            .uring_send_zc(Some(THRESHOLD)),
+    )
 }
 
 fn connected(rt: &Runtime) -> (TcpStream, std::net::TcpStream) {

@@ -189,7 +189,7 @@ impl File {
     /// with) it is a plain positional read. Same errors as
     /// [`read_at`](File::read_at); cancel safe the same way.
     pub async fn read_fixed_at(&self, buf: FixedBuf, offset: u64) -> (io::Result<usize>, FixedBuf) {
-        op::fixed::read_fixed_at(&self.fd, buf, offset).await
+        op::fixed::fixed_at(&self.fd, buf, offset, false).await
     }
 
     /// Writes up to `buf.len()` bytes of a registered buffer at `offset`
@@ -200,7 +200,7 @@ impl File {
         buf: FixedBuf,
         offset: u64,
     ) -> (io::Result<usize>, FixedBuf) {
-        op::fixed::write_fixed_at(&self.fd, buf, offset).await
+        op::fixed::fixed_at(&self.fd, buf, offset, true).await
     }
 
     /// Writes all of `buf`'s initialized bytes, starting at `offset`.

@@ -185,6 +185,19 @@ pub fn for_each_driver(workers: usize, body: impl Fn(&Runtime)) {
     }
 }
 
+/// Builds `builder` on driver `kind`: `None` (and a line saying so) where
+/// io_uring is unavailable; a panic if epoll fails.
+pub fn build_on(kind: ringwork::io::DriverKind, builder: &mut Builder) -> Option<Runtime> {
+    match builder.driver(kind).build() {
+        Ok(rt) => Some(rt),
+        Err(err) if kind == ringwork::io::DriverKind::Uring => {
+            println!("skipped on io_uring: {err}");
+            None
+        }
+        Err(err) => panic!("epoll runtime: {err}"),
+    }
+}
+
 /// A small provided buffer ring (64 buffers of 4 KiB, at most 8 unread per
 /// socket), so tests reach its limits.
 pub fn small_buf_ring() -> ringwork::runtime::BufRingConfig {

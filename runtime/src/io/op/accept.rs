@@ -14,17 +14,14 @@
 
 use super::{run, EpollPath, OpCode, SharedFd};
 use crate::context::{self, IoAccess, ThreadDriver};
-use crate::coop;
 use crate::io::stash::{self, Stashed};
 use crate::sys::addr::RawAddr;
 use crate::sys::{socket, syscall};
 use ringwork_epoll::Direction;
 use ringwork_uring::io_uring::{opcode, squeue};
 use ringwork_uring::{Features, Orphan};
-use std::future::poll_fn;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::task::Poll;
 
 const FLAGS: libc::c_int = libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
 
@@ -201,15 +198,7 @@ impl Acceptor {
                 }
             }
             let op = state.op.as_mut().expect("armed above");
-            let (completion, last) = poll_fn(|cx| {
-                // One unit of the cooperative budget per connection: an
-                // accept loop draining a burst yields now and then.
-                let progress = std::task::ready!(coop::poll_proceed(cx));
-                let next = std::task::ready!(op.poll_next(cx));
-                progress.made_progress();
-                Poll::Ready(next)
-            })
-            .await;
+            let (completion, last) = super::next_multishot(op).await;
             let first = !state.posted;
             state.posted = true;
             if last.is_some() {

@@ -99,11 +99,13 @@ unsafe impl OpCode for Fixed {
 }
 
 /// Reads up to `buf.capacity()` bytes at `offset` into `buf` (its length
-/// becomes the count read).
-pub(crate) async fn read_fixed_at(
+/// becomes the count read), or with `write` writes up to `buf.len()` bytes
+/// from it at `offset`.
+pub(crate) async fn fixed_at(
     fd: &SharedFd,
     buf: FixedBuf,
     offset: u64,
+    write: bool,
 ) -> (io::Result<usize>, FixedBuf) {
     if let Err(err) = check_positional(fd, offset) {
         return (Err(err), buf);
@@ -112,26 +114,7 @@ pub(crate) async fn read_fixed_at(
         fd: fd.clone(),
         buf,
         offset,
-        write: false,
-        registered: false,
-    })
-    .await
-}
-
-/// Writes up to `buf.len()` bytes from `buf` at `offset`.
-pub(crate) async fn write_fixed_at(
-    fd: &SharedFd,
-    buf: FixedBuf,
-    offset: u64,
-) -> (io::Result<usize>, FixedBuf) {
-    if let Err(err) = check_positional(fd, offset) {
-        return (Err(err), buf);
-    }
-    run(Fixed {
-        fd: fd.clone(),
-        buf,
-        offset,
-        write: true,
+        write,
         registered: false,
     })
     .await

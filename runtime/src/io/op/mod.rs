@@ -315,6 +315,22 @@ pub(crate) fn zero_capacity() -> io::Error {
     )
 }
 
+/// The next completion of a multishot operation (`(completion, None)`, or
+/// the final one with its resources), one unit of the cooperative budget
+/// per delivery: a loop draining a burst (of connections, of received
+/// buffers) yields now and then.
+pub(crate) async fn next_multishot<R: Send + 'static>(
+    op: &mut ringwork_uring::Op<R>,
+) -> (Completion, Option<R>) {
+    std::future::poll_fn(|cx| {
+        let progress = std::task::ready!(coop::poll_proceed(cx));
+        let next = std::task::ready!(op.poll_next(cx));
+        progress.made_progress();
+        Poll::Ready(next)
+    })
+    .await
+}
+
 /// An operation in an io_uring slot, as a future of its output, counted
 /// against the cooperative budget.
 ///

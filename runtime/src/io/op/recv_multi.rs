@@ -37,13 +37,10 @@
 use super::SharedFd;
 use crate::buf::RecvBuf;
 use crate::context::{self, IoAccess, ThreadDriver};
-use crate::coop;
 use ringwork_uring::{BufRing, Completion, Orphan, Stats};
-use std::future::poll_fn;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
-use std::task::Poll;
 
 /// What an armed multishot receive keeps alive: the socket and the ring
 /// its buffers come from.
@@ -174,15 +171,7 @@ impl Receiver {
                 }
             }
             let op = state.op.as_mut().expect("armed above");
-            let (completion, last) = poll_fn(|cx| {
-                // One unit of the cooperative budget per delivery: a reader
-                // of a fast stream yields now and then.
-                let progress = std::task::ready!(coop::poll_proceed(cx));
-                let next = std::task::ready!(op.poll_next(cx));
-                progress.made_progress();
-                Poll::Ready(next)
-            })
-            .await;
+            let (completion, last) = super::next_multishot(op).await;
             let first = !state.posted;
             state.posted = true;
             let (ring, stats) = state.ring.clone().expect("set when armed");
