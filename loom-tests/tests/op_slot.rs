@@ -88,6 +88,18 @@ fn completion_wakes_a_future_polled_on_another_thread() {
     });
 }
 
+/// Held by every model that opens descriptors (the multishot-receive
+/// models' remote opens an eventfd): `multishot_connections_are_taken_or_
+/// closed_exactly_once` checks descriptor numbers for being closed, and a
+/// test running in parallel could reuse a number it closed.
+static DESCRIPTORS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn descriptors() -> std::sync::MutexGuard<'static, ()> {
+    DESCRIPTORS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Whether `fd` is an open descriptor of this process.
 fn is_open(fd: i32) -> bool {
     // SAFETY: F_GETFD only reads the descriptor's flags.
@@ -100,6 +112,7 @@ fn is_open(fd: i32) -> bool {
 /// open, none is closed under the taker (whose own close would then fail).
 #[test]
 fn multishot_connections_are_taken_or_closed_exactly_once() {
+    let _descriptors = descriptors();
     loom::model(|| {
         // Two real descriptors stand for two accepted connections.
         // SAFETY: plain `dup` of stdin's number; the result is checked.
@@ -232,6 +245,7 @@ fn assert_each_buffer_once(log: &RecvLog, taken: &[i32]) {
 /// awaits a cancel once the final CQE is in; no slot reference leaks.
 #[test]
 fn multishot_buffers_are_taken_or_given_back_exactly_once() {
+    let _descriptors = descriptors();
     for polls in 0..=3 {
         loom::model(move || {
             let log = std::sync::Arc::new(RecvLog::default());
@@ -302,6 +316,7 @@ enum Reader {
 /// point, and sends the cancel for each that still awaits one; the reader
 /// behaves as `reader`. The cap is two unread completions.
 fn capped_multishot(reader: Reader) {
+    let _descriptors = descriptors();
     loom::model(move || {
         let log = std::sync::Arc::new(RecvLog::default());
         let ModelMultishot {
