@@ -160,6 +160,14 @@ pub const PROFILES: &[Profile] = &[
         "plain + provided-buffer ring with multishot recv (setting `bufring`)",
     ),
     Profile::ringwork(
+        "uring-coop-bufring",
+        "uring",
+        Some("coop_taskrun,-defer_taskrun,-multishot_accept,bufring"),
+        "COOP_TASKRUN + provided-buffer ring with multishot recv: an armed multishot \
+         receive turns every arriving segment into task work, which without COOP or DEFER \
+         interrupts the worker (compare with uring-bufring)",
+    ),
+    Profile::ringwork(
         "uring-send-zc",
         "uring",
         Some("-coop_taskrun,-defer_taskrun,-multishot_accept,send_zc=16384"),
