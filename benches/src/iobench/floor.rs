@@ -23,13 +23,13 @@ use super::ECHO_BUFFER;
 
 /// Submission queue entries; the completion queue gets twice as many. At most
 /// one operation per connection plus the accept is in flight, far below.
-const RING_ENTRIES: u32 = 1024;
+pub(super) const RING_ENTRIES: u32 = 1024;
 
 /// The operation kinds, in the low two bits of `user_data`.
-const OP_ACCEPT: u64 = 0;
-const OP_RECV: u64 = 1;
-const OP_SEND: u64 = 2;
-const OP_BITS: u32 = 2;
+pub(super) const OP_ACCEPT: u64 = 0;
+pub(super) const OP_RECV: u64 = 1;
+pub(super) const OP_SEND: u64 = 2;
+pub(super) const OP_BITS: u32 = 2;
 
 /// One connection: its socket and its buffer. `buf` is a boxed slice, so its
 /// bytes stay put when the slot vector grows; the slot is emptied only when
@@ -45,14 +45,22 @@ struct Conn {
 }
 
 /// The connections, indexed by slot, and the free slots.
-#[derive(Default)]
-struct Slots {
-    conns: Vec<Option<Conn>>,
+pub(super) struct Slots<C> {
+    pub(super) conns: Vec<Option<C>>,
     free: Vec<usize>,
 }
 
-impl Slots {
-    fn insert(&mut self, conn: Conn) -> usize {
+impl<C> Default for Slots<C> {
+    fn default() -> Self {
+        Slots {
+            conns: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+}
+
+impl<C> Slots<C> {
+    pub(super) fn insert(&mut self, conn: C) -> usize {
         match self.free.pop() {
             Some(slot) => {
                 self.conns[slot] = Some(conn);
@@ -65,7 +73,7 @@ impl Slots {
         }
     }
 
-    fn remove(&mut self, slot: usize) {
+    pub(super) fn remove(&mut self, slot: usize) {
         // Dropping the connection closes its socket.
         if self.conns[slot].take().is_some() {
             self.free.push(slot);
@@ -76,7 +84,7 @@ impl Slots {
 /// Builds the ring, preferring single-issuer + deferred task running (the
 /// cheapest waits, BENCHMARKING.md), falling back to a plain ring on a
 /// kernel without them. Returns the ring and a description of its set-up.
-fn build_ring() -> io::Result<(IoUring, &'static str)> {
+pub(super) fn build_ring() -> io::Result<(IoUring, &'static str)> {
     match IoUring::builder()
         .setup_coop_taskrun()
         .setup_single_issuer()
@@ -88,7 +96,7 @@ fn build_ring() -> io::Result<(IoUring, &'static str)> {
     }
 }
 
-fn accept_sqe(listener: RawFd) -> squeue::Entry {
+pub(super) fn accept_sqe(listener: RawFd) -> squeue::Entry {
     opcode::Accept::new(
         types::Fd(listener),
         std::ptr::null_mut(),
@@ -136,7 +144,7 @@ pub fn serve(
         ring.params().cq_entries()
     ))?;
 
-    let mut slots = Slots::default();
+    let mut slots: Slots<Conn> = Slots::default();
     // Follow-up operations queued while handling completions, submitted
     // together with the next wait.
     let mut queued: Vec<squeue::Entry> = vec![accept_sqe(listener_fd)];
@@ -217,14 +225,14 @@ pub fn serve(
 }
 
 /// Accept errors that concern one connection, not the listener.
-fn is_transient_accept_error(err: &io::Error) -> bool {
+pub(super) fn is_transient_accept_error(err: &io::Error) -> bool {
     matches!(
         err.raw_os_error(),
         Some(libc::EINTR | libc::ECONNABORTED | libc::EAGAIN | libc::EPROTO | libc::EPERM)
     )
 }
 
-fn set_nodelay(fd: RawFd) -> io::Result<()> {
+pub(super) fn set_nodelay(fd: RawFd) -> io::Result<()> {
     let one: libc::c_int = 1;
     // SAFETY: the option value is a live `c_int` of the size passed.
     let res = unsafe {

@@ -22,6 +22,7 @@ pub mod accept_storm;
 pub mod aligned;
 pub mod file_randread;
 pub mod floor;
+pub mod floor_multishot;
 pub mod loadgen;
 pub mod loopback;
 pub mod server;
@@ -309,6 +310,7 @@ fn render_echo(echo: &EchoResults, out: &mut String) {
         server::ServerKind::Tokio => 'T',
         server::ServerKind::TokioCurrentThread => 'C',
         server::ServerKind::Floor => 'F',
+        server::ServerKind::FloorMultishot => 'M',
         server::ServerKind::StdThreads => 'S',
     };
     let legend: Vec<String> = kinds

@@ -19,7 +19,7 @@
 //! completed (messages have a fixed size; the connection's number is in the
 //! first message's header, see `loadgen::EchoStream`).
 
-use super::{floor, sys};
+use super::{floor, floor_multishot, sys};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -57,6 +57,9 @@ pub enum ServerKind {
     TokioCurrentThread,
     /// The hand-written single-thread io_uring loop of [`floor`].
     Floor,
+    /// The same loop with a multishot receive per connection into a
+    /// provided-buffer ring ([`floor_multishot`]; not in `tcp_echo`).
+    FloorMultishot,
     /// A thread per connection, blocking `std::net` I/O: the kernel's
     /// scheduler as the reference for the skewed workload (not in
     /// `tcp_echo`).
@@ -93,6 +96,7 @@ impl ServerKind {
             ServerKind::Tokio => "tokio",
             ServerKind::TokioCurrentThread => "tokio-ct",
             ServerKind::Floor => "floor",
+            ServerKind::FloorMultishot => "floor-multishot",
             ServerKind::StdThreads => "std-threads",
         }
     }
@@ -108,6 +112,7 @@ impl ServerKind {
             ServerKind::Tokio => "tokio",
             ServerKind::TokioCurrentThread => "tokio-ct",
             ServerKind::Floor => "floor",
+            ServerKind::FloorMultishot => "floor-ms",
             ServerKind::StdThreads => "std",
         }
     }
@@ -119,6 +124,7 @@ impl ServerKind {
             ServerKind::StdThreads,
             ServerKind::RingworkEnv,
             ServerKind::TokioCurrentThread,
+            ServerKind::FloorMultishot,
         ])
     }
 
@@ -293,11 +299,12 @@ fn run_server(
         ServerKind::RingworkEnv => serve_ringwork(listener, workers, None, skew, announce),
         ServerKind::Tokio => serve_tokio(listener, workers, skew, announce),
         ServerKind::TokioCurrentThread => serve_tokio_current_thread(listener, skew, announce),
-        ServerKind::Floor if skew.is_some() => Err(io::Error::new(
+        ServerKind::Floor | ServerKind::FloorMultishot if skew.is_some() => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "the floor server has no skewed mode (one thread: no free core to use)",
         )),
         ServerKind::Floor => floor::serve(listener, announce),
+        ServerKind::FloorMultishot => floor_multishot::serve(listener, announce),
         ServerKind::StdThreads => serve_std_threads(listener, skew, announce),
     }
 }

@@ -211,6 +211,12 @@ pub const PROFILES: &[Profile] = &[
         "hand-written single-thread io_uring echo loop, no runtime: the floor",
     ),
     Profile::peer(
+        "floor-multishot",
+        ServerKind::FloorMultishot,
+        "the floor with a multishot receive per connection into a provided-buffer ring \
+         (256 x 16 KiB): the floor of the bufring profiles",
+    ),
+    Profile::peer(
         "std-threads",
         ServerKind::StdThreads,
         "a thread per connection, blocking std::net I/O",
