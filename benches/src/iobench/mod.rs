@@ -311,6 +311,7 @@ fn render_echo(echo: &EchoResults, out: &mut String) {
         server::ServerKind::TokioCurrentThread => 'C',
         server::ServerKind::Floor => 'F',
         server::ServerKind::FloorMultishot => 'M',
+        server::ServerKind::Monoio => 'O',
         server::ServerKind::StdThreads => 'S',
     };
     let legend: Vec<String> = kinds

@@ -57,6 +57,9 @@ pub enum ServerKind {
     TokioCurrentThread,
     /// The hand-written single-thread io_uring loop of [`floor`].
     Floor,
+    /// monoio: a thread-per-core io_uring runtime, one thread per worker,
+    /// each with its own `SO_REUSEPORT` listener (not in `tcp_echo`).
+    Monoio,
     /// The same loop with a multishot receive per connection into a
     /// provided-buffer ring ([`floor_multishot`]; not in `tcp_echo`).
     FloorMultishot,
@@ -97,6 +100,7 @@ impl ServerKind {
             ServerKind::TokioCurrentThread => "tokio-ct",
             ServerKind::Floor => "floor",
             ServerKind::FloorMultishot => "floor-multishot",
+            ServerKind::Monoio => "monoio",
             ServerKind::StdThreads => "std-threads",
         }
     }
@@ -113,6 +117,7 @@ impl ServerKind {
             ServerKind::TokioCurrentThread => "tokio-ct",
             ServerKind::Floor => "floor",
             ServerKind::FloorMultishot => "floor-ms",
+            ServerKind::Monoio => "monoio",
             ServerKind::StdThreads => "std",
         }
     }
@@ -125,6 +130,7 @@ impl ServerKind {
             ServerKind::RingworkEnv,
             ServerKind::TokioCurrentThread,
             ServerKind::FloorMultishot,
+            ServerKind::Monoio,
         ])
     }
 
@@ -262,7 +268,7 @@ pub fn serve(
     if let Some(cpu) = cpu {
         sys::pin_current_thread(cpu)?;
     }
-    let listener = listen_loopback()?;
+    let listener = listen_for(kind)?;
     let port = listener.local_addr()?.port();
     thread::Builder::new()
         .name("serve-control".to_owned())
@@ -305,6 +311,7 @@ fn run_server(
         )),
         ServerKind::Floor => floor::serve(listener, announce),
         ServerKind::FloorMultishot => floor_multishot::serve(listener, announce),
+        ServerKind::Monoio => serve_monoio(listener, workers, skew, announce),
         ServerKind::StdThreads => serve_std_threads(listener, skew, announce),
     }
 }
@@ -331,6 +338,20 @@ fn exit_when_stdin_closes() {
 /// `SO_REUSEADDR` and a backlog of [`LISTEN_BACKLOG`] (the standard library
 /// does not let one choose the backlog).
 pub fn listen_loopback() -> io::Result<TcpListener> {
+    listen_loopback_on(0, false)
+}
+
+/// The listener server `kind` starts with: [`listen_loopback`]'s, and for
+/// monoio with `SO_REUSEPORT`, which it needs to bind one more listener per
+/// thread on the same port.
+fn listen_for(kind: ServerKind) -> io::Result<TcpListener> {
+    listen_loopback_on(0, kind == ServerKind::Monoio)
+}
+
+/// [`listen_loopback`] on `port` (0: an ephemeral one), with `SO_REUSEPORT`
+/// too if `reuse_port` (so that more listeners can bind the same port: the
+/// monoio server's).
+fn listen_loopback_on(port: u16, reuse_port: bool) -> io::Result<TcpListener> {
     // SAFETY: plain socket creation; the result is checked below.
     let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
     let raw = sys::check(raw)?;
@@ -348,9 +369,22 @@ pub fn listen_loopback() -> io::Result<TcpListener> {
         )
     };
     sys::check(res)?;
+    if reuse_port {
+        // SAFETY: the option value is a live `c_int` of the size passed.
+        let res = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_REUSEPORT,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        sys::check(res)?;
+    }
     let addr = libc::sockaddr_in {
         sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: 0,
+        sin_port: port.to_be(),
         sin_addr: libc::in_addr {
             s_addr: u32::from(Ipv4Addr::LOCALHOST).to_be(),
         },
@@ -599,6 +633,102 @@ async fn echo_tokio(
     }
 }
 
+/// monoio, thread per core: `workers` threads, each a monoio runtime on its
+/// own io_uring with its own listener on the same port (`SO_REUSEPORT`: the
+/// kernel spreads new connections over the listeners by a hash of their
+/// addresses), a task per connection that never leaves its thread.
+fn serve_monoio(
+    listener: TcpListener,
+    workers: usize,
+    skew: Option<Skew>,
+    announce: Announce,
+) -> io::Result<()> {
+    let port = listener.local_addr()?.port();
+    let mut listeners = vec![listener];
+    for _ in 1..workers {
+        // Bound (and listening) before the announcement, so that every
+        // connection the client makes can land on any of them.
+        listeners.push(listen_loopback_on(port, true)?);
+    }
+    let (started, all_started) = std::sync::mpsc::channel::<io::Result<()>>();
+    let threads: Vec<_> = listeners
+        .into_iter()
+        .enumerate()
+        .map(|(index, listener)| {
+            let started = started.clone();
+            thread::Builder::new()
+                .name(format!("monoio-echo-{index}"))
+                .spawn(move || -> io::Result<()> {
+                    let runtime = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+                        .with_entries(1024)
+                        .enable_timer()
+                        .build();
+                    let mut runtime = match runtime {
+                        Ok(runtime) => runtime,
+                        Err(err) => {
+                            let said = io::Error::new(err.kind(), err.to_string());
+                            let _ = started.send(Err(err));
+                            return Err(said);
+                        }
+                    };
+                    runtime.block_on(async move {
+                        listener.set_nonblocking(true)?;
+                        let listener = monoio::net::TcpListener::from_std(listener)?;
+                        let _ = started.send(Ok(()));
+                        loop {
+                            let (stream, _) = listener.accept().await?;
+                            stream.set_nodelay(true)?;
+                            drop(monoio::spawn(async move {
+                                if let Err(err) = echo_monoio(stream, SkewState::new(skew)).await {
+                                    report_connection_error("monoio", &err);
+                                }
+                            }));
+                        }
+                    })
+                })
+        })
+        .collect::<io::Result<_>>()?;
+    drop(started);
+    for _ in 0..workers {
+        all_started
+            .recv()
+            .map_err(|_| io::Error::other("a monoio thread ended before it started"))??;
+    }
+    announce(&format!(
+        "monoio {}, thread per core: {workers} threads, each a runtime on its own io_uring \
+         (1024 entries, timer on) with its own SO_REUSEPORT listener, task per connection",
+        "0.2"
+    ))?;
+    for thread in threads {
+        thread
+            .join()
+            .map_err(|_| io::Error::other("a monoio thread panicked"))??;
+    }
+    Ok(())
+}
+
+async fn echo_monoio(
+    mut stream: monoio::net::TcpStream,
+    mut skew: Option<SkewState>,
+) -> io::Result<()> {
+    use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+    let mut buf = Vec::with_capacity(ECHO_BUFFER);
+    loop {
+        buf.clear();
+        let (read, returned) = stream.read(buf).await;
+        buf = returned;
+        if read? == 0 {
+            return Ok(());
+        }
+        if let Some(skew) = &mut skew {
+            skew.on_read(&buf);
+        }
+        let (written, returned) = stream.write_all(buf).await;
+        buf = returned;
+        written?;
+    }
+}
+
 /// tokio's current-thread runtime: the accept loop and every connection's
 /// task on one thread.
 fn serve_tokio_current_thread(
@@ -684,7 +814,7 @@ impl Ready {
 
 #[cfg(test)]
 mod tests {
-    use super::{listen_loopback, run_server, thread_cpu_time, Ready, ServerKind, Skew, SkewState};
+    use super::{listen_for, run_server, thread_cpu_time, Ready, ServerKind, Skew, SkewState};
     use crate::iobench::loadgen::{Client, CpuSample};
     use std::sync::mpsc;
     use std::thread;
@@ -748,7 +878,7 @@ mod tests {
     fn every_server_echoes_every_byte_of_both_phases() {
         let ms = Duration::from_millis;
         for kind in ServerKind::every() {
-            let listener = listen_loopback().unwrap();
+            let listener = listen_for(kind).unwrap();
             let addr = listener.local_addr().unwrap();
             let (ready_tx, ready_rx) = mpsc::channel();
             thread::spawn(move || {

@@ -201,6 +201,12 @@ pub const PROFILES: &[Profile] = &[
         "tokio multi_thread, same worker count, task per connection (epoll via mio)",
     ),
     Profile::peer(
+        "monoio",
+        ServerKind::Monoio,
+        "monoio 0.2 on io_uring, thread per core: as many threads as workers, each with its \
+         own SO_REUSEPORT listener; a connection never leaves its thread",
+    ),
+    Profile::peer(
         "tokio-ct",
         ServerKind::TokioCurrentThread,
         "tokio current_thread, one thread, task per connection",
