@@ -432,3 +432,139 @@ mod tests {
         assert_eq!(wheel.len(), 1);
     }
 }
+
+/// The wheel against a model: a map from timer to deadline, where a timer
+/// fires exactly when time reaches its deadline.
+#[cfg(test)]
+mod model {
+    use super::{Key, Wheel, MAX_DURATION_MS};
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+    use std::task::{Wake, Waker};
+
+    /// A waker that logs its timer's id when woken.
+    struct Tag(usize, Arc<Mutex<Vec<usize>>>);
+    impl Wake for Tag {
+        fn wake(self: Arc<Self>) {
+            self.1.lock().unwrap().push(self.0);
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        /// Arm a timer `delta` ms from now.
+        Insert(u64),
+        /// Disarm the timer of the `n`th key handed out (modulo their
+        /// number; possibly fired or removed already: a stale key).
+        Remove(usize),
+        /// Advance time by `delta` ms.
+        Advance(u64),
+        /// Advance to the wheel's next expiration, as a parked worker does.
+        AdvanceToNext,
+    }
+
+    /// Distances that hit every level, the 1 ms edges of slots, and the
+    /// far, parked deadlines.
+    fn delta() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            0u64..70,
+            60u64..4200,
+            4000u64..300_000,
+            (0u64..6).prop_map(|level| 1u64 << (6 * level)),
+            (0u64..6).prop_map(|level| (1u64 << (6 * level)) - 1),
+            (MAX_DURATION_MS - 2)..(MAX_DURATION_MS + 2),
+            Just(u64::MAX / 4),
+        ]
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            4 => delta().prop_map(Step::Insert),
+            2 => any::<usize>().prop_map(Step::Remove),
+            3 => delta().prop_map(Step::Advance),
+            2 => Just(Step::AdvanceToNext),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Every timer fires exactly once, in the `advance` that reaches its
+        /// deadline (never before, never after); removed ones never;
+        /// `contains`, `len` and `next_expiration` agree with the model.
+        #[test]
+        fn the_wheel_fires_what_a_sorted_map_of_deadlines_would(
+            steps in proptest::collection::vec(step(), 1..120)
+        ) {
+            let log = Arc::new(Mutex::new(Vec::new()));
+            let mut wheel = Wheel::new();
+            let mut now = 0u64;
+            let mut live: BTreeMap<usize, u64> = BTreeMap::new();
+            let mut keys: Vec<(usize, Key)> = Vec::new();
+            let mut fired = Vec::new();
+            for (id, step) in steps.into_iter().enumerate() {
+                match step {
+                    Step::Insert(delta) => {
+                        let deadline = now.saturating_add(delta);
+                        let waker = Waker::from(Arc::new(Tag(id, log.clone())));
+                        match wheel.insert(deadline, waker) {
+                            Some(key) => {
+                                prop_assert!(deadline > now);
+                                live.insert(id, deadline);
+                                keys.push((id, key));
+                            }
+                            None => prop_assert!(deadline <= now, "a future deadline refused"),
+                        }
+                    }
+                    Step::Remove(n) => {
+                        if keys.is_empty() {
+                            continue;
+                        }
+                        let (timer, key) = keys[n % keys.len()];
+                        let removed = wheel.remove(key).is_some();
+                        prop_assert_eq!(removed, live.remove(&timer).is_some());
+                    }
+                    Step::Advance(_) | Step::AdvanceToNext => {
+                        let to = match step {
+                            Step::Advance(delta) => now.saturating_add(delta),
+                            _ => match wheel.next_expiration() {
+                                Some(next) => next.max(now),
+                                None => continue,
+                            },
+                        };
+                        wheel.advance(to, &mut fired);
+                        fired.drain(..).for_each(Waker::wake);
+                        now = to;
+                        let mut got = std::mem::take(&mut *log.lock().unwrap());
+                        got.sort_unstable();
+                        let due: Vec<usize> = live
+                            .iter()
+                            .filter(|(_, &deadline)| deadline <= now)
+                            .map(|(&timer, _)| timer)
+                            .collect();
+                        for timer in &due {
+                            live.remove(timer);
+                        }
+                        prop_assert_eq!(got, due, "fired at {}", now);
+                    }
+                }
+                prop_assert_eq!(wheel.len(), live.len());
+                for (timer, key) in &keys {
+                    prop_assert_eq!(wheel.contains(*key), live.contains_key(timer));
+                }
+                match live.values().min() {
+                    Some(&earliest) => {
+                        let next = wheel.next_expiration();
+                        prop_assert!(
+                            next.is_some_and(|next| next <= earliest && next >= now),
+                            "next_expiration {:?}, earliest deadline {}, now {}",
+                            next, earliest, now
+                        );
+                    }
+                    None => prop_assert_eq!(wheel.next_expiration(), None),
+                }
+            }
+        }
+    }
+}
