@@ -94,7 +94,8 @@ struct MatrixArgs {
     #[arg(long, value_delimiter = ',', value_name = "NAME[,NAME]")]
     profiles: Vec<String>,
 
-    /// Columns to run (comma-separated; default all). See --list.
+    /// Columns to run (comma-separated; default: echo_64, echo_16k,
+    /// accept_storm, file_randread; `all` for every one). See --list.
     #[arg(long, value_delimiter = ',', value_name = "NAME[,NAME]")]
     workloads: Vec<String>,
 
@@ -235,7 +236,11 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             ServerKind::names()
         )
     })?;
-    iobench::server::serve(kind, args.workers as usize, args.cpu, args.skew)
+    let service = match args.skew {
+        Some(skew) => iobench::server::Service::Skewed(skew),
+        None => iobench::server::Service::Echo,
+    };
+    iobench::server::serve(kind, args.workers as usize, args.cpu, service)
         .map_err(|err| format!("serve {}: {err}", kind.name()))
 }
 
@@ -452,9 +457,14 @@ fn run_matrix(args: MatrixArgs) -> Result<(), String> {
             .map_or(matrix::default_rounds(scale), |rounds| rounds as usize);
         for workload in matrix_profile::WORKLOADS {
             println!(
-                "{:<24} {}: {}",
+                "{:<24} {}{}: {}",
                 workload.name,
-                workload.cpu_unit(),
+                workload.headline_name(),
+                if workload.default {
+                    ""
+                } else {
+                    " [not in the default set: name it, or --workloads all]"
+                },
                 matrix::describe(workload, scale, rounds)
             );
         }

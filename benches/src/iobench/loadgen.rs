@@ -186,10 +186,15 @@ pub struct CpuSample {
 }
 
 /// What a closed-loop phase measured.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ClosedLoop {
     /// Echoes completed per second in the measured window.
     pub msgs_per_sec: f64,
+    /// With [`Client::closed_loop_timed`], the latencies (ns, from each
+    /// message's send to the end of its echo) of the messages sent inside
+    /// the window by the connections at or above [`Client::set_heavy`]'s
+    /// number, sorted; else empty.
+    pub latencies_ns: Vec<u64>,
 }
 
 /// What an open-loop phase measured.
@@ -420,7 +425,23 @@ impl Client {
     /// Closed loop: one message in flight per connection; `warm` unmeasured,
     /// then `measure` counted.
     pub fn closed_loop(&mut self, warm: Duration, measure: Duration) -> io::Result<ClosedLoop> {
+        self.closed(warm, measure, false)
+    }
+
+    /// [`closed_loop`](Client::closed_loop) that also keeps the plain
+    /// connections' latencies (the skewed workload's saturation figure).
+    pub fn closed_loop_timed(
+        &mut self,
+        warm: Duration,
+        measure: Duration,
+    ) -> io::Result<ClosedLoop> {
+        self.closed(warm, measure, true)
+    }
+
+    fn closed(&mut self, warm: Duration, measure: Duration, timed: bool) -> io::Result<ClosedLoop> {
         let start = Instant::now();
+        let heavy = self.heavy;
+        let mut latencies = Vec::new();
         let window_start = warm.as_nanos() as u64;
         let window_end = (warm + measure).as_nanos() as u64;
         for index in 0..self.conns.len() {
@@ -437,7 +458,10 @@ impl Client {
             self.poll(wait, false)?;
             let now = start.elapsed().as_nanos() as u64;
             std::mem::swap(&mut done, &mut self.done);
-            for &(index, _) in &done {
+            for &(index, sent) in &done {
+                if timed && index >= heavy && sent >= window_start && sent < window_end {
+                    latencies.push(now - sent);
+                }
                 if now < window_end {
                     if now >= window_start {
                         counted += 1;
@@ -447,9 +471,15 @@ impl Client {
             }
             done.clear();
         }
-        self.drain(|_, _| {})?;
+        self.drain(|index, sent| {
+            if timed && index >= heavy && sent >= window_start {
+                latencies.push(start.elapsed().as_nanos() as u64 - sent);
+            }
+        })?;
+        latencies.sort_unstable();
         Ok(ClosedLoop {
             msgs_per_sec: counted as f64 / measure.as_secs_f64(),
+            latencies_ns: latencies,
         })
     }
 

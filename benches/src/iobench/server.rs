@@ -13,6 +13,9 @@
 //! buffer of [`ECHO_BUFFER`] bytes and writing all it read before reading
 //! again; every accepted socket gets `TCP_NODELAY`.
 //!
+//! What a connection gets is the server's [`Service`]: the echo (the
+//! default) or the echo with a [`Skew`].
+//!
 //! With a [`Skew`] (the `skewed` workload, `serve --skew`), the connections
 //! the client numbered below `Skew::heavy` are "heavy": before echoing, the
 //! server spins `Skew::compute` of CPU for every message the bytes it read
@@ -177,6 +180,33 @@ impl Skew {
     }
 }
 
+/// What the server does with each connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Service {
+    /// Echo every byte.
+    #[default]
+    Echo,
+    /// Echo, spinning the skew's compute on heavy connections.
+    Skewed(Skew),
+}
+
+impl Service {
+    /// The arguments of `serve` that ask for it.
+    pub fn args(self) -> Vec<String> {
+        match self {
+            Service::Echo => Vec::new(),
+            Service::Skewed(skew) => vec!["--skew".to_owned(), skew.to_arg()],
+        }
+    }
+
+    fn skew(self) -> Option<SkewState> {
+        match self {
+            Service::Skewed(skew) => SkewState::new(Some(skew)),
+            Service::Echo => None,
+        }
+    }
+}
+
 /// One connection's side of a [`Skew`]: which connection it is, and where
 /// in its message stream the bytes read so far end.
 #[derive(Debug, Clone)]
@@ -251,7 +281,7 @@ pub fn serve(
     kind: ServerKind,
     workers: usize,
     cpu: Option<usize>,
-    skew: Option<Skew>,
+    service: Service,
 ) -> io::Result<()> {
     if let Some(cpu) = cpu {
         sys::pin_current_thread(cpu)?;
@@ -261,7 +291,7 @@ pub fn serve(
     thread::Builder::new()
         .name("serve-control".to_owned())
         .spawn(exit_when_stdin_closes)?;
-    run_server(kind, listener, workers, skew, move |description| {
+    run_server(kind, listener, workers, service, move |description| {
         announce(port, description)
     })
 }
@@ -275,7 +305,7 @@ fn run_server(
     kind: ServerKind,
     listener: TcpListener,
     workers: usize,
-    skew: Option<Skew>,
+    service: Service,
     announce: impl FnOnce(&str) -> io::Result<()> + Send + 'static,
 ) -> io::Result<()> {
     let announce: Announce = Box::new(announce);
@@ -287,18 +317,20 @@ fn run_server(
             listener,
             workers,
             Some(RingworkProfile::of(kind)),
-            skew,
+            service,
             announce,
         ),
-        ServerKind::RingworkEnv => serve_ringwork(listener, workers, None, skew, announce),
-        ServerKind::Tokio => serve_tokio(listener, workers, skew, announce),
-        ServerKind::TokioCurrentThread => serve_tokio_current_thread(listener, skew, announce),
-        ServerKind::Floor if skew.is_some() => Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "the floor server has no skewed mode (one thread: no free core to use)",
-        )),
-        ServerKind::Floor => floor::serve(listener, announce),
-        ServerKind::StdThreads => serve_std_threads(listener, skew, announce),
+        ServerKind::RingworkEnv => serve_ringwork(listener, workers, None, service, announce),
+        ServerKind::Tokio => serve_tokio(listener, workers, service, announce),
+        ServerKind::TokioCurrentThread => serve_tokio_current_thread(listener, service, announce),
+        ServerKind::Floor => match service {
+            Service::Skewed(_) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the floor server has no skewed mode (one thread: no free core to use)",
+            )),
+            Service::Echo => floor::serve(listener, announce),
+        },
+        ServerKind::StdThreads => serve_std_threads(listener, service, announce),
     }
 }
 
@@ -406,7 +438,7 @@ fn serve_ringwork(
     listener: TcpListener,
     workers: usize,
     profile: Option<RingworkProfile>,
-    skew: Option<Skew>,
+    service: Service,
     announce: Announce,
 ) -> io::Result<()> {
     let mut builder = ringwork::runtime::Builder::new_multi_thread();
@@ -464,7 +496,7 @@ fn serve_ringwork(
                 .map_or_else(String::new, |reason| format!(", fell back: {reason}"))
         ),
     };
-    let accept_loop = runtime.spawn(accept_ringwork(listener, description, skew, announce));
+    let accept_loop = runtime.spawn(accept_ringwork(listener, description, service, announce));
     runtime
         .block_on(accept_loop)
         .map_err(|err| io::Error::other(format!("ringwork accept loop failed: {err}")))?
@@ -473,7 +505,7 @@ fn serve_ringwork(
 async fn accept_ringwork(
     listener: TcpListener,
     description: String,
-    skew: Option<Skew>,
+    service: Service,
     announce: Announce,
 ) -> io::Result<()> {
     let listener = ringwork::net::TcpListener::from_std(listener)?;
@@ -482,11 +514,23 @@ async fn accept_ringwork(
         let (stream, _) = listener.accept().await?;
         stream.set_nodelay(true)?;
         // Detached: the task runs on its own until the connection ends.
-        drop(ringwork::spawn(async move {
-            if let Err(err) = echo_ringwork(stream, SkewState::new(skew)).await {
-                report_connection_error("ringwork", &err);
-            }
-        }));
+        let task = match service {
+            Service::Echo | Service::Skewed(_) => ringwork::spawn(report_errors(
+                "ringwork",
+                echo_ringwork(stream, service.skew()),
+            )),
+        };
+        drop(task);
+    }
+}
+
+/// Runs a connection's future and reports its error, if any.
+async fn report_errors(
+    server: &'static str,
+    connection: impl std::future::Future<Output = io::Result<()>>,
+) {
+    if let Err(err) = connection.await {
+        report_connection_error(server, &err);
     }
 }
 
@@ -533,7 +577,7 @@ async fn echo_ringwork(
 fn serve_tokio(
     listener: TcpListener,
     workers: usize,
-    skew: Option<Skew>,
+    service: Service,
     announce: Announce,
 ) -> io::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -547,7 +591,7 @@ fn serve_tokio(
         "tokio multi_thread, {workers} workers, task per connection; enable_all(): I/O driver \
          (epoll, via mio) and time driver"
     );
-    let accept_loop = runtime.spawn(accept_tokio(listener, description, skew, announce));
+    let accept_loop = runtime.spawn(accept_tokio(listener, description, service, announce));
     runtime
         .block_on(accept_loop)
         .map_err(|err| io::Error::other(format!("tokio accept loop failed: {err}")))?
@@ -556,7 +600,7 @@ fn serve_tokio(
 async fn accept_tokio(
     listener: TcpListener,
     description: String,
-    skew: Option<Skew>,
+    service: Service,
     announce: Announce,
 ) -> io::Result<()> {
     listener.set_nonblocking(true)?;
@@ -566,11 +610,12 @@ async fn accept_tokio(
         let (stream, _) = listener.accept().await?;
         stream.set_nodelay(true)?;
         // Detached: the task runs on its own until the connection ends.
-        drop(tokio::spawn(async move {
-            if let Err(err) = echo_tokio(stream, SkewState::new(skew)).await {
-                report_connection_error("tokio", &err);
+        let task = match service {
+            Service::Echo | Service::Skewed(_) => {
+                tokio::spawn(report_errors("tokio", echo_tokio(stream, service.skew())))
             }
-        }));
+        };
+        drop(task);
     }
 }
 
@@ -596,7 +641,7 @@ async fn echo_tokio(
 /// task on one thread.
 fn serve_tokio_current_thread(
     listener: TcpListener,
-    skew: Option<Skew>,
+    service: Service,
     announce: Announce,
 ) -> io::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -605,13 +650,13 @@ fn serve_tokio_current_thread(
     let description = "tokio current_thread, 1 thread, task per connection; enable_all(): I/O \
                        driver (epoll, via mio) and time driver"
         .to_owned();
-    runtime.block_on(accept_tokio(listener, description, skew, announce))
+    runtime.block_on(accept_tokio(listener, description, service, announce))
 }
 
 /// A thread per connection, blocking reads and writes.
 fn serve_std_threads(
     listener: TcpListener,
-    skew: Option<Skew>,
+    service: Service,
     announce: Announce,
 ) -> io::Result<()> {
     announce("std::net, a thread per connection, blocking I/O")?;
@@ -621,7 +666,7 @@ fn serve_std_threads(
         thread::Builder::new()
             .name("std-echo".to_owned())
             .spawn(move || {
-                if let Err(err) = echo_std(stream, SkewState::new(skew)) {
+                if let Err(err) = echo_std(stream, service.skew()) {
                     report_connection_error("std-threads", &err);
                 }
             })?;
@@ -677,7 +722,9 @@ impl Ready {
 
 #[cfg(test)]
 mod tests {
-    use super::{listen_loopback, run_server, thread_cpu_time, Ready, ServerKind, Skew, SkewState};
+    use super::{
+        listen_loopback, run_server, thread_cpu_time, Ready, ServerKind, Service, Skew, SkewState,
+    };
     use crate::iobench::loadgen::{Client, CpuSample};
     use std::sync::mpsc;
     use std::thread;
@@ -745,7 +792,7 @@ mod tests {
             let addr = listener.local_addr().unwrap();
             let (ready_tx, ready_rx) = mpsc::channel();
             thread::spawn(move || {
-                let result = run_server(kind, listener, 2, None, move |_| {
+                let result = run_server(kind, listener, 2, Service::Echo, move |_| {
                     let _ = ready_tx.send(());
                     Ok(())
                 });

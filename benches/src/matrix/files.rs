@@ -163,13 +163,11 @@ impl FileBench {
         };
         Ok((
             Measurement {
-                cpu_us_per_op: cpu.as_secs_f64() * 1e6 / self.reads as f64,
-                ops_per_sec: self.reads as f64 / elapsed.as_secs_f64(),
-                p50_us: None,
-                p99_us: None,
-                p999_us: None,
                 server_cpu_share: Some(cpu.as_secs_f64() / elapsed.as_secs_f64()),
-                other_cpu_share: None,
+                ..Measurement::new(
+                    cpu.as_secs_f64() * 1e6 / self.reads as f64,
+                    self.reads as f64 / elapsed.as_secs_f64(),
+                )
             },
             description,
         ))

@@ -13,7 +13,12 @@
 //! profile the runtime, the kernel or a limit refuses is an `n/a` cell with
 //! the error, and the run goes on. The headline figure is the server's CPU
 //! time per operation at a fixed offered rate, divided by the baseline
-//! profile's (`epoll`) in the same round.
+//! profile's (`epoll`) in the same round — except where a workload's
+//! [`Layout`](report::Layout) names another (the skewed columns: the plain
+//! connections' p99, also divided by std-threads'; their servers and
+//! client are not pinned). Columns beyond the echo, accept and file ones
+//! are not in the default set (`--workloads NAME` or `--workloads all`):
+//! the default set already takes ~17 min at full scale.
 
 pub mod chart;
 pub mod environment;
@@ -23,6 +28,8 @@ pub mod report;
 
 use crate::iobench::accept_storm::{self, StormConfig};
 use crate::iobench::loopback::{self, Mode};
+use crate::iobench::server::Service;
+use crate::iobench::skewed::{self, SkewedConfig};
 use crate::iobench::tcp_echo::{self, EchoConfig, ServerProcess, StderrSink};
 use crate::iobench::{rotate, tcp_echo::CLIENT_CPU, tcp_echo::SERVER_CPU};
 use crate::runner::Watchdog;
@@ -30,7 +37,9 @@ use crate::workloads::Scale;
 use environment::Environment;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use profile::{MatrixWorkload, Profile, WorkloadKind, BASELINE};
-use report::{Cell, MatrixReport, MatrixSettings, Measurement, Outcome, ProfileInfo, RoundInfo};
+use report::{
+    Cell, Figure, MatrixReport, MatrixSettings, Measurement, Outcome, ProfileInfo, RoundInfo,
+};
 use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -110,6 +119,25 @@ pub fn storm_config(scale: Scale, rounds: usize) -> StormConfig {
     config
 }
 
+/// A skewed workload's sizes: `heavy` of 100 connections cost the server
+/// `compute_us` per message; a closed loop at saturation, then the open
+/// loop at 20k msgs/s (which asks the heavy ones for 0.4 cores in both
+/// settings of the matrix).
+pub fn skewed_config(scale: Scale, rounds: usize, heavy: usize, compute_us: u64) -> SkewedConfig {
+    let ms = Duration::from_millis;
+    let mut config = SkewedConfig::new(scale, rounds);
+    config.heavy = heavy;
+    config.compute = Duration::from_micros(compute_us);
+    let (closed_warm, closed_measure, warm, measure) = match scale {
+        Scale::Full => (ms(100), ms(400), ms(300), ms(1000)),
+        Scale::Quick => (ms(50), ms(200), ms(200), ms(500)),
+    };
+    config.closed = Some((closed_warm, closed_measure));
+    config.warm = warm;
+    config.measure = measure;
+    config
+}
+
 /// A workload's size and method in words.
 pub fn describe(workload: &MatrixWorkload, scale: Scale, rounds: usize) -> String {
     match workload.kind {
@@ -139,6 +167,24 @@ pub fn describe(workload: &MatrixWorkload, scale: Scale, rounds: usize) -> Strin
                 "{reads} x 4 KiB random reads, 32 in flight, {} MiB file, in the benchmark \
                  process (no server); CPU per read = this process's CPU clock over the reads",
                 bytes >> 20
+            )
+        }
+        WorkloadKind::Skewed { heavy, compute_us } => {
+            let config = skewed_config(scale, rounds, heavy, compute_us);
+            let (closed_warm, closed_measure) = config.closed.unwrap_or_default();
+            format!(
+                "{}; server and client NOT pinned (the server's threads may use both cores); \
+                 closed loop at saturation {:.1} s after {:.1} s (msgs/s over all connections, \
+                 plain connections' p99 from send to echo), then open loop {:.1} s after {:.1} \
+                 s: headline = plain connections' p99 from intended send times, ratios per \
+                 round to the epoll baseline and to std-threads (the kernel's scheduler); \
+                 heavy connections ask for {:.2} cores",
+                config.size(),
+                closed_measure.as_secs_f64(),
+                closed_warm.as_secs_f64(),
+                config.measure.as_secs_f64(),
+                config.warm.as_secs_f64(),
+                config.heavy_cores()
             )
         }
     }
@@ -334,11 +380,7 @@ pub fn run(options: &MatrixOptions) -> io::Result<MatrixReport> {
             report::summarise(
                 workload.name,
                 size,
-                (
-                    workload.cpu_unit(),
-                    workload.rate_unit(),
-                    workload.has_latency(),
-                ),
+                &workload.layout(),
                 &names,
                 BASELINE,
                 options.rounds,
@@ -361,7 +403,8 @@ pub fn run(options: &MatrixOptions) -> io::Result<MatrixReport> {
             fast_threshold: options.fast_threshold,
             pinning: format!(
                 "every server thread pinned to CPU {SERVER_CPU} (an SQPOLL thread inherits \
-                 it), load generators pinned to CPU {CLIENT_CPU}"
+                 it), load generators pinned to CPU {CLIENT_CPU}, except in the skewed \
+                 columns (nothing pinned)"
             ),
         },
         profiles: options
@@ -387,16 +430,26 @@ pub fn run(options: &MatrixOptions) -> io::Result<MatrixReport> {
 /// One progress line.
 fn cell_line(label: &str, mode: Mode, outcome: &Outcome, workload: &MatrixWorkload) -> String {
     match outcome {
-        Outcome::Measured(m) => format!(
-            "{label}: {} {:.2} {}, {:.0} {}{}",
-            mode.letter(),
-            m.cpu_us_per_op,
-            workload.cpu_unit(),
-            m.ops_per_sec,
-            workload.rate_unit(),
-            m.p99_us
-                .map_or_else(String::new, |p99| format!(", p99 {p99:.0} us"))
-        ),
+        Outcome::Measured(m) => {
+            let (headline, name) = workload.layout().headline;
+            let mut line = format!(
+                "{label}: {} {:.2} {}, {:.2} {}, {:.0} {}",
+                mode.letter(),
+                headline.of(m).unwrap_or(f64::NAN),
+                name,
+                m.cpu_us_per_op,
+                workload.cpu_unit(),
+                m.ops_per_sec,
+                workload.rate_unit(),
+            );
+            if let Some(p99) = m.p99_us.filter(|_| headline != Figure::P99) {
+                line.push_str(&format!(", p99 {p99:.0} us"));
+            }
+            if let Some(p99) = m.closed_p99_us {
+                line.push_str(&format!(", closed-loop plain p99 {p99:.0} us"));
+            }
+            line
+        }
         Outcome::NotAvailable { reason } => format!("{label}: n/a ({reason})"),
     }
 }
@@ -410,12 +463,21 @@ fn run_cell(
     sink: StderrSink,
 ) -> Result<(Measurement, String), String> {
     let na = |err: io::Error| report::not_available_reason(&err.to_string());
+    // The skewed columns leave the server unpinned: work stealing needs the
+    // second core.
+    let (cpu, service) = match workload.kind {
+        WorkloadKind::Skewed { heavy, compute_us } => (
+            None,
+            Service::Skewed(skewed_config(options.scale, options.rounds, heavy, compute_us).skew()),
+        ),
+        _ => (Some(SERVER_CPU), Service::Echo),
+    };
     let (server, ready) = ServerProcess::start_with_env(
         profile.server,
         options.workers,
         options.ringwork_seed,
-        Some(SERVER_CPU),
-        None,
+        cpu,
+        service,
         &profile.env(),
         sink,
     )
@@ -433,13 +495,12 @@ fn run_cell(
                 );
             }
             Measurement {
-                cpu_us_per_op: cpu,
-                ops_per_sec: measured.closed_msgs_per_sec,
                 p50_us: Some(measured.latency_us(0.50)),
                 p99_us: Some(measured.latency_us(0.99)),
                 p999_us: Some(measured.latency_us(0.999)),
                 server_cpu_share: Some(measured.cpu.as_secs_f64() / measured.window.as_secs_f64()),
                 other_cpu_share: Some(measured.other_cpu_share),
+                ..Measurement::new(cpu, measured.closed_msgs_per_sec)
             }
         }
         WorkloadKind::FileRandread => {
@@ -448,14 +509,25 @@ fn run_cell(
         WorkloadKind::AcceptStorm => {
             let config = storm_config(options.scale, options.rounds);
             let storm = accept_storm::measure(server, ready.addr, &config).map_err(na)?;
+            Measurement::new(storm.cpu_us_per_conn, storm.conns_per_sec)
+        }
+        WorkloadKind::Skewed { heavy, compute_us } => {
+            let config = skewed_config(options.scale, options.rounds, heavy, compute_us);
+            let measured = skewed::measure(server, ready.addr, &config).map_err(na)?;
+            if !measured.plain_p99_us.is_finite() {
+                return Err("no plain echo completed in the open loop's window".to_owned());
+            }
             Measurement {
-                cpu_us_per_op: storm.cpu_us_per_conn,
-                ops_per_sec: storm.conns_per_sec,
-                p50_us: None,
-                p99_us: None,
-                p999_us: None,
-                server_cpu_share: None,
-                other_cpu_share: None,
+                p50_us: Some(measured.plain_p50_us),
+                p99_us: Some(measured.plain_p99_us),
+                p999_us: Some(measured.plain_p999_us),
+                server_cpu_share: Some(measured.server_cores),
+                heavy_p99_us: Some(measured.heavy_p99_us),
+                closed_p99_us: measured.closed_plain_p99_us,
+                ..Measurement::new(
+                    measured.cpu_us_per_msg,
+                    measured.closed_msgs_per_sec.unwrap_or(f64::NAN),
+                )
             }
         }
     };
@@ -475,17 +547,8 @@ pub fn write_outputs(report: &MatrixReport, dir: &Path) -> io::Result<Vec<PathBu
     std::fs::write(&path, report.render_markdown())?;
     written.push(path);
     for summary in &report.summaries {
-        let (second, second_name): (chart::SecondFigure, &str) = if summary.has_latency {
-            (
-                per_round(report, &summary.workload, |m| m.p99_us),
-                "p99 latency, us",
-            )
-        } else {
-            (
-                per_round(report, &summary.workload, |m| Some(m.ops_per_sec)),
-                summary.rate_unit.as_str(),
-            )
-        };
+        let (figure, second_name) = &summary.second;
+        let second = per_round(report, &summary.workload, *figure);
         let path = dir.join(format!("{}.svg", summary.workload));
         chart::write(
             summary,
@@ -500,11 +563,7 @@ pub fn write_outputs(report: &MatrixReport, dir: &Path) -> io::Result<Vec<PathBu
 }
 
 /// Per row of `workload`'s table, one value per measured round.
-fn per_round(
-    report: &MatrixReport,
-    workload: &str,
-    metric: fn(&Measurement) -> Option<f64>,
-) -> chart::SecondFigure {
+fn per_round(report: &MatrixReport, workload: &str, figure: Figure) -> chart::SecondFigure {
     let summary = report
         .summaries
         .iter()
@@ -518,7 +577,7 @@ fn per_round(
                     .cells
                     .iter()
                     .filter(|cell| cell.workload == workload && cell.profile == row.profile)
-                    .filter_map(|cell| cell.measured().and_then(metric))
+                    .filter_map(|cell| cell.measured().and_then(|m| figure.of(m)))
                     .collect()
             })
             .collect()
