@@ -81,6 +81,11 @@ struct ServeArgs {
     /// of SIZE bytes (see `iobench::server::Skew`).
     #[arg(long, value_parser = iobench::server::Skew::parse)]
     skew: Option<iobench::server::Skew>,
+
+    /// The idle-connections service: echo, waiting for each read in the
+    /// server's lowest-memory way (see `iobench::idle_conns`).
+    #[arg(long, conflicts_with = "skew")]
+    idle: bool,
 }
 
 #[derive(Debug, Args)]
@@ -236,9 +241,10 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             ServerKind::names()
         )
     })?;
-    let service = match args.skew {
-        Some(skew) => iobench::server::Service::Skewed(skew),
-        None => iobench::server::Service::Echo,
+    let service = match (args.skew, args.idle) {
+        (Some(skew), _) => iobench::server::Service::Skewed(skew),
+        (None, true) => iobench::server::Service::Idle,
+        (None, false) => iobench::server::Service::Echo,
     };
     iobench::server::serve(kind, args.workers as usize, args.cpu, service)
         .map_err(|err| format!("serve {}: {err}", kind.name()))

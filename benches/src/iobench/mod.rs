@@ -22,6 +22,7 @@ pub mod accept_storm;
 pub mod aligned;
 pub mod file_randread;
 pub mod floor;
+pub mod idle_conns;
 pub mod loadgen;
 pub mod loopback;
 pub mod server;

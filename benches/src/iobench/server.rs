@@ -14,7 +14,10 @@
 //! again; every accepted socket gets `TCP_NODELAY`.
 //!
 //! What a connection gets is the server's [`Service`]: the echo (the
-//! default) or the echo with a [`Skew`].
+//! default), the echo with a [`Skew`], or the echo waiting for each read in
+//! the runtime's lowest-memory way ([`Service::Idle`], `idle_conns.rs`).
+//! Every server raises its soft `RLIMIT_NOFILE` to the hard limit first
+//! (10,000 idle connections need it).
 //!
 //! With a [`Skew`] (the `skewed` workload, `serve --skew`), the connections
 //! the client numbered below `Skew::heavy` are "heavy": before echoing, the
@@ -22,7 +25,7 @@
 //! completed (messages have a fixed size; the connection's number is in the
 //! first message's header, see `loadgen::EchoStream`).
 
-use super::{floor, sys};
+use super::{floor, idle_conns, sys};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -188,6 +191,9 @@ pub enum Service {
     Echo,
     /// Echo, spinning the skew's compute on heavy connections.
     Skewed(Skew),
+    /// Echo, waiting for each read in the runtime's lowest-memory way
+    /// (`idle_conns`).
+    Idle,
 }
 
 impl Service {
@@ -196,13 +202,14 @@ impl Service {
         match self {
             Service::Echo => Vec::new(),
             Service::Skewed(skew) => vec!["--skew".to_owned(), skew.to_arg()],
+            Service::Idle => vec!["--idle".to_owned()],
         }
     }
 
     fn skew(self) -> Option<SkewState> {
         match self {
             Service::Skewed(skew) => SkewState::new(Some(skew)),
-            Service::Echo => None,
+            Service::Echo | Service::Idle => None,
         }
     }
 }
@@ -286,6 +293,7 @@ pub fn serve(
     if let Some(cpu) = cpu {
         sys::pin_current_thread(cpu)?;
     }
+    sys::raise_nofile_limit()?;
     let listener = listen_loopback()?;
     let port = listener.local_addr()?.port();
     thread::Builder::new()
@@ -329,6 +337,17 @@ fn run_server(
                 "the floor server has no skewed mode (one thread: no free core to use)",
             )),
             Service::Echo => floor::serve(listener, announce),
+            Service::Idle => floor::serve(
+                listener,
+                Box::new(move |description: &str| {
+                    announce(&format!(
+                        "{description}; {}a RECV into the connection's {} KiB buffer (zeroed \
+                         at accept) always in flight",
+                        idle_conns::PENDING_PREFIX,
+                        ECHO_BUFFER / 1024
+                    ))
+                }),
+            ),
         },
         ServerKind::StdThreads => serve_std_threads(listener, service, announce),
     }
@@ -468,7 +487,7 @@ fn serve_ringwork(
     } else {
         "from the environment"
     };
-    let description = match handle.uring_features() {
+    let mut description = match handle.uring_features() {
         Some(features) if in_use == Some(ringwork::io::DriverKind::Uring) => format!(
             "ringwork multi-thread, {workers} workers, task per connection, seed {:#x}; \
              driver io_uring ({checked}): sq={} cq={} coop_taskrun={} defer_taskrun={} \
@@ -496,6 +515,13 @@ fn serve_ringwork(
                 .map_or_else(String::new, |reason| format!(", fell back: {reason}"))
         ),
     };
+    if service == Service::Idle {
+        description.push_str(&format!(
+            "; {}{}",
+            idle_conns::PENDING_PREFIX,
+            idle_conns::ringwork_pending_read(handle)
+        ));
+    }
     let accept_loop = runtime.spawn(accept_ringwork(listener, description, service, announce));
     runtime
         .block_on(accept_loop)
@@ -515,7 +541,9 @@ async fn accept_ringwork(
         stream.set_nodelay(true)?;
         // Detached: the task runs on its own until the connection ends.
         let task = match service {
-            Service::Echo | Service::Skewed(_) => ringwork::spawn(report_errors(
+            // ringwork's echo already waits in its lowest-memory way (see
+            // `idle_conns`).
+            Service::Echo | Service::Skewed(_) | Service::Idle => ringwork::spawn(report_errors(
                 "ringwork",
                 echo_ringwork(stream, service.skew()),
             )),
@@ -589,7 +617,8 @@ fn serve_tokio(
         .build()?;
     let description = format!(
         "tokio multi_thread, {workers} workers, task per connection; enable_all(): I/O driver \
-         (epoll, via mio) and time driver"
+         (epoll, via mio) and time driver{}",
+        idle_conns::tokio_pending_read(service)
     );
     let accept_loop = runtime.spawn(accept_tokio(listener, description, service, announce));
     runtime
@@ -614,6 +643,7 @@ async fn accept_tokio(
             Service::Echo | Service::Skewed(_) => {
                 tokio::spawn(report_errors("tokio", echo_tokio(stream, service.skew())))
             }
+            Service::Idle => tokio::spawn(report_errors("tokio", idle_conns::serve_tokio(stream))),
         };
         drop(task);
     }
@@ -647,9 +677,11 @@ fn serve_tokio_current_thread(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let description = "tokio current_thread, 1 thread, task per connection; enable_all(): I/O \
-                       driver (epoll, via mio) and time driver"
-        .to_owned();
+    let description = format!(
+        "tokio current_thread, 1 thread, task per connection; enable_all(): I/O driver (epoll, \
+         via mio) and time driver{}",
+        idle_conns::tokio_pending_read(service)
+    );
     runtime.block_on(accept_tokio(listener, description, service, announce))
 }
 
@@ -659,7 +691,16 @@ fn serve_std_threads(
     service: Service,
     announce: Announce,
 ) -> io::Result<()> {
-    announce("std::net, a thread per connection, blocking I/O")?;
+    let mut description = "std::net, a thread per connection, blocking I/O".to_owned();
+    if service == Service::Idle {
+        description.push_str(&format!(
+            "; {}a blocking read() into the thread's {} KiB Vec (allocated zeroed at accept), \
+             on a thread with the default 2 MiB stack",
+            idle_conns::PENDING_PREFIX,
+            ECHO_BUFFER / 1024
+        ));
+    }
+    announce(&description)?;
     loop {
         let (stream, _) = listener.accept()?;
         stream.set_nodelay(true)?;

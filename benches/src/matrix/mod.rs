@@ -27,6 +27,7 @@ pub mod profile;
 pub mod report;
 
 use crate::iobench::accept_storm::{self, StormConfig};
+use crate::iobench::idle_conns::{self, IdleConfig};
 use crate::iobench::loopback::{self, Mode};
 use crate::iobench::server::Service;
 use crate::iobench::skewed::{self, SkewedConfig};
@@ -185,6 +186,21 @@ pub fn describe(workload: &MatrixWorkload, scale: Scale, rounds: usize) -> Strin
                 config.measure.as_secs_f64(),
                 config.warm.as_secs_f64(),
                 config.heavy_cores()
+            )
+        }
+        WorkloadKind::IdleConns => {
+            let config = IdleConfig::new(scale);
+            format!(
+                "{} connections (in batches of 256: connect, send {} B, check the echo), then \
+                 all idle for {:.1} s with a read pending; headline = the server's VmRSS then, \
+                 ratio per round to epoll and to tokio-mt (issue 13: RSS <= tokio's); KiB/conn \
+                 = (VmRSS - VmRSS of the ready server before any connection) / connections; \
+                 CPU = server CPU from the first connect to the last echo, per connection; \
+                 each server waits its lowest-memory way (said per profile below the table); \
+                 server pinned to CPU {SERVER_CPU}, client to CPU {CLIENT_CPU}",
+                config.connections,
+                config.size,
+                config.settle.as_secs_f64()
             )
         }
     }
@@ -470,6 +486,7 @@ fn run_cell(
             None,
             Service::Skewed(skewed_config(options.scale, options.rounds, heavy, compute_us).skew()),
         ),
+        WorkloadKind::IdleConns => (Some(SERVER_CPU), Service::Idle),
         _ => (Some(SERVER_CPU), Service::Echo),
     };
     let (server, ready) = ServerProcess::start_with_env(
@@ -528,6 +545,18 @@ fn run_cell(
                     measured.cpu_us_per_msg,
                     measured.closed_msgs_per_sec.unwrap_or(f64::NAN),
                 )
+            }
+        }
+        WorkloadKind::IdleConns => {
+            let read_pending = idle_conns::pending_read(&ready.description);
+            let measured = idle_conns::measure(server, ready.addr, &IdleConfig::new(options.scale))
+                .map_err(na)?;
+            Measurement {
+                rss_kib: Some(measured.rss_kib as f64),
+                idle_rss_kib: Some(measured.idle_rss_kib as f64),
+                rss_per_conn_kib: Some(measured.rss_per_conn_kib()),
+                read_pending,
+                ..Measurement::new(measured.cpu_us_per_conn, measured.conns_per_sec)
             }
         }
     };

@@ -236,6 +236,9 @@ pub enum WorkloadKind {
         /// CPU per heavy message, microseconds.
         compute_us: u64,
     },
+    /// 10,000 connections, each echoes one message and then waits with a
+    /// read pending: the server's RSS.
+    IdleConns,
 }
 
 /// One column of the matrix.
@@ -258,6 +261,7 @@ impl MatrixWorkload {
             WorkloadKind::Echo { .. } | WorkloadKind::Skewed { .. } => "CPU us/msg",
             WorkloadKind::AcceptStorm => "CPU us/conn",
             WorkloadKind::FileRandread => "CPU us/read",
+            WorkloadKind::IdleConns => "CPU us/conn set up",
         }
     }
 
@@ -267,6 +271,7 @@ impl MatrixWorkload {
             WorkloadKind::Echo { .. } | WorkloadKind::Skewed { .. } => "closed-loop msgs/s",
             WorkloadKind::AcceptStorm => "conns/s",
             WorkloadKind::FileRandread => "reads/s",
+            WorkloadKind::IdleConns => "conns/s set up",
         }
     }
 
@@ -274,6 +279,7 @@ impl MatrixWorkload {
     pub fn headline_name(&self) -> &'static str {
         match self.kind {
             WorkloadKind::Skewed { .. } => "plain p99 us (open loop)",
+            WorkloadKind::IdleConns => "RSS MiB",
             _ => self.cpu_unit(),
         }
     }
@@ -311,6 +317,19 @@ impl MatrixWorkload {
                     named(Figure::ClosedP99, "closed-loop plain p99 us"),
                 ],
                 named(Figure::ClosedP99, "closed-loop plain p99, us"),
+            ),
+            WorkloadKind::IdleConns => (
+                Figure::RssMib,
+                vec!["tokio-mt"],
+                vec![
+                    named(Figure::RssPerConnKib, "KiB/conn over idle server"),
+                    named(Figure::Cpu, self.cpu_unit()),
+                    named(Figure::Rate, self.rate_unit()),
+                ],
+                named(
+                    Figure::RssPerConnKib,
+                    "RSS per connection over the idle server, KiB",
+                ),
             ),
         };
         Layout {
@@ -360,6 +379,11 @@ pub const WORKLOADS: &[MatrixWorkload] = &[
             heavy: 2,
             compute_us: 1000,
         },
+        default: false,
+    },
+    MatrixWorkload {
+        name: "idle_conns",
+        kind: WorkloadKind::IdleConns,
         default: false,
     },
 ];
