@@ -86,6 +86,12 @@ struct ServeArgs {
     /// server's lowest-memory way (see `iobench::idle_conns`).
     #[arg(long, conflicts_with = "skew")]
     idle: bool,
+
+    /// The bulk service: after the client's 8-byte hello, send messages of
+    /// this many bytes until it goes away (see `iobench::bulk`).
+    #[arg(long, value_name = "BYTES", conflicts_with_all = ["skew", "idle"],
+          value_parser = clap::value_parser!(u64).range(8..))]
+    bulk: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -241,10 +247,11 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             ServerKind::names()
         )
     })?;
-    let service = match (args.skew, args.idle) {
-        (Some(skew), _) => iobench::server::Service::Skewed(skew),
-        (None, true) => iobench::server::Service::Idle,
-        (None, false) => iobench::server::Service::Echo,
+    let service = match (args.skew, args.idle, args.bulk) {
+        (Some(skew), _, _) => iobench::server::Service::Skewed(skew),
+        (None, true, _) => iobench::server::Service::Idle,
+        (None, false, Some(size)) => iobench::server::Service::Bulk(size as usize),
+        (None, false, None) => iobench::server::Service::Echo,
     };
     iobench::server::serve(kind, args.workers as usize, args.cpu, service)
         .map_err(|err| format!("serve {}: {err}", kind.name()))

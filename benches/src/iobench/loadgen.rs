@@ -69,6 +69,25 @@ impl EchoStream {
         ((self.id << 40) | seq).to_le_bytes()
     }
 
+    /// The stream of a sender that never stops (`bulk`): [`check`] takes
+    /// any number of messages.
+    ///
+    /// [`check`]: EchoStream::check
+    pub fn receiving(id: u64, size: usize) -> EchoStream {
+        EchoStream {
+            sent: u64::MAX,
+            ..EchoStream::new(id, size)
+        }
+    }
+
+    /// Rewrites the header of `message`, which holds the previous message
+    /// of this stream, into the next message's, and counts it as sent (the
+    /// bodies are all the same).
+    pub fn next_header(&mut self, message: &mut [u8]) {
+        message[..HEADER].copy_from_slice(&self.header(self.sent));
+        self.sent += 1;
+    }
+
     /// Writes the next message into `out` (its length is the message size)
     /// and counts it as sent.
     pub fn next_message(&mut self, out: &mut [u8]) {
@@ -684,6 +703,26 @@ mod tests {
         let mut stream = EchoStream::new(1, 16);
         sent_bytes(&mut stream, 1, 16);
         assert!(stream.check(&foreign).is_err());
+    }
+
+    #[test]
+    fn rewritten_headers_make_the_stream_a_receiving_side_accepts() {
+        let mut sender = EchoStream::new(5, 32);
+        let mut message = vec![0; 32];
+        sender.next_message(&mut message);
+        let mut bytes = message.clone();
+        for _ in 0..3 {
+            sender.next_header(&mut message);
+            bytes.extend_from_slice(&message);
+        }
+        let mut receiver = EchoStream::receiving(5, 32);
+        assert_eq!(receiver.check(&bytes[..50]).unwrap(), 1);
+        assert_eq!(receiver.check(&bytes[50..]).unwrap(), 3);
+        // A repeated message (its header unchanged) is an error.
+        let mut receiver = EchoStream::receiving(5, 32);
+        let mut repeated = bytes[..32].to_vec();
+        repeated.extend_from_slice(&bytes[..32]);
+        assert!(receiver.check(&repeated).is_err());
     }
 
     #[test]

@@ -15,7 +15,8 @@
 //!
 //! What a connection gets is the server's [`Service`]: the echo (the
 //! default), the echo with a [`Skew`], or the echo waiting for each read in
-//! the runtime's lowest-memory way ([`Service::Idle`], `idle_conns.rs`).
+//! the runtime's lowest-memory way ([`Service::Idle`], `idle_conns.rs`), or
+//! a stream of large messages ([`Service::Bulk`], `bulk.rs`).
 //! Every server raises its soft `RLIMIT_NOFILE` to the hard limit first
 //! (10,000 idle connections need it).
 //!
@@ -25,7 +26,7 @@
 //! completed (messages have a fixed size; the connection's number is in the
 //! first message's header, see `loadgen::EchoStream`).
 
-use super::{floor, idle_conns, sys};
+use super::{bulk, floor, idle_conns, sys};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -194,6 +195,9 @@ pub enum Service {
     /// Echo, waiting for each read in the runtime's lowest-memory way
     /// (`idle_conns`).
     Idle,
+    /// After the client's 8-byte hello (its connection number), send
+    /// messages of this many bytes until the client goes away (`bulk`).
+    Bulk(usize),
 }
 
 impl Service {
@@ -203,13 +207,14 @@ impl Service {
             Service::Echo => Vec::new(),
             Service::Skewed(skew) => vec!["--skew".to_owned(), skew.to_arg()],
             Service::Idle => vec!["--idle".to_owned()],
+            Service::Bulk(size) => vec!["--bulk".to_owned(), size.to_string()],
         }
     }
 
     fn skew(self) -> Option<SkewState> {
         match self {
             Service::Skewed(skew) => SkewState::new(Some(skew)),
-            Service::Echo | Service::Idle => None,
+            Service::Echo | Service::Idle | Service::Bulk(_) => None,
         }
     }
 }
@@ -335,6 +340,10 @@ fn run_server(
             Service::Skewed(_) => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "the floor server has no skewed mode (one thread: no free core to use)",
+            )),
+            Service::Bulk(_) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the floor server is an echo loop: it has no bulk-send mode",
             )),
             Service::Echo => floor::serve(listener, announce),
             Service::Idle => floor::serve(
@@ -547,6 +556,10 @@ async fn accept_ringwork(
                 "ringwork",
                 echo_ringwork(stream, service.skew()),
             )),
+            Service::Bulk(size) => ringwork::spawn(report_errors(
+                "ringwork",
+                bulk::serve_ringwork(stream, size),
+            )),
         };
         drop(task);
     }
@@ -644,6 +657,9 @@ async fn accept_tokio(
                 tokio::spawn(report_errors("tokio", echo_tokio(stream, service.skew())))
             }
             Service::Idle => tokio::spawn(report_errors("tokio", idle_conns::serve_tokio(stream))),
+            Service::Bulk(size) => {
+                tokio::spawn(report_errors("tokio", bulk::serve_tokio(stream, size)))
+            }
         };
         drop(task);
     }
@@ -707,7 +723,11 @@ fn serve_std_threads(
         thread::Builder::new()
             .name("std-echo".to_owned())
             .spawn(move || {
-                if let Err(err) = echo_std(stream, service.skew()) {
+                let result = match service {
+                    Service::Bulk(size) => bulk::serve_std(stream, size),
+                    _ => echo_std(stream, service.skew()),
+                };
+                if let Err(err) = result {
                     report_connection_error("std-threads", &err);
                 }
             })?;

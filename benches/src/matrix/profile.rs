@@ -239,6 +239,12 @@ pub enum WorkloadKind {
     /// 10,000 connections, each echoes one message and then waits with a
     /// read pending: the server's RSS.
     IdleConns,
+    /// The server sends messages of `size` bytes on a few connections as
+    /// fast as the client reads and checks them.
+    Bulk {
+        /// Bytes per message.
+        size: usize,
+    },
 }
 
 /// One column of the matrix.
@@ -262,6 +268,7 @@ impl MatrixWorkload {
             WorkloadKind::AcceptStorm => "CPU us/conn",
             WorkloadKind::FileRandread => "CPU us/read",
             WorkloadKind::IdleConns => "CPU us/conn set up",
+            WorkloadKind::Bulk { .. } => "CPU us/MiB",
         }
     }
 
@@ -272,6 +279,7 @@ impl MatrixWorkload {
             WorkloadKind::AcceptStorm => "conns/s",
             WorkloadKind::FileRandread => "reads/s",
             WorkloadKind::IdleConns => "conns/s set up",
+            WorkloadKind::Bulk { .. } => "GB/s",
         }
     }
 
@@ -299,7 +307,7 @@ impl MatrixWorkload {
                 ],
                 named(Figure::P99, "p99 latency, us"),
             ),
-            WorkloadKind::AcceptStorm | WorkloadKind::FileRandread => (
+            WorkloadKind::AcceptStorm | WorkloadKind::FileRandread | WorkloadKind::Bulk { .. } => (
                 Figure::Cpu,
                 vec![],
                 vec![named(Figure::Rate, self.rate_unit())],
@@ -384,6 +392,21 @@ pub const WORKLOADS: &[MatrixWorkload] = &[
     MatrixWorkload {
         name: "idle_conns",
         kind: WorkloadKind::IdleConns,
+        default: false,
+    },
+    MatrixWorkload {
+        name: "bulk_64k",
+        kind: WorkloadKind::Bulk { size: 64 * 1024 },
+        default: false,
+    },
+    MatrixWorkload {
+        name: "bulk_256k",
+        kind: WorkloadKind::Bulk { size: 256 * 1024 },
+        default: false,
+    },
+    MatrixWorkload {
+        name: "bulk_1m",
+        kind: WorkloadKind::Bulk { size: 1024 * 1024 },
         default: false,
     },
 ];
