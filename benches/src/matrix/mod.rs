@@ -20,6 +20,7 @@
 //! are not in the default set (`--workloads NAME` or `--workloads all`):
 //! the default set already takes ~17 min at full scale.
 
+mod busy;
 pub mod chart;
 pub mod environment;
 mod files;
@@ -221,6 +222,19 @@ pub fn describe(workload: &MatrixWorkload, scale: Scale, rounds: usize) -> Strin
                 config.warm.as_secs_f64()
             )
         }
+        WorkloadKind::BusyWorker(blocker) => format!(
+            "busy_worker in the benchmark process (no server, nothing pinned): {} counted \
+             rounds per cell on a runtime built for the profile; a neighbour task's {} ms \
+             timer and socket read are first polled on the worker that then blocks {} ms \
+             ({}), the other worker idle; headline = how late the read completed after the \
+             byte was written (when both were due), median over the cell's rounds; void \
+             rounds = rounds repeated because the neighbour ran elsewhere; ringwork profiles \
+             and tokio-mt only",
+            busy::rounds_per_cell(scale),
+            crate::busy_worker::DUE.as_millis(),
+            crate::busy_worker::BLOCKED.as_millis(),
+            blocker.name()
+        ),
     }
 }
 
@@ -345,14 +359,24 @@ pub fn run(options: &MatrixOptions) -> io::Result<MatrixReport> {
                     (WorkloadKind::FileRandread, Some(Err(err))) => {
                         Err(format!("creating the test file: {err}"))
                     }
+                    (WorkloadKind::BusyWorker(blocker), _) => busy::run_cell(
+                        profile,
+                        *blocker,
+                        options.scale,
+                        options.workers,
+                        options.ringwork_seed,
+                    ),
                     _ => run_cell(profile, workload, options, progress.sink()),
                 };
                 let after = loopback::probe_on_fresh_thread(SERVER_CPU, CLIENT_CPU)?;
                 let mode = Mode::between(probe, after, options.fast_threshold);
                 let outcome = match outcome {
                     Ok((measurement, description)) => {
-                        let file = workload.kind == WorkloadKind::FileRandread;
-                        if !file && !servers.iter().any(|(name, _)| *name == profile.name) {
+                        let in_process = matches!(
+                            workload.kind,
+                            WorkloadKind::FileRandread | WorkloadKind::BusyWorker(_)
+                        );
+                        if !in_process && !servers.iter().any(|(name, _)| *name == profile.name) {
                             servers.push((profile.name, description));
                         }
                         modes.push(mode);
@@ -539,8 +563,8 @@ fn run_cell(
                 ..Measurement::new(cpu, measured.closed_msgs_per_sec)
             }
         }
-        WorkloadKind::FileRandread => {
-            return Err("file cells run in the benchmark process, not in a server".to_owned())
+        WorkloadKind::FileRandread | WorkloadKind::BusyWorker(_) => {
+            return Err("this column runs in the benchmark process, not in a server".to_owned())
         }
         WorkloadKind::AcceptStorm => {
             let config = storm_config(options.scale, options.rounds);

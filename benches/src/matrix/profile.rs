@@ -10,6 +10,7 @@
 //! profile when a kernel feature lands is one line in [`PROFILES`].
 
 use super::report::{Figure, Layout};
+use crate::busy_worker::Blocker;
 use crate::iobench::server::ServerKind;
 
 /// The profile every ratio is taken against.
@@ -245,6 +246,9 @@ pub enum WorkloadKind {
         /// Bytes per message.
         size: usize,
     },
+    /// `busy_worker`'s rounds with this blocker, on a runtime built in this
+    /// process (multi-thread runtimes only).
+    BusyWorker(Blocker),
 }
 
 /// One column of the matrix.
@@ -269,6 +273,7 @@ impl MatrixWorkload {
             WorkloadKind::FileRandread => "CPU us/read",
             WorkloadKind::IdleConns => "CPU us/conn set up",
             WorkloadKind::Bulk { .. } => "CPU us/MiB",
+            WorkloadKind::BusyWorker(_) => "process CPU us/round",
         }
     }
 
@@ -280,6 +285,7 @@ impl MatrixWorkload {
             WorkloadKind::FileRandread => "reads/s",
             WorkloadKind::IdleConns => "conns/s set up",
             WorkloadKind::Bulk { .. } => "GB/s",
+            WorkloadKind::BusyWorker(_) => "void rounds",
         }
     }
 
@@ -288,6 +294,7 @@ impl MatrixWorkload {
         match self.kind {
             WorkloadKind::Skewed { .. } => "plain p99 us (open loop)",
             WorkloadKind::IdleConns => "RSS MiB",
+            WorkloadKind::BusyWorker(_) => "read late ms",
             _ => self.cpu_unit(),
         }
     }
@@ -338,6 +345,16 @@ impl MatrixWorkload {
                     Figure::RssPerConnKib,
                     "RSS per connection over the idle server, KiB",
                 ),
+            ),
+            WorkloadKind::BusyWorker(_) => (
+                Figure::ReadLateMs,
+                vec!["tokio-mt"],
+                vec![
+                    named(Figure::TimerLateMs, "timer late ms"),
+                    named(Figure::Cpu, self.cpu_unit()),
+                    named(Figure::Rate, self.rate_unit()),
+                ],
+                named(Figure::TimerLateMs, "timer late, ms"),
             ),
         };
         Layout {
@@ -407,6 +424,21 @@ pub const WORKLOADS: &[MatrixWorkload] = &[
     MatrixWorkload {
         name: "bulk_1m",
         kind: WorkloadKind::Bulk { size: 1024 * 1024 },
+        default: false,
+    },
+    MatrixWorkload {
+        name: "busy_worker_sleep",
+        kind: WorkloadKind::BusyWorker(Blocker::Sleep),
+        default: false,
+    },
+    MatrixWorkload {
+        name: "busy_worker_spin",
+        kind: WorkloadKind::BusyWorker(Blocker::Spin),
+        default: false,
+    },
+    MatrixWorkload {
+        name: "busy_worker_spin_submitted",
+        kind: WorkloadKind::BusyWorker(Blocker::SpinSubmitted),
         default: false,
     },
 ];

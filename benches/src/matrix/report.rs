@@ -61,6 +61,13 @@ pub struct Measurement {
     /// the server's description).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_pending: Option<String>,
+    /// Busy worker: how late the neighbour's read completed, median over
+    /// the cell's rounds, milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_late_ms: Option<f64>,
+    /// Busy worker: how late the neighbour's timer fired, the same way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timer_late_ms: Option<f64>,
 }
 
 impl Measurement {
@@ -80,6 +87,8 @@ impl Measurement {
             idle_rss_kib: None,
             rss_per_conn_kib: None,
             read_pending: None,
+            read_late_ms: None,
+            timer_late_ms: None,
         }
     }
 }
@@ -107,6 +116,10 @@ pub enum Figure {
     RssMib,
     /// `rss_per_conn_kib`.
     RssPerConnKib,
+    /// `read_late_ms`.
+    ReadLateMs,
+    /// `timer_late_ms`.
+    TimerLateMs,
 }
 
 impl Figure {
@@ -122,6 +135,8 @@ impl Figure {
             Figure::ClosedP99 => m.closed_p99_us,
             Figure::RssMib => m.rss_kib.map(|kib| kib / 1024.0),
             Figure::RssPerConnKib => m.rss_per_conn_kib,
+            Figure::ReadLateMs => m.read_late_ms,
+            Figure::TimerLateMs => m.timer_late_ms,
         }
         .filter(|value| value.is_finite())
     }
@@ -149,6 +164,9 @@ pub struct Layout {
 /// A cell's outcome.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
+// A run holds a few hundred cells: the unboxed measurement's size does not
+// matter, and a box would only add a step to every read.
+#[allow(clippy::large_enum_variant)]
 pub enum Outcome {
     /// It ran.
     Measured(Measurement),
