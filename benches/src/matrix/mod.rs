@@ -491,15 +491,16 @@ fn cell_line(label: &str, mode: Mode, outcome: &Outcome, workload: &MatrixWorklo
         Outcome::Measured(m) => {
             let (headline, name) = workload.layout().headline;
             let mut line = format!(
-                "{label}: {} {:.2} {}, {:.2} {}, {:.0} {}",
+                "{label}: {} {:.2} {name}",
                 mode.letter(),
-                headline.of(m).unwrap_or(f64::NAN),
-                name,
-                m.cpu_us_per_op,
-                workload.cpu_unit(),
-                m.ops_per_sec,
-                workload.rate_unit(),
+                headline.of(m).unwrap_or(f64::NAN)
             );
+            if headline != Figure::Cpu {
+                line.push_str(&format!(", {:.2} {}", m.cpu_us_per_op, workload.cpu_unit()));
+            }
+            let rate = m.ops_per_sec;
+            let precision = if rate.abs() < 100.0 { 2 } else { 0 };
+            line.push_str(&format!(", {rate:.precision$} {}", workload.rate_unit()));
             if let Some(p99) = m.p99_us.filter(|_| headline != Figure::P99) {
                 line.push_str(&format!(", p99 {p99:.0} us"));
             }

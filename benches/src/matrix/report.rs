@@ -573,6 +573,8 @@ fn format_summary(summary: &Option<Summary>) -> String {
         None => "-".to_owned(),
         Some(s) if s.median >= 1000.0 => format!("{:.0} [{:.0}-{:.0}]", s.median, s.min, s.max),
         Some(s) if s.median >= 100.0 => format!("{:.1} [{:.1}-{:.1}]", s.median, s.min, s.max),
+        // Ratios to a reference hundreds of times worse (busy_worker).
+        Some(s) if s.median < 0.1 => format!("{:.4} [{:.4}-{:.4}]", s.median, s.min, s.max),
         Some(s) => format!("{:.2} [{:.2}-{:.2}]", s.median, s.min, s.max),
     }
 }
@@ -591,6 +593,7 @@ fn format_rounds(ratios: &[Option<f64>], modes: &[Mode]) -> String {
         .iter()
         .zip(modes)
         .map(|(ratio, mode)| match ratio {
+            Some(ratio) if *ratio < 0.1 => format!("{ratio:.4}{}", mode.letter()),
             Some(ratio) => format!("{ratio:.2}{}", mode.letter()),
             None => format!("-{}", mode.letter()),
         })
