@@ -188,7 +188,10 @@ fn lateness(wrote: Instant, (slept_at, read_at): (Instant, Instant)) -> Lateness
 
 /// One round on ringwork; `None` if the neighbour was not on the blocker's
 /// thread.
-fn ringwork_round(rt: &ringwork::Runtime, blocker: Blocker) -> std::io::Result<Option<Lateness>> {
+pub fn ringwork_round(
+    rt: &ringwork::Runtime,
+    blocker: Blocker,
+) -> std::io::Result<Option<Lateness>> {
     let (peer, server) = socket_pair()?;
     let (first_poll, writer) = spawn_writer(peer);
     let (times, blocker_thread) = rt
@@ -224,7 +227,7 @@ fn ringwork_round(rt: &ringwork::Runtime, blocker: Blocker) -> std::io::Result<O
 
 /// One round on tokio; `None` if the neighbour was not on the blocker's
 /// thread.
-fn tokio_round(
+pub fn tokio_round(
     rt: &tokio::runtime::Runtime,
     blocker: Blocker,
 ) -> std::io::Result<Option<Lateness>> {
@@ -308,6 +311,29 @@ pub struct Series {
     pub rounds: Vec<Lateness>,
     /// Rounds not counted (the neighbour ran elsewhere).
     pub void_rounds: usize,
+}
+
+/// Runs `round` until `counted` rounds had the neighbour on the blocker's
+/// thread (each tried at most 20 times); returns them and the number of
+/// void rounds.
+pub fn counted_rounds(
+    counted: usize,
+    mut round: impl FnMut() -> std::io::Result<Option<Lateness>>,
+) -> std::io::Result<(Vec<Lateness>, usize)> {
+    let mut rounds = Vec::new();
+    let mut void = 0;
+    for _ in 0..counted {
+        for _ in 0..20 {
+            match round()? {
+                Some(lateness) => {
+                    rounds.push(lateness);
+                    break;
+                }
+                None => void += 1,
+            }
+        }
+    }
+    Ok((rounds, void))
 }
 
 /// Runs `rounds` counted rounds per peer and blocker, interleaved.
@@ -434,4 +460,30 @@ pub fn render(series: &[Series]) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{counted_rounds, Lateness};
+    use std::time::Duration;
+
+    #[test]
+    fn void_rounds_are_repeated_and_counted_apart() {
+        let late = Lateness {
+            timer: Duration::from_millis(1),
+            read: Duration::from_millis(2),
+        };
+        // Every third try lands on the blocked worker.
+        let mut tries = 0;
+        let (rounds, void) = counted_rounds(2, || {
+            tries += 1;
+            Ok((tries % 3 == 0).then_some(late))
+        })
+        .unwrap();
+        assert_eq!((rounds.len(), void, tries), (2, 4, 6));
+        // A runtime that never puts the neighbour there gives up after 20
+        // tries per round.
+        let (rounds, void) = counted_rounds(2, || Ok(None)).unwrap();
+        assert_eq!((rounds.len(), void), (0, 40));
+    }
 }

@@ -81,6 +81,17 @@ struct ServeArgs {
     /// of SIZE bytes (see `iobench::server::Skew`).
     #[arg(long, value_parser = iobench::server::Skew::parse)]
     skew: Option<iobench::server::Skew>,
+
+    /// The idle-connections service: echo, waiting for each read in the
+    /// server's lowest-memory way (see `iobench::idle_conns`).
+    #[arg(long, conflicts_with = "skew")]
+    idle: bool,
+
+    /// The bulk service: after the client's 8-byte hello, send messages of
+    /// this many bytes until it goes away (see `iobench::bulk`).
+    #[arg(long, value_name = "BYTES", conflicts_with_all = ["skew", "idle"],
+          value_parser = clap::value_parser!(u64).range(8..))]
+    bulk: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -94,7 +105,8 @@ struct MatrixArgs {
     #[arg(long, value_delimiter = ',', value_name = "NAME[,NAME]")]
     profiles: Vec<String>,
 
-    /// Columns to run (comma-separated; default all). See --list.
+    /// Columns to run (comma-separated; default: echo_64, echo_16k,
+    /// accept_storm, file_randread; `all` for every one). See --list.
     #[arg(long, value_delimiter = ',', value_name = "NAME[,NAME]")]
     workloads: Vec<String>,
 
@@ -235,7 +247,13 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             ServerKind::names()
         )
     })?;
-    iobench::server::serve(kind, args.workers as usize, args.cpu, args.skew)
+    let service = match (args.skew, args.idle, args.bulk) {
+        (Some(skew), _, _) => iobench::server::Service::Skewed(skew),
+        (None, true, _) => iobench::server::Service::Idle,
+        (None, false, Some(size)) => iobench::server::Service::Bulk(size as usize),
+        (None, false, None) => iobench::server::Service::Echo,
+    };
+    iobench::server::serve(kind, args.workers as usize, args.cpu, service)
         .map_err(|err| format!("serve {}: {err}", kind.name()))
 }
 
@@ -452,9 +470,14 @@ fn run_matrix(args: MatrixArgs) -> Result<(), String> {
             .map_or(matrix::default_rounds(scale), |rounds| rounds as usize);
         for workload in matrix_profile::WORKLOADS {
             println!(
-                "{:<24} {}: {}",
+                "{:<24} {}{}: {}",
                 workload.name,
-                workload.cpu_unit(),
+                workload.headline_name(),
+                if workload.default {
+                    ""
+                } else {
+                    " [not in the default set: name it, or --workloads all]"
+                },
                 matrix::describe(workload, scale, rounds)
             );
         }

@@ -7,7 +7,7 @@
 //! tcp_echo's closed loop is) and the server's CPU time per connection,
 //! which is what separates the accept paths. Every echo is checked.
 
-use super::server::ServerKind;
+use super::server::{ServerKind, Service};
 use super::tcp_echo::{ServerProcess, CLIENT_CPU, SERVER_CPU};
 use super::{rotate, sys, IoSettings};
 use crate::runner::Watchdog;
@@ -171,7 +171,7 @@ fn run_once(
         settings.workers,
         settings.ringwork_seed,
         Some(SERVER_CPU),
-        None,
+        Service::Echo,
     )?;
     let storm = measure(server, ready.addr, config)?;
     Ok((

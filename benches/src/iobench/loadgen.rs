@@ -69,6 +69,25 @@ impl EchoStream {
         ((self.id << 40) | seq).to_le_bytes()
     }
 
+    /// The stream of a sender that never stops (`bulk`): [`check`] takes
+    /// any number of messages.
+    ///
+    /// [`check`]: EchoStream::check
+    pub fn receiving(id: u64, size: usize) -> EchoStream {
+        EchoStream {
+            sent: u64::MAX,
+            ..EchoStream::new(id, size)
+        }
+    }
+
+    /// Rewrites the header of `message`, which holds the previous message
+    /// of this stream, into the next message's, and counts it as sent (the
+    /// bodies are all the same).
+    pub fn next_header(&mut self, message: &mut [u8]) {
+        message[..HEADER].copy_from_slice(&self.header(self.sent));
+        self.sent += 1;
+    }
+
     /// Writes the next message into `out` (its length is the message size)
     /// and counts it as sent.
     pub fn next_message(&mut self, out: &mut [u8]) {
@@ -186,10 +205,15 @@ pub struct CpuSample {
 }
 
 /// What a closed-loop phase measured.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ClosedLoop {
     /// Echoes completed per second in the measured window.
     pub msgs_per_sec: f64,
+    /// With [`Client::closed_loop_timed`], the latencies (ns, from each
+    /// message's send to the end of its echo) of the messages sent inside
+    /// the window by the connections at or above [`Client::set_heavy`]'s
+    /// number, sorted; else empty.
+    pub latencies_ns: Vec<u64>,
 }
 
 /// What an open-loop phase measured.
@@ -420,7 +444,23 @@ impl Client {
     /// Closed loop: one message in flight per connection; `warm` unmeasured,
     /// then `measure` counted.
     pub fn closed_loop(&mut self, warm: Duration, measure: Duration) -> io::Result<ClosedLoop> {
+        self.closed(warm, measure, false)
+    }
+
+    /// [`closed_loop`](Client::closed_loop) that also keeps the plain
+    /// connections' latencies (the skewed workload's saturation figure).
+    pub fn closed_loop_timed(
+        &mut self,
+        warm: Duration,
+        measure: Duration,
+    ) -> io::Result<ClosedLoop> {
+        self.closed(warm, measure, true)
+    }
+
+    fn closed(&mut self, warm: Duration, measure: Duration, timed: bool) -> io::Result<ClosedLoop> {
         let start = Instant::now();
+        let heavy = self.heavy;
+        let mut latencies = Vec::new();
         let window_start = warm.as_nanos() as u64;
         let window_end = (warm + measure).as_nanos() as u64;
         for index in 0..self.conns.len() {
@@ -437,7 +477,10 @@ impl Client {
             self.poll(wait, false)?;
             let now = start.elapsed().as_nanos() as u64;
             std::mem::swap(&mut done, &mut self.done);
-            for &(index, _) in &done {
+            for &(index, sent) in &done {
+                if timed && index >= heavy && sent >= window_start && sent < window_end {
+                    latencies.push(now - sent);
+                }
                 if now < window_end {
                     if now >= window_start {
                         counted += 1;
@@ -447,9 +490,15 @@ impl Client {
             }
             done.clear();
         }
-        self.drain(|_, _| {})?;
+        self.drain(|index, sent| {
+            if timed && index >= heavy && sent >= window_start {
+                latencies.push(start.elapsed().as_nanos() as u64 - sent);
+            }
+        })?;
+        latencies.sort_unstable();
         Ok(ClosedLoop {
             msgs_per_sec: counted as f64 / measure.as_secs_f64(),
+            latencies_ns: latencies,
         })
     }
 
@@ -654,6 +703,26 @@ mod tests {
         let mut stream = EchoStream::new(1, 16);
         sent_bytes(&mut stream, 1, 16);
         assert!(stream.check(&foreign).is_err());
+    }
+
+    #[test]
+    fn rewritten_headers_make_the_stream_a_receiving_side_accepts() {
+        let mut sender = EchoStream::new(5, 32);
+        let mut message = vec![0; 32];
+        sender.next_message(&mut message);
+        let mut bytes = message.clone();
+        for _ in 0..3 {
+            sender.next_header(&mut message);
+            bytes.extend_from_slice(&message);
+        }
+        let mut receiver = EchoStream::receiving(5, 32);
+        assert_eq!(receiver.check(&bytes[..50]).unwrap(), 1);
+        assert_eq!(receiver.check(&bytes[50..]).unwrap(), 3);
+        // A repeated message (its header unchanged) is an error.
+        let mut receiver = EchoStream::receiving(5, 32);
+        let mut repeated = bytes[..32].to_vec();
+        repeated.extend_from_slice(&bytes[..32]);
+        assert!(receiver.check(&repeated).is_err());
     }
 
     #[test]

@@ -20,9 +20,11 @@ pub const ECHO_BUFFER: usize = 16 * 1024;
 
 pub mod accept_storm;
 pub mod aligned;
+pub mod bulk;
 pub mod file_randread;
 pub mod floor;
 pub mod floor_multishot;
+pub mod idle_conns;
 pub mod loadgen;
 pub mod loopback;
 pub mod server;

@@ -13,13 +13,20 @@
 //! buffer of [`ECHO_BUFFER`] bytes and writing all it read before reading
 //! again; every accepted socket gets `TCP_NODELAY`.
 //!
+//! What a connection gets is the server's [`Service`]: the echo (the
+//! default), the echo with a [`Skew`], or the echo waiting for each read in
+//! the runtime's lowest-memory way ([`Service::Idle`], `idle_conns.rs`), or
+//! a stream of large messages ([`Service::Bulk`], `bulk.rs`).
+//! Every server raises its soft `RLIMIT_NOFILE` to the hard limit first
+//! (10,000 idle connections need it).
+//!
 //! With a [`Skew`] (the `skewed` workload, `serve --skew`), the connections
 //! the client numbered below `Skew::heavy` are "heavy": before echoing, the
 //! server spins `Skew::compute` of CPU for every message the bytes it read
 //! completed (messages have a fixed size; the connection's number is in the
 //! first message's header, see `loadgen::EchoStream`).
 
-use super::{floor, floor_multishot, sys};
+use super::{bulk, floor, floor_multishot, idle_conns, sys};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -189,6 +196,41 @@ impl Skew {
     }
 }
 
+/// What the server does with each connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Service {
+    /// Echo every byte.
+    #[default]
+    Echo,
+    /// Echo, spinning the skew's compute on heavy connections.
+    Skewed(Skew),
+    /// Echo, waiting for each read in the runtime's lowest-memory way
+    /// (`idle_conns`).
+    Idle,
+    /// After the client's 8-byte hello (its connection number), send
+    /// messages of this many bytes until the client goes away (`bulk`).
+    Bulk(usize),
+}
+
+impl Service {
+    /// The arguments of `serve` that ask for it.
+    pub fn args(self) -> Vec<String> {
+        match self {
+            Service::Echo => Vec::new(),
+            Service::Skewed(skew) => vec!["--skew".to_owned(), skew.to_arg()],
+            Service::Idle => vec!["--idle".to_owned()],
+            Service::Bulk(size) => vec!["--bulk".to_owned(), size.to_string()],
+        }
+    }
+
+    fn skew(self) -> Option<SkewState> {
+        match self {
+            Service::Skewed(skew) => SkewState::new(Some(skew)),
+            Service::Echo | Service::Idle | Service::Bulk(_) => None,
+        }
+    }
+}
+
 /// One connection's side of a [`Skew`]: which connection it is, and where
 /// in its message stream the bytes read so far end.
 #[derive(Debug, Clone)]
@@ -263,17 +305,18 @@ pub fn serve(
     kind: ServerKind,
     workers: usize,
     cpu: Option<usize>,
-    skew: Option<Skew>,
+    service: Service,
 ) -> io::Result<()> {
     if let Some(cpu) = cpu {
         sys::pin_current_thread(cpu)?;
     }
+    sys::raise_nofile_limit()?;
     let listener = listen_for(kind)?;
     let port = listener.local_addr()?.port();
     thread::Builder::new()
         .name("serve-control".to_owned())
         .spawn(exit_when_stdin_closes)?;
-    run_server(kind, listener, workers, skew, move |description| {
+    run_server(kind, listener, workers, service, move |description| {
         announce(port, description)
     })
 }
@@ -287,7 +330,7 @@ fn run_server(
     kind: ServerKind,
     listener: TcpListener,
     workers: usize,
-    skew: Option<Skew>,
+    service: Service,
     announce: impl FnOnce(&str) -> io::Result<()> + Send + 'static,
 ) -> io::Result<()> {
     let announce: Announce = Box::new(announce);
@@ -299,20 +342,53 @@ fn run_server(
             listener,
             workers,
             Some(RingworkProfile::of(kind)),
-            skew,
+            service,
             announce,
         ),
-        ServerKind::RingworkEnv => serve_ringwork(listener, workers, None, skew, announce),
-        ServerKind::Tokio => serve_tokio(listener, workers, skew, announce),
-        ServerKind::TokioCurrentThread => serve_tokio_current_thread(listener, skew, announce),
-        ServerKind::Floor | ServerKind::FloorMultishot if skew.is_some() => Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "the floor server has no skewed mode (one thread: no free core to use)",
-        )),
-        ServerKind::Floor => floor::serve(listener, announce),
-        ServerKind::FloorMultishot => floor_multishot::serve(listener, announce),
-        ServerKind::Monoio => serve_monoio(listener, workers, skew, announce),
-        ServerKind::StdThreads => serve_std_threads(listener, skew, announce),
+        ServerKind::RingworkEnv => serve_ringwork(listener, workers, None, service, announce),
+        ServerKind::Tokio => serve_tokio(listener, workers, service, announce),
+        ServerKind::TokioCurrentThread => serve_tokio_current_thread(listener, service, announce),
+        ServerKind::Floor => match service {
+            Service::Skewed(_) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the floor server has no skewed mode (one thread: no free core to use)",
+            )),
+            Service::Bulk(_) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the floor server is an echo loop: it has no bulk-send mode",
+            )),
+            Service::Echo => floor::serve(listener, announce),
+            Service::Idle => floor::serve(
+                listener,
+                Box::new(move |description: &str| {
+                    announce(&format!(
+                        "{description}; {}a RECV into the connection's {} KiB buffer (zeroed \
+                         at accept) always in flight",
+                        idle_conns::PENDING_PREFIX,
+                        ECHO_BUFFER / 1024
+                    ))
+                }),
+            ),
+        },
+        ServerKind::FloorMultishot => match service {
+            Service::Echo => floor_multishot::serve(listener, announce),
+            Service::Idle => floor_multishot::serve(
+                listener,
+                Box::new(move |description: &str| {
+                    announce(&format!(
+                        "{description}; {}a multishot RECV armed on the provided-buffer ring: \
+                         no buffer held while idle",
+                        idle_conns::PENDING_PREFIX,
+                    ))
+                }),
+            ),
+            Service::Skewed(_) | Service::Bulk(_) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the multishot floor is an echo loop on one thread: no skewed or bulk mode",
+            )),
+        },
+        ServerKind::Monoio => serve_monoio(listener, workers, service, announce),
+        ServerKind::StdThreads => serve_std_threads(listener, service, announce),
     }
 }
 
@@ -447,7 +523,7 @@ fn serve_ringwork(
     listener: TcpListener,
     workers: usize,
     profile: Option<RingworkProfile>,
-    skew: Option<Skew>,
+    service: Service,
     announce: Announce,
 ) -> io::Result<()> {
     let mut builder = ringwork::runtime::Builder::new_multi_thread();
@@ -477,7 +553,7 @@ fn serve_ringwork(
     } else {
         "from the environment"
     };
-    let description = match handle.uring_features() {
+    let mut description = match handle.uring_features() {
         Some(features) if in_use == Some(ringwork::io::DriverKind::Uring) => format!(
             "ringwork multi-thread, {workers} workers, task per connection, seed {:#x}; \
              driver io_uring ({checked}): sq={} cq={} coop_taskrun={} defer_taskrun={} \
@@ -505,7 +581,14 @@ fn serve_ringwork(
                 .map_or_else(String::new, |reason| format!(", fell back: {reason}"))
         ),
     };
-    let accept_loop = runtime.spawn(accept_ringwork(listener, description, skew, announce));
+    if service == Service::Idle {
+        description.push_str(&format!(
+            "; {}{}",
+            idle_conns::PENDING_PREFIX,
+            idle_conns::ringwork_pending_read(handle)
+        ));
+    }
+    let accept_loop = runtime.spawn(accept_ringwork(listener, description, service, announce));
     runtime
         .block_on(accept_loop)
         .map_err(|err| io::Error::other(format!("ringwork accept loop failed: {err}")))?
@@ -514,7 +597,7 @@ fn serve_ringwork(
 async fn accept_ringwork(
     listener: TcpListener,
     description: String,
-    skew: Option<Skew>,
+    service: Service,
     announce: Announce,
 ) -> io::Result<()> {
     let listener = ringwork::net::TcpListener::from_std(listener)?;
@@ -523,11 +606,29 @@ async fn accept_ringwork(
         let (stream, _) = listener.accept().await?;
         stream.set_nodelay(true)?;
         // Detached: the task runs on its own until the connection ends.
-        drop(ringwork::spawn(async move {
-            if let Err(err) = echo_ringwork(stream, SkewState::new(skew)).await {
-                report_connection_error("ringwork", &err);
-            }
-        }));
+        let task = match service {
+            // ringwork's echo already waits in its lowest-memory way (see
+            // `idle_conns`).
+            Service::Echo | Service::Skewed(_) | Service::Idle => ringwork::spawn(report_errors(
+                "ringwork",
+                echo_ringwork(stream, service.skew()),
+            )),
+            Service::Bulk(size) => ringwork::spawn(report_errors(
+                "ringwork",
+                bulk::serve_ringwork(stream, size),
+            )),
+        };
+        drop(task);
+    }
+}
+
+/// Runs a connection's future and reports its error, if any.
+async fn report_errors(
+    server: &'static str,
+    connection: impl std::future::Future<Output = io::Result<()>>,
+) {
+    if let Err(err) = connection.await {
+        report_connection_error(server, &err);
     }
 }
 
@@ -574,7 +675,7 @@ async fn echo_ringwork(
 fn serve_tokio(
     listener: TcpListener,
     workers: usize,
-    skew: Option<Skew>,
+    service: Service,
     announce: Announce,
 ) -> io::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -586,9 +687,10 @@ fn serve_tokio(
         .build()?;
     let description = format!(
         "tokio multi_thread, {workers} workers, task per connection; enable_all(): I/O driver \
-         (epoll, via mio) and time driver"
+         (epoll, via mio) and time driver{}",
+        idle_conns::tokio_pending_read(service)
     );
-    let accept_loop = runtime.spawn(accept_tokio(listener, description, skew, announce));
+    let accept_loop = runtime.spawn(accept_tokio(listener, description, service, announce));
     runtime
         .block_on(accept_loop)
         .map_err(|err| io::Error::other(format!("tokio accept loop failed: {err}")))?
@@ -597,7 +699,7 @@ fn serve_tokio(
 async fn accept_tokio(
     listener: TcpListener,
     description: String,
-    skew: Option<Skew>,
+    service: Service,
     announce: Announce,
 ) -> io::Result<()> {
     listener.set_nonblocking(true)?;
@@ -607,11 +709,16 @@ async fn accept_tokio(
         let (stream, _) = listener.accept().await?;
         stream.set_nodelay(true)?;
         // Detached: the task runs on its own until the connection ends.
-        drop(tokio::spawn(async move {
-            if let Err(err) = echo_tokio(stream, SkewState::new(skew)).await {
-                report_connection_error("tokio", &err);
+        let task = match service {
+            Service::Echo | Service::Skewed(_) => {
+                tokio::spawn(report_errors("tokio", echo_tokio(stream, service.skew())))
             }
-        }));
+            Service::Idle => tokio::spawn(report_errors("tokio", idle_conns::serve_tokio(stream))),
+            Service::Bulk(size) => {
+                tokio::spawn(report_errors("tokio", bulk::serve_tokio(stream, size)))
+            }
+        };
+        drop(task);
     }
 }
 
@@ -640,7 +747,7 @@ async fn echo_tokio(
 fn serve_monoio(
     listener: TcpListener,
     workers: usize,
-    skew: Option<Skew>,
+    service: Service,
     announce: Announce,
 ) -> io::Result<()> {
     let port = listener.local_addr()?.port();
@@ -679,7 +786,11 @@ fn serve_monoio(
                             let (stream, _) = listener.accept().await?;
                             stream.set_nodelay(true)?;
                             drop(monoio::spawn(async move {
-                                if let Err(err) = echo_monoio(stream, SkewState::new(skew)).await {
+                                let served = match service {
+                                    Service::Bulk(size) => bulk_monoio(stream, size).await,
+                                    _ => echo_monoio(stream, service.skew()).await,
+                                };
+                                if let Err(err) = served {
                                     report_connection_error("monoio", &err);
                                 }
                             }));
@@ -694,10 +805,18 @@ fn serve_monoio(
             .recv()
             .map_err(|_| io::Error::other("a monoio thread ended before it started"))??;
     }
+    let idle = if service == Service::Idle {
+        format!(
+            "; {}read(Vec) of {} KiB: the pending RECV owns the buffer (the kernel holds it)",
+            idle_conns::PENDING_PREFIX,
+            ECHO_BUFFER / 1024
+        )
+    } else {
+        String::new()
+    };
     announce(&format!(
-        "monoio {}, thread per core: {workers} threads, each a runtime on its own io_uring \
-         (1024 entries, timer on) with its own SO_REUSEPORT listener, task per connection",
-        "0.2"
+        "monoio 0.2, thread per core: {workers} threads, each a runtime on its own io_uring \
+         (1024 entries, timer on) with its own SO_REUSEPORT listener, task per connection{idle}"
     ))?;
     for thread in threads {
         thread
@@ -729,36 +848,71 @@ async fn echo_monoio(
     }
 }
 
+/// monoio's sender of the `bulk` workload: owned buffers, one `write_all`
+/// per message.
+async fn bulk_monoio(mut stream: monoio::net::TcpStream, size: usize) -> io::Result<()> {
+    use monoio::io::{AsyncReadRentExt, AsyncWriteRentExt};
+    let (res, hello) = stream.read_exact(Vec::with_capacity(bulk::HELLO)).await;
+    res?;
+    let mut source = super::loadgen::EchoStream::new(bulk::hello_id(&hello)?, size);
+    let mut message = vec![0u8; size];
+    source.next_message(&mut message);
+    loop {
+        let (res, returned) = stream.write_all(message).await;
+        message = returned;
+        match res {
+            Ok(_) => source.next_header(&mut message),
+            Err(err) if bulk::gone(&err) => return Ok(()),
+            Err(err) => return Err(err),
+        }
+    }
+}
+
 /// tokio's current-thread runtime: the accept loop and every connection's
 /// task on one thread.
 fn serve_tokio_current_thread(
     listener: TcpListener,
-    skew: Option<Skew>,
+    service: Service,
     announce: Announce,
 ) -> io::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let description = "tokio current_thread, 1 thread, task per connection; enable_all(): I/O \
-                       driver (epoll, via mio) and time driver"
-        .to_owned();
-    runtime.block_on(accept_tokio(listener, description, skew, announce))
+    let description = format!(
+        "tokio current_thread, 1 thread, task per connection; enable_all(): I/O driver (epoll, \
+         via mio) and time driver{}",
+        idle_conns::tokio_pending_read(service)
+    );
+    runtime.block_on(accept_tokio(listener, description, service, announce))
 }
 
 /// A thread per connection, blocking reads and writes.
 fn serve_std_threads(
     listener: TcpListener,
-    skew: Option<Skew>,
+    service: Service,
     announce: Announce,
 ) -> io::Result<()> {
-    announce("std::net, a thread per connection, blocking I/O")?;
+    let mut description = "std::net, a thread per connection, blocking I/O".to_owned();
+    if service == Service::Idle {
+        description.push_str(&format!(
+            "; {}a blocking read() into the thread's {} KiB Vec (allocated zeroed at accept), \
+             on a thread with the default 2 MiB stack",
+            idle_conns::PENDING_PREFIX,
+            ECHO_BUFFER / 1024
+        ));
+    }
+    announce(&description)?;
     loop {
         let (stream, _) = listener.accept()?;
         stream.set_nodelay(true)?;
         thread::Builder::new()
             .name("std-echo".to_owned())
             .spawn(move || {
-                if let Err(err) = echo_std(stream, SkewState::new(skew)) {
+                let result = match service {
+                    Service::Bulk(size) => bulk::serve_std(stream, size),
+                    _ => echo_std(stream, service.skew()),
+                };
+                if let Err(err) = result {
                     report_connection_error("std-threads", &err);
                 }
             })?;
@@ -814,7 +968,9 @@ impl Ready {
 
 #[cfg(test)]
 mod tests {
-    use super::{listen_for, run_server, thread_cpu_time, Ready, ServerKind, Skew, SkewState};
+    use super::{
+        listen_for, run_server, thread_cpu_time, Ready, ServerKind, Service, Skew, SkewState,
+    };
     use crate::iobench::loadgen::{Client, CpuSample};
     use std::sync::mpsc;
     use std::thread;
@@ -882,7 +1038,7 @@ mod tests {
             let addr = listener.local_addr().unwrap();
             let (ready_tx, ready_rx) = mpsc::channel();
             thread::spawn(move || {
-                let result = run_server(kind, listener, 2, None, move |_| {
+                let result = run_server(kind, listener, 2, Service::Echo, move |_| {
                     let _ = ready_tx.send(());
                     Ok(())
                 });

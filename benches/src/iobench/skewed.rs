@@ -16,7 +16,7 @@
 //! checked (`loadgen`).
 
 use super::loadgen::{Client, CpuSample};
-use super::server::{ServerKind, Skew};
+use super::server::{ServerKind, Service, Skew};
 use super::tcp_echo::ServerProcess;
 use super::{rotate, sys, IoSettings};
 use crate::runner::Watchdog;
@@ -49,6 +49,9 @@ pub struct SkewedConfig {
     pub warm: Duration,
     /// Measured window.
     pub measure: Duration,
+    /// A closed loop before the open one (unmeasured lead-in, measured
+    /// window), or none (`compare`'s `skewed`).
+    pub closed: Option<(Duration, Duration)>,
     /// Measured rounds.
     pub rounds: usize,
 }
@@ -68,7 +71,17 @@ impl SkewedConfig {
             rate: 20_000,
             warm,
             measure,
+            closed: None,
             rounds,
+        }
+    }
+
+    /// The skew the server is asked for.
+    pub fn skew(&self) -> Skew {
+        Skew {
+            heavy: self.heavy as u64,
+            compute: self.compute,
+            size: self.size,
         }
     }
 
@@ -148,11 +161,7 @@ pub fn run(
     settings: &IoSettings,
     watchdog: &Watchdog,
 ) -> io::Result<SkewedResults> {
-    let skew = Skew {
-        heavy: config.heavy as u64,
-        compute: config.compute,
-        size: config.size,
-    };
+    let skew = config.skew();
     let kinds = ServerKind::SKEWED;
     let mut runs = Vec::new();
     for round in 1..=config.rounds {
@@ -209,22 +218,84 @@ fn run_once(
         settings.workers,
         settings.ringwork_seed,
         None,
-        Some(skew),
+        Service::Skewed(skew),
     )?;
+    let measured = measure(server, ready.addr, config)?;
+    Ok(SkewedRun {
+        peer: kind.name(),
+        round,
+        server: ready.description,
+        plain_p50_us: measured.plain_p50_us,
+        plain_p99_us: measured.plain_p99_us,
+        plain_p999_us: measured.plain_p999_us,
+        heavy_p99_us: measured.heavy_p99_us,
+        completed: measured.completed,
+        server_cores: measured.server_cores,
+        max_send_lag_us: measured.max_send_lag_us,
+        steal_share: measured.steal_share,
+    })
+}
+
+/// What [`measure`] measured on one server.
+#[derive(Debug, Clone)]
+pub(crate) struct SkewedMeasured {
+    /// Open loop: plain connections' latency percentiles, microseconds.
+    pub(crate) plain_p50_us: f64,
+    /// See `plain_p50_us`.
+    pub(crate) plain_p99_us: f64,
+    /// See `plain_p50_us`.
+    pub(crate) plain_p999_us: f64,
+    /// Open loop: heavy connections' p99, microseconds.
+    pub(crate) heavy_p99_us: f64,
+    /// Open loop: echoes completed in the window, all connections.
+    pub(crate) completed: u64,
+    /// Open loop: server CPU per echo completed in the window, microseconds.
+    pub(crate) cpu_us_per_msg: f64,
+    /// Open loop: server CPU over the window, in cores.
+    pub(crate) server_cores: f64,
+    /// Open loop: the most a message left after its intended time.
+    pub(crate) max_send_lag_us: f64,
+    /// Closed loop (if run): echoes per second, all connections.
+    pub(crate) closed_msgs_per_sec: Option<f64>,
+    /// Closed loop (if run): plain connections' p99, microseconds.
+    pub(crate) closed_plain_p99_us: Option<f64>,
+    /// Steal over the run, in cores.
+    pub(crate) steal_share: f64,
+}
+
+/// The `p` quantile (0..1) of `sorted` nanoseconds, in microseconds (NaN
+/// when empty).
+fn percentile_us(sorted: &[u64], p: f64) -> f64 {
+    let index = ((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1));
+    sorted.get(index).map_or(f64::NAN, |&ns| ns as f64 / 1e3)
+}
+
+/// Drives the started `server` (listening on `addr`, serving `config`'s
+/// skew) from one unpinned client thread: `config.closed`'s closed loop if
+/// any, then the open loop; then stops the server. Shared by `compare`'s
+/// `skewed` and the matrix's `skewed_*` columns.
+pub(crate) fn measure(
+    server: ServerProcess,
+    addr: std::net::SocketAddr,
+    config: &SkewedConfig,
+) -> io::Result<SkewedMeasured> {
     let pid = server.pid();
     let steal_before = sys::steal_time()?;
     let started = std::time::Instant::now();
     let clock = sys::ProcessCpuClock::of(pid)?;
     let (connections, heavy, size, rate) =
         (config.connections, config.heavy, config.size, config.rate);
-    let (warm, measure) = (config.warm, config.measure);
-    let addr = ready.addr;
+    let (warm, measure, closed) = (config.warm, config.measure, config.closed);
     let client = thread::Builder::new()
         .name("skewed-client".to_owned())
         .spawn(move || {
             sys::set_timer_slack(1)?;
             let mut client = Client::connect(addr, connections, size)?;
             client.set_heavy(heavy);
+            let closed = match closed {
+                Some((warm, measure)) => Some(client.closed_loop_timed(warm, measure)?),
+                None => None,
+            };
             let mut sample = || -> io::Result<CpuSample> {
                 Ok(CpuSample {
                     clock: clock.read()?,
@@ -233,32 +304,34 @@ fn run_once(
             };
             let open = client.open_loop(rate, warm, measure, &mut sample)?;
             client.finish()?;
-            Ok::<_, io::Error>(open)
+            Ok::<_, io::Error>((closed, open))
         })?;
-    let open = client
+    let phases = client
         .join()
         .map_err(|_| io::Error::other("the load generator panicked"))?;
     let stopped = server.stop();
-    let open = open?;
+    let (closed, open) = phases?;
     stopped?;
     let steal = sys::steal_time()?.saturating_sub(steal_before);
     let steal_share = steal.as_secs_f64() / started.elapsed().as_secs_f64();
-    let percentile = |sorted: &[u64], p: f64| {
-        let index = ((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1));
-        sorted.get(index).map_or(f64::NAN, |&ns| ns as f64 / 1e3)
-    };
     let cpu = open.cpu_end.clock.saturating_sub(open.cpu_start.clock);
-    Ok(SkewedRun {
-        peer: kind.name(),
-        round,
-        server: ready.description,
-        plain_p50_us: percentile(&open.latencies_ns, 0.50),
-        plain_p99_us: percentile(&open.latencies_ns, 0.99),
-        plain_p999_us: percentile(&open.latencies_ns, 0.999),
-        heavy_p99_us: percentile(&open.heavy_latencies_ns, 0.99),
+    Ok(SkewedMeasured {
+        plain_p50_us: percentile_us(&open.latencies_ns, 0.50),
+        plain_p99_us: percentile_us(&open.latencies_ns, 0.99),
+        plain_p999_us: percentile_us(&open.latencies_ns, 0.999),
+        heavy_p99_us: percentile_us(&open.heavy_latencies_ns, 0.99),
         completed: open.completed_in_window,
+        cpu_us_per_msg: if open.completed_in_window == 0 {
+            f64::NAN
+        } else {
+            cpu.as_secs_f64() * 1e6 / open.completed_in_window as f64
+        },
         server_cores: cpu.as_secs_f64() / open.window.as_secs_f64(),
         max_send_lag_us: open.max_send_lag.as_secs_f64() * 1e6,
+        closed_msgs_per_sec: closed.as_ref().map(|closed| closed.msgs_per_sec),
+        closed_plain_p99_us: closed
+            .as_ref()
+            .map(|closed| percentile_us(&closed.latencies_ns, 0.99)),
         steal_share,
     })
 }

@@ -214,3 +214,33 @@ pub fn steal_time() -> io::Result<Duration> {
         .ok_or_else(|| io::Error::other(format!("/proc/stat: no steal column in {line:?}")))?;
     ticks_to_duration(steal)
 }
+
+/// Raises this process's soft `RLIMIT_NOFILE` to its hard limit (10,000
+/// connections need more than the usual soft 1024); returns the new soft
+/// limit.
+pub fn raise_nofile_limit() -> io::Result<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a live rlimit the call fills.
+    check(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) })?;
+    if limit.rlim_cur < limit.rlim_max {
+        limit.rlim_cur = limit.rlim_max;
+        // SAFETY: `limit` is a live rlimit the call reads; raising the soft
+        // limit up to the hard one needs no privilege.
+        check(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) })?;
+    }
+    Ok(limit.rlim_cur)
+}
+
+/// The resident set size of process `pid` (`VmRSS` of
+/// `/proc/<pid>/status`), KiB.
+pub fn vm_rss_kib(pid: u32) -> io::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| io::Error::other(format!("/proc/{pid}/status has no VmRSS line")))
+}

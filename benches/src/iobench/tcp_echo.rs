@@ -19,7 +19,7 @@
 
 use super::loadgen::{Client, CpuSample};
 use super::loopback::{self, Mode};
-use super::server::{Ready, ServerKind, Skew};
+use super::server::{Ready, ServerKind, Service};
 use super::{rotate, sys, IoSettings};
 use crate::runner::Watchdog;
 use crate::stats::Summary;
@@ -449,17 +449,17 @@ pub(crate) type StderrSink = Arc<dyn Fn(&str) + Send + Sync>;
 const KEPT_STDERR_LINES: usize = 8;
 
 impl ServerProcess {
-    /// Starts `ringwork-bench serve` (pinned to `cpu` if given, with `skew`
-    /// if given) and waits for its `ready` line.
+    /// Starts `ringwork-bench serve` (pinned to `cpu` if given, serving
+    /// `service`) and waits for its `ready` line.
     pub(crate) fn start(
         kind: ServerKind,
         workers: usize,
         seed: Option<u64>,
         cpu: Option<usize>,
-        skew: Option<Skew>,
+        service: Service,
     ) -> io::Result<(ServerProcess, Ready)> {
         let forward: StderrSink = Arc::new(|line: &str| eprintln!("{line}"));
-        ServerProcess::start_with_env(kind, workers, seed, cpu, skew, &[], forward)
+        ServerProcess::start_with_env(kind, workers, seed, cpu, service, &[], forward)
     }
 
     /// [`start`](ServerProcess::start) with `env` set on the child (after
@@ -473,7 +473,7 @@ impl ServerProcess {
         workers: usize,
         seed: Option<u64>,
         cpu: Option<usize>,
-        skew: Option<Skew>,
+        service: Service,
         env: &[(&str, &str)],
         forward: StderrSink,
     ) -> io::Result<(ServerProcess, Ready)> {
@@ -496,9 +496,7 @@ impl ServerProcess {
         if let Some(cpu) = cpu {
             command.arg("--cpu").arg(cpu.to_string());
         }
-        if let Some(skew) = skew {
-            command.arg("--skew").arg(skew.to_arg());
-        }
+        command.args(service.args());
         let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -625,7 +623,7 @@ fn run_once(
         settings.workers,
         settings.ringwork_seed,
         Some(SERVER_CPU),
-        None,
+        Service::Echo,
     )?;
     let measured = measure(server, ready.addr, size, config)?;
     Ok((measured, ready.description))

@@ -2,10 +2,12 @@
 //! as SVG `<text>` and laid out with plotters' built-in size estimate, so no
 //! system font library is needed).
 //!
-//! Left panel: CPU per operation by profile, a bar at the median with a
-//! line over the rounds' min–max, and the median ratio to the baseline
-//! written after it. Right panel: latency p99 (echo) or connections per
-//! second (accept storm) per round, as points, the median as a bar mark.
+//! Left panel: the workload's headline figure (CPU per operation for most,
+//! the plain connections' p99 for the skewed ones, RSS for idle
+//! connections) by profile, a bar at the median with a line over the
+//! rounds' min–max, and the median ratio to the baseline written after it.
+//! Right panel: the workload's second figure (latency p99, a rate, RSS per
+//! connection) per round, as points.
 //! `n/a` rows are named with "n/a" where the bar would be.
 
 use super::report::WorkloadSummary;
@@ -58,24 +60,24 @@ fn draw(
         _ => String::new(),
     };
 
-    let cpu_max = summary
+    let top = summary
         .rows
         .iter()
-        .filter_map(|row| row.cpu_us_per_op.map(|s| s.max))
+        .filter_map(|row| row.headline.map(|s| s.max))
         .fold(0.0f64, f64::max)
         .max(1e-3);
     let mut chart = ChartBuilder::on(&left)
         .caption(
             format!(
                 "{}: {} (bar median, line min-max), ratio to {baseline}",
-                summary.workload, summary.cpu_unit
+                summary.workload, summary.headline
             ),
             ("sans-serif", 14),
         )
         .margin(8)
         .x_label_area_size(28)
         .y_label_area_size(170)
-        .build_cartesian_2d(0f64..cpu_max * 1.35, (0..last).into_segmented())?;
+        .build_cartesian_2d(0f64..top * 1.35, (0..last).into_segmented())?;
     chart
         .configure_mesh()
         .disable_y_mesh()
@@ -83,14 +85,14 @@ fn draw(
         .x_labels(6)
         .y_labels(rows)
         .y_label_formatter(&name_of)
-        .x_desc(summary.cpu_unit.as_str())
+        .x_desc(summary.headline.as_str())
         .draw()?;
     for (index, row) in summary.rows.iter().enumerate() {
         let at = segment(index);
-        let Some(cpu) = row.cpu_us_per_op else {
+        let Some(value) = row.headline else {
             chart.draw_series(std::iter::once(Text::new(
                 "n/a (see the table)".to_owned(),
-                (cpu_max * 0.02, SegmentValue::CenterOf(at)),
+                (top * 0.02, SegmentValue::CenterOf(at)),
                 ("sans-serif", 12).into_font().color(&POINT),
             )))?;
             continue;
@@ -103,7 +105,7 @@ fn draw(
         let mut bar = Rectangle::new(
             [
                 (0.0, SegmentValue::Exact(at)),
-                (cpu.median, SegmentValue::Exact(at + 1)),
+                (value.median, SegmentValue::Exact(at + 1)),
             ],
             color.mix(0.75).filled(),
         );
@@ -111,18 +113,18 @@ fn draw(
         chart.draw_series(std::iter::once(bar))?;
         chart.draw_series(std::iter::once(PathElement::new(
             vec![
-                (cpu.min, SegmentValue::CenterOf(at)),
-                (cpu.max, SegmentValue::CenterOf(at)),
+                (value.min, SegmentValue::CenterOf(at)),
+                (value.max, SegmentValue::CenterOf(at)),
             ],
             BLACK.stroke_width(2),
         )))?;
         let label = match row.ratio {
-            Some(ratio) => format!("{:.2} us  x{:.2}", cpu.median, ratio.median),
-            None => format!("{:.2} us", cpu.median),
+            Some(ratio) => format!("{:.2}  x{:.2}", value.median, ratio.median),
+            None => format!("{:.2}", value.median),
         };
         chart.draw_series(std::iter::once(Text::new(
             label,
-            (cpu.max + cpu_max * 0.02, SegmentValue::CenterOf(at)),
+            (value.max + top * 0.02, SegmentValue::CenterOf(at)),
             ("sans-serif", 12),
         )))?;
     }
@@ -169,7 +171,7 @@ fn draw(
 mod tests {
     use super::write;
     use crate::iobench::loopback::Mode;
-    use crate::matrix::report::{RowSummary, WorkloadSummary};
+    use crate::matrix::report::{Figure, RowSummary, WorkloadSummary};
     use crate::stats::Summary;
 
     fn row(profile: &str, cpu: Option<f64>) -> RowSummary {
@@ -194,6 +196,10 @@ mod tests {
                 max: cpu / 10.0,
             }),
             ratio_fast: None,
+            headline: summary,
+            columns: Vec::new(),
+            references: Vec::new(),
+            note: None,
         }
     }
 
@@ -205,6 +211,10 @@ mod tests {
             cpu_unit: "CPU us/msg".to_owned(),
             rate_unit: "msgs/s".to_owned(),
             has_latency: true,
+            headline: "CPU us/msg".to_owned(),
+            references: Vec::new(),
+            columns: Vec::new(),
+            second: (Figure::P99, "p99 latency, us".to_owned()),
             round_modes: vec![Mode::Slow],
             rows: vec![
                 row("epoll", Some(10.0)),

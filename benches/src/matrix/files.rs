@@ -76,6 +76,22 @@ impl Drop for EnvGuard {
     }
 }
 
+/// A ringwork runtime in this process with `profile`'s `RINGWORK_DRIVER`
+/// and `RINGWORK_URING` (set only while it is built).
+pub(crate) fn ringwork_runtime(
+    profile: &Profile,
+    workers: usize,
+    seed: Option<u64>,
+) -> io::Result<ringwork::Runtime> {
+    let _env = EnvGuard::set(&profile.env());
+    let mut builder = ringwork::runtime::Builder::new_multi_thread();
+    builder.worker_threads(workers);
+    if let Some(seed) = seed {
+        builder.seed(seed);
+    }
+    builder.build()
+}
+
 impl FileBench {
     /// Writes the test file and checks whether `O_DIRECT` works on it.
     pub(crate) fn create(scale: Scale) -> io::Result<FileBench> {
@@ -108,15 +124,7 @@ impl FileBench {
         let io_err = |err: io::Error| not_available_reason(&err.to_string());
         let (elapsed, cpu, description) = match profile.server {
             ServerKind::RingworkEnv => {
-                let runtime = {
-                    let _env = EnvGuard::set(&profile.env());
-                    let mut builder = ringwork::runtime::Builder::new_multi_thread();
-                    builder.worker_threads(workers);
-                    if let Some(seed) = seed {
-                        builder.seed(seed);
-                    }
-                    builder.build().map_err(io_err)?
-                };
+                let runtime = ringwork_runtime(profile, workers, seed).map_err(io_err)?;
                 let description = match runtime.handle().driver_kind() {
                     Some(ringwork::io::DriverKind::Epoll) => {
                         "ringwork, driver epoll: File::read_at on the blocking pool"
@@ -163,13 +171,11 @@ impl FileBench {
         };
         Ok((
             Measurement {
-                cpu_us_per_op: cpu.as_secs_f64() * 1e6 / self.reads as f64,
-                ops_per_sec: self.reads as f64 / elapsed.as_secs_f64(),
-                p50_us: None,
-                p99_us: None,
-                p999_us: None,
                 server_cpu_share: Some(cpu.as_secs_f64() / elapsed.as_secs_f64()),
-                other_cpu_share: None,
+                ..Measurement::new(
+                    cpu.as_secs_f64() * 1e6 / self.reads as f64,
+                    self.reads as f64 / elapsed.as_secs_f64(),
+                )
             },
             description,
         ))

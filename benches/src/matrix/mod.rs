@@ -13,8 +13,14 @@
 //! profile the runtime, the kernel or a limit refuses is an `n/a` cell with
 //! the error, and the run goes on. The headline figure is the server's CPU
 //! time per operation at a fixed offered rate, divided by the baseline
-//! profile's (`epoll`) in the same round.
+//! profile's (`epoll`) in the same round — except where a workload's
+//! [`Layout`](report::Layout) names another (the skewed columns: the plain
+//! connections' p99, also divided by std-threads'; their servers and
+//! client are not pinned). Columns beyond the echo, accept and file ones
+//! are not in the default set (`--workloads NAME` or `--workloads all`):
+//! the default set already takes ~17 min at full scale.
 
+mod busy;
 pub mod chart;
 pub mod environment;
 mod files;
@@ -22,7 +28,11 @@ pub mod profile;
 pub mod report;
 
 use crate::iobench::accept_storm::{self, StormConfig};
+use crate::iobench::bulk::{self, BulkConfig};
+use crate::iobench::idle_conns::{self, IdleConfig};
 use crate::iobench::loopback::{self, Mode};
+use crate::iobench::server::Service;
+use crate::iobench::skewed::{self, SkewedConfig};
 use crate::iobench::tcp_echo::{self, EchoConfig, ServerProcess, StderrSink};
 use crate::iobench::{rotate, tcp_echo::CLIENT_CPU, tcp_echo::SERVER_CPU};
 use crate::runner::Watchdog;
@@ -30,7 +40,9 @@ use crate::workloads::Scale;
 use environment::Environment;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use profile::{MatrixWorkload, Profile, WorkloadKind, BASELINE};
-use report::{Cell, MatrixReport, MatrixSettings, Measurement, Outcome, ProfileInfo, RoundInfo};
+use report::{
+    Cell, Figure, MatrixReport, MatrixSettings, Measurement, Outcome, ProfileInfo, RoundInfo,
+};
 use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -110,6 +122,25 @@ pub fn storm_config(scale: Scale, rounds: usize) -> StormConfig {
     config
 }
 
+/// A skewed workload's sizes: `heavy` of 100 connections cost the server
+/// `compute_us` per message; a closed loop at saturation, then the open
+/// loop at 20k msgs/s (which asks the heavy ones for 0.4 cores in both
+/// settings of the matrix).
+pub fn skewed_config(scale: Scale, rounds: usize, heavy: usize, compute_us: u64) -> SkewedConfig {
+    let ms = Duration::from_millis;
+    let mut config = SkewedConfig::new(scale, rounds);
+    config.heavy = heavy;
+    config.compute = Duration::from_micros(compute_us);
+    let (closed_warm, closed_measure, warm, measure) = match scale {
+        Scale::Full => (ms(100), ms(400), ms(300), ms(1000)),
+        Scale::Quick => (ms(50), ms(200), ms(200), ms(500)),
+    };
+    config.closed = Some((closed_warm, closed_measure));
+    config.warm = warm;
+    config.measure = measure;
+    config
+}
+
 /// A workload's size and method in words.
 pub fn describe(workload: &MatrixWorkload, scale: Scale, rounds: usize) -> String {
     match workload.kind {
@@ -141,6 +172,69 @@ pub fn describe(workload: &MatrixWorkload, scale: Scale, rounds: usize) -> Strin
                 bytes >> 20
             )
         }
+        WorkloadKind::Skewed { heavy, compute_us } => {
+            let config = skewed_config(scale, rounds, heavy, compute_us);
+            let (closed_warm, closed_measure) = config.closed.unwrap_or_default();
+            format!(
+                "{}; server and client NOT pinned (the server's threads may use both cores); \
+                 closed loop at saturation {:.1} s after {:.1} s (msgs/s over all connections, \
+                 plain connections' p99 from send to echo), then open loop {:.1} s after {:.1} \
+                 s: headline = plain connections' p99 from intended send times, ratios per \
+                 round to the epoll baseline and to std-threads (the kernel's scheduler); \
+                 heavy connections ask for {:.2} cores",
+                config.size(),
+                closed_measure.as_secs_f64(),
+                closed_warm.as_secs_f64(),
+                config.measure.as_secs_f64(),
+                config.warm.as_secs_f64(),
+                config.heavy_cores()
+            )
+        }
+        WorkloadKind::IdleConns => {
+            let config = IdleConfig::new(scale);
+            format!(
+                "{} connections (in batches of 256: connect, send {} B, check the echo), then \
+                 all idle for {:.1} s with a read pending; headline = the server's VmRSS then, \
+                 ratio per round to epoll and to tokio-mt (issue 13: RSS <= tokio's); KiB/conn \
+                 = (VmRSS - VmRSS of the ready server before any connection) / connections; \
+                 CPU = server CPU from the first connect to the last echo, per connection; \
+                 each server waits its lowest-memory way (said per profile below the table); \
+                 server pinned to CPU {SERVER_CPU}, client to CPU {CLIENT_CPU}",
+                config.connections,
+                config.size,
+                config.settle.as_secs_f64()
+            )
+        }
+        WorkloadKind::Bulk { size } => {
+            let config = BulkConfig::new(scale, size);
+            format!(
+                "the server sends {} messages on {} connections as fast as the client (a \
+                 thread per connection, every byte checked) reads them; {:.1} s measured after \
+                 {:.1} s; GB/s = bytes read in the window / its length; CPU per MiB = server \
+                 CPU over the window / MiB read in it; uring-send-zc (and uring-all) send these \
+                 with IORING_OP_SEND_ZC (threshold 16 KiB), but loopback never does zero-copy: \
+                 the kernel copies and the notification says so (IORING_NOTIF_USAGE_ZC_COPIED), \
+                 so only SEND_ZC's overhead shows; server pinned to CPU {SERVER_CPU}, client to \
+                 CPU {CLIENT_CPU}",
+                crate::iobench::tcp_echo::format_size(size),
+                config.connections,
+                config.measure.as_secs_f64(),
+                config.warm.as_secs_f64()
+            )
+        }
+        WorkloadKind::BusyWorker(blocker) => format!(
+            "busy_worker in the benchmark process (no server, nothing pinned): {} counted \
+             rounds per cell on a runtime built for the profile; a neighbour task's {} ms \
+             timer and socket read are first polled on the worker that then blocks {} ms \
+             ({}), the other worker idle; headline = how late the read completed after the \
+             byte was written (when both were due), median over the cell's rounds; void \
+             rounds = rounds repeated because the neighbour ran elsewhere; ringwork profiles \
+             and tokio-mt only",
+            busy::rounds_per_cell(scale),
+            crate::busy_worker::DUE.as_millis(),
+            crate::busy_worker::BLOCKED.as_millis(),
+            blocker.name()
+        ),
     }
 }
 
@@ -265,14 +359,24 @@ pub fn run(options: &MatrixOptions) -> io::Result<MatrixReport> {
                     (WorkloadKind::FileRandread, Some(Err(err))) => {
                         Err(format!("creating the test file: {err}"))
                     }
+                    (WorkloadKind::BusyWorker(blocker), _) => busy::run_cell(
+                        profile,
+                        *blocker,
+                        options.scale,
+                        options.workers,
+                        options.ringwork_seed,
+                    ),
                     _ => run_cell(profile, workload, options, progress.sink()),
                 };
                 let after = loopback::probe_on_fresh_thread(SERVER_CPU, CLIENT_CPU)?;
                 let mode = Mode::between(probe, after, options.fast_threshold);
                 let outcome = match outcome {
                     Ok((measurement, description)) => {
-                        let file = workload.kind == WorkloadKind::FileRandread;
-                        if !file && !servers.iter().any(|(name, _)| *name == profile.name) {
+                        let in_process = matches!(
+                            workload.kind,
+                            WorkloadKind::FileRandread | WorkloadKind::BusyWorker(_)
+                        );
+                        if !in_process && !servers.iter().any(|(name, _)| *name == profile.name) {
                             servers.push((profile.name, description));
                         }
                         modes.push(mode);
@@ -334,11 +438,7 @@ pub fn run(options: &MatrixOptions) -> io::Result<MatrixReport> {
             report::summarise(
                 workload.name,
                 size,
-                (
-                    workload.cpu_unit(),
-                    workload.rate_unit(),
-                    workload.has_latency(),
-                ),
+                &workload.layout(),
                 &names,
                 BASELINE,
                 options.rounds,
@@ -361,7 +461,8 @@ pub fn run(options: &MatrixOptions) -> io::Result<MatrixReport> {
             fast_threshold: options.fast_threshold,
             pinning: format!(
                 "every server thread pinned to CPU {SERVER_CPU} (an SQPOLL thread inherits \
-                 it), load generators pinned to CPU {CLIENT_CPU}"
+                 it), load generators pinned to CPU {CLIENT_CPU}, except in the skewed \
+                 columns (nothing pinned)"
             ),
         },
         profiles: options
@@ -387,16 +488,27 @@ pub fn run(options: &MatrixOptions) -> io::Result<MatrixReport> {
 /// One progress line.
 fn cell_line(label: &str, mode: Mode, outcome: &Outcome, workload: &MatrixWorkload) -> String {
     match outcome {
-        Outcome::Measured(m) => format!(
-            "{label}: {} {:.2} {}, {:.0} {}{}",
-            mode.letter(),
-            m.cpu_us_per_op,
-            workload.cpu_unit(),
-            m.ops_per_sec,
-            workload.rate_unit(),
-            m.p99_us
-                .map_or_else(String::new, |p99| format!(", p99 {p99:.0} us"))
-        ),
+        Outcome::Measured(m) => {
+            let (headline, name) = workload.layout().headline;
+            let mut line = format!(
+                "{label}: {} {:.2} {name}",
+                mode.letter(),
+                headline.of(m).unwrap_or(f64::NAN)
+            );
+            if headline != Figure::Cpu {
+                line.push_str(&format!(", {:.2} {}", m.cpu_us_per_op, workload.cpu_unit()));
+            }
+            let rate = m.ops_per_sec;
+            let precision = if rate.abs() < 100.0 { 2 } else { 0 };
+            line.push_str(&format!(", {rate:.precision$} {}", workload.rate_unit()));
+            if let Some(p99) = m.p99_us.filter(|_| headline != Figure::P99) {
+                line.push_str(&format!(", p99 {p99:.0} us"));
+            }
+            if let Some(p99) = m.closed_p99_us {
+                line.push_str(&format!(", closed-loop plain p99 {p99:.0} us"));
+            }
+            line
+        }
         Outcome::NotAvailable { reason } => format!("{label}: n/a ({reason})"),
     }
 }
@@ -410,12 +522,23 @@ fn run_cell(
     sink: StderrSink,
 ) -> Result<(Measurement, String), String> {
     let na = |err: io::Error| report::not_available_reason(&err.to_string());
+    // The skewed columns leave the server unpinned: work stealing needs the
+    // second core.
+    let (cpu, service) = match workload.kind {
+        WorkloadKind::Skewed { heavy, compute_us } => (
+            None,
+            Service::Skewed(skewed_config(options.scale, options.rounds, heavy, compute_us).skew()),
+        ),
+        WorkloadKind::IdleConns => (Some(SERVER_CPU), Service::Idle),
+        WorkloadKind::Bulk { size } => (Some(SERVER_CPU), Service::Bulk(size)),
+        _ => (Some(SERVER_CPU), Service::Echo),
+    };
     let (server, ready) = ServerProcess::start_with_env(
         profile.server,
         options.workers,
         options.ringwork_seed,
-        Some(SERVER_CPU),
-        None,
+        cpu,
+        service,
         &profile.env(),
         sink,
     )
@@ -433,30 +556,57 @@ fn run_cell(
                 );
             }
             Measurement {
-                cpu_us_per_op: cpu,
-                ops_per_sec: measured.closed_msgs_per_sec,
                 p50_us: Some(measured.latency_us(0.50)),
                 p99_us: Some(measured.latency_us(0.99)),
                 p999_us: Some(measured.latency_us(0.999)),
                 server_cpu_share: Some(measured.cpu.as_secs_f64() / measured.window.as_secs_f64()),
                 other_cpu_share: Some(measured.other_cpu_share),
+                ..Measurement::new(cpu, measured.closed_msgs_per_sec)
             }
         }
-        WorkloadKind::FileRandread => {
-            return Err("file cells run in the benchmark process, not in a server".to_owned())
+        WorkloadKind::FileRandread | WorkloadKind::BusyWorker(_) => {
+            return Err("this column runs in the benchmark process, not in a server".to_owned())
         }
         WorkloadKind::AcceptStorm => {
             let config = storm_config(options.scale, options.rounds);
             let storm = accept_storm::measure(server, ready.addr, &config).map_err(na)?;
-            Measurement {
-                cpu_us_per_op: storm.cpu_us_per_conn,
-                ops_per_sec: storm.conns_per_sec,
-                p50_us: None,
-                p99_us: None,
-                p999_us: None,
-                server_cpu_share: None,
-                other_cpu_share: None,
+            Measurement::new(storm.cpu_us_per_conn, storm.conns_per_sec)
+        }
+        WorkloadKind::Skewed { heavy, compute_us } => {
+            let config = skewed_config(options.scale, options.rounds, heavy, compute_us);
+            let measured = skewed::measure(server, ready.addr, &config).map_err(na)?;
+            if !measured.plain_p99_us.is_finite() {
+                return Err("no plain echo completed in the open loop's window".to_owned());
             }
+            Measurement {
+                p50_us: Some(measured.plain_p50_us),
+                p99_us: Some(measured.plain_p99_us),
+                p999_us: Some(measured.plain_p999_us),
+                server_cpu_share: Some(measured.server_cores),
+                heavy_p99_us: Some(measured.heavy_p99_us),
+                closed_p99_us: measured.closed_plain_p99_us,
+                ..Measurement::new(
+                    measured.cpu_us_per_msg,
+                    measured.closed_msgs_per_sec.unwrap_or(f64::NAN),
+                )
+            }
+        }
+        WorkloadKind::IdleConns => {
+            let read_pending = idle_conns::pending_read(&ready.description);
+            let measured = idle_conns::measure(server, ready.addr, &IdleConfig::new(options.scale))
+                .map_err(na)?;
+            Measurement {
+                rss_kib: Some(measured.rss_kib as f64),
+                idle_rss_kib: Some(measured.idle_rss_kib as f64),
+                rss_per_conn_kib: Some(measured.rss_per_conn_kib()),
+                read_pending,
+                ..Measurement::new(measured.cpu_us_per_conn, measured.conns_per_sec)
+            }
+        }
+        WorkloadKind::Bulk { size } => {
+            let config = BulkConfig::new(options.scale, size);
+            let measured = bulk::measure(server, ready.addr, &config).map_err(na)?;
+            Measurement::new(measured.cpu_us_per_mib, measured.gb_per_sec)
         }
     };
     Ok((measurement, ready.description))
@@ -475,17 +625,8 @@ pub fn write_outputs(report: &MatrixReport, dir: &Path) -> io::Result<Vec<PathBu
     std::fs::write(&path, report.render_markdown())?;
     written.push(path);
     for summary in &report.summaries {
-        let (second, second_name): (chart::SecondFigure, &str) = if summary.has_latency {
-            (
-                per_round(report, &summary.workload, |m| m.p99_us),
-                "p99 latency, us",
-            )
-        } else {
-            (
-                per_round(report, &summary.workload, |m| Some(m.ops_per_sec)),
-                summary.rate_unit.as_str(),
-            )
-        };
+        let (figure, second_name) = &summary.second;
+        let second = per_round(report, &summary.workload, *figure);
         let path = dir.join(format!("{}.svg", summary.workload));
         chart::write(
             summary,
@@ -500,11 +641,7 @@ pub fn write_outputs(report: &MatrixReport, dir: &Path) -> io::Result<Vec<PathBu
 }
 
 /// Per row of `workload`'s table, one value per measured round.
-fn per_round(
-    report: &MatrixReport,
-    workload: &str,
-    metric: fn(&Measurement) -> Option<f64>,
-) -> chart::SecondFigure {
+fn per_round(report: &MatrixReport, workload: &str, figure: Figure) -> chart::SecondFigure {
     let summary = report
         .summaries
         .iter()
@@ -518,7 +655,7 @@ fn per_round(
                     .cells
                     .iter()
                     .filter(|cell| cell.workload == workload && cell.profile == row.profile)
-                    .filter_map(|cell| cell.measured().and_then(metric))
+                    .filter_map(|cell| cell.measured().and_then(|m| figure.of(m)))
                     .collect()
             })
             .collect()

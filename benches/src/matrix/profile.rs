@@ -9,6 +9,8 @@
 //! matrix shows that cell as `n/a` with the runtime's own error. Adding a
 //! profile when a kernel feature lands is one line in [`PROFILES`].
 
+use super::report::{Figure, Layout};
+use crate::busy_worker::Blocker;
 use crate::iobench::server::ServerKind;
 
 /// The profile every ratio is taken against.
@@ -245,6 +247,28 @@ pub enum WorkloadKind {
     AcceptStorm,
     /// `file_randread`: 4 KiB random reads, 32 in flight, in this process.
     FileRandread,
+    /// `skewed`'s echo where the connections numbered below `heavy` cost the
+    /// server `compute_us` of CPU per message: a closed loop at saturation,
+    /// then an open loop; the figure is the plain connections' p99. The
+    /// server is not pinned.
+    Skewed {
+        /// Heavy connections (of 100).
+        heavy: usize,
+        /// CPU per heavy message, microseconds.
+        compute_us: u64,
+    },
+    /// 10,000 connections, each echoes one message and then waits with a
+    /// read pending: the server's RSS.
+    IdleConns,
+    /// The server sends messages of `size` bytes on a few connections as
+    /// fast as the client reads and checks them.
+    Bulk {
+        /// Bytes per message.
+        size: usize,
+    },
+    /// `busy_worker`'s rounds with this blocker, on a runtime built in this
+    /// process (multi-thread runtimes only).
+    BusyWorker(Blocker),
 }
 
 /// One column of the matrix.
@@ -254,30 +278,113 @@ pub struct MatrixWorkload {
     pub name: &'static str,
     /// What it runs.
     pub kind: WorkloadKind,
+    /// Whether it runs when `--workloads` is not given. The echo, accept
+    /// and file columns already take ~16 min at full scale and ~2.3 min
+    /// with `--quick`; the others run when named (or with `all`).
+    pub default: bool,
 }
 
 impl MatrixWorkload {
-    /// The unit of its headline figure, CPU per operation.
+    /// The unit of its CPU figure.
     pub fn cpu_unit(&self) -> &'static str {
         match self.kind {
-            WorkloadKind::Echo { .. } => "CPU us/msg",
+            WorkloadKind::Echo { .. } | WorkloadKind::Skewed { .. } => "CPU us/msg",
             WorkloadKind::AcceptStorm => "CPU us/conn",
             WorkloadKind::FileRandread => "CPU us/read",
+            WorkloadKind::IdleConns => "CPU us/conn set up",
+            WorkloadKind::Bulk { .. } => "CPU us/MiB",
+            WorkloadKind::BusyWorker(_) => "process CPU us/round",
         }
     }
 
     /// The unit of its rate figure.
     pub fn rate_unit(&self) -> &'static str {
         match self.kind {
-            WorkloadKind::Echo { .. } => "closed-loop msgs/s",
+            WorkloadKind::Echo { .. } | WorkloadKind::Skewed { .. } => "closed-loop msgs/s",
             WorkloadKind::AcceptStorm => "conns/s",
             WorkloadKind::FileRandread => "reads/s",
+            WorkloadKind::IdleConns => "conns/s set up",
+            WorkloadKind::Bulk { .. } => "GB/s",
+            WorkloadKind::BusyWorker(_) => "void rounds",
         }
     }
 
-    /// Whether it measures latency percentiles.
-    pub fn has_latency(&self) -> bool {
-        matches!(self.kind, WorkloadKind::Echo { .. })
+    /// The name of its headline figure, the one ratios divide.
+    pub fn headline_name(&self) -> &'static str {
+        match self.kind {
+            WorkloadKind::Skewed { .. } => "plain p99 us (open loop)",
+            WorkloadKind::IdleConns => "RSS MiB",
+            WorkloadKind::BusyWorker(_) => "read late ms",
+            _ => self.cpu_unit(),
+        }
+    }
+
+    /// Its table's layout.
+    pub fn layout(&self) -> Layout {
+        let named = |figure: Figure, name: &str| (figure, name.to_owned());
+        let (headline, references, columns, second) = match self.kind {
+            WorkloadKind::Echo { .. } => (
+                Figure::Cpu,
+                vec![],
+                vec![
+                    named(Figure::P50, "p50 us"),
+                    named(Figure::P99, "p99 us"),
+                    named(Figure::P999, "p999 us"),
+                    named(Figure::Rate, self.rate_unit()),
+                ],
+                named(Figure::P99, "p99 latency, us"),
+            ),
+            WorkloadKind::AcceptStorm | WorkloadKind::FileRandread | WorkloadKind::Bulk { .. } => (
+                Figure::Cpu,
+                vec![],
+                vec![named(Figure::Rate, self.rate_unit())],
+                named(Figure::Rate, self.rate_unit()),
+            ),
+            WorkloadKind::Skewed { .. } => (
+                Figure::P99,
+                vec!["std-threads"],
+                vec![
+                    named(Figure::P50, "plain p50 us"),
+                    named(Figure::P999, "plain p999 us"),
+                    named(Figure::HeavyP99, "heavy p99 us"),
+                    named(Figure::Cpu, self.cpu_unit()),
+                    named(Figure::Rate, self.rate_unit()),
+                    named(Figure::ClosedP99, "closed-loop plain p99 us"),
+                ],
+                named(Figure::ClosedP99, "closed-loop plain p99, us"),
+            ),
+            WorkloadKind::IdleConns => (
+                Figure::RssMib,
+                vec!["tokio-mt"],
+                vec![
+                    named(Figure::RssPerConnKib, "KiB/conn over idle server"),
+                    named(Figure::Cpu, self.cpu_unit()),
+                    named(Figure::Rate, self.rate_unit()),
+                ],
+                named(
+                    Figure::RssPerConnKib,
+                    "RSS per connection over the idle server, KiB",
+                ),
+            ),
+            WorkloadKind::BusyWorker(_) => (
+                Figure::ReadLateMs,
+                vec!["tokio-mt"],
+                vec![
+                    named(Figure::TimerLateMs, "timer late ms"),
+                    named(Figure::Cpu, self.cpu_unit()),
+                    named(Figure::Rate, self.rate_unit()),
+                ],
+                named(Figure::TimerLateMs, "timer late, ms"),
+            ),
+        };
+        Layout {
+            headline: named(headline, self.headline_name()),
+            references: references.into_iter().map(str::to_owned).collect(),
+            columns,
+            second,
+            cpu_unit: self.cpu_unit().to_owned(),
+            rate_unit: self.rate_unit().to_owned(),
+        }
     }
 }
 
@@ -286,20 +393,78 @@ pub const WORKLOADS: &[MatrixWorkload] = &[
     MatrixWorkload {
         name: "echo_64",
         kind: WorkloadKind::Echo { size: 64 },
+        default: true,
     },
     MatrixWorkload {
         name: "echo_16k",
         kind: WorkloadKind::Echo { size: 16 * 1024 },
+        default: true,
     },
     MatrixWorkload {
         name: "accept_storm",
         kind: WorkloadKind::AcceptStorm,
+        default: true,
     },
     MatrixWorkload {
         name: "file_randread",
         kind: WorkloadKind::FileRandread,
+        default: true,
+    },
+    MatrixWorkload {
+        name: "skewed_10x200us",
+        kind: WorkloadKind::Skewed {
+            heavy: 10,
+            compute_us: 200,
+        },
+        default: false,
+    },
+    MatrixWorkload {
+        name: "skewed_2x1ms",
+        kind: WorkloadKind::Skewed {
+            heavy: 2,
+            compute_us: 1000,
+        },
+        default: false,
+    },
+    MatrixWorkload {
+        name: "idle_conns",
+        kind: WorkloadKind::IdleConns,
+        default: false,
+    },
+    MatrixWorkload {
+        name: "bulk_64k",
+        kind: WorkloadKind::Bulk { size: 64 * 1024 },
+        default: false,
+    },
+    MatrixWorkload {
+        name: "bulk_256k",
+        kind: WorkloadKind::Bulk { size: 256 * 1024 },
+        default: false,
+    },
+    MatrixWorkload {
+        name: "bulk_1m",
+        kind: WorkloadKind::Bulk { size: 1024 * 1024 },
+        default: false,
+    },
+    MatrixWorkload {
+        name: "busy_worker_sleep",
+        kind: WorkloadKind::BusyWorker(Blocker::Sleep),
+        default: false,
+    },
+    MatrixWorkload {
+        name: "busy_worker_spin",
+        kind: WorkloadKind::BusyWorker(Blocker::Spin),
+        default: false,
+    },
+    MatrixWorkload {
+        name: "busy_worker_spin_submitted",
+        kind: WorkloadKind::BusyWorker(Blocker::SpinSubmitted),
+        default: false,
     },
 ];
+
+/// `--workloads`' name of every workload (the default set leaves some out).
+pub const ALL_WORKLOADS: &str = "all";
 
 /// The columns `compare` runs.
 pub const COMPARE_WORKLOADS: [&str; 1] = ["echo_64"];
@@ -318,8 +483,15 @@ pub fn select_profiles(names: &[String]) -> Result<Vec<Profile>, String> {
     Ok(selected)
 }
 
-/// The workloads named in `names` (every one when empty), in table order.
+/// The workloads named in `names`, in table order: the default set when
+/// `names` is empty, every one for [`ALL_WORKLOADS`].
 pub fn select_workloads(names: &[String]) -> Result<Vec<MatrixWorkload>, String> {
+    if names.is_empty() {
+        return Ok(WORKLOADS.iter().filter(|w| w.default).copied().collect());
+    }
+    if names.iter().any(|name| name == ALL_WORKLOADS) {
+        return Ok(WORKLOADS.to_vec());
+    }
     select(WORKLOADS, names, |workload| workload.name, "workload")
 }
 
@@ -355,10 +527,25 @@ mod tests {
     }
 
     #[test]
-    fn no_names_select_every_profile_and_workload_in_table_order() {
+    fn no_names_select_every_profile_and_the_default_workloads_in_table_order() {
         let profiles = select_profiles(&[]).unwrap();
         assert_eq!(profiles, PROFILES.to_vec());
-        assert_eq!(select_workloads(&[]).unwrap(), WORKLOADS.to_vec());
+        let defaults: Vec<&str> = select_workloads(&[])
+            .unwrap()
+            .iter()
+            .map(|workload| workload.name)
+            .collect();
+        assert_eq!(
+            defaults,
+            ["echo_64", "echo_16k", "accept_storm", "file_randread"]
+        );
+        assert_eq!(
+            select_workloads(&names(&["all"])).unwrap(),
+            WORKLOADS.to_vec()
+        );
+        let named = select_workloads(&names(&["skewed_2x1ms", "echo_64"])).unwrap();
+        let named: Vec<&str> = named.iter().map(|workload| workload.name).collect();
+        assert_eq!(named, ["echo_64", "skewed_2x1ms"]);
     }
 
     #[test]

@@ -17,14 +17,17 @@ use crate::table::format_table;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
-/// What one cell measured.
+/// What one cell measured. The figures a workload has no use for are
+/// `None` (and left out of `report.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Measurement {
     /// Server CPU (process CPU clock, every thread including io_uring's
-    /// SQPOLL thread) per operation, microseconds.
+    /// SQPOLL thread) per operation, microseconds (per MiB for `bulk_*`,
+    /// per connection set up for `idle_conns`).
     pub cpu_us_per_op: f64,
-    /// Closed-loop messages per second (echo) or connections per second
-    /// (accept storm).
+    /// The workload's rate, in its table's rate unit: closed-loop messages
+    /// per second (echo, skewed), connections per second (accept storm),
+    /// reads per second (files), GB/s (bulk).
     pub ops_per_sec: f64,
     /// Open-loop latency percentiles from intended send times, microseconds
     /// (echo only).
@@ -37,11 +40,133 @@ pub struct Measurement {
     pub server_cpu_share: Option<f64>,
     /// CPU other processes used during the run (1.0 = one core).
     pub other_cpu_share: Option<f64>,
+    /// Skewed: the heavy connections' open-loop p99, microseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heavy_p99_us: Option<f64>,
+    /// Skewed: the plain connections' p99 in the closed loop (from each
+    /// message's send to its echo), microseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_p99_us: Option<f64>,
+    /// Idle connections: the server's VmRSS with every connection idle, KiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rss_kib: Option<f64>,
+    /// Idle connections: the server's VmRSS when ready, before any
+    /// connection, KiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_rss_kib: Option<f64>,
+    /// Idle connections: `(rss_kib - idle_rss_kib) / connections`, KiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rss_per_conn_kib: Option<f64>,
+    /// Idle connections: how the server's read is pending, in words (from
+    /// the server's description).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_pending: Option<String>,
+    /// Busy worker: how late the neighbour's read completed, median over
+    /// the cell's rounds, milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_late_ms: Option<f64>,
+    /// Busy worker: how late the neighbour's timer fired, the same way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timer_late_ms: Option<f64>,
+}
+
+impl Measurement {
+    /// A measurement of CPU per operation and a rate only.
+    pub fn new(cpu_us_per_op: f64, ops_per_sec: f64) -> Measurement {
+        Measurement {
+            cpu_us_per_op,
+            ops_per_sec,
+            p50_us: None,
+            p99_us: None,
+            p999_us: None,
+            server_cpu_share: None,
+            other_cpu_share: None,
+            heavy_p99_us: None,
+            closed_p99_us: None,
+            rss_kib: None,
+            idle_rss_kib: None,
+            rss_per_conn_kib: None,
+            read_pending: None,
+            read_late_ms: None,
+            timer_late_ms: None,
+        }
+    }
+}
+
+/// A figure of a [`Measurement`], as a table column, a ratio's numerator
+/// or a chart's axis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Figure {
+    /// `cpu_us_per_op`.
+    Cpu,
+    /// `ops_per_sec`.
+    Rate,
+    /// `p50_us`.
+    P50,
+    /// `p99_us`.
+    P99,
+    /// `p999_us`.
+    P999,
+    /// `heavy_p99_us`.
+    HeavyP99,
+    /// `closed_p99_us`.
+    ClosedP99,
+    /// `rss_kib`, shown in MiB.
+    RssMib,
+    /// `rss_per_conn_kib`.
+    RssPerConnKib,
+    /// `read_late_ms`.
+    ReadLateMs,
+    /// `timer_late_ms`.
+    TimerLateMs,
+}
+
+impl Figure {
+    /// The figure's value in `m`, if measured.
+    pub fn of(self, m: &Measurement) -> Option<f64> {
+        match self {
+            Figure::Cpu => Some(m.cpu_us_per_op),
+            Figure::Rate => Some(m.ops_per_sec),
+            Figure::P50 => m.p50_us,
+            Figure::P99 => m.p99_us,
+            Figure::P999 => m.p999_us,
+            Figure::HeavyP99 => m.heavy_p99_us,
+            Figure::ClosedP99 => m.closed_p99_us,
+            Figure::RssMib => m.rss_kib.map(|kib| kib / 1024.0),
+            Figure::RssPerConnKib => m.rss_per_conn_kib,
+            Figure::ReadLateMs => m.read_late_ms,
+            Figure::TimerLateMs => m.timer_late_ms,
+        }
+        .filter(|value| value.is_finite())
+    }
+}
+
+/// How a workload's table is laid out: which figure its ratios divide,
+/// against which profiles besides the baseline, and which other columns it
+/// shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Layout {
+    /// The figure ratios divide, and its column's name.
+    pub headline: (Figure, String),
+    /// Profiles ratios are also taken against (besides the baseline).
+    pub references: Vec<String>,
+    /// The other columns: medians of these figures.
+    pub columns: Vec<(Figure, String)>,
+    /// The chart's right panel, one point per round.
+    pub second: (Figure, String),
+    /// Unit of the CPU figure, for `cpu_unit`.
+    pub cpu_unit: String,
+    /// Unit of the rate figure, for `rate_unit`.
+    pub rate_unit: String,
 }
 
 /// A cell's outcome.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
+// A run holds a few hundred cells: the unboxed measurement's size does not
+// matter, and a box would only add a step to every read.
+#[allow(clippy::large_enum_variant)]
 pub enum Outcome {
     /// It ran.
     Measured(Measurement),
@@ -123,6 +248,31 @@ pub struct RowSummary {
     pub ratio: Option<Summary>,
     /// The same over the fast rounds only.
     pub ratio_fast: Option<Summary>,
+    /// The headline figure over the rounds (for the echo, accept and file
+    /// workloads the same as `cpu_us_per_op`).
+    #[serde(default)]
+    pub headline: Option<Summary>,
+    /// The layout's other columns, in order, over the rounds.
+    #[serde(default)]
+    pub columns: Vec<Option<Summary>>,
+    /// Ratios of the headline figure to the layout's other references.
+    #[serde(default)]
+    pub references: Vec<ReferenceRatio>,
+    /// What the server said about how it ran this workload, from its first
+    /// measured cell (idle connections: how the read is pending).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// A row's headline figure over another profile's, per round.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReferenceRatio {
+    /// The profile divided by.
+    pub against: String,
+    /// Per round (`None`: either was not measured).
+    pub per_round: Vec<Option<f64>>,
+    /// Over the rounds.
+    pub summary: Option<Summary>,
 }
 
 /// One workload's table.
@@ -138,6 +288,17 @@ pub struct WorkloadSummary {
     pub rate_unit: String,
     /// Whether latency percentiles were measured.
     pub has_latency: bool,
+    /// Name of the headline figure, the one ratios divide.
+    #[serde(default)]
+    pub headline: String,
+    /// Profiles ratios are also taken against, besides the baseline.
+    #[serde(default)]
+    pub references: Vec<String>,
+    /// Names of the other columns.
+    #[serde(default)]
+    pub columns: Vec<String>,
+    /// The chart's right panel: its figure and name.
+    pub second: (Figure, String),
     /// Per round: the mode.
     pub round_modes: Vec<Mode>,
     /// One row per profile, in table order.
@@ -208,19 +369,25 @@ pub fn round_mode(modes: impl IntoIterator<Item = Mode>) -> Mode {
     }
 }
 
-/// The per-round ratios of `cells` (one profile's) to `baseline` (the
-/// baseline's) for rounds `1..=rounds`: `None` where either is missing.
-pub fn ratios_per_round(cells: &[&Cell], baseline: &[&Cell], rounds: usize) -> Vec<Option<f64>> {
-    let cpu_in = |cells: &[&Cell], round: usize| {
+/// The per-round ratios of `figure` in `cells` (one profile's) to the same
+/// in `reference` (another profile's) for rounds `1..=rounds`: `None` where
+/// either is missing.
+pub fn ratios_per_round(
+    cells: &[&Cell],
+    reference: &[&Cell],
+    rounds: usize,
+    figure: Figure,
+) -> Vec<Option<f64>> {
+    let value_in = |cells: &[&Cell], round: usize| {
         cells
             .iter()
             .find(|cell| cell.round == round)
             .and_then(|cell| cell.measured())
-            .map(|measured| measured.cpu_us_per_op)
+            .and_then(|measured| figure.of(measured))
     };
     (1..=rounds)
         .map(|round| {
-            let ratio = cpu_in(cells, round)? / cpu_in(baseline, round)?;
+            let ratio = value_in(cells, round)? / value_in(reference, round)?;
             ratio.is_finite().then_some(ratio)
         })
         .collect()
@@ -230,7 +397,7 @@ pub fn ratios_per_round(cells: &[&Cell], baseline: &[&Cell], rounds: usize) -> V
 pub fn summarise(
     workload: &str,
     size: String,
-    units: (&str, &str, bool),
+    layout: &Layout,
     profiles: &[&str],
     baseline: &str,
     rounds: usize,
@@ -256,6 +423,7 @@ pub fn summarise(
             )
         })
         .collect();
+    let headline = layout.headline.0;
     let baseline_cells = of(baseline);
     let rows = profiles
         .iter()
@@ -263,17 +431,30 @@ pub fn summarise(
             let mine = of(profile);
             let measured: Vec<&Measurement> =
                 mine.iter().filter_map(|cell| cell.measured()).collect();
-            let summary = |metric: fn(&Measurement) -> Option<f64>| {
-                let samples: Vec<f64> = measured.iter().filter_map(|m| metric(m)).collect();
+            let summary = |figure: Figure| {
+                let samples: Vec<f64> = measured.iter().filter_map(|m| figure.of(m)).collect();
                 Summary::of(&samples)
             };
-            let ratio_per_round = ratios_per_round(&mine, &baseline_cells, rounds);
+            let ratio_per_round = ratios_per_round(&mine, &baseline_cells, rounds, headline);
             let all: Vec<f64> = ratio_per_round.iter().flatten().copied().collect();
             let fast: Vec<f64> = ratio_per_round
                 .iter()
                 .zip(&round_modes)
                 .filter(|(_, mode)| **mode == Mode::Fast)
                 .filter_map(|(ratio, _)| *ratio)
+                .collect();
+            let references = layout
+                .references
+                .iter()
+                .map(|against| {
+                    let per_round = ratios_per_round(&mine, &of(against), rounds, headline);
+                    let all: Vec<f64> = per_round.iter().flatten().copied().collect();
+                    ReferenceRatio {
+                        against: against.clone(),
+                        summary: Summary::of(&all),
+                        per_round,
+                    }
+                })
                 .collect();
             RowSummary {
                 profile: profile.to_owned(),
@@ -286,23 +467,42 @@ pub fn summarise(
                 } else {
                     None
                 },
-                cpu_us_per_op: summary(|m| Some(m.cpu_us_per_op)),
-                ops_per_sec: summary(|m| Some(m.ops_per_sec)),
-                p50_us: summary(|m| m.p50_us),
-                p99_us: summary(|m| m.p99_us),
-                p999_us: summary(|m| m.p999_us),
+                cpu_us_per_op: summary(Figure::Cpu),
+                ops_per_sec: summary(Figure::Rate),
+                p50_us: summary(Figure::P50),
+                p99_us: summary(Figure::P99),
+                p999_us: summary(Figure::P999),
                 ratio: Summary::of(&all),
                 ratio_fast: Summary::of(&fast),
                 ratio_per_round,
+                headline: summary(headline),
+                columns: layout
+                    .columns
+                    .iter()
+                    .map(|(figure, _)| summary(*figure))
+                    .collect(),
+                references,
+                note: measured.iter().find_map(|m| m.read_pending.clone()),
             }
         })
         .collect();
     WorkloadSummary {
         workload: workload.to_owned(),
         size,
-        cpu_unit: units.0.to_owned(),
-        rate_unit: units.1.to_owned(),
-        has_latency: units.2,
+        cpu_unit: layout.cpu_unit.clone(),
+        rate_unit: layout.rate_unit.clone(),
+        has_latency: layout
+            .columns
+            .iter()
+            .any(|(figure, _)| *figure == Figure::P99),
+        headline: layout.headline.1.clone(),
+        references: layout.references.clone(),
+        columns: layout
+            .columns
+            .iter()
+            .map(|(_, name)| name.clone())
+            .collect(),
+        second: layout.second.clone(),
         round_modes,
         rows,
     }
@@ -373,6 +573,8 @@ fn format_summary(summary: &Option<Summary>) -> String {
         None => "-".to_owned(),
         Some(s) if s.median >= 1000.0 => format!("{:.0} [{:.0}-{:.0}]", s.median, s.min, s.max),
         Some(s) if s.median >= 100.0 => format!("{:.1} [{:.1}-{:.1}]", s.median, s.min, s.max),
+        // Ratios to a reference hundreds of times worse (busy_worker).
+        Some(s) if s.median < 0.1 => format!("{:.4} [{:.4}-{:.4}]", s.median, s.min, s.max),
         Some(s) => format!("{:.2} [{:.2}-{:.2}]", s.median, s.min, s.max),
     }
 }
@@ -385,13 +587,13 @@ fn format_median(summary: &Option<Summary>) -> String {
     }
 }
 
-/// The per-round ratios with each round's mode letter: "1.02F 0.97S -M".
-fn format_rounds(row: &RowSummary, modes: &[Mode]) -> String {
-    let cells: Vec<String> = row
-        .ratio_per_round
+/// Per-round ratios with each round's mode letter: "1.02F 0.97S -M".
+fn format_rounds(ratios: &[Option<f64>], modes: &[Mode]) -> String {
+    let cells: Vec<String> = ratios
         .iter()
         .zip(modes)
         .map(|(ratio, mode)| match ratio {
+            Some(ratio) if *ratio < 0.1 => format!("{ratio:.4}{}", mode.letter()),
             Some(ratio) => format!("{ratio:.2}{}", mode.letter()),
             None => format!("-{}", mode.letter()),
         })
@@ -406,15 +608,18 @@ impl WorkloadSummary {
     fn table_rows(&self, baseline: &str, inline: bool) -> Vec<Vec<String>> {
         let mut header = vec![
             "profile".to_owned(),
-            format!("{} median [min-max]", self.cpu_unit),
+            format!("{} median [min-max]", self.headline),
             format!("/{baseline} [min-max]"),
             "fast rounds".to_owned(),
         ];
-        if self.has_latency {
-            header.extend(["p50 us", "p99 us", "p999 us"].map(str::to_owned));
+        for against in &self.references {
+            header.push(format!("/{against} [min-max]"));
         }
-        header.push(self.rate_unit.clone());
+        header.extend(self.columns.iter().cloned());
         header.push("per round (F/S/M)".to_owned());
+        for against in &self.references {
+            header.push(format!("/{against} per round"));
+        }
         let mut rows = vec![header];
         let mut footnote = 0;
         for row in &self.rows {
@@ -432,17 +637,18 @@ impl WorkloadSummary {
             }
             let mut cells = vec![
                 row.profile.clone(),
-                format_summary(&row.cpu_us_per_op),
+                format_summary(&row.headline),
                 format_summary(&row.ratio),
                 format_summary(&row.ratio_fast),
             ];
-            if self.has_latency {
-                cells.push(format_median(&row.p50_us));
-                cells.push(format_median(&row.p99_us));
-                cells.push(format_median(&row.p999_us));
+            for reference in &row.references {
+                cells.push(format_summary(&reference.summary));
             }
-            cells.push(format_median(&row.ops_per_sec));
-            cells.push(format_rounds(row, &self.round_modes));
+            cells.extend(row.columns.iter().map(format_median));
+            cells.push(format_rounds(&row.ratio_per_round, &self.round_modes));
+            for reference in &row.references {
+                cells.push(format_rounds(&reference.per_round, &self.round_modes));
+            }
             rows.push(cells);
         }
         rows
@@ -481,8 +687,8 @@ impl MatrixReport {
             format!(
                 "method:     {} scale, {} rounds, profiles interleaved (the first rotates each \
                  round), a fresh server process per cell, {} workers for multi-thread servers; \
-                 {}; ratio = CPU per op / the {} profile's in the same round, median \
-                 [min-max] over rounds; F/S/M = loopback fast/slow/mixed (probe threshold \
+                 {}; ratio = the table's headline figure (CPU per op unless the table says \
+                 otherwise) / the {} profile's in the same round, median [min-max] over rounds; F/S/M = loopback fast/slow/mixed (probe threshold \
                  {:.0}k round trips/s); wall time {:.0} s",
                 settings.scale,
                 settings.rounds,
@@ -521,6 +727,11 @@ impl MatrixReport {
                 &summary.table_rows(&self.settings.baseline, false),
                 1,
             ));
+            for row in &summary.rows {
+                if let Some(note) = &row.note {
+                    let _ = writeln!(out, "{}: {note}", row.profile);
+                }
+            }
             for (index, (profile, reason)) in summary.not_available().iter().enumerate() {
                 let _ = writeln!(
                     out,
@@ -577,10 +788,22 @@ impl MatrixReport {
                     let _ = writeln!(out, "|{}", "---|".repeat(columns));
                 }
             }
+            let notes: Vec<String> = summary
+                .rows
+                .iter()
+                .filter_map(|row| Some(format!("- {}: {}", row.profile, row.note.as_deref()?)))
+                .collect();
+            if !notes.is_empty() {
+                let _ = writeln!(out, "\n{}", notes.join("\n"));
+            }
             let _ = writeln!(
                 out,
-                "\n![{}: CPU per operation, ratio to {}, p99]({}.svg)",
-                summary.workload, self.settings.baseline, summary.workload
+                "\n![{}: {}, ratio to {}; {}]({}.svg)",
+                summary.workload,
+                summary.headline,
+                self.settings.baseline,
+                summary.second.1,
+                summary.workload
             );
         }
         out
@@ -605,13 +828,12 @@ mod tests {
             probe_after: 200e3,
             mode,
             outcome: Outcome::Measured(Measurement {
-                cpu_us_per_op: cpu,
-                ops_per_sec: 500e3,
                 p50_us: Some(11.0),
                 p99_us: Some(40.0),
                 p999_us: Some(90.0),
                 server_cpu_share: Some(0.4),
                 other_cpu_share: Some(0.01),
+                ..Measurement::new(cpu, 500e3)
             }),
         }
     }
@@ -644,11 +866,27 @@ mod tests {
         ]
     }
 
+    fn echo_layout() -> Layout {
+        Layout {
+            headline: (Figure::Cpu, "CPU us/msg".to_owned()),
+            references: Vec::new(),
+            columns: vec![
+                (Figure::P50, "p50 us".to_owned()),
+                (Figure::P99, "p99 us".to_owned()),
+                (Figure::P999, "p999 us".to_owned()),
+                (Figure::Rate, "closed-loop msgs/s".to_owned()),
+            ],
+            second: (Figure::P99, "p99 latency, us".to_owned()),
+            cpu_unit: "CPU us/msg".to_owned(),
+            rate_unit: "closed-loop msgs/s".to_owned(),
+        }
+    }
+
     fn summary() -> WorkloadSummary {
         summarise(
             "echo_64",
             "100 conns".to_owned(),
-            ("CPU us/msg", "closed-loop msgs/s", true),
+            &echo_layout(),
             &["epoll", "uring", "bufring"],
             "epoll",
             3,
@@ -657,6 +895,10 @@ mod tests {
     }
 
     fn report() -> MatrixReport {
+        report_with(summary())
+    }
+
+    fn report_with(summary: WorkloadSummary) -> MatrixReport {
         MatrixReport {
             environment: Environment {
                 machine: MachineInfo {
@@ -695,7 +937,7 @@ mod tests {
                 order: vec!["epoll".to_owned(), "uring".to_owned()],
                 mode: Mode::Fast,
             }],
-            summaries: vec![summary()],
+            summaries: vec![summary],
             cells: cells(),
             wall_secs: 12.5,
         }
@@ -729,13 +971,48 @@ mod tests {
     }
 
     #[test]
+    fn a_reference_ratio_divides_the_headline_figure_per_round() {
+        let mut layout = echo_layout();
+        layout.headline = (Figure::P99, "p99 us".to_owned());
+        layout.references = vec!["uring".to_owned()];
+        let mut cells = cells();
+        if let Outcome::Measured(m) = &mut cells[0].outcome {
+            m.p99_us = Some(80.0);
+        }
+        let summary = summarise(
+            "echo_64",
+            String::new(),
+            &layout,
+            &["epoll", "uring", "bufring"],
+            "epoll",
+            3,
+            &cells,
+        );
+        let epoll = &summary.rows[0];
+        // Round 1: 80 / 40; rounds 2 and 3: 40 / 40.
+        assert_eq!(
+            epoll.references[0].per_round,
+            [Some(2.0), Some(1.0), Some(1.0)]
+        );
+        assert_eq!(epoll.headline.unwrap().max, 80.0);
+        assert_eq!(
+            summary.rows[1].ratio_per_round,
+            [Some(0.5), Some(1.0), Some(1.0)]
+        );
+        assert_eq!(summary.rows[2].references[0].per_round, [None, None, None]);
+        let text = report_with(summary).render_text();
+        assert!(text.contains("/uring [min-max]"), "{text}");
+        assert!(text.contains("2.00F 1.00S 1.00M"), "{text}");
+    }
+
+    #[test]
     fn a_missing_baseline_round_leaves_that_ratio_out() {
         let mut cells = cells();
         cells[0] = refused("epoll", 1);
         let summary = summarise(
             "echo_64",
             String::new(),
-            ("CPU us/msg", "msgs/s", true),
+            &echo_layout(),
             &["epoll", "uring"],
             "epoll",
             3,
