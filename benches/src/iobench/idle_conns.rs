@@ -107,7 +107,7 @@ pub fn pending_read(description: &str) -> Option<String> {
 }
 
 /// How a ringwork server with `handle` waits (the text after
-/// [`PENDING_PREFIX`]); [`serve_ringwork`] decides the same way.
+/// [`PENDING_PREFIX`]); `server.rs: serve_ringwork` decides the same way.
 pub fn ringwork_pending_read(handle: &ringwork::Handle) -> String {
     let pooled = handle.uring_features().is_some_and(|f| f.buf_ring);
     let uring = handle.driver_kind() == Some(ringwork::io::DriverKind::Uring);
