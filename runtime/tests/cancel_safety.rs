@@ -56,6 +56,28 @@ fn a_tcp_read_that_timed_out_leaves_the_late_bytes_for_the_next_read() {
 }
 
 #[test]
+fn a_tcp_recv_buf_that_timed_out_leaves_the_late_bytes_for_the_next_recv_buf() {
+    on_each_driver(|| async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (stream, _) = listener.accept().await.unwrap();
+        assert!(timeout(DROPPED_AFTER, stream.recv_buf()).await.is_err());
+        peer.write_all(b"hello").unwrap();
+        // A write of 5 bytes may still arrive in pieces: collect them.
+        let mut got = Vec::new();
+        while got.len() < 5 {
+            let buf = timeout(DEADLINE, stream.recv_buf())
+                .await
+                .expect("the late bytes arrive within 2 s")
+                .unwrap();
+            assert!(!buf.is_empty(), "end of stream before the bytes");
+            got.extend_from_slice(&buf);
+        }
+        assert_eq!(got, b"hello");
+    });
+}
+
+#[test]
 fn a_unix_stream_read_that_timed_out_leaves_the_late_bytes_for_the_next_read() {
     on_each_driver(|| async {
         let (stream, peer) = UnixStream::pair().unwrap();

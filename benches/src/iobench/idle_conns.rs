@@ -14,17 +14,20 @@
 //!
 //! Each server waits in its idiomatic lowest-memory way ([`Service::Idle`]):
 //!
-//! - ringwork: its echo as it is — `read(Vec)` of 16 KiB (the owned-buffer
-//!   API: the pending operation holds the buffer; on io_uring the kernel
-//!   does), or, where the runtime has a provided-buffer ring (a profile
-//!   with `bufring`), `recv_buf()`: one multishot `RECV` armed, and a ring
-//!   buffer is picked by the kernel only when data arrives. (`recv_buf`
-//!   without a ring falls back to a 16 KiB heap buffer allocated before the
-//!   wait: no better than `read(Vec)`, so the plain profiles use `read`.)
+//! - ringwork: `recv_buf()`, which holds no buffer while it waits. With a
+//!   provided-buffer ring (a profile with `bufring`), one multishot `RECV`
+//!   is armed and the kernel picks a ring buffer only when data arrives.
+//!   Without one, it waits for readability (`POLL_ADD`, or epoll readiness)
+//!   and allocates its 16 KiB heap buffer after. (`read(Vec)`, the echo
+//!   workloads' read, holds its buffer in the pending operation: 16 KiB per
+//!   idle connection.)
+//! - monoio: `read(Vec)` of 16 KiB (its owned-buffer read; the pending
+//!   `RECV` holds the buffer).
 //! - tokio: `readable().await`, then `try_read` into a buffer allocated only
 //!   then — a readiness server holds no buffer while idle.
 //! - std-threads: a blocking `read` on a thread per connection.
-//! - the floor: its echo loop's RECV into the connection's buffer.
+//! - the floor: its echo loop's RECV into the connection's buffer; the
+//!   multishot floor: its armed multishot RECV, no buffer held.
 //!
 //! Each server says which in its `ready` line, after [`PENDING_PREFIX`].
 //!
@@ -117,12 +120,13 @@ pub fn ringwork_pending_read(handle: &ringwork::Handle) -> String {
                       data arrives)"
             .to_owned(),
         (false, true) => format!(
-            "read(Vec) of {} KiB: the pending RECV owns the buffer (the kernel holds it)",
+            "recv_buf(): POLL_ADD with no buffer held; a {} KiB heap buffer is allocated \
+             once the socket is readable",
             ECHO_BUFFER / 1024
         ),
         (false, false) => format!(
-            "read(Vec) of {} KiB: the pending read owns the buffer while it waits for \
-             readiness",
+            "recv_buf(): epoll readiness with no buffer held; a {} KiB heap buffer is \
+             allocated once the socket is readable",
             ECHO_BUFFER / 1024
         ),
     }

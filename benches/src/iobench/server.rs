@@ -607,12 +607,14 @@ async fn accept_ringwork(
         stream.set_nodelay(true)?;
         // Detached: the task runs on its own until the connection ends.
         let task = match service {
-            // ringwork's echo already waits in its lowest-memory way (see
-            // `idle_conns`).
-            Service::Echo | Service::Skewed(_) | Service::Idle => ringwork::spawn(report_errors(
+            Service::Echo | Service::Skewed(_) => ringwork::spawn(report_errors(
                 "ringwork",
-                echo_ringwork(stream, service.skew()),
+                echo_ringwork(stream, service.skew(), false),
             )),
+            // `recv_buf` holds no buffer while it waits (`idle_conns`).
+            Service::Idle => {
+                ringwork::spawn(report_errors("ringwork", echo_ringwork(stream, None, true)))
+            }
             Service::Bulk(size) => ringwork::spawn(report_errors(
                 "ringwork",
                 bulk::serve_ringwork(stream, size),
@@ -635,13 +637,15 @@ async fn report_errors(
 async fn echo_ringwork(
     stream: ringwork::net::TcpStream,
     mut skew: Option<SkewState>,
+    recv_buf: bool,
 ) -> io::Result<()> {
     // With provided buffers (a profile's `bufring`), echo the buffer the
     // kernel filled: no copy on the way in, and the send gives it back.
+    // `recv_buf` also where asked: it waits without a buffer.
     let pooled = ringwork::Handle::current()
         .uring_features()
         .is_some_and(|f| f.buf_ring);
-    if pooled {
+    if pooled || recv_buf {
         loop {
             let buf = stream.recv_buf().await?;
             if buf.is_empty() {

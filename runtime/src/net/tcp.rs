@@ -229,8 +229,12 @@ impl TcpStream {
     /// copy where it can: with provided buffers on io_uring
     /// (`Builder::uring_buf_ring`), one of the worker ring's buffers, filled
     /// by the kernel and given back to the ring when the [`RecvBuf`] is
-    /// dropped (on any thread); elsewhere a 16 KiB heap buffer. An empty
-    /// `RecvBuf` means the peer closed its side. The buffer is an
+    /// dropped (on any thread); elsewhere a 16 KiB heap buffer. Either way
+    /// no buffer is held while it waits: the kernel picks a ring buffer
+    /// when data arrives, and the heap buffer is allocated once the socket
+    /// is readable, so an idle connection waiting here pins no read
+    /// buffer (unlike `read(Vec)`, whose buffer the pending read owns).
+    /// An empty `RecvBuf` means the peer closed its side. The buffer is an
     /// [`IoBuf`]: send it on as it is.
     ///
     /// Cancel safe, like [`read`](TcpStream::read); `read` and `recv_buf` may be

@@ -287,8 +287,10 @@ impl UnixStream {
     /// copy where it can: with provided buffers on io_uring
     /// (`Builder::uring_buf_ring`), one of the worker ring's buffers, filled
     /// by the kernel and given back to the ring when the [`RecvBuf`] is
-    /// dropped (on any thread); elsewhere a 16 KiB heap buffer. An empty
-    /// `RecvBuf` means the peer closed its side. The buffer is an
+    /// dropped (on any thread); elsewhere a 16 KiB heap buffer. Either way
+    /// no buffer is held while it waits (see
+    /// [`TcpStream::recv_buf`](crate::net::TcpStream::recv_buf)).
+    /// An empty `RecvBuf` means the peer closed its side. The buffer is an
     /// [`IoBuf`]: send it on as it is.
     ///
     /// Cancel safe, like [`read`](UnixStream::read); `read` and `recv_buf` may be

@@ -4,6 +4,7 @@
 //! and `WRITE` complete with `EAGAIN`.
 
 use super::{run, EpollPath, OpCode, SharedFd};
+use crate::sys::syscall;
 use ringwork_epoll::Direction;
 use ringwork_uring::io_uring::{opcode, squeue};
 use std::io;
@@ -45,8 +46,27 @@ unsafe impl OpCode for Poll {
     }
 
     fn attempt(&mut self) -> io::Result<u32> {
-        // Readiness was reported: that is all this operation asks for.
-        Ok(0)
+        // Readiness was reported, but the driver's record of it may be
+        // stale: a syscall of the caller's own (a non-blocking `recv` that
+        // got `EAGAIN`, say) does not clear it. Ask the kernel, without
+        // waiting; `WouldBlock` makes the driver forget the event and wait
+        // for the next one, instead of reporting readiness that is gone
+        // (which made a caller that polls, tries and polls again spin).
+        let events = match self.interest {
+            Interest::Read => libc::POLLIN,
+            Interest::Write => libc::POLLOUT,
+        };
+        let mut pollfd = libc::pollfd {
+            fd: self.fd.raw(),
+            events,
+            revents: 0,
+        };
+        match syscall!(poll(&mut pollfd, 1, 0))? {
+            0 => Err(io::ErrorKind::WouldBlock.into()),
+            // Ready, or an error or hang-up that the caller's next syscall
+            // reports.
+            _ => Ok(0),
+        }
     }
 
     fn complete(self, result: io::Result<u32>) -> Self::Output {

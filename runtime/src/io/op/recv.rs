@@ -149,8 +149,9 @@ const HEAP_RECV_BUF: usize = 16 * 1024;
 
 /// Receives the next bytes of the stream in a buffer the runtime chooses:
 /// a provided buffer of the ring when the multishot receive serves it (no
-/// copy), else a heap buffer of [`HEAP_RECV_BUF`] bytes. Empty: end of
-/// stream. Same order and cancel safety as [`recv`].
+/// copy), else a heap buffer of [`HEAP_RECV_BUF`] bytes allocated once
+/// bytes are there ([`recv_heap_when_readable`]). Empty: end of stream.
+/// Same order and cancel safety as [`recv`].
 pub(crate) async fn recv_buf(fd: &SharedFd, rx: &Receiver) -> io::Result<RecvBuf> {
     let mut stashed_into = Vec::<u8>::with_capacity(0);
     let stashed = fd
@@ -173,13 +174,40 @@ pub(crate) async fn recv_buf(fd: &SharedFd, rx: &Receiver) -> io::Result<RecvBuf
         Ok(data) => Ok(data),
         Err(Next::Error(err)) => Err(err),
         Err(Next::Data(_)) => unreachable!("data is handed to the closure"),
-        Err(Next::Plain) => {
-            let (result, buf) = run(Recv {
-                fd: fd.clone(),
-                buf: Vec::with_capacity(HEAP_RECV_BUF),
-            })
-            .await;
-            result.map(|_| RecvBuf::heap(buf))
+        Err(Next::Plain) => recv_heap_when_readable(fd).await.map(RecvBuf::heap),
+    }
+}
+
+/// A heap buffer of [`HEAP_RECV_BUF`] bytes with what the socket has, taken
+/// when it has something: while the stream is idle, no buffer is held (a
+/// pending `RECV` or a waiting `read(Vec)` holds its whole buffer; an idle
+/// connection that waits here holds none, as a readiness-based server's
+/// does). One non-blocking `recv(2)`, and while it would block, a wait for
+/// readability (`POLL_ADD` on io_uring, readiness on epoll) without a
+/// buffer. Cancel safe: the wait takes no bytes, and the `recv(2)` is not
+/// an await point.
+async fn recv_heap_when_readable(fd: &SharedFd) -> io::Result<Vec<u8>> {
+    loop {
+        let mut buf = Vec::<u8>::with_capacity(HEAP_RECV_BUF);
+        let received = syscall!(recv(
+            fd.raw(),
+            buf.as_mut_ptr().cast(),
+            HEAP_RECV_BUF,
+            libc::MSG_DONTWAIT
+        ));
+        match received {
+            Ok(n) => {
+                // SAFETY: `recv` wrote `n <= HEAP_RECV_BUF` bytes (the
+                // capacity) at the vector's start.
+                unsafe { buf.set_len(n as usize) };
+                return Ok(buf);
+            }
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                drop(buf);
+                super::poll::poll(fd, super::poll::Interest::Read).await?;
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
         }
     }
 }
