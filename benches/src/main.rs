@@ -114,7 +114,7 @@ struct MatrixArgs {
     #[arg(long, value_name = "DIR", default_value = "target/ringwork-report")]
     out: PathBuf,
 
-    /// Rounds [default: 7, or 3 with --quick].
+    /// Rounds [default: 7, or 2 with --quick].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     rounds: Option<u32>,
 
