@@ -33,9 +33,6 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// Bytes of the client's hello: its connection number.
-pub(crate) const HELLO: usize = 8;
-
 /// What the workload runs.
 #[derive(Debug, Clone)]
 pub struct BulkConfig {
@@ -72,74 +69,6 @@ pub struct BulkMeasured {
     pub gb_per_sec: f64,
     /// Server CPU in the window per MiB delivered in it, microseconds.
     pub cpu_us_per_mib: f64,
-}
-
-/// Whether `err` is the client going away.
-pub(crate) fn gone(err: &io::Error) -> bool {
-    matches!(
-        err.kind(),
-        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
-    )
-}
-
-/// The connection number in the client's hello.
-pub(crate) fn hello_id(hello: &[u8]) -> io::Result<u64> {
-    hello
-        .get(..HELLO)
-        .and_then(|bytes| bytes.try_into().ok())
-        .map(u64::from_le_bytes)
-        .ok_or_else(|| io::Error::other("the client's hello is short"))
-}
-
-/// ringwork's sender: owned buffers, one `write_all` per message.
-pub async fn serve_ringwork(stream: ringwork::net::TcpStream, size: usize) -> io::Result<()> {
-    let (res, hello) = stream.read_exact(Vec::with_capacity(HELLO)).await;
-    res?;
-    let mut source = EchoStream::new(hello_id(&hello)?, size);
-    let mut message = vec![0u8; size];
-    source.next_message(&mut message);
-    loop {
-        let (res, returned) = stream.write_all(message).await;
-        message = returned;
-        match res {
-            Ok(()) => source.next_header(&mut message),
-            Err(err) if gone(&err) => return Ok(()),
-            Err(err) => return Err(err),
-        }
-    }
-}
-
-/// tokio's sender.
-pub async fn serve_tokio(mut stream: tokio::net::TcpStream, size: usize) -> io::Result<()> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut hello = [0u8; HELLO];
-    stream.read_exact(&mut hello).await?;
-    let mut source = EchoStream::new(hello_id(&hello)?, size);
-    let mut message = vec![0u8; size];
-    source.next_message(&mut message);
-    loop {
-        match stream.write_all(&message).await {
-            Ok(()) => source.next_header(&mut message),
-            Err(err) if gone(&err) => return Ok(()),
-            Err(err) => return Err(err),
-        }
-    }
-}
-
-/// The thread-per-connection sender.
-pub fn serve_std(mut stream: TcpStream, size: usize) -> io::Result<()> {
-    let mut hello = [0u8; HELLO];
-    stream.read_exact(&mut hello)?;
-    let mut source = EchoStream::new(hello_id(&hello)?, size);
-    let mut message = vec![0u8; size];
-    source.next_message(&mut message);
-    loop {
-        match stream.write_all(&message) {
-            Ok(()) => source.next_header(&mut message),
-            Err(err) if gone(&err) => return Ok(()),
-            Err(err) => return Err(err),
-        }
-    }
 }
 
 /// Drives the started `server` (listening on `addr`, serving bulk messages

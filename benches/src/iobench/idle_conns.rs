@@ -29,23 +29,21 @@
 //! - the floor: its echo loop's RECV into the connection's buffer; the
 //!   multishot floor: its armed multishot RECV, no buffer held.
 //!
-//! Each server says which in its `ready` line, after [`PENDING_PREFIX`].
+//! Each server says which in its `ready` line, after [`PENDING_PREFIX`]
+//! (the servers' side of the workload is in `services.rs`).
 //!
 //! [`Service::Idle`]: super::server::Service::Idle
 
 use super::loadgen::EchoStream;
+use super::services::PENDING_PREFIX;
 use super::sys;
 use super::tcp_echo::{ServerProcess, CLIENT_CPU};
-use super::ECHO_BUFFER;
 use crate::workloads::Scale;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::thread;
 use std::time::{Duration, Instant};
-
-/// What precedes, in a server's description, how its idle read is pending.
-pub const PENDING_PREFIX: &str = "idle read: ";
 
 /// Longest a connect or an echo may take.
 const TIMEOUT: Duration = Duration::from_secs(3);
@@ -107,59 +105,6 @@ pub fn pending_read(description: &str) -> Option<String> {
     description
         .split_once(PENDING_PREFIX)
         .map(|(_, how)| how.trim().to_owned())
-}
-
-/// How a ringwork server with `handle` waits (the text after
-/// [`PENDING_PREFIX`]); `server.rs: serve_ringwork` decides the same way.
-pub fn ringwork_pending_read(handle: &ringwork::Handle) -> String {
-    let pooled = handle.uring_features().is_some_and(|f| f.buf_ring);
-    let uring = handle.driver_kind() == Some(ringwork::io::DriverKind::Uring);
-    match (pooled, uring) {
-        (true, _) => "recv_buf(): a multishot RECV armed on the worker ring's provided-buffer \
-                      ring; no buffer held while idle (the kernel takes a ring buffer when \
-                      data arrives)"
-            .to_owned(),
-        (false, true) => format!(
-            "recv_buf(): POLL_ADD with no buffer held; a {} KiB heap buffer is allocated \
-             once the socket is readable",
-            ECHO_BUFFER / 1024
-        ),
-        (false, false) => format!(
-            "recv_buf(): epoll readiness with no buffer held; a {} KiB heap buffer is \
-             allocated once the socket is readable",
-            ECHO_BUFFER / 1024
-        ),
-    }
-}
-
-/// How a tokio server with `service` waits, as a description suffix.
-pub fn tokio_pending_read(service: super::server::Service) -> String {
-    if service == super::server::Service::Idle {
-        format!(
-            "; {PENDING_PREFIX}readable().await, then try_read into a {} KiB Vec allocated only \
-             then; no buffer held while idle",
-            ECHO_BUFFER / 1024
-        )
-    } else {
-        String::new()
-    }
-}
-
-/// tokio's idle echo: wait for readiness holding nothing, then read into a
-/// buffer that lives only until its bytes are echoed.
-pub async fn serve_tokio(mut stream: tokio::net::TcpStream) -> io::Result<()> {
-    use tokio::io::AsyncWriteExt;
-    loop {
-        stream.readable().await?;
-        let mut buf = vec![0u8; ECHO_BUFFER];
-        let n = match stream.try_read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(err) => return Err(err),
-        };
-        stream.write_all(&buf[..n]).await?;
-    }
 }
 
 /// Drives the started `server` (listening on `addr`) as the module says,

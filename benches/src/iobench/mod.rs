@@ -28,6 +28,7 @@ pub mod idle_conns;
 pub mod loadgen;
 pub mod loopback;
 pub mod server;
+pub mod services;
 pub mod skewed;
 pub mod sys;
 pub mod tcp_echo;

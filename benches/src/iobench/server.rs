@@ -26,7 +26,7 @@
 //! completed (messages have a fixed size; the connection's number is in the
 //! first message's header, see `loadgen::EchoStream`).
 
-use super::{bulk, floor, floor_multishot, idle_conns, sys};
+use super::{floor, floor_multishot, services, sys};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -364,7 +364,7 @@ fn run_server(
                     announce(&format!(
                         "{description}; {}a RECV into the connection's {} KiB buffer (zeroed \
                          at accept) always in flight",
-                        idle_conns::PENDING_PREFIX,
+                        services::PENDING_PREFIX,
                         ECHO_BUFFER / 1024
                     ))
                 }),
@@ -378,7 +378,7 @@ fn run_server(
                     announce(&format!(
                         "{description}; {}a multishot RECV armed on the provided-buffer ring: \
                          no buffer held while idle",
-                        idle_conns::PENDING_PREFIX,
+                        services::PENDING_PREFIX,
                     ))
                 }),
             ),
@@ -584,8 +584,8 @@ fn serve_ringwork(
     if service == Service::Idle {
         description.push_str(&format!(
             "; {}{}",
-            idle_conns::PENDING_PREFIX,
-            idle_conns::ringwork_pending_read(handle)
+            services::PENDING_PREFIX,
+            services::ringwork_pending_read(handle)
         ));
     }
     let accept_loop = runtime.spawn(accept_ringwork(listener, description, service, announce));
@@ -617,7 +617,7 @@ async fn accept_ringwork(
             }
             Service::Bulk(size) => ringwork::spawn(report_errors(
                 "ringwork",
-                bulk::serve_ringwork(stream, size),
+                services::bulk_ringwork(stream, size),
             )),
         };
         drop(task);
@@ -692,7 +692,7 @@ fn serve_tokio(
     let description = format!(
         "tokio multi_thread, {workers} workers, task per connection; enable_all(): I/O driver \
          (epoll, via mio) and time driver{}",
-        idle_conns::tokio_pending_read(service)
+        services::tokio_pending_read(service == Service::Idle)
     );
     let accept_loop = runtime.spawn(accept_tokio(listener, description, service, announce));
     runtime
@@ -717,9 +717,9 @@ async fn accept_tokio(
             Service::Echo | Service::Skewed(_) => {
                 tokio::spawn(report_errors("tokio", echo_tokio(stream, service.skew())))
             }
-            Service::Idle => tokio::spawn(report_errors("tokio", idle_conns::serve_tokio(stream))),
+            Service::Idle => tokio::spawn(report_errors("tokio", services::idle_tokio(stream))),
             Service::Bulk(size) => {
-                tokio::spawn(report_errors("tokio", bulk::serve_tokio(stream, size)))
+                tokio::spawn(report_errors("tokio", services::bulk_tokio(stream, size)))
             }
         };
         drop(task);
@@ -791,7 +791,9 @@ fn serve_monoio(
                             stream.set_nodelay(true)?;
                             drop(monoio::spawn(async move {
                                 let served = match service {
-                                    Service::Bulk(size) => bulk_monoio(stream, size).await,
+                                    Service::Bulk(size) => {
+                                        services::bulk_monoio(stream, size).await
+                                    }
                                     _ => echo_monoio(stream, service.skew()).await,
                                 };
                                 if let Err(err) = served {
@@ -812,7 +814,7 @@ fn serve_monoio(
     let idle = if service == Service::Idle {
         format!(
             "; {}read(Vec) of {} KiB: the pending RECV owns the buffer (the kernel holds it)",
-            idle_conns::PENDING_PREFIX,
+            services::PENDING_PREFIX,
             ECHO_BUFFER / 1024
         )
     } else {
@@ -852,26 +854,6 @@ async fn echo_monoio(
     }
 }
 
-/// monoio's sender of the `bulk` workload: owned buffers, one `write_all`
-/// per message.
-async fn bulk_monoio(mut stream: monoio::net::TcpStream, size: usize) -> io::Result<()> {
-    use monoio::io::{AsyncReadRentExt, AsyncWriteRentExt};
-    let (res, hello) = stream.read_exact(Vec::with_capacity(bulk::HELLO)).await;
-    res?;
-    let mut source = super::loadgen::EchoStream::new(bulk::hello_id(&hello)?, size);
-    let mut message = vec![0u8; size];
-    source.next_message(&mut message);
-    loop {
-        let (res, returned) = stream.write_all(message).await;
-        message = returned;
-        match res {
-            Ok(_) => source.next_header(&mut message),
-            Err(err) if bulk::gone(&err) => return Ok(()),
-            Err(err) => return Err(err),
-        }
-    }
-}
-
 /// tokio's current-thread runtime: the accept loop and every connection's
 /// task on one thread.
 fn serve_tokio_current_thread(
@@ -885,7 +867,7 @@ fn serve_tokio_current_thread(
     let description = format!(
         "tokio current_thread, 1 thread, task per connection; enable_all(): I/O driver (epoll, \
          via mio) and time driver{}",
-        idle_conns::tokio_pending_read(service)
+        services::tokio_pending_read(service == Service::Idle)
     );
     runtime.block_on(accept_tokio(listener, description, service, announce))
 }
@@ -901,7 +883,7 @@ fn serve_std_threads(
         description.push_str(&format!(
             "; {}a blocking read() into the thread's {} KiB Vec (allocated zeroed at accept), \
              on a thread with the default 2 MiB stack",
-            idle_conns::PENDING_PREFIX,
+            services::PENDING_PREFIX,
             ECHO_BUFFER / 1024
         ));
     }
@@ -913,7 +895,7 @@ fn serve_std_threads(
             .name("std-echo".to_owned())
             .spawn(move || {
                 let result = match service {
-                    Service::Bulk(size) => bulk::serve_std(stream, size),
+                    Service::Bulk(size) => services::bulk_std(stream, size),
                     _ => echo_std(stream, service.skew()),
                 };
                 if let Err(err) = result {
