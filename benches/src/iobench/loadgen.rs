@@ -202,6 +202,9 @@ pub struct CpuSample {
     pub clock: Duration,
     /// From `/proc/<pid>/stat` utime + stime (clock ticks).
     pub stat: Duration,
+    /// Context switches of every thread of the process so far (voluntary
+    /// and involuntary; 0 where not sampled).
+    pub switches: u64,
 }
 
 /// What a closed-loop phase measured.

@@ -1041,6 +1041,7 @@ mod tests {
                     Ok(CpuSample {
                         clock: Duration::ZERO,
                         stat: Duration::ZERO,
+                        switches: 0,
                     })
                 };
                 let open = client

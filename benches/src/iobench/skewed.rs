@@ -300,6 +300,7 @@ pub(crate) fn measure(
                 Ok(CpuSample {
                     clock: clock.read()?,
                     stat: Duration::ZERO,
+                    switches: 0,
                 })
             };
             let open = client.open_loop(rate, warm, measure, &mut sample)?;

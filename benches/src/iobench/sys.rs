@@ -121,6 +121,31 @@ pub fn proc_stat_cpu(pid: u32) -> io::Result<Duration> {
     ticks_to_duration(ticks(11)? + ticks(12)?)
 }
 
+/// Context switches of every thread of process `pid` so far: the sum of
+/// `voluntary_ctxt_switches` and `nonvoluntary_ctxt_switches` over
+/// `/proc/<pid>/task/*/status`. (A thread that exited takes its count with
+/// it; the servers' threads live as long as the process.)
+pub fn context_switches(pid: u32) -> io::Result<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let Ok(status) = std::fs::read_to_string(task?.path().join("status")) else {
+            // The thread exited between the listing and the read.
+            continue;
+        };
+        for line in status.lines() {
+            let count = line
+                .strip_prefix("voluntary_ctxt_switches:")
+                .or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:"));
+            if let Some(count) = count {
+                total += count.trim().parse::<u64>().map_err(|err| {
+                    io::Error::other(format!("/proc/{pid}/task/*/status: {line:?}: {err}"))
+                })?;
+            }
+        }
+    }
+    Ok(total)
+}
+
 /// `ticks` clock ticks (`sysconf(_SC_CLK_TCK)`) as a duration.
 fn ticks_to_duration(ticks: u64) -> io::Result<Duration> {
     // SAFETY: `sysconf` only reads a configuration value.
@@ -243,4 +268,32 @@ pub fn vm_rss_kib(pid: u32) -> io::Result<u64> {
         .find_map(|line| line.strip_prefix("VmRSS:"))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
         .ok_or_else(|| io::Error::other(format!("/proc/{pid}/status has no VmRSS line")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::context_switches;
+    use std::time::Duration;
+
+    /// Sleeping gives the CPU up: each sleep is a voluntary switch that the
+    /// count over the process's threads must show.
+    #[test]
+    fn context_switches_count_a_sleeping_threads_switches() {
+        let pid = std::process::id();
+        let before = context_switches(pid).unwrap();
+        let sleeper = std::thread::spawn(|| {
+            for _ in 0..20 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+        // Read while the sleeper is alive: an exited thread's count leaves
+        // the process's task list.
+        std::thread::sleep(Duration::from_millis(10));
+        let during = context_switches(pid).unwrap();
+        sleeper.join().unwrap();
+        assert!(
+            during >= before + 5,
+            "{before} switches before, {during} while a thread slept in 1 ms steps"
+        );
+    }
 }

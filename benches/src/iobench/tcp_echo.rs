@@ -363,6 +363,8 @@ pub(crate) struct Measured {
     pub(crate) window: Duration,
     pub(crate) cpu: Duration,
     pub(crate) stat_cpu: Duration,
+    /// The server's context switches in the window (every thread).
+    pub(crate) switches: u64,
     /// Sorted.
     pub(crate) latencies_ns: Vec<u64>,
     pub(crate) max_send_lag: Duration,
@@ -377,6 +379,16 @@ impl Measured {
             f64::NAN
         } else {
             self.cpu.as_secs_f64() * 1e6 / self.completed_in_window as f64
+        }
+    }
+
+    /// Server context switches per echo completed in the window (NaN when
+    /// none completed).
+    pub(crate) fn switches_per_msg(&self) -> f64 {
+        if self.completed_in_window == 0 {
+            f64::NAN
+        } else {
+            self.switches as f64 / self.completed_in_window as f64
         }
     }
 
@@ -654,6 +666,7 @@ pub(crate) fn measure(
                 Ok(CpuSample {
                     clock: clock.read()?,
                     stat: sys::proc_stat_cpu(pid)?,
+                    switches: sys::context_switches(pid)?,
                 })
             };
             let open = client.open_loop(
@@ -670,6 +683,10 @@ pub(crate) fn measure(
                 window: open.window,
                 cpu: open.cpu_end.clock.saturating_sub(open.cpu_start.clock),
                 stat_cpu: open.cpu_end.stat.saturating_sub(open.cpu_start.stat),
+                switches: open
+                    .cpu_end
+                    .switches
+                    .saturating_sub(open.cpu_start.switches),
                 latencies_ns: open.latencies_ns,
                 max_send_lag: open.max_send_lag,
                 other_cpu_share: 0.0,

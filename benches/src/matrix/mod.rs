@@ -562,6 +562,7 @@ fn run_cell(
                 p999_us: Some(measured.latency_us(0.999)),
                 server_cpu_share: Some(measured.cpu.as_secs_f64() / measured.window.as_secs_f64()),
                 other_cpu_share: Some(measured.other_cpu_share),
+                switches_per_op: Some(measured.switches_per_msg()),
                 ..Measurement::new(cpu, measured.closed_msgs_per_sec)
             }
         }

@@ -330,6 +330,7 @@ impl MatrixWorkload {
                     named(Figure::P50, "p50 us"),
                     named(Figure::P99, "p99 us"),
                     named(Figure::P999, "p999 us"),
+                    named(Figure::SwitchesPerOp, "ctx switches/msg"),
                     named(Figure::Rate, self.rate_unit()),
                 ],
                 named(Figure::P99, "p99 latency, us"),

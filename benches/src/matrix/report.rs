@@ -68,6 +68,10 @@ pub struct Measurement {
     /// Busy worker: how late the neighbour's timer fired, the same way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timer_late_ms: Option<f64>,
+    /// Echo: the server's context switches (every thread, voluntary and
+    /// involuntary) per message in the open loop's window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switches_per_op: Option<f64>,
 }
 
 impl Measurement {
@@ -89,6 +93,7 @@ impl Measurement {
             read_pending: None,
             read_late_ms: None,
             timer_late_ms: None,
+            switches_per_op: None,
         }
     }
 }
@@ -120,6 +125,8 @@ pub enum Figure {
     ReadLateMs,
     /// `timer_late_ms`.
     TimerLateMs,
+    /// `switches_per_op`.
+    SwitchesPerOp,
 }
 
 impl Figure {
@@ -137,6 +144,7 @@ impl Figure {
             Figure::RssPerConnKib => m.rss_per_conn_kib,
             Figure::ReadLateMs => m.read_late_ms,
             Figure::TimerLateMs => m.timer_late_ms,
+            Figure::SwitchesPerOp => m.switches_per_op,
         }
         .filter(|value| value.is_finite())
     }
