@@ -288,3 +288,51 @@ mod tests {
         let _ = vec![0u8; 4].slice(2..9);
     }
 }
+
+/// `Slice` against a model of its rules: a view `begin..end` of a buffer
+/// with capacity `C` and `L` initialized bytes exists iff `begin <= end <=
+/// C`; it has `end - begin` bytes of capacity and `clamp(L, begin, end) -
+/// begin` initialized ones; a read of `n` bytes into it extends the
+/// buffer's length to `begin + n` only if the view starts within the
+/// initialized bytes.
+#[cfg(test)]
+mod model {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        #[test]
+        fn a_slice_views_exactly_its_range_and_never_claims_unwritten_bytes(
+            capacity in 0usize..64,
+            len_fraction in 0.0f64..=1.0,
+            begin in 0usize..80,
+            width in 0usize..80,
+            written_fraction in 0.0f64..=1.0,
+        ) {
+            let mut buf = Vec::<u8>::with_capacity(capacity);
+            let capacity = buf.capacity();
+            let len = (capacity as f64 * len_fraction) as usize;
+            buf.resize(len, 7);
+            let end = begin + width;
+            let view = std::panic::catch_unwind(move || buf.slice(begin..end));
+            let in_bounds = end <= capacity;
+            prop_assert_eq!(view.is_ok(), in_bounds, "slice {}..{} of capacity {}", begin, end, capacity);
+            let Ok(mut view) = view else { return Ok(()) };
+            prop_assert_eq!(view.bytes_total(), end - begin);
+            prop_assert_eq!(view.bytes_init(), len.clamp(begin, end) - begin);
+            prop_assert_eq!(view.stable_ptr() as usize - view.get_ref().as_ptr() as usize, begin);
+            // A read of `n` bytes into the view.
+            let n = ((end - begin) as f64 * written_fraction) as usize;
+            // SAFETY: `n <= bytes_total()` bytes are written at the view's
+            // start, inside the buffer's capacity.
+            unsafe { std::ptr::write_bytes(view.stable_mut_ptr(), 9, n) };
+            // SAFETY: those `n` bytes were written just above.
+            unsafe { view.set_init(n) };
+            let buf = view.into_inner();
+            let expected = if len >= begin { len.max(begin + n) } else { len };
+            prop_assert_eq!(buf.len(), expected);
+        }
+    }
+}
