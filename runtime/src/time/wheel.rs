@@ -478,6 +478,9 @@ mod model {
         ]
     }
 
+    /// The latest time the model advances to (see `Step::Advance`).
+    const MAX_ELAPSED: u64 = 1 << 50;
+
     fn step() -> impl Strategy<Value = Step> {
         prop_oneof![
             4 => delta().prop_map(Step::Insert),
@@ -527,7 +530,11 @@ mod model {
                     }
                     Step::Advance(_) | Step::AdvanceToNext => {
                         let to = match step {
-                            Step::Advance(delta) => now.saturating_add(delta),
+                            // The wheel's time is milliseconds since its
+                            // runtime started: it never nears `u64::MAX`
+                            // (2^50 ms is 35,000 years), and the wheel's
+                            // arithmetic relies on that.
+                            Step::Advance(delta) => now + delta.min(MAX_ELAPSED.saturating_sub(now)),
                             _ => match wheel.next_expiration() {
                                 Some(next) => next.max(now),
                                 None => continue,
