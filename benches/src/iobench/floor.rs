@@ -150,20 +150,12 @@ pub fn serve(
     let mut queued: Vec<squeue::Entry> = vec![accept_sqe(listener_fd)];
     let mut completions: Vec<(u64, i32)> = Vec::with_capacity(RING_ENTRIES as usize);
     loop {
-        for sqe in queued.drain(..) {
-            // SAFETY: every entry points at a descriptor and a buffer owned
-            // by a slot that stays alive until this entry's completion (one
-            // operation per connection, slots emptied only on completion),
-            // or at the listener, alive for the whole loop.
-            while unsafe { ring.submission().push(&sqe) }.is_err() {
-                // The queue is full: hand what is there to the kernel.
-                ring.submit()?;
-            }
-        }
-        match ring.submit_and_wait(1) {
-            Ok(_) => {}
-            Err(err) if err.raw_os_error() == Some(libc::EINTR) => continue,
-            Err(err) => return Err(err),
+        // SAFETY: every entry points at a descriptor and a buffer owned by a
+        // slot that stays alive until this entry's completion (one operation
+        // per connection, slots emptied only on completion), or at the
+        // listener, alive for the whole loop.
+        if !unsafe { submit_and_wait(&mut ring, &mut queued) }? {
+            continue;
         }
         completions.extend(
             ring.completion()
@@ -174,17 +166,9 @@ pub fn serve(
             match user_data & ((1 << OP_BITS) - 1) {
                 OP_ACCEPT => {
                     queued.push(accept_sqe(listener_fd));
-                    if result < 0 {
-                        let err = io::Error::from_raw_os_error(-result);
-                        if is_transient_accept_error(&err) {
-                            continue;
-                        }
-                        return Err(err);
-                    }
-                    // SAFETY: a successful ACCEPT returns a fresh descriptor
-                    // that nothing else owns.
-                    let fd = unsafe { OwnedFd::from_raw_fd(result) };
-                    set_nodelay(fd.as_raw_fd())?;
+                    let Some(fd) = accepted(result)? else {
+                        continue;
+                    };
                     let slot = slots.insert(Conn {
                         fd,
                         buf: vec![0u8; ECHO_BUFFER].into_boxed_slice(),
@@ -224,15 +208,60 @@ pub fn serve(
     }
 }
 
+/// Pushes every `queued` entry (submitting when the queue is full), then
+/// submits and waits for at least one completion. `Ok(false)`: the wait was
+/// interrupted (`EINTR`); wait again.
+///
+/// # Safety
+/// Every memory area and descriptor a queued entry names must stay valid
+/// until that entry's completion has been reaped.
+pub(super) unsafe fn submit_and_wait(
+    ring: &mut IoUring,
+    queued: &mut Vec<squeue::Entry>,
+) -> io::Result<bool> {
+    for sqe in queued.drain(..) {
+        // SAFETY: what the entry names stays valid until its completion
+        // (this function's contract).
+        while unsafe { ring.submission().push(&sqe) }.is_err() {
+            // The queue is full: hand what is there to the kernel.
+            ring.submit()?;
+        }
+    }
+    match ring.submit_and_wait(1) {
+        Ok(_) => Ok(true),
+        Err(err) if err.raw_os_error() == Some(libc::EINTR) => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
+/// The connection an ACCEPT completion with `result` gave, with
+/// `TCP_NODELAY` set; `None` for an error that concerns that connection
+/// only, `Err` for one that concerns the listener.
+pub(super) fn accepted(result: i32) -> io::Result<Option<OwnedFd>> {
+    if result < 0 {
+        let err = io::Error::from_raw_os_error(-result);
+        return if is_transient_accept_error(&err) {
+            Ok(None)
+        } else {
+            Err(err)
+        };
+    }
+    // SAFETY: a successful ACCEPT returns a fresh descriptor that nothing
+    // else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(result) };
+    set_nodelay(fd.as_raw_fd())?;
+    Ok(Some(fd))
+}
+
 /// Accept errors that concern one connection, not the listener.
-pub(super) fn is_transient_accept_error(err: &io::Error) -> bool {
+fn is_transient_accept_error(err: &io::Error) -> bool {
     matches!(
         err.raw_os_error(),
         Some(libc::EINTR | libc::ECONNABORTED | libc::EAGAIN | libc::EPROTO | libc::EPERM)
     )
 }
 
-pub(super) fn set_nodelay(fd: RawFd) -> io::Result<()> {
+fn set_nodelay(fd: RawFd) -> io::Result<()> {
     let one: libc::c_int = 1;
     // SAFETY: the option value is a live `c_int` of the size passed.
     let res = unsafe {

@@ -25,15 +25,15 @@
 //!   while operations are in flight except by exiting the process.
 
 use super::floor::{
-    accept_sqe, build_ring, is_transient_accept_error, set_nodelay, Slots, OP_ACCEPT, OP_BITS,
-    OP_RECV, OP_SEND, RING_ENTRIES,
+    accept_sqe, accepted, build_ring, submit_and_wait, Slots, OP_ACCEPT, OP_BITS, OP_RECV, OP_SEND,
+    RING_ENTRIES,
 };
 use super::ECHO_BUFFER;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use std::collections::VecDeque;
 use std::io;
 use std::net::TcpListener;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 
 /// Buffers in the ring (a power of two): over two per connection of the
@@ -271,20 +271,13 @@ fn serve_with(
     let mut queued: Vec<squeue::Entry> = vec![accept_sqe(listener_fd)];
     let mut completions: Vec<(u64, i32, u32)> = Vec::with_capacity(RING_ENTRIES as usize);
     loop {
-        for sqe in queued.drain(..) {
-            // SAFETY: every entry points at a descriptor owned by a slot
-            // that stays alive until the connection's last completion (a
-            // slot is emptied only when nothing of it is in flight), at a
-            // buffer of the ring that is not given back before its send
-            // completes, or at the listener, alive for the whole loop.
-            while unsafe { ring.submission().push(&sqe) }.is_err() {
-                ring.submit()?;
-            }
-        }
-        match ring.submit_and_wait(1) {
-            Ok(_) => {}
-            Err(err) if err.raw_os_error() == Some(libc::EINTR) => continue,
-            Err(err) => return Err(err),
+        // SAFETY: every entry points at a descriptor owned by a slot that
+        // stays alive until the connection's last completion (a slot is
+        // emptied only when nothing of it is in flight), at a buffer of the
+        // ring that is not given back before its send completes, or at the
+        // listener, alive for the whole loop.
+        if !unsafe { submit_and_wait(&mut ring, &mut queued) }? {
+            continue;
         }
         completions.extend(
             ring.completion()
@@ -295,17 +288,9 @@ fn serve_with(
             match data & ((1 << OP_BITS) - 1) {
                 OP_ACCEPT => {
                     queued.push(accept_sqe(listener_fd));
-                    if result < 0 {
-                        let err = io::Error::from_raw_os_error(-result);
-                        if is_transient_accept_error(&err) {
-                            continue;
-                        }
-                        return Err(err);
-                    }
-                    // SAFETY: a successful ACCEPT returns a fresh descriptor
-                    // that nothing else owns.
-                    let fd = unsafe { OwnedFd::from_raw_fd(result) };
-                    set_nodelay(fd.as_raw_fd())?;
+                    let Some(fd) = accepted(result)? else {
+                        continue;
+                    };
                     let slot = slots.insert(Conn {
                         fd,
                         armed: true,

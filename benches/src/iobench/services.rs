@@ -7,6 +7,7 @@ use super::loadgen::EchoStream;
 use super::ECHO_BUFFER;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
+use std::ops::ControlFlow;
 
 /// Bytes of the client's hello: its connection number.
 pub(crate) const HELLO: usize = 8;
@@ -31,20 +32,43 @@ pub(crate) fn hello_id(hello: &[u8]) -> io::Result<u64> {
         .ok_or_else(|| io::Error::other("the client's hello is short"))
 }
 
+/// The stream a bulk connection sends, from the client's hello, and its
+/// first message.
+fn bulk_stream(hello: &[u8], size: usize) -> io::Result<(EchoStream, Vec<u8>)> {
+    let mut source = EchoStream::new(hello_id(hello)?, size);
+    let mut message = vec![0u8; size];
+    source.next_message(&mut message);
+    Ok((source, message))
+}
+
+/// After one message's send: `Continue` with the next message in
+/// `message`, or `Break` with how the connection ended (the client going
+/// away is a normal end).
+fn bulk_sent(
+    source: &mut EchoStream,
+    message: &mut [u8],
+    sent: io::Result<()>,
+) -> ControlFlow<io::Result<()>> {
+    match sent {
+        Ok(()) => {
+            source.next_header(message);
+            ControlFlow::Continue(())
+        }
+        Err(err) if gone(&err) => ControlFlow::Break(Ok(())),
+        Err(err) => ControlFlow::Break(Err(err)),
+    }
+}
+
 /// `bulk`, ringwork's sender: owned buffers, one `write_all` per message.
 pub async fn bulk_ringwork(stream: ringwork::net::TcpStream, size: usize) -> io::Result<()> {
     let (res, hello) = stream.read_exact(Vec::with_capacity(HELLO)).await;
     res?;
-    let mut source = EchoStream::new(hello_id(&hello)?, size);
-    let mut message = vec![0u8; size];
-    source.next_message(&mut message);
+    let (mut source, mut message) = bulk_stream(&hello, size)?;
     loop {
         let (res, returned) = stream.write_all(message).await;
         message = returned;
-        match res {
-            Ok(()) => source.next_header(&mut message),
-            Err(err) if gone(&err) => return Ok(()),
-            Err(err) => return Err(err),
+        if let ControlFlow::Break(end) = bulk_sent(&mut source, &mut message, res) {
+            return end;
         }
     }
 }
@@ -54,14 +78,11 @@ pub async fn bulk_tokio(mut stream: tokio::net::TcpStream, size: usize) -> io::R
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut hello = [0u8; HELLO];
     stream.read_exact(&mut hello).await?;
-    let mut source = EchoStream::new(hello_id(&hello)?, size);
-    let mut message = vec![0u8; size];
-    source.next_message(&mut message);
+    let (mut source, mut message) = bulk_stream(&hello, size)?;
     loop {
-        match stream.write_all(&message).await {
-            Ok(()) => source.next_header(&mut message),
-            Err(err) if gone(&err) => return Ok(()),
-            Err(err) => return Err(err),
+        let res = stream.write_all(&message).await;
+        if let ControlFlow::Break(end) = bulk_sent(&mut source, &mut message, res) {
+            return end;
         }
     }
 }
@@ -70,34 +91,26 @@ pub async fn bulk_tokio(mut stream: tokio::net::TcpStream, size: usize) -> io::R
 pub fn bulk_std(mut stream: TcpStream, size: usize) -> io::Result<()> {
     let mut hello = [0u8; HELLO];
     stream.read_exact(&mut hello)?;
-    let mut source = EchoStream::new(hello_id(&hello)?, size);
-    let mut message = vec![0u8; size];
-    source.next_message(&mut message);
+    let (mut source, mut message) = bulk_stream(&hello, size)?;
     loop {
-        match stream.write_all(&message) {
-            Ok(()) => source.next_header(&mut message),
-            Err(err) if gone(&err) => return Ok(()),
-            Err(err) => return Err(err),
+        let res = stream.write_all(&message);
+        if let ControlFlow::Break(end) = bulk_sent(&mut source, &mut message, res) {
+            return end;
         }
     }
 }
 
-/// monoio's sender of the `bulk` workload: owned buffers, one `write_all`
-/// per message.
+/// `bulk`, monoio's sender: owned buffers, one `write_all` per message.
 pub async fn bulk_monoio(mut stream: monoio::net::TcpStream, size: usize) -> io::Result<()> {
     use monoio::io::{AsyncReadRentExt, AsyncWriteRentExt};
     let (res, hello) = stream.read_exact(Vec::with_capacity(HELLO)).await;
     res?;
-    let mut source = EchoStream::new(hello_id(&hello)?, size);
-    let mut message = vec![0u8; size];
-    source.next_message(&mut message);
+    let (mut source, mut message) = bulk_stream(&hello, size)?;
     loop {
         let (res, returned) = stream.write_all(message).await;
         message = returned;
-        match res {
-            Ok(_) => source.next_header(&mut message),
-            Err(err) if gone(&err) => return Ok(()),
-            Err(err) => return Err(err),
+        if let ControlFlow::Break(end) = bulk_sent(&mut source, &mut message, res.map(drop)) {
+            return end;
         }
     }
 }
