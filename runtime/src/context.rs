@@ -222,6 +222,19 @@ pub(crate) fn install_io(driver: ThreadDriver) -> IoGuard {
     }
 }
 
+impl IoGuard {
+    /// Takes the driver back out of this thread's context, without shutting
+    /// it down (see `Park::suspend`). `None` if the thread is exiting.
+    pub(crate) fn suspend(self) -> Option<ThreadDriver> {
+        // Not through `Drop`, which would shut the driver down.
+        std::mem::forget(self);
+        CONTEXT
+            .try_with(|ctx| ctx.io.borrow_mut().take())
+            .ok()
+            .flatten()
+    }
+}
+
 impl Drop for IoGuard {
     fn drop(&mut self) {
         // Taken out first, dropped after: its shutdown may run wakers that

@@ -34,9 +34,10 @@ pub mod time;
 #[doc(hidden)]
 pub use macros::__private;
 /// Runs an `async fn main` on a ringwork runtime: `#[ringwork::main]`, or
-/// `#[ringwork::main(worker_threads = 2, driver = "epoll")]`
-/// (`flavor = "multi_thread"` is the only flavor yet). A wrong argument is
-/// a compile error naming it.
+/// `#[ringwork::main(worker_threads = 2, driver = "epoll")]`, or
+/// `#[ringwork::main(flavor = "current_thread")]` (one thread runs
+/// everything, see `Builder::new_current_thread`). A wrong argument is a
+/// compile error naming it.
 ///
 /// ```
 /// #[ringwork::main(worker_threads = 2)]

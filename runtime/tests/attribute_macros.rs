@@ -24,6 +24,20 @@ async fn a_test_may_return_a_result() -> std::io::Result<()> {
     Ok(())
 }
 
+#[ringwork::test(flavor = "current_thread")]
+async fn flavor_current_thread_runs_every_task_on_the_test_thread() {
+    let handle = Handle::current();
+    assert_eq!(
+        handle.runtime_flavor(),
+        ringwork::runtime::RuntimeFlavor::CurrentThread
+    );
+    let here = std::thread::current().id();
+    let there = ringwork::spawn(async { std::thread::current().id() })
+        .await
+        .unwrap();
+    assert_eq!(there, here);
+}
+
 /// Prints its run's seed; run by the next test in a child process.
 #[ringwork::test(seeds = 4)]
 async fn seed_probe() {

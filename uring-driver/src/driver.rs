@@ -144,7 +144,10 @@ impl UnstartedDriver {
         if self.driver.ring.features.defer_taskrun {
             self.driver.ring.ring.submitter().register_enable_rings()?;
         }
-        Ok(self.driver)
+        let mut driver = self.driver;
+        // Started: from now on it shuts down as a driver does.
+        driver.closed = false;
+        Ok(driver)
     }
 
     /// The ring's features.
@@ -269,7 +272,11 @@ impl Driver {
             backlog: VecDeque::new(),
             eventfd_buf: Box::new(0),
             cancels: Vec::new(),
-            closed: false,
+            // Until `start`: dropped unstarted, there is nothing to shut
+            // down (nothing was ever submitted), and a ring set up disabled
+            // (`DEFER_TASKRUN`) could not even take the cancel the shutdown
+            // submits: it would wait out the whole grace period.
+            closed: true,
             _not_send: PhantomData,
         };
         Ok(UnstartedDriver { driver })

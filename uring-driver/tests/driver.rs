@@ -396,6 +396,27 @@ fn defer_taskrun_ring_works_for_its_owner() {
 }
 
 #[test]
+fn a_driver_dropped_before_it_starts_is_gone_at_once() {
+    // A DEFER_TASKRUN ring is set up disabled until `start`: a shutdown
+    // that submitted its cancel there would wait out the grace period.
+    for defer_taskrun in [false, true] {
+        let config = Config {
+            defer_taskrun,
+            coop_taskrun: false,
+            ..Config::default()
+        };
+        let unstarted = Driver::new_unstarted(&config).unwrap();
+        let start = Instant::now();
+        drop(unstarted);
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "defer_taskrun={defer_taskrun}: {:?}",
+            start.elapsed()
+        );
+    }
+}
+
+#[test]
 fn probe_reports_features_and_opcodes() {
     let features = ringwork_uring::probe()
         .unwrap()

@@ -11,6 +11,7 @@ use syn::{Expr, ExprLit, ItemFn, Lit, MetaNameValue, Token};
 
 /// The attribute's arguments, checked.
 struct Args {
+    current_thread: bool,
     worker_threads: Option<usize>,
     driver: Option<Tokens>,
     seeds: usize,
@@ -19,6 +20,7 @@ struct Args {
 fn parse_args(args: TokenStream, allow_seeds: bool) -> syn::Result<Args> {
     let parsed = Punctuated::<MetaNameValue, Token![,]>::parse_terminated.parse(args)?;
     let mut out = Args {
+        current_thread: false,
         worker_threads: None,
         driver: None,
         seeds: 1,
@@ -50,18 +52,15 @@ fn parse_args(args: TokenStream, allow_seeds: bool) -> syn::Result<Args> {
                 out.worker_threads = Some(n);
             }
             ("flavor", Lit::Str(s)) => match s.value().as_str() {
-                "multi_thread" => {}
-                "current_thread" => {
-                    return Err(syn::Error::new_spanned(
-                        &lit,
-                        "flavor = \"current_thread\" is not available yet: ringwork has only \
-                         the multi-thread runtime (use worker_threads = 1)",
-                    ))
-                }
+                "multi_thread" => out.current_thread = false,
+                "current_thread" => out.current_thread = true,
                 other => {
                     return Err(syn::Error::new_spanned(
                         &lit,
-                        format!("unknown flavor {other:?}: expected \"multi_thread\""),
+                        format!(
+                            "unknown flavor {other:?}: expected \"multi_thread\" or \
+                             \"current_thread\""
+                        ),
                     ))
                 }
             },
@@ -112,6 +111,15 @@ fn parse_args(args: TokenStream, allow_seeds: bool) -> syn::Result<Args> {
             }
         }
     }
+    if let (true, Some(n)) = (out.current_thread, out.worker_threads) {
+        return Err(syn::Error::new(
+            proc_macro2::Span::call_site(),
+            format!(
+                "worker_threads = {n} does not apply to flavor = \"current_thread\" (it runs on \
+                 the calling thread); remove it or use flavor = \"multi_thread\""
+            ),
+        ));
+    }
     Ok(out)
 }
 
@@ -119,8 +127,13 @@ fn parse_args(args: TokenStream, allow_seeds: bool) -> syn::Result<Args> {
 fn builder(args: &Args) -> Tokens {
     let workers = args.worker_threads.map(|n| quote!(.worker_threads(#n)));
     let driver = args.driver.as_ref().map(|d| quote!(.driver(#d)));
+    let new = if args.current_thread {
+        quote!(new_current_thread)
+    } else {
+        quote!(new_multi_thread)
+    };
     quote! {
-        ::ringwork::runtime::Builder::new_multi_thread() #workers #driver
+        ::ringwork::runtime::Builder::#new() #workers #driver
     }
 }
 
@@ -146,8 +159,9 @@ fn sync_fn(item: TokenStream, what: &str) -> syn::Result<ItemFn> {
 
 /// Runs an `async fn main` on a ringwork runtime.
 ///
-/// Arguments: `worker_threads = N`, `flavor = "multi_thread"`,
-/// `driver = "auto" | "uring" | "epoll"`.
+/// Arguments: `worker_threads = N`,
+/// `flavor = "multi_thread" | "current_thread"` (the latter without
+/// `worker_threads`), `driver = "auto" | "uring" | "epoll"`.
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
     expand_main(args, item).unwrap_or_else(|err| err.to_compile_error().into())

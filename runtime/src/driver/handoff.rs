@@ -198,6 +198,16 @@ impl<P: Park> Park for WatchedPark<P> {
         self.inner.exit();
     }
 
+    fn suspend(&mut self) {
+        self.watch.parking();
+        self.inner.suspend();
+    }
+
+    fn resume(&mut self) {
+        self.inner.resume();
+        self.watch.running();
+    }
+
     fn flush(&mut self) {
         self.inner.flush();
     }

@@ -60,6 +60,9 @@ impl UnstartedThreadDriver {
 pub(crate) struct DriverPark {
     unstarted: Option<UnstartedThreadDriver>,
     guard: Option<context::IoGuard>,
+    /// The started driver while suspended (`Park::suspend`): out of the
+    /// thread's context, still owning every operation in flight.
+    suspended: Option<ThreadDriver>,
     unparker: Arc<dyn Unpark>,
     io_stats: Option<super::IoStats>,
     /// Set if the driver could not be started on its thread; the thread then
@@ -70,7 +73,9 @@ pub(crate) struct DriverPark {
 // SAFETY: before `enter`, a `DriverPark` holds only the unstarted driver (an
 // `UnstartedDriver`, `Send` by its own argument, or a `Reactor`, `Send`) and
 // the `Send + Sync` unparker; `enter` and everything after run on the one
-// thread that owns it, and the guard never leaves that thread.
+// thread that owns it, and neither the guard nor a suspended driver leaves
+// that thread (a suspended current-thread core is kept in that thread's
+// thread-local storage, `scheduler/current_thread.rs`).
 unsafe impl Send for DriverPark {}
 
 impl DriverPark {
@@ -83,6 +88,7 @@ impl DriverPark {
             },
             unstarted: Some(driver),
             guard: None,
+            suspended: None,
             start_error: None,
         }
     }
@@ -116,8 +122,23 @@ impl Park for DriverPark {
     }
 
     fn exit(&mut self) {
-        // Dropping the guard shuts the driver down on this thread.
+        // Dropping the guard shuts the driver down on this thread (as does
+        // dropping a suspended driver: outside the context, like the guard
+        // does it).
         self.guard = None;
+        self.suspended = None;
+    }
+
+    fn suspend(&mut self) {
+        if let Some(guard) = self.guard.take() {
+            self.suspended = guard.suspend();
+        }
+    }
+
+    fn resume(&mut self) {
+        if let Some(driver) = self.suspended.take() {
+            self.guard = Some(context::install_io(driver));
+        }
     }
 
     fn flush(&mut self) {

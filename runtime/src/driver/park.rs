@@ -30,6 +30,16 @@ pub(crate) trait Park: Send {
     /// flight and waits for the kernel to finish with every buffer).
     fn exit(&mut self) {}
 
+    /// Takes what `enter` installed out of the owning thread's context,
+    /// keeping it (and every operation in flight) for a later `resume` on
+    /// the same thread. A current-thread runtime does this when `block_on`
+    /// returns, so that the thread is free to enter another runtime while
+    /// this one's ring waits, untouched, for the next `block_on`.
+    fn suspend(&mut self) {}
+
+    /// Puts back what `suspend` took (on the thread that suspended it).
+    fn resume(&mut self) {}
+
     /// Submits the I/O queued by the polls since the last flush: the batching
     /// point, called when the worker runs out of local tasks and on
     /// maintenance ticks.
@@ -76,6 +86,12 @@ impl Park for Box<dyn Park> {
     }
     fn exit(&mut self) {
         (**self).exit();
+    }
+    fn suspend(&mut self) {
+        (**self).suspend();
+    }
+    fn resume(&mut self) {
+        (**self).resume();
     }
     fn flush(&mut self) {
         (**self).flush();

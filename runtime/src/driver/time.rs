@@ -38,6 +38,16 @@ impl<P: Park> Park for TimedPark<P> {
         self.time.close();
     }
 
+    fn suspend(&mut self) {
+        self.inner.suspend();
+        context::set_time(None);
+    }
+
+    fn resume(&mut self) {
+        context::set_time(Some(self.time.clone()));
+        self.inner.resume();
+    }
+
     fn flush(&mut self) {
         self.inner.flush();
     }

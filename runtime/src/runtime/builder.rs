@@ -1,6 +1,6 @@
 //! [`Builder`]: every runtime setting, validated in one place.
 
-use super::{BufRingConfig, Handle, Runtime, UringConfig};
+use super::{BufRingConfig, Handle, Runtime, RuntimeFlavor, UringConfig};
 use crate::driver::{self, handoff::Monitor, DriverConfig};
 use crate::io::DriverKind;
 use crate::scheduler::{self, rng, Callback, Config, Shared, WorkerParts, MAX_WORKERS};
@@ -61,6 +61,7 @@ pub(crate) const MIN_STACK_SIZE: usize = 64 * 1024;
 /// unknown name or a bad value makes `build` fail with `InvalidInput`
 /// naming it.
 pub struct Builder {
+    flavor: RuntimeFlavor,
     worker_threads: Option<usize>,
     thread_name: Arc<dyn Fn() -> String + Send + Sync>,
     thread_stack_size: Option<usize>,
@@ -90,6 +91,7 @@ impl Builder {
     /// settings: one worker per available CPU, names `ringwork-worker`.
     pub fn new_multi_thread() -> Builder {
         Builder {
+            flavor: RuntimeFlavor::MultiThread,
             worker_threads: None,
             thread_name: Arc::new(|| "ringwork-worker".to_owned()),
             thread_stack_size: None,
@@ -106,6 +108,33 @@ impl Builder {
             max_blocking_threads: DEFAULT_MAX_BLOCKING_THREADS,
             thread_keep_alive: DEFAULT_KEEP_ALIVE,
         }
+    }
+
+    /// A builder for the current-thread runtime: no worker threads; the
+    /// thread inside [`Runtime::block_on`] runs the future and every task,
+    /// and parks in the runtime's own I/O driver (one ring or epoll
+    /// instance) and timer wheel. Blocking-pool jobs still run on their own
+    /// threads. Tasks make progress only while some `block_on` runs.
+    ///
+    /// The first `block_on` binds the runtime to its thread (the ring belongs
+    /// to it); `block_on` on another thread afterwards panics saying so.
+    /// Drop the runtime on that thread too: dropped elsewhere, its tasks are
+    /// dropped at once but its driver is taken down only when the bound
+    /// thread next runs a current-thread `block_on`, or exits.
+    ///
+    /// ```
+    /// let runtime = ringwork::runtime::Builder::new_current_thread().build()?;
+    /// let here = std::thread::current().id();
+    /// let ran_on = runtime.block_on(async {
+    ///     ringwork::spawn(async { std::thread::current().id() }).await.unwrap()
+    /// });
+    /// assert_eq!(ran_on, here);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn new_current_thread() -> Builder {
+        let mut builder = Builder::new_multi_thread();
+        builder.flavor = RuntimeFlavor::CurrentThread;
+        builder
     }
 
     /// Most threads of the blocking pool (`spawn_blocking`) alive at once
@@ -332,7 +361,18 @@ impl Builder {
     /// runtime. Errors (`InvalidInput` for bad settings, the OS error when a
     /// thread cannot be created) leave no thread behind.
     pub fn build(&mut self) -> io::Result<Runtime> {
-        let (shared, parts, monitor) = self.build_scheduler()?;
+        let (shared, mut parts, monitor) = self.build_scheduler()?;
+        #[cfg(not(loom))]
+        if self.flavor == RuntimeFlavor::CurrentThread {
+            // No thread, and no monitor: one thread drives everything, as
+            // the flavor promises (a busy task holds up its neighbours).
+            let core = scheduler::current_thread::Core::new(parts.pop().expect("one worker"));
+            return Ok(Runtime::current_thread(
+                Handle::from_shared(shared),
+                core,
+                monitor,
+            ));
+        }
         let mut threads = Vec::with_capacity(parts.len());
         for part in parts {
             let shared_for_thread = shared.clone();
@@ -380,9 +420,18 @@ impl Builder {
     pub(crate) fn build_scheduler(
         &mut self,
     ) -> io::Result<(crate::loom::sync::Arc<Shared>, Vec<WorkerParts>, Monitor)> {
-        let workers = match self.worker_threads {
-            Some(n) => n,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        let workers = match (self.flavor, self.worker_threads) {
+            (RuntimeFlavor::CurrentThread, None | Some(1)) => 1,
+            (RuntimeFlavor::CurrentThread, Some(n)) => {
+                return Err(invalid(format!(
+                    "worker_threads({n}) does not apply to a current_thread runtime: it runs \
+                     on the thread that calls block_on (use new_multi_thread for {n} workers)"
+                )))
+            }
+            (RuntimeFlavor::MultiThread, Some(n)) => n,
+            (RuntimeFlavor::MultiThread, None) => {
+                std::thread::available_parallelism().map_or(1, |n| n.get())
+            }
         };
         if workers == 0 {
             return Err(invalid("worker_threads must be at least 1, got 0"));
@@ -426,6 +475,7 @@ impl Builder {
         crate::io::driver::apply_uring_env(&mut uring, self.uring_set)?;
         let stacks = driver::build(&DriverConfig { io, uring }, workers)?;
         let config = Config {
+            flavor: self.flavor,
             global_queue_interval: self.global_queue_interval,
             event_interval: self.event_interval,
             max_lifo_polls: MAX_LIFO_POLLS,
@@ -478,6 +528,7 @@ fn seed_from_env() -> io::Result<Option<u64>> {
 impl fmt::Debug for Builder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Builder")
+            .field("flavor", &self.flavor)
             .field("worker_threads", &self.worker_threads)
             .field("thread_stack_size", &self.thread_stack_size)
             .field("seed", &self.seed)

@@ -5,6 +5,18 @@ mod builder;
 pub use crate::driver::IoMetrics;
 pub use crate::scheduler::metrics::{RuntimeMetrics, WorkerMetrics};
 pub use builder::Builder;
+
+/// Which scheduler a runtime has ([`Handle::runtime_flavor`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RuntimeFlavor {
+    /// Worker threads that steal from each other
+    /// ([`Builder::new_multi_thread`]).
+    MultiThread,
+    /// No worker thread: the thread in `block_on` runs every task
+    /// ([`Builder::new_current_thread`]).
+    CurrentThread,
+}
 pub use ringwork_uring::{
     BufRingConfig, Config as UringConfig, FeatureState, FixedBuffers, SharedFixedBuffers,
 };
@@ -39,6 +51,9 @@ use std::time::{Duration, Instant};
 /// [`JoinError::is_cancelled`]: crate::task::JoinError::is_cancelled
 pub struct Runtime {
     handle: Handle,
+    /// The one worker of a current-thread runtime (`None`: multi-thread).
+    #[cfg(not(loom))]
+    core: Option<std::sync::Arc<crate::scheduler::current_thread::Core>>,
     threads: Vec<ThreadHandle<()>>,
     /// Drives a stuck worker's driver (`handoff.rs`); stopped at shutdown.
     monitor: crate::driver::handoff::Monitor,
@@ -62,7 +77,24 @@ impl Runtime {
     ) -> Runtime {
         Runtime {
             handle,
+            #[cfg(not(loom))]
+            core: None,
             threads,
+            monitor,
+            shut_down: false,
+        }
+    }
+
+    #[cfg(not(loom))]
+    pub(crate) fn current_thread(
+        handle: Handle,
+        core: std::sync::Arc<crate::scheduler::current_thread::Core>,
+        monitor: crate::driver::handoff::Monitor,
+    ) -> Runtime {
+        Runtime {
+            handle,
+            core: Some(core),
+            threads: Vec::new(),
             monitor,
             shut_down: false,
         }
@@ -97,6 +129,10 @@ impl Runtime {
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         if context::is_driving() {
             panic!("{NESTED_BLOCK_ON}");
+        }
+        #[cfg(not(loom))]
+        if let Some(core) = &self.core {
+            return core.block_on(&self.handle.shared, self.handle.as_context(), future);
         }
         let _driving = context::enter_driving(self.handle.as_context());
         // This thread gets its own driver stack for the duration of the
@@ -165,6 +201,14 @@ impl Runtime {
             Some(Instant::now())
         } else {
             deadline
+        };
+        // A current-thread runtime's worker exits here, unless it is bound
+        // to another thread (which takes its driver down later): then
+        // there is nothing to wait for.
+        #[cfg(not(loom))]
+        let deadline = match &self.core {
+            Some(core) if !core.shutdown(shared, self.handle.as_context()) => Some(Instant::now()),
+            _ => deadline,
         };
         let threads = std::mem::take(&mut self.threads);
         if shared.wait_for_workers(deadline) {
@@ -288,7 +332,13 @@ impl Handle {
         self.shared.metrics()
     }
 
-    /// Number of worker threads.
+    /// Which scheduler the runtime has.
+    pub fn runtime_flavor(&self) -> RuntimeFlavor {
+        self.shared.flavor()
+    }
+
+    /// Number of workers: worker threads, or 1 for a current-thread
+    /// runtime (the thread in `block_on`).
     pub fn num_workers(&self) -> usize {
         self.shared.num_workers()
     }

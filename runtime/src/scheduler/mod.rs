@@ -15,6 +15,8 @@
 //! | a worker of this runtime | that worker's LIFO slot (the previous occupant moves to the back of the local queue) | back of that worker's local queue |
 //! | any other thread | the injector | the injector |
 
+#[cfg(not(loom))]
+pub(crate) mod current_thread;
 mod idle;
 mod lifo;
 pub(crate) mod metrics;
@@ -52,6 +54,7 @@ pub(crate) type Callback = std::sync::Arc<dyn Fn() + Send + Sync>;
 
 /// Settings fixed at build time.
 pub(crate) struct Config {
+    pub(crate) flavor: crate::runtime::RuntimeFlavor,
     pub(crate) global_queue_interval: u32,
     pub(crate) event_interval: u32,
     /// Most consecutive polls of LIFO-slot tasks before the slot's task goes
@@ -167,6 +170,10 @@ impl Shared {
 
     pub(crate) fn seed(&self) -> u64 {
         self.config.seed
+    }
+
+    pub(crate) fn flavor(&self) -> crate::runtime::RuntimeFlavor {
+        self.config.flavor
     }
 
     pub(crate) fn driver_info(&self) -> Option<&crate::driver::Info> {

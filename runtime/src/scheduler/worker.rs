@@ -162,6 +162,31 @@ impl Worker {
         &self.shared
     }
 
+    /// Starts the worker's park on this thread (a current-thread runtime's
+    /// first `block_on`; a worker thread does this in `run`).
+    pub(super) fn enter_park(&self) {
+        self.park.borrow_mut().enter();
+    }
+
+    /// See `Park::suspend` (a current-thread runtime between `block_on`s).
+    pub(super) fn suspend_park(&self) {
+        self.park.borrow_mut().suspend();
+    }
+
+    /// See `Park::resume`.
+    pub(super) fn resume_park(&self) {
+        self.park.borrow_mut().resume();
+    }
+
+    /// Takes the park down on this thread (`Park::exit`).
+    pub(super) fn exit_park(&self) {
+        self.park.borrow_mut().exit();
+    }
+
+    pub(super) fn unparker(&self) -> std::sync::Arc<dyn crate::driver::park::Unpark> {
+        self.park.borrow().unparker()
+    }
+
     fn counters(&self) -> &super::WorkerCounters {
         &self.shared.remotes[self.index].counters
     }
@@ -321,7 +346,7 @@ impl Worker {
     /// The task woken (or spawned) most recently by the running task; runs
     /// next. In `Shared`, so that the monitor can take it from a stuck
     /// worker.
-    fn lifo(&self) -> &super::lifo::LifoSlot {
+    pub(super) fn lifo(&self) -> &super::lifo::LifoSlot {
         &self.shared.remotes[self.index].lifo
     }
 
@@ -330,7 +355,14 @@ impl Worker {
     }
 
     fn park(&self) {
-        if self.has_local_work() || self.shared.is_shutdown() {
+        self.park_until(&|| false);
+    }
+
+    /// Parks until there is work, the runtime shuts down, or `stop` holds
+    /// (checked before sleeping and after every wake-up: the `block_on`
+    /// future of a current-thread runtime was woken).
+    pub(super) fn park_until(&self, stop: &dyn Fn() -> bool) {
+        if self.has_local_work() || self.shared.is_shutdown() || stop() {
             return;
         }
         let idle = &self.shared.idle;
@@ -351,7 +383,7 @@ impl Worker {
                 self.is_searching.set(true);
                 return;
             }
-            if self.has_local_work() || self.shared.is_shutdown() {
+            if self.has_local_work() || self.shared.is_shutdown() || stop() {
                 if !idle.unpark_worker_by_id(self.index) {
                     // A notifier won the race: we count as a searcher.
                     self.is_searching.set(true);
