@@ -310,6 +310,7 @@ fn render_echo(echo: &EchoResults, out: &mut String) {
         server::ServerKind::RingworkUringSingleAccept => '1',
         server::ServerKind::RingworkEpoll => 'E',
         server::ServerKind::RingworkEnv => 'R',
+        server::ServerKind::RingworkCurrentThread => 'r',
         server::ServerKind::Tokio => 'T',
         server::ServerKind::TokioCurrentThread => 'C',
         server::ServerKind::Floor => 'F',

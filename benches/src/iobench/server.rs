@@ -57,6 +57,10 @@ pub enum ServerKind {
     /// `RINGWORK_DRIVER` and `RINGWORK_URING` (the `matrix` command's
     /// profiles; not in `tcp_echo`).
     RingworkEnv,
+    /// The same, on ringwork's current-thread runtime: the accept loop and
+    /// every connection on the one thread in `block_on`, driver and io_uring
+    /// settings from the environment (the matrix's `*-ct` profiles).
+    RingworkCurrentThread,
     /// tokio multi-thread runtime, a task per connection.
     Tokio,
     /// tokio current-thread runtime, a task per connection (not in
@@ -103,6 +107,7 @@ impl ServerKind {
             ServerKind::RingworkUringSingleAccept => "ringwork-uring-single-accept",
             ServerKind::RingworkEpoll => "ringwork-epoll",
             ServerKind::RingworkEnv => "ringwork",
+            ServerKind::RingworkCurrentThread => "ringwork-ct",
             ServerKind::Tokio => "tokio",
             ServerKind::TokioCurrentThread => "tokio-ct",
             ServerKind::Floor => "floor",
@@ -120,6 +125,7 @@ impl ServerKind {
             ServerKind::RingworkUringSingleAccept => "1accept",
             ServerKind::RingworkEpoll => "epoll",
             ServerKind::RingworkEnv => "env",
+            ServerKind::RingworkCurrentThread => "env-ct",
             ServerKind::Tokio => "tokio",
             ServerKind::TokioCurrentThread => "tokio-ct",
             ServerKind::Floor => "floor",
@@ -135,6 +141,7 @@ impl ServerKind {
             ServerKind::RingworkUringSingleAccept,
             ServerKind::StdThreads,
             ServerKind::RingworkEnv,
+            ServerKind::RingworkCurrentThread,
             ServerKind::TokioCurrentThread,
             ServerKind::FloorMultishot,
             ServerKind::Monoio,
@@ -346,6 +353,7 @@ fn run_server(
             announce,
         ),
         ServerKind::RingworkEnv => serve_ringwork(listener, workers, None, service, announce),
+        ServerKind::RingworkCurrentThread => serve_ringwork(listener, 0, None, service, announce),
         ServerKind::Tokio => serve_tokio(listener, workers, service, announce),
         ServerKind::TokioCurrentThread => serve_tokio_current_thread(listener, service, announce),
         ServerKind::Floor => match service {
@@ -526,8 +534,14 @@ fn serve_ringwork(
     service: Service,
     announce: Announce,
 ) -> io::Result<()> {
-    let mut builder = ringwork::runtime::Builder::new_multi_thread();
-    builder.worker_threads(workers).thread_name("ringwork-echo");
+    // `workers == 0`: the current-thread runtime.
+    let mut builder = if workers == 0 {
+        ringwork::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = ringwork::runtime::Builder::new_multi_thread();
+        builder.worker_threads(workers).thread_name("ringwork-echo");
+        builder
+    };
     if let Some(profile) = profile {
         builder
             .driver(profile.driver)
@@ -548,6 +562,11 @@ fn serve_ringwork(
             )));
         }
     }
+    let flavor = if workers == 0 {
+        "current_thread, 1 thread".to_owned()
+    } else {
+        format!("multi-thread, {workers} workers")
+    };
     let checked = if profile.is_some() {
         "checked"
     } else {
@@ -555,7 +574,7 @@ fn serve_ringwork(
     };
     let mut description = match handle.uring_features() {
         Some(features) if in_use == Some(ringwork::io::DriverKind::Uring) => format!(
-            "ringwork multi-thread, {workers} workers, task per connection, seed {:#x}; \
+            "ringwork {flavor}, task per connection, seed {:#x}; \
              driver io_uring ({checked}): sq={} cq={} coop_taskrun={} defer_taskrun={} \
              sqpoll={} fast_poll={} multishot_accept={}",
             handle.seed(),
@@ -568,7 +587,7 @@ fn serve_ringwork(
             features.multishot_accept
         ),
         _ => format!(
-            "ringwork multi-thread, {workers} workers, task per connection, seed {:#x}; \
+            "ringwork {flavor}, task per connection, seed {:#x}; \
              driver {} ({checked}){}",
             handle.seed(),
             match in_use {

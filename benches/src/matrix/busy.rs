@@ -71,7 +71,7 @@ pub(crate) fn run_cell(
             .map_err(io_err)?;
             (rounds, void, "tokio multi_thread".to_owned())
         }
-        ServerKind::TokioCurrentThread => {
+        ServerKind::TokioCurrentThread | ServerKind::RingworkCurrentThread => {
             return Err("one thread: blocking it blocks the neighbour by construction".to_owned())
         }
         _ => return Err(format!("{} has no scheduler to block", profile.name)),

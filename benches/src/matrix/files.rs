@@ -84,8 +84,13 @@ pub(crate) fn ringwork_runtime(
     seed: Option<u64>,
 ) -> io::Result<ringwork::Runtime> {
     let _env = EnvGuard::set(&profile.env());
-    let mut builder = ringwork::runtime::Builder::new_multi_thread();
-    builder.worker_threads(workers);
+    let mut builder = if profile.server == ServerKind::RingworkCurrentThread {
+        ringwork::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = ringwork::runtime::Builder::new_multi_thread();
+        builder.worker_threads(workers);
+        builder
+    };
     if let Some(seed) = seed {
         builder.seed(seed);
     }
@@ -123,7 +128,7 @@ impl FileBench {
         let clock = ProcessCpuClock::of(std::process::id()).map_err(|err| err.to_string())?;
         let io_err = |err: io::Error| not_available_reason(&err.to_string());
         let (elapsed, cpu, description) = match profile.server {
-            ServerKind::RingworkEnv => {
+            ServerKind::RingworkEnv | ServerKind::RingworkCurrentThread => {
                 let runtime = ringwork_runtime(profile, workers, seed).map_err(io_err)?;
                 let description = match runtime.handle().driver_kind() {
                     Some(ringwork::io::DriverKind::Epoll) => {

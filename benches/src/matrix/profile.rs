@@ -62,7 +62,10 @@ impl Profile {
 
     /// Whether this row is ringwork under some settings (not a peer).
     pub fn is_ringwork(&self) -> bool {
-        self.server == ServerKind::RingworkEnv
+        matches!(
+            self.server,
+            ServerKind::RingworkEnv | ServerKind::RingworkCurrentThread
+        )
     }
 
     /// The environment of its server process.
@@ -197,6 +200,21 @@ pub const PROFILES: &[Profile] = &[
         "every switch on that combines (SQPOLL is left out: the kernel refuses it with \
          DEFER_TASKRUN)",
     ),
+    Profile {
+        name: "uring-ct",
+        server: ServerKind::RingworkCurrentThread,
+        driver: Some("uring"),
+        uring: None,
+        what: "ringwork's current-thread runtime on io_uring, default settings: one thread \
+               runs the accept loop and every connection (compare with tokio-ct)",
+    },
+    Profile {
+        name: "epoll-ct",
+        server: ServerKind::RingworkCurrentThread,
+        driver: Some("epoll"),
+        uring: None,
+        what: "ringwork's current-thread runtime on its epoll driver",
+    },
     Profile::peer(
         "tokio-mt",
         ServerKind::Tokio,

@@ -14,12 +14,16 @@
 //! [`select!`](crate::select).
 
 mod join_set;
+mod local;
+mod task_local;
 mod unordered;
 mod wait;
 mod yield_now;
 
 pub use crate::task_core::{AbortHandle, Id, JoinError, JoinHandle};
 pub use join_set::JoinSet;
+pub use local::{spawn_local, LocalJoinHandle, LocalSet};
+pub use task_local::{AccessError, LocalKey, TaskLocalFuture};
 pub use wait::{join_all, wait, Done, Pending, ReturnWhen};
 pub use yield_now::yield_now;
 
