@@ -139,7 +139,7 @@ impl TimerRuntime for ringwork::Runtime {
     type Elapsed = ringwork::time::Elapsed;
 
     fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send {
-        ringwork::time::sleep_until(deadline)
+        ringwork::time::sleep_until(deadline.into())
     }
 
     fn timeout<F: Future + Send>(

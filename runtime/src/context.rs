@@ -17,13 +17,13 @@
 
 use crate::time::driver::{TimeDriver, WheelClosed};
 use crate::time::wheel::Key;
+use crate::time::Instant;
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::Waker;
-use std::time::Instant;
 
 /// One thread's I/O driver.
 pub(crate) enum ThreadDriver {

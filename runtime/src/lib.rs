@@ -50,8 +50,10 @@ pub use macros::__private;
 /// ```
 pub use ringwork_macros::main;
 /// An `async fn` test on a fresh runtime, under a printed seed:
-/// `#[ringwork::test]`, with `#[ringwork::main]`'s arguments and
-/// `seeds = N` (N runs, N seeds). `RINGWORK_SEED` replays one run.
+/// `#[ringwork::test]`, with `#[ringwork::main]`'s arguments,
+/// `seeds = N` (N runs, N seeds; `RINGWORK_SEED` replays one run) and
+/// `start_paused = true` (with `flavor = "current_thread"`: the clock starts
+/// paused, see [`time::pause`]).
 pub use ringwork_macros::test;
 pub use runtime::{Handle, Runtime};
 pub use task::{spawn, JoinHandle};

@@ -3,13 +3,13 @@
 mod common;
 
 use common::{runtime, watchdog};
-use ringwork::time::{interval, sleep, sleep_until, timeout, MissedTickBehavior};
+use ringwork::time::{interval, sleep, sleep_until, timeout, Instant, MissedTickBehavior};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[test]
 fn zero_and_sub_millisecond_sleeps_complete_and_never_early() {

@@ -15,6 +15,7 @@ struct Args {
     worker_threads: Option<usize>,
     driver: Option<Tokens>,
     seeds: usize,
+    start_paused: bool,
 }
 
 fn parse_args(args: TokenStream, allow_seeds: bool) -> syn::Result<Args> {
@@ -24,6 +25,7 @@ fn parse_args(args: TokenStream, allow_seeds: bool) -> syn::Result<Args> {
         worker_threads: None,
         driver: None,
         seeds: 1,
+        start_paused: false,
     };
     for arg in parsed {
         let name = arg
@@ -86,6 +88,13 @@ fn parse_args(args: TokenStream, allow_seeds: bool) -> syn::Result<Args> {
                 }
                 out.seeds = n;
             }
+            ("start_paused", Lit::Bool(b)) if allow_seeds => out.start_paused = b.value,
+            ("start_paused", _) if allow_seeds => {
+                return Err(syn::Error::new_spanned(
+                    &lit,
+                    "`start_paused` takes `true` or `false`",
+                ))
+            }
             ("worker_threads" | "seeds", _) => {
                 return Err(syn::Error::new_spanned(
                     &lit,
@@ -100,7 +109,7 @@ fn parse_args(args: TokenStream, allow_seeds: bool) -> syn::Result<Args> {
             }
             _ => {
                 let known = if allow_seeds {
-                    "worker_threads, flavor, driver, seeds"
+                    "worker_threads, flavor, driver, seeds, start_paused"
                 } else {
                     "worker_threads, flavor, driver"
                 };
@@ -110,6 +119,13 @@ fn parse_args(args: TokenStream, allow_seeds: bool) -> syn::Result<Args> {
                 ));
             }
         }
+    }
+    if out.start_paused && !out.current_thread {
+        return Err(syn::Error::new(
+            proc_macro2::Span::call_site(),
+            "start_paused = true needs flavor = \"current_thread\" (only a current-thread \
+             runtime's clock can pause)",
+        ));
     }
     if let (true, Some(n)) = (out.current_thread, out.worker_threads) {
         return Err(syn::Error::new(
@@ -132,8 +148,9 @@ fn builder(args: &Args) -> Tokens {
     } else {
         quote!(new_multi_thread)
     };
+    let paused = args.start_paused.then(|| quote!(.start_paused(true)));
     quote! {
-        ::ringwork::runtime::Builder::#new() #workers #driver
+        ::ringwork::runtime::Builder::#new() #workers #driver #paused
     }
 }
 
@@ -190,8 +207,9 @@ fn expand_main(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream>
 
 /// Runs an `async fn` test on a fresh ringwork runtime, under a seed.
 ///
-/// Arguments: those of `#[ringwork::main]`, and `seeds = N` to run the
-/// body N times under N different seeds. The seed comes from
+/// Arguments: those of `#[ringwork::main]`, `seeds = N` to run the body N
+/// times under N different seeds, and `start_paused = true` (with
+/// `flavor = "current_thread"`) to start with the clock paused. The seed comes from
 /// `RINGWORK_SEED` when set (then the body runs once: a replay), else from
 /// the clock; a failing run prints `RINGWORK_SEED=0x… cargo test <name>`.
 #[proc_macro_attribute]

@@ -115,6 +115,12 @@ impl Pool {
         join
     }
 
+    /// Whether a job is queued or running (a paused clock does not jump
+    /// ahead meanwhile: the job's result may be what a task waits for).
+    pub(crate) fn has_jobs(&self) -> bool {
+        self.owned.len() > 0
+    }
+
     /// Threads alive now and at most so far.
     pub(crate) fn thread_counts(&self) -> (usize, usize) {
         let state = self.state.lock();

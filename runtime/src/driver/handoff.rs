@@ -161,7 +161,11 @@ impl Watch {
         if let Some(stranded) = self.stranded.get() {
             stranded();
         }
-        let (fired, next) = self.time.process_and_next(now);
+        // The system clock: the monitor serves multi-thread runtimes, whose
+        // clock cannot be paused.
+        let (fired, next) = self
+            .time
+            .process_and_next(crate::time::Instant::from_std(now));
         let delivered = fired + self.io.turn();
         (delivered, next.map(|after| now + after))
     }

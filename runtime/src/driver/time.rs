@@ -7,7 +7,8 @@ use super::park::{Park, Unpark};
 use crate::context;
 use crate::loom::sync::Arc;
 use crate::time::driver::TimeDriver;
-use std::time::{Duration, Instant};
+use crate::time::Instant;
+use std::time::Duration;
 
 /// Wraps a thread's `Park` with its timer wheel: the earliest deadline
 /// bounds each park, and due timers fire after it (and on every

@@ -68,6 +68,7 @@ pub struct Builder {
     on_thread_start: Option<Callback>,
     on_thread_stop: Option<Callback>,
     seed: Option<u64>,
+    start_paused: bool,
     global_queue_interval: u32,
     event_interval: u32,
     enable_io: bool,
@@ -98,6 +99,7 @@ impl Builder {
             on_thread_start: None,
             on_thread_stop: None,
             seed: None,
+            start_paused: false,
             global_queue_interval: DEFAULT_GLOBAL_QUEUE_INTERVAL,
             event_interval: DEFAULT_EVENT_INTERVAL,
             enable_io: true,
@@ -341,6 +343,15 @@ impl Builder {
         self
     }
 
+    /// Starts the runtime with its clock paused (see
+    /// [`time::pause`](crate::time::pause)): for tests full of timers. Only
+    /// a current-thread runtime has a clock that can pause; on a
+    /// multi-thread builder `build` fails with `InvalidInput`.
+    pub fn start_paused(&mut self, paused: bool) -> &mut Builder {
+        self.start_paused = paused;
+        self
+    }
+
     /// Every `interval` ticks a worker takes work from the shared injector
     /// before its own queue, so tasks scheduled from outside the runtime are
     /// not starved by local work. Default 61; accepted range 1..=65536.
@@ -367,6 +378,9 @@ impl Builder {
             // No thread, and no monitor: one thread drives everything, as
             // the flavor promises (a busy task holds up its neighbours).
             let core = scheduler::current_thread::Core::new(parts.pop().expect("one worker"));
+            if self.start_paused {
+                shared.clock().start_paused();
+            }
             return Ok(Runtime::current_thread(
                 Handle::from_shared(shared),
                 core,
@@ -440,6 +454,12 @@ impl Builder {
             return Err(invalid(format!(
                 "worker_threads must be at most {MAX_WORKERS}, got {workers}"
             )));
+        }
+        if self.start_paused && self.flavor != RuntimeFlavor::CurrentThread {
+            return Err(invalid(
+                "start_paused(true) needs a current_thread runtime (Builder::new_current_thread): \
+                 a multi-thread runtime's clock cannot pause",
+            ));
         }
         check_interval("global_queue_interval", self.global_queue_interval)?;
         check_interval("event_interval", self.event_interval)?;
@@ -532,6 +552,7 @@ impl fmt::Debug for Builder {
             .field("worker_threads", &self.worker_threads)
             .field("thread_stack_size", &self.thread_stack_size)
             .field("seed", &self.seed)
+            .field("start_paused", &self.start_paused)
             .field("global_queue_interval", &self.global_queue_interval)
             .field("event_interval", &self.event_interval)
             .field("enable_io", &self.enable_io)

@@ -415,7 +415,7 @@ impl RuntimeContext for Handle {
 
     fn arm_timer(
         &self,
-        deadline: Instant,
+        deadline: crate::time::Instant,
         waker: &std::task::Waker,
     ) -> Result<
         Option<(

@@ -102,6 +102,9 @@ pub(crate) struct Shared {
     exited_changed: Condvar,
     /// The worker whose wheel `arm_timer` tries first, taking turns.
     next_timer_worker: AtomicUsize,
+    /// What `time::Instant::now` reads (pausable in a current-thread
+    /// runtime).
+    clock: crate::time::Clock,
 }
 
 /// What one worker thread starts with.
@@ -132,6 +135,7 @@ pub(crate) fn create(
         }));
         parts.push(WorkerParts { index, local, park });
     }
+    let pausable = config.flavor == crate::runtime::RuntimeFlavor::CurrentThread;
     let shared = Arc::new(Shared {
         remotes: remotes.into_boxed_slice(),
         injector: Injector::new(),
@@ -146,6 +150,7 @@ pub(crate) fn create(
         exited: Mutex::new(0),
         exited_changed: Condvar::new(),
         next_timer_worker: AtomicUsize::new(0),
+        clock: crate::time::Clock::new(pausable),
     });
     // The monitor's hook for a stuck worker. A `Weak`: the hook lives in the
     // worker's watch, which the monitor keeps until it stops; a strong count
@@ -170,6 +175,10 @@ impl Shared {
 
     pub(crate) fn seed(&self) -> u64 {
         self.config.seed
+    }
+
+    pub(crate) fn clock(&self) -> &crate::time::Clock {
+        &self.clock
     }
 
     pub(crate) fn flavor(&self) -> crate::runtime::RuntimeFlavor {
@@ -293,7 +302,7 @@ impl Shared {
     /// runtime shut down).
     pub(crate) fn arm_timer(
         &self,
-        deadline: Instant,
+        deadline: crate::time::Instant,
         waker: &Waker,
     ) -> Result<Option<(Arc<TimeDriver>, Key)>, WheelClosed> {
         let n = self.remotes.len();

@@ -365,6 +365,9 @@ impl Worker {
         if self.has_local_work() || self.shared.is_shutdown() || stop() {
             return;
         }
+        if self.shared.clock().is_paused() && self.auto_advance(stop) {
+            return;
+        }
         let idle = &self.shared.idle;
         let was_searching = self.is_searching.replace(false);
         idle.transition_worker_to_parked(self.index, was_searching);
@@ -392,6 +395,37 @@ impl Worker {
             }
             // Spurious wake-up: sleep again.
         }
+    }
+
+    /// A paused clock (current-thread runtimes only) and nothing to run:
+    /// harvest I/O without waiting; if that readied nothing either and no
+    /// blocking job runs, move the clock to the earliest timer's deadline
+    /// and fire it. Returns whether there is something to do now.
+    fn auto_advance(&self, stop: &dyn Fn() -> bool) -> bool {
+        self.park.borrow_mut().park(Some(Duration::ZERO));
+        if self.has_local_work() || self.shared.is_shutdown() || stop() {
+            return true;
+        }
+        if self.shared.blocking.has_jobs() {
+            return false;
+        }
+        let Some(wheel) = self.park.borrow().timer() else {
+            return false;
+        };
+        // The wheel is hierarchical: for a far timer, its next expiration
+        // is where a coarser level cascades, not the deadline; each round
+        // moves one level closer (a handful of rounds; 64 bounds it).
+        for _ in 0..64 {
+            let Some(deadline) = wheel.next_deadline() else {
+                break;
+            };
+            self.shared.clock().advance_to(deadline);
+            wheel.process(self.shared.clock().now());
+            if self.has_local_work() || stop() {
+                return true;
+            }
+        }
+        false
     }
 
     /// Shutdown: drop every live task's future (helping the other workers),

@@ -28,8 +28,9 @@
 use super::wheel::{Key, Wheel};
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::loom::sync::{Arc, Mutex};
+use crate::time::Instant;
 use std::task::Waker;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The wheel's owner stopped driving it: no timer may be armed there.
 #[derive(Debug)]
@@ -150,6 +151,12 @@ impl TimeDriver {
         let next =
             next.map(|ms| (self.origin + Duration::from_millis(ms)).saturating_duration_since(now));
         (n, next)
+    }
+
+    /// When the earliest armed timer is due, if any.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        let ms = self.wheel.lock().next_expiration()?;
+        Some(self.origin + Duration::from_millis(ms))
     }
 
     /// The owner stops driving: every armed timer is removed and its task

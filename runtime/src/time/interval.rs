@@ -1,16 +1,18 @@
 //! [`interval`]: a periodic timer.
 
 use super::sleep::{far_future, sleep_until, Sleep};
+use crate::time::Instant;
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Ticks every `period`, the first tick at once.
 ///
 /// ```
-/// use std::time::{Duration, Instant};
+/// use ringwork::time::Instant;
+/// use std::time::Duration;
 /// # let rt = ringwork::Runtime::new().unwrap();
 /// # rt.block_on(async {
 /// let start = Instant::now();

@@ -8,13 +8,15 @@
 //! immediately. Polled with no ringwork runtime, a timer that has to wait
 //! panics (see [`Sleep`]).
 
+mod clock;
 pub(crate) mod driver;
 mod interval;
 mod sleep;
 mod timeout;
 pub(crate) mod wheel;
 
+pub(crate) use clock::Clock;
+pub use clock::{advance, pause, resume, Instant};
 pub use interval::{interval, interval_at, Interval, MissedTickBehavior};
 pub use sleep::{sleep, sleep_until, Sleep};
-pub use std::time::Instant;
 pub use timeout::{timeout, timeout_at, Elapsed, Timeout};

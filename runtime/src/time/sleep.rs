@@ -5,18 +5,20 @@ use super::wheel::Key;
 use crate::context;
 use crate::coop;
 use crate::loom::sync::Arc;
+use crate::time::Instant;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Waits until `duration` has elapsed (like asyncio's `sleep`). Never
 /// completes early; under no load it completes within about a millisecond
 /// after the deadline (the wheel's resolution) plus scheduling noise.
 ///
 /// ```
-/// use std::time::{Duration, Instant};
+/// use ringwork::time::Instant;
+/// use std::time::Duration;
 /// # let rt = ringwork::Runtime::new().unwrap();
 /// # rt.block_on(async {
 /// let start = Instant::now();

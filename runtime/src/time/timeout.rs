@@ -1,11 +1,12 @@
 //! [`timeout`] and [`timeout_at`] (asyncio's `wait_for`).
 
 use super::sleep::{far_future, sleep_until, Sleep};
+use crate::time::Instant;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Runs `future` for at most `duration`: its output, or [`Elapsed`] if the
 /// time ran out first (the future is then dropped, cancelling it). The
