@@ -225,6 +225,7 @@ pub(crate) fn install_io(driver: ThreadDriver) -> IoGuard {
 impl IoGuard {
     /// Takes the driver back out of this thread's context, without shutting
     /// it down (see `Park::suspend`). `None` if the thread is exiting.
+    #[cfg_attr(loom, allow(dead_code))] // current-thread runtimes only
     pub(crate) fn suspend(self) -> Option<ThreadDriver> {
         // Not through `Drop`, which would shut the driver down.
         std::mem::forget(self);

@@ -88,7 +88,7 @@ impl QueueScheduler {
 /// decides who advances time and who drops timers.
 pub struct ModelTimers {
     driver: Arc<crate::time::driver::TimeDriver>,
-    origin: std::time::Instant,
+    origin: crate::time::Instant,
 }
 
 /// A timer armed on [`ModelTimers`].
@@ -100,7 +100,7 @@ impl ModelTimers {
     pub fn new() -> Arc<ModelTimers> {
         Arc::new(ModelTimers {
             driver: crate::time::driver::TimeDriver::new(),
-            origin: std::time::Instant::now(),
+            origin: crate::time::Instant::now(),
         })
     }
 

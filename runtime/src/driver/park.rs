@@ -35,9 +35,11 @@ pub(crate) trait Park: Send {
     /// the same thread. A current-thread runtime does this when `block_on`
     /// returns, so that the thread is free to enter another runtime while
     /// this one's ring waits, untouched, for the next `block_on`.
+    #[cfg_attr(loom, allow(dead_code))] // current-thread runtimes only
     fn suspend(&mut self) {}
 
     /// Puts back what `suspend` took (on the thread that suspended it).
+    #[cfg_attr(loom, allow(dead_code))]
     fn resume(&mut self) {}
 
     /// Submits the I/O queued by the polls since the last flush: the batching

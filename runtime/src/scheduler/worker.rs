@@ -164,25 +164,30 @@ impl Worker {
 
     /// Starts the worker's park on this thread (a current-thread runtime's
     /// first `block_on`; a worker thread does this in `run`).
+    #[cfg_attr(loom, allow(dead_code))] // current-thread runtimes only
     pub(super) fn enter_park(&self) {
         self.park.borrow_mut().enter();
     }
 
     /// See `Park::suspend` (a current-thread runtime between `block_on`s).
+    #[cfg_attr(loom, allow(dead_code))] // current-thread runtimes only
     pub(super) fn suspend_park(&self) {
         self.park.borrow_mut().suspend();
     }
 
     /// See `Park::resume`.
+    #[cfg_attr(loom, allow(dead_code))] // current-thread runtimes only
     pub(super) fn resume_park(&self) {
         self.park.borrow_mut().resume();
     }
 
     /// Takes the park down on this thread (`Park::exit`).
+    #[cfg_attr(loom, allow(dead_code))] // current-thread runtimes only
     pub(super) fn exit_park(&self) {
         self.park.borrow_mut().exit();
     }
 
+    #[cfg_attr(loom, allow(dead_code))] // current-thread runtimes only
     pub(super) fn unparker(&self) -> std::sync::Arc<dyn crate::driver::park::Unpark> {
         self.park.borrow().unparker()
     }

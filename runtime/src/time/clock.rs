@@ -198,6 +198,7 @@ impl Clock {
     }
 
     /// `Builder::start_paused` (checked to be a current-thread runtime).
+    #[cfg_attr(loom, allow(dead_code))] // current-thread runtimes only
     pub(crate) fn start_paused(&self) {
         let paused = self.pause();
         debug_assert!(paused.is_ok(), "{paused:?}");
