@@ -201,11 +201,15 @@ impl TcpStream {
         Ok(TcpStream::from_fd(SharedFd::new(fd)))
     }
 
-    /// Reads up to `buf.bytes_total()` bytes into the start of `buf` (a
-    /// `Vec`'s capacity, or a [`slice`](crate::buf::IoBuf::slice) of it):
-    /// what `buf` held before is overwritten, and its length becomes the
-    /// count read. `Ok(0)` means the peer closed its side; a zero-capacity
-    /// buffer is `InvalidInput`. One call moves at most 2 GiB − 64 KiB.
+    /// Reads up to `buf.bytes_total()` bytes into the start of `buf` (all
+    /// of a `Vec`'s capacity, or a [`slice`](crate::buf::IoBuf::slice) of
+    /// it) and returns how many, `n`. The first `n` bytes of `buf` are
+    /// overwritten; a `Vec` shorter than `n` grows to length `n`, and a
+    /// longer one keeps its length (so read into `Vec::with_capacity(..)`,
+    /// or use `buf[..n]`). To append to a `Vec` instead, read into
+    /// `buf.slice(buf.len()..)`. `Ok(0)` means the peer closed its side; a
+    /// zero-capacity buffer is `InvalidInput`. One call moves at most
+    /// 2 GiB − 64 KiB.
     ///
     /// Cancel safe: if the future is dropped (a `timeout` or `select!`),
     /// nothing the kernel delivered is lost — bytes that arrive for it after
@@ -223,6 +227,28 @@ impl TcpStream {
     /// last read gets after the drop are kept for the next read.
     pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
         op::recv::recv_exact(&self.fd, &self.rx, buf).await
+    }
+
+    /// Appends everything up to end of stream (the peer's shutdown or close)
+    /// to `buf`; returns how many bytes were appended: asyncio's
+    /// `read(-1)`. Memory grows with what the peer sends; bound it with a
+    /// `timeout` or a protocol of your own where that matters. On an error
+    /// the bytes read so far are in `buf`.
+    ///
+    /// Not cancel safe: a dropped `read_to_end` loses the bytes it had read
+    /// into `buf` (the buffer goes with the future); bytes its last read
+    /// gets after the drop are kept for the next read.
+    pub async fn read_to_end(&self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+        crate::io::read_to_end(self, buf).await
+    }
+
+    /// Appends everything up to end of stream to `string`; returns how
+    /// many bytes were appended. Bytes that are not valid UTF-8 are
+    /// `InvalidData`; on any error `string` comes back as it was given (the
+    /// bytes read are dropped). Not cancel safe, as
+    /// [`read_to_end`](TcpStream::read_to_end).
+    pub async fn read_to_string(&self, string: String) -> (io::Result<usize>, String) {
+        crate::io::read_to_string(self, string).await
     }
 
     /// Receives the next bytes in a buffer the runtime chooses, without a
@@ -349,6 +375,16 @@ impl OwnedReadHalf {
     /// See [`TcpStream::read_exact`].
     pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
         self.stream.read_exact(buf).await
+    }
+
+    /// See [`TcpStream::read_to_end`].
+    pub async fn read_to_end(&self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+        crate::io::read_to_end(self, buf).await
+    }
+
+    /// See [`TcpStream::read_to_string`].
+    pub async fn read_to_string(&self, string: String) -> (io::Result<usize>, String) {
+        crate::io::read_to_string(self, string).await
     }
 
     /// See [`TcpStream::recv_buf`].
