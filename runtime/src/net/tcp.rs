@@ -1,11 +1,13 @@
 //! TCP: [`TcpListener`] and [`TcpStream`].
 
+use super::options::tcp_options;
 use super::ToSocketAddrs;
 use crate::buf::{IoBuf, IoBufMut, RecvBuf};
 use crate::io::op::recv_multi::Receiver;
 use crate::io::op::{self, SharedFd};
 use crate::sys::addr::RawAddr;
 use crate::sys::socket;
+use socket2::SockRef;
 use std::fmt;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
@@ -13,8 +15,8 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
 /// Tries `f` on each resolved address; returns the first success or the
-/// last error. Host names are resolved with the system's blocking resolver:
-/// pass IP literals where that matters.
+/// last error. A host name is looked up on the blocking pool (see
+/// [`super::lookup_host`]); IP literals need no lookup.
 async fn each_addr<T, F, Fut>(addrs: impl ToSocketAddrs, mut f: F) -> io::Result<T>
 where
     F: FnMut(SocketAddr) -> Fut,
@@ -91,6 +93,14 @@ impl TcpListener {
         })
     }
 
+    /// A listener on a socket already listening (from [`super::TcpSocket`]).
+    pub(super) fn from_listening(fd: OwnedFd) -> TcpListener {
+        TcpListener {
+            fd: SharedFd::new(fd),
+            acceptor: Default::default(),
+        }
+    }
+
     /// Wraps a listener made by the standard library (it is switched to
     /// non-blocking mode).
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
@@ -136,6 +146,25 @@ impl TcpListener {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         socket::local_addr(self.fd.raw())?.as_socket_addr()
     }
+
+    /// Sets the time-to-live (IPv4) or unicast hop limit (IPv6) of the
+    /// listening socket's packets, which accepted connections inherit (see
+    /// [`TcpStream::set_ttl`]).
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        super::options::set_ttl(&SockRef::from(&self.fd), ttl)
+    }
+
+    /// The time-to-live (IPv4) or unicast hop limit (IPv6).
+    pub fn ttl(&self) -> io::Result<u32> {
+        super::options::ttl(&SockRef::from(&self.fd))
+    }
+
+    /// Whether an IPv6 listener takes IPv6 connections only
+    /// (`IPV6_V6ONLY`; an error on an IPv4 listener). Set it before
+    /// binding, with [`super::TcpSocket::set_only_v6`].
+    pub fn only_v6(&self) -> io::Result<bool> {
+        SockRef::from(&self.fd).only_v6()
+    }
 }
 
 impl AsRawFd for TcpListener {
@@ -165,6 +194,10 @@ pub struct TcpStream {
 }
 
 impl TcpStream {
+    pub(super) fn from_connected(fd: SharedFd) -> TcpStream {
+        TcpStream::from_fd(fd)
+    }
+
     fn from_fd(fd: SharedFd) -> TcpStream {
         TcpStream {
             fd,
@@ -292,20 +325,11 @@ impl TcpStream {
         socket::shutdown(&self.fd, how)
     }
 
-    /// Sets `TCP_NODELAY` (disables Nagle's algorithm).
-    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        socket::set_int_option(
-            self.fd.raw(),
-            libc::IPPROTO_TCP,
-            libc::TCP_NODELAY,
-            i32::from(nodelay),
-        )
+    fn sock(&self) -> SockRef<'_> {
+        SockRef::from(&self.fd)
     }
 
-    /// Whether `TCP_NODELAY` is set.
-    pub fn nodelay(&self) -> io::Result<bool> {
-        Ok(socket::get_int_option(self.fd.raw(), libc::IPPROTO_TCP, libc::TCP_NODELAY)? != 0)
-    }
+    tcp_options!();
 
     /// The remote address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
