@@ -68,6 +68,7 @@ pub(crate) async fn resolve(addrs: &impl ToSocketAddrs) -> io::Result<Vec<Socket
 /// # let rt = ringwork::Runtime::new().unwrap();
 /// # rt.block_on(async {
 /// let addrs = ringwork::net::lookup_host("localhost:8080").await?;
+/// assert!(!addrs.is_empty());
 /// assert!(addrs.iter().all(|a| a.ip().is_loopback() && a.port() == 8080));
 /// let literal = ringwork::net::lookup_host(("::1", 53)).await?;
 /// assert_eq!(literal, ["[::1]:53".parse().unwrap()]);
