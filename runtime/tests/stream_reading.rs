@@ -526,3 +526,51 @@ fn a_line_arriving_a_byte_at_a_time_is_polled_to_completion() {
         writer.await.unwrap();
     });
 }
+
+#[test]
+fn readers_and_their_futures_are_send() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>(_: &T) {}
+    send_sync::<BufReader<TcpStream>>();
+    send_sync::<BufReader<ringwork::net::OwnedReadHalf>>();
+    send_sync::<BufReader<std::sync::Arc<File>>>();
+    send_sync::<ringwork::net::TcpSocket>();
+    let (a, b) = UnixStream::pair().unwrap();
+    let mut reader = BufReader::new(&a);
+    let mut line = String::new();
+    send(&reader.read_line(&mut line));
+    send(&reader.next_line());
+    send(&reader.fill_buf());
+    send(&reader.read(Vec::new()));
+    send(&reader.read_to_end(Vec::new()));
+    send(&reader.copy_to(&b));
+    send(&BufReader::new(b).lines());
+    send(&copy(&a, &a));
+    send(&a.read_to_end(Vec::new()));
+    send(&a.read_to_string(String::new()));
+}
+
+#[test]
+fn a_buf_reader_reads_the_lines_of_a_file_and_into_inner_drops_only_the_buffered_bytes() {
+    run(|| async {
+        let dir = common::TempDir::new("buf_reader_file");
+        let path = dir.join("lines");
+        let text: String = (0..2000).map(|i| format!("line {i}\n")).collect();
+        std::fs::write(&path, &text).unwrap();
+        let mut lines = BufReader::with_capacity(100, File::open(&path).await.unwrap()).lines();
+        let mut count = 0;
+        while let Some(line) = next(&mut lines).await {
+            assert_eq!(line.unwrap(), format!("line {count}"));
+            count += 1;
+        }
+        assert_eq!(count, 2000);
+
+        // `into_inner` keeps the file position after the buffered bytes.
+        let mut reader = BufReader::with_capacity(10, File::open(&path).await.unwrap());
+        assert_eq!(reader.fill_buf().await.unwrap(), b"line 0\nlin");
+        let file = reader.into_inner();
+        let (res, rest) = file.read_to_end(Vec::new()).await;
+        res.unwrap();
+        assert_eq!(rest, text.as_bytes()[10..]);
+    });
+}
