@@ -574,3 +574,31 @@ fn a_buf_reader_reads_the_lines_of_a_file_and_into_inner_drops_only_the_buffered
         assert_eq!(rest, text.as_bytes()[10..]);
     });
 }
+
+#[test]
+fn read_overwrites_the_start_of_a_vec_and_grows_only_a_shorter_one() {
+    use ringwork::prelude::*;
+    run(|| async {
+        let (a, b) = tcp_pair().await;
+        a.write_all(b"abc".as_slice()).await.0.unwrap();
+        // Longer than the count: the first bytes change, the length stays.
+        let (res, buf) = b.read(vec![b'.'; 8]).await;
+        assert_eq!(res.unwrap(), 3);
+        assert_eq!(buf, b"abc.....");
+        // Shorter: the length becomes the count.
+        a.write_all(b"defg".as_slice()).await.0.unwrap();
+        let mut short = Vec::with_capacity(8);
+        short.push(b'x');
+        let (res, buf) = b.read(short).await;
+        assert_eq!(res.unwrap(), 4);
+        assert_eq!(buf, b"defg");
+        a.write_all(b"efg".as_slice()).await.0.unwrap();
+        let mut buf = Vec::with_capacity(16);
+        buf.extend_from_slice(b"kept:");
+        // A view past the length appends.
+        let len = buf.len();
+        let (res, view) = b.read(buf.slice(len..)).await;
+        assert_eq!(res.unwrap(), 3);
+        assert_eq!(view.into_inner(), b"kept:efg");
+    });
+}
