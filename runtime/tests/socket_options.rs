@@ -435,3 +435,30 @@ fn lookup_host_resolves_names_on_the_blocking_pool_and_literals_inline() {
         );
     });
 }
+
+#[test]
+fn a_listener_rebinds_a_port_in_time_wait_because_bind_sets_reuseaddr() {
+    run(|| async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = TcpStream::connect(addr).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        // The server closes first: its end of the connection (on `addr`)
+        // goes to TIME_WAIT.
+        drop(server);
+        let (res, _) = client.read_to_end(Vec::new()).await;
+        assert_eq!(res.unwrap(), 0);
+        drop(client);
+        drop(listener);
+        ringwork::time::sleep(Duration::from_millis(50)).await;
+
+        // Without SO_REUSEADDR the port is still taken...
+        let plain = TcpSocket::new_v4().unwrap();
+        assert!(!plain.reuseaddr().unwrap());
+        let err = plain.bind(addr).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AddrInUse, "{err}");
+        // ...and `TcpListener::bind` takes it again.
+        let again = TcpListener::bind(addr).await.unwrap();
+        assert_eq!(again.local_addr().unwrap(), addr);
+    });
+}

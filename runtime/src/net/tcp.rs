@@ -83,14 +83,13 @@ impl TcpListener {
     }
 
     fn bind_addr(addr: SocketAddr) -> io::Result<TcpListener> {
-        let fd = socket::new_socket(domain_of(&addr), libc::SOCK_STREAM)?;
-        socket::set_int_option(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
-        socket::bind(fd.as_raw_fd(), &RawAddr::from_socket_addr(&addr))?;
-        socket::listen(fd.as_raw_fd(), socket::LISTEN_BACKLOG)?;
-        Ok(TcpListener {
-            fd: SharedFd::new(fd),
-            acceptor: Default::default(),
-        })
+        let socket = match addr {
+            SocketAddr::V4(_) => super::TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => super::TcpSocket::new_v6()?,
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(socket::LISTEN_BACKLOG as u32)
     }
 
     /// A listener on a socket already listening (from [`super::TcpSocket`]).
