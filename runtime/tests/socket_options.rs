@@ -200,6 +200,12 @@ fn stream_options_round_trip_and_bad_values_are_errors() {
         assert_eq!(stream.linger().unwrap(), Some(Duration::from_secs(2)));
         stream.set_linger(None).unwrap();
         assert_eq!(stream.linger().unwrap(), None);
+        // Half a second would be read as zero (a reset on close): refused.
+        let err = stream
+            .set_linger(Some(Duration::from_millis(500)))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert_eq!(stream.linger().unwrap(), None);
 
         stream.set_ttl(42).unwrap();
         assert_eq!(stream.ttl().unwrap(), 42);

@@ -89,8 +89,16 @@ macro_rules! tcp_options {
         /// `Some(d)` (whole seconds) makes `close(2)` wait up to `d` for
         /// queued data to go out, even on a non-blocking socket, and the
         /// descriptor is closed on the thread that lets go of it last — a
-        /// worker, usually — so prefer `None` or zero in async code.
+        /// worker, usually — so prefer `None` or zero in async code. A
+        /// non-zero duration under one second is `InvalidInput` (the kernel
+        /// would read it as zero, a reset).
         pub fn set_linger(&self, linger: Option<std::time::Duration>) -> io::Result<()> {
+            if linger.is_some_and(|d| !d.is_zero() && d.as_secs() == 0) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "a linger time counts whole seconds: use zero (reset) or at least one second",
+                ));
+            }
             self.sock().set_linger(linger)
         }
 
