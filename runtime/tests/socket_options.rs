@@ -274,15 +274,28 @@ fn linger_zero_resets_the_connection_and_read_to_end_keeps_what_it_read() {
             .await
             .unwrap();
         let (server, _) = listener.accept().await.unwrap();
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&server);
         let reader = ringwork::spawn(async move { server.read_to_end(b">".to_vec()).await });
         client
             .write_all(b"before the reset".as_slice())
             .await
             .0
             .unwrap();
-        // Give the reader time to take the bytes off the socket: a reset
+        // Wait until the reader has taken the bytes off the socket: a reset
         // discards what is still queued there.
-        ringwork::time::sleep(Duration::from_millis(200)).await;
+        let mut queued: libc::c_int = -1;
+        for _ in 0..1000 {
+            // SAFETY: FIONREAD writes one `c_int` through the pointer, to a
+            // local that outlives the call; `fd` is open (the reader task
+            // owns the stream until the reset ends its read).
+            let rc = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut queued) };
+            assert_eq!(rc, 0, "FIONREAD: {}", std::io::Error::last_os_error());
+            if queued == 0 {
+                break;
+            }
+            ringwork::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(queued, 0, "the reader never took the bytes");
         client.set_linger(Some(Duration::ZERO)).unwrap();
         drop(client);
         let (res, got) = timeout(Duration::from_secs(10), reader)
@@ -341,7 +354,9 @@ fn udp_ttl_broadcast_and_multicast_options_round_trip() {
 #[test]
 fn a_broadcast_send_needs_so_broadcast() {
     run(|| async {
-        let socket = UdpSocket::bind("0.0.0.0:0").await.unwrap();
+        // Bound to 127.0.0.1, a broadcast goes out on the loopback device
+        // only (and needs no route).
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let target: SocketAddr = (Ipv4Addr::BROADCAST, 9).into();
         let (res, _) = socket.send_to(b"x".as_slice(), target).await;
         assert_eq!(res.unwrap_err().kind(), ErrorKind::PermissionDenied);
@@ -357,17 +372,19 @@ fn a_broadcast_send_needs_so_broadcast() {
 #[test]
 fn a_joined_multicast_group_receives_its_datagrams_and_leaving_twice_is_an_error() {
     run(|| async {
+        // Everything on the loopback device: the receiver joins there, and
+        // a sender bound to 127.0.0.1 sends its multicast there.
         let group = Ipv4Addr::new(239, 255, 77, 19);
-        let receiver = UdpSocket::bind("0.0.0.0:0").await.unwrap();
+        let receiver = UdpSocket::bind((group, 0)).await.unwrap();
         let port = receiver.local_addr().unwrap().port();
-        if let Err(err) = receiver.join_multicast_v4(group, Ipv4Addr::UNSPECIFIED) {
-            // A sandbox without a multicast route: the options still work.
+        if let Err(err) = receiver.join_multicast_v4(group, Ipv4Addr::LOCALHOST) {
+            // A host whose loopback cannot join: the options still work.
             println!("skipped the multicast delivery: join_multicast_v4: {err}");
-            assert!(receiver.multicast_loop_v4().unwrap());
+            receiver.set_multicast_loop_v4(false).unwrap();
+            assert!(!receiver.multicast_loop_v4().unwrap());
             return;
         }
-        let sender = UdpSocket::bind("0.0.0.0:0").await.unwrap();
-        sender.set_multicast_loop_v4(true).unwrap();
+        let sender = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         sender
             .send_to(b"to the group".as_slice(), (group, port).into())
             .await
@@ -378,24 +395,28 @@ fn a_joined_multicast_group_receives_its_datagrams_and_leaving_twice_is_an_error
             receiver.recv_from(Vec::with_capacity(64)),
         )
         .await
-        .expect("a looped-back multicast datagram arrives");
-        let (n, _) = res.unwrap();
+        .expect("the multicast datagram arrives");
+        let (n, from) = res.unwrap();
         assert_eq!(&buf[..n], b"to the group");
+        assert_eq!(from, sender.local_addr().unwrap());
         receiver
-            .leave_multicast_v4(group, Ipv4Addr::UNSPECIFIED)
+            .leave_multicast_v4(group, Ipv4Addr::LOCALHOST)
             .unwrap();
         let err = receiver
-            .leave_multicast_v4(group, Ipv4Addr::UNSPECIFIED)
+            .leave_multicast_v4(group, Ipv4Addr::LOCALHOST)
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::AddrNotAvailable, "{err}");
 
-        // IPv6: all-nodes-style group on the default interface.
-        let v6 = UdpSocket::bind("[::]:0").await.unwrap();
-        let group6: Ipv6Addr = "ff02::1:77".parse().unwrap();
-        match v6.join_multicast_v6(group6, 0) {
-            Ok(()) => v6.leave_multicast_v6(group6, 0).unwrap(),
-            Err(err) => println!("skipped IPv6 multicast: {err}"),
-        }
+        // IPv6: join and leave on the loopback device (by its index).
+        // SAFETY: `if_nametoindex` reads the NUL-terminated name, a
+        // `'static` C string literal.
+        let lo = unsafe { libc::if_nametoindex(c"lo".as_ptr()) };
+        assert_ne!(lo, 0, "no loopback device");
+        let v6 = UdpSocket::bind("[::1]:0").await.unwrap();
+        let group6: Ipv6Addr = "ff01::77".parse().unwrap();
+        v6.join_multicast_v6(group6, lo).unwrap();
+        v6.leave_multicast_v6(group6, lo).unwrap();
+        assert!(v6.leave_multicast_v6(group6, lo).is_err());
     });
 }
 
