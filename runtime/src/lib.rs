@@ -18,7 +18,18 @@ mod macros;
 pub mod net;
 pub mod runtime;
 
-/// What most programs import: the owned-buffer traits (for `.slice(..)`).
+/// What most programs import: the owned-buffer traits, for `.slice(..)`
+/// on a `Vec` or any other owned buffer (a trait method on a foreign type
+/// needs its trait in scope).
+///
+/// ```
+/// use ringwork::prelude::*;
+///
+/// let buf = b"hello world".to_vec();
+/// let head = buf.slice(..5); // what `write_all` takes for `&buf[..5]`
+/// assert_eq!(head.bytes_init(), 5);
+/// assert_eq!(head.into_inner().len(), 11);
+/// ```
 pub mod prelude {
     pub use crate::buf::{IoBuf, IoBufMut};
 }

@@ -20,6 +20,35 @@ pub use recv_buf::RecvBuf;
 /// A buffer the kernel may read from, owned by an I/O operation while it
 /// runs.
 ///
+/// Part of a buffer is `buf.slice(..n)`, not `&buf[..n]`: a borrowed slice
+/// is an `IoBuf` only if it is `'static` (`b"..".as_slice()`), so
+/// `stream.write_all(&buf[..n])` fails with E0597 "`buf` does not live long
+/// enough … argument requires that `buf` is borrowed for `'static`". The
+/// operation may outlive its future, so it must own what it sends:
+///
+/// ```
+/// # let rt = ringwork::Runtime::new().unwrap();
+/// # rt.block_on(async {
+/// use ringwork::net::UnixStream;
+/// use ringwork::prelude::*; // for `.slice`
+///
+/// let (a, b) = UnixStream::pair()?;
+/// let buf = b"hello world".to_vec();
+/// let (res, view) = a.write_all(buf.slice(..5)).await;
+/// res?;
+/// let buf = view.into_inner(); // the whole `Vec` again
+/// # let _ = (buf, b);
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+///
+/// ```compile_fail,E0597
+/// # async fn f(stream: ringwork::net::TcpStream) {
+/// let buf = b"hello world".to_vec();
+/// stream.write_all(&buf[..5]).await; // borrowed, not owned
+/// # }
+/// ```
+///
 /// # Safety
 ///
 /// `stable_ptr` must point to `bytes_init` initialized bytes that stay at that

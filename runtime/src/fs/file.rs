@@ -110,6 +110,26 @@ impl File {
         (Ok(()), buf)
     }
 
+    /// Appends everything from the file position to the end of the file
+    /// (or of the pipe: all writers gone) to `buf`, moving the position;
+    /// returns how many bytes were appended. On an error the bytes read so
+    /// far are in `buf`.
+    ///
+    /// Not cancel safe: a dropped `read_to_end` loses the bytes it had read
+    /// into `buf`; what its last read got after the drop is kept for the
+    /// next read.
+    pub async fn read_to_end(&self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+        crate::io::read_to_end(self, buf).await
+    }
+
+    /// Appends everything from the file position to the end to `string`;
+    /// returns how many bytes were appended. Bytes that are not valid UTF-8
+    /// are `InvalidData`; on any error `string` comes back as it was given.
+    /// Not cancel safe, as [`read_to_end`](File::read_to_end).
+    pub async fn read_to_string(&self, string: String) -> (io::Result<usize>, String) {
+        crate::io::read_to_string(self, string).await
+    }
+
     /// Writes some of `buf`'s initialized bytes at the file position (in
     /// append mode: at the end) and moves the position; returns how many.
     ///

@@ -8,7 +8,7 @@ use super::stash::Stash;
 use ringwork_epoll::Registration;
 use std::future::poll_fn;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::{Arc, OnceLock};
 
 /// A file descriptor shared by its owner and every operation in flight on
@@ -130,5 +130,11 @@ impl SharedFd {
 impl AsRawFd for SharedFd {
     fn as_raw_fd(&self) -> RawFd {
         self.raw()
+    }
+}
+
+impl AsFd for SharedFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.fd.as_fd()
     }
 }

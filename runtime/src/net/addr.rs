@@ -58,6 +58,31 @@ pub(crate) async fn resolve(addrs: &impl ToSocketAddrs) -> io::Result<Vec<Socket
     }
 }
 
+/// Resolves `host` to its socket addresses, as `bind` and `connect` do:
+/// a `"name:port"` (or `(name, port)`) is looked up with the system
+/// resolver (`getaddrinfo`) on the runtime's blocking pool, so the worker
+/// runs other tasks meanwhile; IP literals and `SocketAddr`s are returned as
+/// they are, without a lookup. asyncio's `loop.getaddrinfo`.
+///
+/// ```
+/// # let rt = ringwork::Runtime::new().unwrap();
+/// # rt.block_on(async {
+/// let addrs = ringwork::net::lookup_host("localhost:8080").await?;
+/// assert!(!addrs.is_empty());
+/// assert!(addrs.iter().all(|a| a.ip().is_loopback() && a.port() == 8080));
+/// let literal = ringwork::net::lookup_host(("::1", 53)).await?;
+/// assert_eq!(literal, ["[::1]:53".parse().unwrap()]);
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+///
+/// A name without a port (`"localhost"`) is `InvalidInput`; a name the
+/// resolver does not know is the resolver's error. Outside a runtime the
+/// lookup runs on the calling thread.
+pub async fn lookup_host(host: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
+    resolve(&host).await
+}
+
 impl ToSocketAddrs for SocketAddr {}
 impl sealed::Sealed for SocketAddr {
     fn plan(&self) -> Plan {

@@ -4,15 +4,18 @@
 //! polls it (an io_uring SQE); set-up calls that never block (socket, bind,
 //! listen, options) are plain syscalls.
 
+mod options;
 mod tcp;
+mod tcp_socket;
 mod udp;
 mod unix;
 mod unix_datagram;
 
 mod addr;
 
-pub use addr::ToSocketAddrs;
+pub use addr::{lookup_host, ToSocketAddrs};
 pub use tcp::{OwnedReadHalf, OwnedWriteHalf, TcpListener, TcpStream};
+pub use tcp_socket::TcpSocket;
 pub use udp::UdpSocket;
 pub use unix::{UnixListener, UnixSocketAddr, UnixStream};
 pub use unix_datagram::UnixDatagram;

@@ -1,11 +1,13 @@
 //! TCP: [`TcpListener`] and [`TcpStream`].
 
+use super::options::tcp_options;
 use super::ToSocketAddrs;
 use crate::buf::{IoBuf, IoBufMut, RecvBuf};
 use crate::io::op::recv_multi::Receiver;
 use crate::io::op::{self, SharedFd};
 use crate::sys::addr::RawAddr;
 use crate::sys::socket;
+use socket2::SockRef;
 use std::fmt;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
@@ -13,8 +15,8 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
 /// Tries `f` on each resolved address; returns the first success or the
-/// last error. Host names are resolved with the system's blocking resolver:
-/// pass IP literals where that matters.
+/// last error. A host name is looked up on the blocking pool (see
+/// [`super::lookup_host`]); IP literals need no lookup.
 async fn each_addr<T, F, Fut>(addrs: impl ToSocketAddrs, mut f: F) -> io::Result<T>
 where
     F: FnMut(SocketAddr) -> Fut,
@@ -81,14 +83,21 @@ impl TcpListener {
     }
 
     fn bind_addr(addr: SocketAddr) -> io::Result<TcpListener> {
-        let fd = socket::new_socket(domain_of(&addr), libc::SOCK_STREAM)?;
-        socket::set_int_option(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
-        socket::bind(fd.as_raw_fd(), &RawAddr::from_socket_addr(&addr))?;
-        socket::listen(fd.as_raw_fd(), socket::LISTEN_BACKLOG)?;
-        Ok(TcpListener {
+        let socket = match addr {
+            SocketAddr::V4(_) => super::TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => super::TcpSocket::new_v6()?,
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(socket::LISTEN_BACKLOG as u32)
+    }
+
+    /// A listener on a socket already listening (from [`super::TcpSocket`]).
+    pub(super) fn from_listening(fd: OwnedFd) -> TcpListener {
+        TcpListener {
             fd: SharedFd::new(fd),
             acceptor: Default::default(),
-        })
+        }
     }
 
     /// Wraps a listener made by the standard library (it is switched to
@@ -136,6 +145,25 @@ impl TcpListener {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         socket::local_addr(self.fd.raw())?.as_socket_addr()
     }
+
+    /// Sets the time-to-live (IPv4) or unicast hop limit (IPv6) of the
+    /// listening socket's packets, which accepted connections inherit (see
+    /// [`TcpStream::set_ttl`]).
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        super::options::set_ttl(&SockRef::from(&self.fd), ttl)
+    }
+
+    /// The time-to-live (IPv4) or unicast hop limit (IPv6).
+    pub fn ttl(&self) -> io::Result<u32> {
+        super::options::ttl(&SockRef::from(&self.fd))
+    }
+
+    /// Whether an IPv6 listener takes IPv6 connections only
+    /// (`IPV6_V6ONLY`; an error on an IPv4 listener). Set it before
+    /// binding, with [`super::TcpSocket::set_only_v6`].
+    pub fn only_v6(&self) -> io::Result<bool> {
+        SockRef::from(&self.fd).only_v6()
+    }
 }
 
 impl AsRawFd for TcpListener {
@@ -165,6 +193,10 @@ pub struct TcpStream {
 }
 
 impl TcpStream {
+    pub(super) fn from_connected(fd: SharedFd) -> TcpStream {
+        TcpStream::from_fd(fd)
+    }
+
     fn from_fd(fd: SharedFd) -> TcpStream {
         TcpStream {
             fd,
@@ -201,11 +233,15 @@ impl TcpStream {
         Ok(TcpStream::from_fd(SharedFd::new(fd)))
     }
 
-    /// Reads up to `buf.bytes_total()` bytes into the start of `buf` (a
-    /// `Vec`'s capacity, or a [`slice`](crate::buf::IoBuf::slice) of it):
-    /// what `buf` held before is overwritten, and its length becomes the
-    /// count read. `Ok(0)` means the peer closed its side; a zero-capacity
-    /// buffer is `InvalidInput`. One call moves at most 2 GiB − 64 KiB.
+    /// Reads up to `buf.bytes_total()` bytes into the start of `buf` (all
+    /// of a `Vec`'s capacity, or a [`slice`](crate::buf::IoBuf::slice) of
+    /// it) and returns how many, `n`. The first `n` bytes of `buf` are
+    /// overwritten; a `Vec` shorter than `n` grows to length `n`, and a
+    /// longer one keeps its length (so read into `Vec::with_capacity(..)`,
+    /// or use `buf[..n]`). To append to a `Vec` instead, read into
+    /// `buf.slice(buf.len()..)`. `Ok(0)` means the peer closed its side; a
+    /// zero-capacity buffer is `InvalidInput`. One call moves at most
+    /// 2 GiB − 64 KiB.
     ///
     /// Cancel safe: if the future is dropped (a `timeout` or `select!`),
     /// nothing the kernel delivered is lost — bytes that arrive for it after
@@ -223,6 +259,28 @@ impl TcpStream {
     /// last read gets after the drop are kept for the next read.
     pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
         op::recv::recv_exact(&self.fd, &self.rx, buf).await
+    }
+
+    /// Appends everything up to end of stream (the peer's shutdown or close)
+    /// to `buf`; returns how many bytes were appended: asyncio's
+    /// `read(-1)`. Memory grows with what the peer sends; bound it with a
+    /// `timeout` or a protocol of your own where that matters. On an error
+    /// the bytes read so far are in `buf`.
+    ///
+    /// Not cancel safe: a dropped `read_to_end` loses the bytes it had read
+    /// into `buf` (the buffer goes with the future); bytes its last read
+    /// gets after the drop are kept for the next read.
+    pub async fn read_to_end(&self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+        crate::io::read_to_end(self, buf).await
+    }
+
+    /// Appends everything up to end of stream to `string`; returns how
+    /// many bytes were appended. Bytes that are not valid UTF-8 are
+    /// `InvalidData`; on any error `string` comes back as it was given (the
+    /// bytes read are dropped). Not cancel safe, as
+    /// [`read_to_end`](TcpStream::read_to_end).
+    pub async fn read_to_string(&self, string: String) -> (io::Result<usize>, String) {
+        crate::io::read_to_string(self, string).await
     }
 
     /// Receives the next bytes in a buffer the runtime chooses, without a
@@ -266,20 +324,11 @@ impl TcpStream {
         socket::shutdown(&self.fd, how)
     }
 
-    /// Sets `TCP_NODELAY` (disables Nagle's algorithm).
-    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        socket::set_int_option(
-            self.fd.raw(),
-            libc::IPPROTO_TCP,
-            libc::TCP_NODELAY,
-            i32::from(nodelay),
-        )
+    fn sock(&self) -> SockRef<'_> {
+        SockRef::from(&self.fd)
     }
 
-    /// Whether `TCP_NODELAY` is set.
-    pub fn nodelay(&self) -> io::Result<bool> {
-        Ok(socket::get_int_option(self.fd.raw(), libc::IPPROTO_TCP, libc::TCP_NODELAY)? != 0)
-    }
+    tcp_options!();
 
     /// The remote address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
@@ -349,6 +398,16 @@ impl OwnedReadHalf {
     /// See [`TcpStream::read_exact`].
     pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
         self.stream.read_exact(buf).await
+    }
+
+    /// See [`TcpStream::read_to_end`].
+    pub async fn read_to_end(&self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+        crate::io::read_to_end(self, buf).await
+    }
+
+    /// See [`TcpStream::read_to_string`].
+    pub async fn read_to_string(&self, string: String) -> (io::Result<usize>, String) {
+        crate::io::read_to_string(self, string).await
     }
 
     /// See [`TcpStream::recv_buf`].

@@ -5,9 +5,10 @@ use crate::buf::{IoBuf, IoBufMut};
 use crate::io::op::{self, SharedFd};
 use crate::sys::addr::RawAddr;
 use crate::sys::socket;
+use socket2::SockRef;
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 /// A UDP socket. Datagrams go out with [`send_to`](UdpSocket::send_to)
@@ -37,8 +38,8 @@ pub struct UdpSocket {
 }
 
 impl UdpSocket {
-    /// Binds to the first address that works. Host names are resolved with
-    /// the system's blocking resolver: pass IP literals where that matters.
+    /// Binds to the first address that works. A host name is looked up on
+    /// the blocking pool (see [`lookup_host`](super::lookup_host)).
     pub async fn bind(addrs: impl ToSocketAddrs) -> io::Result<UdpSocket> {
         let mut last = None;
         for addr in super::addr::resolve(&addrs).await? {
@@ -129,14 +130,105 @@ impl UdpSocket {
         socket::peer_addr(self.fd.raw())?.as_socket_addr()
     }
 
-    /// Sets `SO_BROADCAST` (allows sending to broadcast addresses).
+    fn sock(&self) -> SockRef<'_> {
+        SockRef::from(&self.fd)
+    }
+
+    /// Sets `SO_BROADCAST` (allows sending to broadcast addresses such as
+    /// `255.255.255.255`; without it such a send is `PermissionDenied`).
     pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
-        socket::set_int_option(
-            self.fd.raw(),
-            libc::SOL_SOCKET,
-            libc::SO_BROADCAST,
-            i32::from(on),
-        )
+        self.sock().set_broadcast(on)
+    }
+
+    /// Whether `SO_BROADCAST` is set.
+    pub fn broadcast(&self) -> io::Result<bool> {
+        self.sock().broadcast()
+    }
+
+    /// Sets the time-to-live (IPv4, `IP_TTL`, 1..=255) or unicast hop
+    /// limit (IPv6) of outgoing datagrams; another value is an error from
+    /// the kernel.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        super::options::set_ttl(&self.sock(), ttl)
+    }
+
+    /// The time-to-live (IPv4) or unicast hop limit (IPv6).
+    pub fn ttl(&self) -> io::Result<u32> {
+        super::options::ttl(&self.sock())
+    }
+
+    /// Joins the IPv4 multicast group `multiaddr` on the interface with
+    /// address `interface` (`Ipv4Addr::UNSPECIFIED`: the one the routing
+    /// table picks). Datagrams sent to the group and to this socket's port
+    /// are then received. A `multiaddr` that is not multicast is
+    /// `InvalidInput`; an interface that cannot join is the kernel's error.
+    pub fn join_multicast_v4(&self, multiaddr: Ipv4Addr, interface: Ipv4Addr) -> io::Result<()> {
+        check_multicast(multiaddr.is_multicast(), &multiaddr)?;
+        self.sock().join_multicast_v4(&multiaddr, &interface)
+    }
+
+    /// Leaves an IPv4 multicast group joined with
+    /// [`join_multicast_v4`](UdpSocket::join_multicast_v4) (a group not
+    /// joined is `AddrNotAvailable`).
+    pub fn leave_multicast_v4(&self, multiaddr: Ipv4Addr, interface: Ipv4Addr) -> io::Result<()> {
+        check_multicast(multiaddr.is_multicast(), &multiaddr)?;
+        self.sock().leave_multicast_v4(&multiaddr, &interface)
+    }
+
+    /// Joins the IPv6 multicast group `multiaddr` on the interface with
+    /// index `interface` (0: the one the routing table picks). A
+    /// `multiaddr` that is not multicast is `InvalidInput`.
+    pub fn join_multicast_v6(&self, multiaddr: Ipv6Addr, interface: u32) -> io::Result<()> {
+        check_multicast(multiaddr.is_multicast(), &multiaddr)?;
+        self.sock().join_multicast_v6(&multiaddr, interface)
+    }
+
+    /// Leaves an IPv6 multicast group joined with
+    /// [`join_multicast_v6`](UdpSocket::join_multicast_v6).
+    pub fn leave_multicast_v6(&self, multiaddr: Ipv6Addr, interface: u32) -> io::Result<()> {
+        check_multicast(multiaddr.is_multicast(), &multiaddr)?;
+        self.sock().leave_multicast_v6(&multiaddr, interface)
+    }
+
+    /// Sets `IP_MULTICAST_LOOP`: whether this host's own IPv4 multicast
+    /// datagrams are delivered back to its sockets in the group (on by
+    /// default).
+    pub fn set_multicast_loop_v4(&self, on: bool) -> io::Result<()> {
+        self.sock().set_multicast_loop_v4(on)
+    }
+
+    /// Whether `IP_MULTICAST_LOOP` is set.
+    pub fn multicast_loop_v4(&self) -> io::Result<bool> {
+        self.sock().multicast_loop_v4()
+    }
+
+    /// Sets `IP_MULTICAST_TTL`, the time-to-live of outgoing IPv4
+    /// multicast datagrams (1 by default: this network only; at most 255).
+    pub fn set_multicast_ttl_v4(&self, ttl: u32) -> io::Result<()> {
+        if ttl > 255 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("multicast TTL {ttl} is larger than 255"),
+            ));
+        }
+        self.sock().set_multicast_ttl_v4(ttl)
+    }
+
+    /// The `IP_MULTICAST_TTL` setting.
+    pub fn multicast_ttl_v4(&self) -> io::Result<u32> {
+        self.sock().multicast_ttl_v4()
+    }
+
+    /// Sets `IPV6_MULTICAST_LOOP` (as
+    /// [`set_multicast_loop_v4`](UdpSocket::set_multicast_loop_v4), for
+    /// IPv6).
+    pub fn set_multicast_loop_v6(&self, on: bool) -> io::Result<()> {
+        self.sock().set_multicast_loop_v6(on)
+    }
+
+    /// Whether `IPV6_MULTICAST_LOOP` is set.
+    pub fn multicast_loop_v6(&self) -> io::Result<bool> {
+        self.sock().multicast_loop_v6()
     }
 }
 
@@ -144,6 +236,17 @@ fn domain_of(addr: &SocketAddr) -> libc::c_int {
     match addr {
         SocketAddr::V4(_) => libc::AF_INET,
         SocketAddr::V6(_) => libc::AF_INET6,
+    }
+}
+
+fn check_multicast(is_multicast: bool, addr: &dyn fmt::Display) -> io::Result<()> {
+    if is_multicast {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{addr} is not a multicast address"),
+        ))
     }
 }
 

@@ -283,6 +283,16 @@ impl UnixStream {
         op::recv::recv_exact(&self.fd, &self.rx, buf).await
     }
 
+    /// See [`crate::net::TcpStream::read_to_end`].
+    pub async fn read_to_end(&self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+        crate::io::read_to_end(self, buf).await
+    }
+
+    /// See [`crate::net::TcpStream::read_to_string`].
+    pub async fn read_to_string(&self, string: String) -> (io::Result<usize>, String) {
+        crate::io::read_to_string(self, string).await
+    }
+
     /// Receives the next bytes in a buffer the runtime chooses, without a
     /// copy where it can: with provided buffers on io_uring
     /// (`Builder::uring_buf_ring`), one of the worker ring's buffers, filled

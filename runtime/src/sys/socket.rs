@@ -19,22 +19,6 @@ pub(crate) fn new_socket(domain: libc::c_int, ty: libc::c_int) -> io::Result<Own
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-pub(crate) fn set_int_option(
-    fd: RawFd,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: libc::c_int,
-) -> io::Result<()> {
-    syscall!(setsockopt(
-        fd,
-        level,
-        name,
-        (&value as *const libc::c_int).cast(),
-        mem::size_of::<libc::c_int>() as libc::socklen_t
-    ))
-    .map(drop)
-}
-
 pub(crate) fn get_int_option(
     fd: RawFd,
     level: libc::c_int,
