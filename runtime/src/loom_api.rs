@@ -49,9 +49,11 @@ impl QueueScheduler {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let (join, notified) =
-            this.owned
-                .spawn(future, this.clone(), std::panic::Location::caller());
+        let (join, notified) = this.owned.spawn(
+            future,
+            this.clone(),
+            crate::task_core::SpawnMeta::at(std::panic::Location::caller()),
+        );
         if let Some(notified) = notified {
             this.schedule(notified);
         }
@@ -178,7 +180,7 @@ impl ModelWorkers {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        crate::scheduler::Shared::spawn(&self.shared, future, std::panic::Location::caller())
+        crate::scheduler::Shared::spawn(&self.shared, future, std::panic::Location::caller(), None)
     }
 
     /// Acts as worker `index` on the calling thread while `f` runs. Panics

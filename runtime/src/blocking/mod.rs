@@ -107,7 +107,7 @@ impl Pool {
         let (join, notified) = this.owned.spawn(
             BlockingJob(Some((f, runtime))),
             this.clone(),
-            std::panic::Location::caller(),
+            crate::task_core::SpawnMeta::at(std::panic::Location::caller()),
         );
         if let Some(notified) = notified {
             this.schedule(notified);

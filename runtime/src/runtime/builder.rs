@@ -69,6 +69,9 @@ pub struct Builder {
     on_thread_stop: Option<Callback>,
     seed: Option<u64>,
     start_paused: bool,
+    /// `None`: from `RINGWORK_DEBUG`.
+    debug: Option<bool>,
+    slow_poll: Duration,
     global_queue_interval: u32,
     event_interval: u32,
     enable_io: bool,
@@ -81,6 +84,10 @@ pub struct Builder {
     max_blocking_threads: usize,
     thread_keep_alive: Duration,
 }
+
+/// Default `slow_poll_threshold` (asyncio's `slow_callback_duration` is
+/// 100 ms too).
+const DEFAULT_SLOW_POLL: Duration = Duration::from_millis(100);
 
 /// Default `max_blocking_threads`.
 const DEFAULT_MAX_BLOCKING_THREADS: usize = 512;
@@ -100,6 +107,8 @@ impl Builder {
             on_thread_stop: None,
             seed: None,
             start_paused: false,
+            debug: None,
+            slow_poll: DEFAULT_SLOW_POLL,
             global_queue_interval: DEFAULT_GLOBAL_QUEUE_INTERVAL,
             event_interval: DEFAULT_EVENT_INTERVAL,
             enable_io: true,
@@ -343,6 +352,26 @@ impl Builder {
         self
     }
 
+    /// Debug mode (asyncio's `set_debug`), default off, or on when the
+    /// environment has `RINGWORK_DEBUG=1`: every task's poll is timed and
+    /// one that takes at least [`slow_poll_threshold`](Builder::slow_poll_threshold)
+    /// is reported (a `tracing` warning naming the task, its spawn site and
+    /// the worker, and `WorkerMetrics::slow_polls`); a task that panics
+    /// with nobody left to see it (its `JoinHandle` dropped unread) is
+    /// reported too; [`Handle::dump`] shows when each task was last polled.
+    /// Off, none of this costs anything.
+    pub fn debug(&mut self, on: bool) -> &mut Builder {
+        self.debug = Some(on);
+        self
+    }
+
+    /// How long a poll may take before debug mode reports it (default
+    /// 100 ms; at least 1 µs).
+    pub fn slow_poll_threshold(&mut self, threshold: Duration) -> &mut Builder {
+        self.slow_poll = threshold;
+        self
+    }
+
     /// Starts the runtime with its clock paused (see
     /// [`time::pause`](crate::time::pause)): for tests full of timers. Only
     /// a current-thread runtime has a clock that can pause; on a
@@ -462,6 +491,16 @@ impl Builder {
                  a multi-thread runtime's clock cannot pause",
             ));
         }
+        if self.slow_poll < Duration::from_micros(1) {
+            return Err(invalid(format!(
+                "slow_poll_threshold must be at least 1 µs, got {:?}",
+                self.slow_poll
+            )));
+        }
+        let debug = match self.debug {
+            Some(on) => on,
+            None => debug_from_env()?,
+        };
         check_interval("global_queue_interval", self.global_queue_interval)?;
         check_interval("event_interval", self.event_interval)?;
         if let Some(size) = self.thread_stack_size {
@@ -497,6 +536,9 @@ impl Builder {
         let stacks = driver::build(&DriverConfig { io, uring }, workers)?;
         let config = Config {
             flavor: self.flavor,
+            debug: debug.then_some(scheduler::DebugConfig {
+                slow_poll: self.slow_poll,
+            }),
             global_queue_interval: self.global_queue_interval,
             event_interval: self.event_interval,
             max_lifo_polls: MAX_LIFO_POLLS,
@@ -528,6 +570,20 @@ fn check_interval(name: &str, value: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// `RINGWORK_DEBUG`: `1`/`true` on, `0`/`false`/unset off.
+fn debug_from_env() -> io::Result<bool> {
+    let Some(raw) = std::env::var_os("RINGWORK_DEBUG") else {
+        return Ok(false);
+    };
+    match raw.to_string_lossy().trim() {
+        "1" | "true" => Ok(true),
+        "0" | "false" | "" => Ok(false),
+        other => Err(invalid(format!(
+            "RINGWORK_DEBUG must be 1, true, 0 or false, got {other:?}"
+        ))),
+    }
+}
+
 /// `RINGWORK_SEED`: decimal or `0x`-prefixed hexadecimal `u64`.
 fn seed_from_env() -> io::Result<Option<u64>> {
     let Some(raw) = std::env::var_os("RINGWORK_SEED") else {
@@ -554,6 +610,8 @@ impl fmt::Debug for Builder {
             .field("thread_stack_size", &self.thread_stack_size)
             .field("seed", &self.seed)
             .field("start_paused", &self.start_paused)
+            .field("debug", &self.debug)
+            .field("slow_poll_threshold", &self.slow_poll)
             .field("global_queue_interval", &self.global_queue_interval)
             .field("event_interval", &self.event_interval)
             .field("enable_io", &self.enable_io)

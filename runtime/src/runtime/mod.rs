@@ -305,7 +305,21 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        Shared::spawn(&self.shared, future, std::panic::Location::caller())
+        Shared::spawn(&self.shared, future, std::panic::Location::caller(), None)
+    }
+
+    /// `spawn` with a name (`task::Builder`).
+    pub(crate) fn spawn_named<F>(
+        &self,
+        future: F,
+        spawned_at: &'static std::panic::Location<'static>,
+        name: Option<std::sync::Arc<str>>,
+    ) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        Shared::spawn(&self.shared, future, spawned_at, name)
     }
 
     /// Runs `f` on the runtime's blocking pool; see
@@ -317,6 +331,52 @@ impl Handle {
         R: Send + 'static,
     {
         crate::blocking::Pool::spawn(&self.shared.blocking, self.as_context(), f)
+    }
+
+    /// A snapshot of every live task of the runtime (not the blocking
+    /// pool's jobs): id, name, spawn site, state, and in debug mode
+    /// ([`Builder::debug`]) its poll count and how long since its last poll
+    /// started. Its `Display` is a table, oldest poll first.
+    ///
+    /// ```
+    /// let runtime = ringwork::Runtime::new()?;
+    /// runtime.block_on(async {
+    ///     let _stuck = ringwork::task::Builder::new()
+    ///         .name("waits-forever")
+    ///         .spawn(std::future::pending::<()>())?;
+    ///     let dump = ringwork::Handle::current().dump();
+    ///     assert!(dump.tasks.iter().any(|t| t.name.as_deref() == Some("waits-forever")));
+    ///     println!("{dump}");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn dump(&self) -> Dump {
+        let now = std::time::Instant::now();
+        let mut tasks = Vec::new();
+        self.shared.owned_for_each(|task| {
+            let debug = task.debug();
+            tasks.push(TaskDump {
+                id: task.id(),
+                name: debug.and_then(|d| d.name.as_deref()).map(str::to_owned),
+                spawned_at: task.spawned_at(),
+                state: task.state_name(),
+                polls: debug
+                    .filter(|d| d.debug)
+                    .map(|d| d.polls.load(std::sync::atomic::Ordering::Relaxed)),
+                since_last_poll: debug
+                    .filter(|d| d.debug)
+                    .and_then(|d| d.last_polled())
+                    .map(|at| now.saturating_duration_since(at)),
+            });
+        });
+        // Longest without a poll first: what a stuck program shows first.
+        tasks.sort_by(|a, b| {
+            b.since_last_poll
+                .cmp(&a.since_last_poll)
+                .then(a.id.cmp(&b.id))
+        });
+        Dump { tasks }
     }
 
     /// Makes this runtime current on this thread until the guard drops.
@@ -443,6 +503,59 @@ impl fmt::Debug for Handle {
             .field("workers", &self.num_workers())
             .field("seed", &self.seed())
             .finish()
+    }
+}
+
+/// Every live task of a runtime ([`Handle::dump`]).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Dump {
+    /// The tasks, longest since their last poll first.
+    pub tasks: Vec<TaskDump>,
+}
+
+/// One task in a [`Dump`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct TaskDump {
+    /// Its id.
+    pub id: crate::task::Id,
+    /// Its name (`task::Builder::name`), if it has one.
+    pub name: Option<String>,
+    /// Where it was spawned.
+    pub spawned_at: &'static std::panic::Location<'static>,
+    /// "idle" (waiting for a wake-up), "scheduled", "running",
+    /// "cancelling" or "complete".
+    pub state: &'static str,
+    /// Polls so far (debug mode only).
+    pub polls: Option<u64>,
+    /// Time since its last poll started (debug mode only; `None` also when
+    /// never polled).
+    pub since_last_poll: Option<Duration>,
+}
+
+impl fmt::Display for Dump {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{} live tasks", self.tasks.len())?;
+        for task in &self.tasks {
+            write!(
+                f,
+                "  task {:>6}  {:<10}  {:<24}  {}",
+                task.id,
+                task.state,
+                task.name.as_deref().unwrap_or("-"),
+                task.spawned_at
+            )?;
+            if let Some(polls) = task.polls {
+                write!(f, "  polls {polls}")?;
+            }
+            match task.since_last_poll {
+                Some(since) => writeln!(f, "  last polled {since:?} ago")?,
+                None if task.polls.is_some() => writeln!(f, "  never polled")?,
+                None => writeln!(f)?,
+            }
+        }
+        Ok(())
     }
 }
 

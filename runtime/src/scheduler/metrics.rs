@@ -17,6 +17,8 @@ pub(crate) struct WorkerCounters {
     pub(crate) stolen_tasks: Counter,
     pub(crate) parks: Counter,
     pub(crate) lifo_hits: Counter,
+    /// Debug mode: polls that took at least the slow-poll threshold.
+    pub(crate) slow_polls: Counter,
 }
 
 /// A single-writer counter.
@@ -73,6 +75,9 @@ pub struct WorkerMetrics {
     pub parks: u64,
     /// Polls of a task taken from the LIFO slot.
     pub lifo_hits: u64,
+    /// Polls that took at least the slow-poll threshold (counted in debug
+    /// mode only, see `Builder::debug`).
+    pub slow_polls: u64,
     /// Tasks in this worker's local run queue now.
     pub local_queue_depth: usize,
     /// The worker's io_uring counters (`None` on the epoll driver and in
@@ -109,6 +114,7 @@ impl WorkerCounters {
             stolen_tasks: self.stolen_tasks.get(),
             parks: self.parks.get(),
             lifo_hits: self.lifo_hits.get(),
+            slow_polls: self.slow_polls.get(),
             local_queue_depth,
             io,
         }

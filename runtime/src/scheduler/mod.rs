@@ -63,9 +63,18 @@ pub(crate) struct Config {
     pub(crate) seed: u64,
     pub(crate) on_thread_start: Option<Callback>,
     pub(crate) on_thread_stop: Option<Callback>,
+    /// Debug mode (`Builder::debug`): `None` when off.
+    pub(crate) debug: Option<DebugConfig>,
     /// What the driver stacks were made with (`None`: no I/O); held for
     /// `Handle`, unused by the scheduler.
     pub(crate) driver: Option<crate::driver::Info>,
+}
+
+/// Debug mode's settings.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct DebugConfig {
+    /// A poll at least this long is reported (`slow poll`).
+    pub(crate) slow_poll: std::time::Duration,
 }
 
 /// What other threads may touch of one worker. Each is alone on its cache
@@ -177,6 +186,11 @@ impl Shared {
         self.config.seed
     }
 
+    /// Calls `f` with every live task (for `Handle::dump`).
+    pub(crate) fn owned_for_each(&self, f: impl FnMut(&Task)) {
+        self.owned.for_each(f);
+    }
+
     pub(crate) fn clock(&self) -> &crate::time::Clock {
         &self.clock
     }
@@ -199,12 +213,18 @@ impl Shared {
         this: &Arc<Self>,
         future: F,
         spawned_at: &'static Location<'static>,
+        name: Option<std::sync::Arc<str>>,
     ) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let (join, notified) = this.owned.spawn(future, this.clone(), spawned_at);
+        let meta = task::SpawnMeta {
+            spawned_at,
+            name,
+            debug: this.config.debug.is_some(),
+        };
+        let (join, notified) = this.owned.spawn(future, this.clone(), meta);
         if let Some(notified) = notified {
             // The LIFO slot, as a wake-up from the running task: a spawn
             // chain runs child after child with no queue traffic. A parent
@@ -224,7 +244,11 @@ impl Shared {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let (join, notified) = this.owned.spawn(future, this.clone(), Location::caller());
+        let (join, notified) = this.owned.spawn(
+            future,
+            this.clone(),
+            task::SpawnMeta::at(Location::caller()),
+        );
         if let Some(notified) = notified {
             this.schedule(notified);
         }

@@ -300,7 +300,7 @@ impl Worker {
         }
         let counters = self.counters();
         counters.polls.add(1);
-        coop::budget(|| task.run());
+        self.poll(task);
 
         // Tasks the poll woke: run them now, a bounded number in a row.
         let mut lifo_polls = 0;
@@ -312,7 +312,50 @@ impl Worker {
             lifo_polls += 1;
             counters.lifo_hits.add(1);
             counters.polls.add(1);
-            coop::budget(|| next.run());
+            self.poll(next);
+        }
+    }
+
+    /// Polls `task` with a fresh budget; in debug mode, timed.
+    fn poll(&self, task: Notified) {
+        match self.shared.config.debug {
+            None => coop::budget(|| task.run()),
+            Some(debug) => self.poll_timed(task, debug.slow_poll),
+        }
+    }
+
+    /// Debug mode: records the poll in the task's debug record and reports
+    /// a poll of at least `threshold`.
+    fn poll_timed(&self, task: Notified, threshold: Duration) {
+        let start = std::time::Instant::now();
+        // Read before the poll: the task may be gone after it.
+        let (id, spawned_at, name) = {
+            let task = task.task();
+            let debug = task.debug();
+            if let Some(debug) = debug {
+                debug.poll_starts(start);
+            }
+            (
+                task.id(),
+                task.spawned_at(),
+                debug.and_then(|d| d.name.clone()),
+            )
+        };
+        coop::budget(|| task.run());
+        let took = start.elapsed();
+        if took >= threshold {
+            self.counters().slow_polls.add(1);
+            tracing::warn!(
+                task.id = %id,
+                task.name = name.as_deref().unwrap_or("-"),
+                spawned_at = %spawned_at,
+                worker = self.index,
+                took_ms = took.as_secs_f64() * 1e3,
+                "slow poll: task {id} ({}, spawned at {spawned_at}) ran {took:?} on worker {} \
+                 without yielding; the tasks queued behind it waited as long",
+                name.as_deref().unwrap_or("unnamed"),
+                self.index,
+            );
         }
     }
 

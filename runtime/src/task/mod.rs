@@ -13,6 +13,7 @@
 //! concurrently on the current task instead, see [`join!`](crate::join) and
 //! [`select!`](crate::select).
 
+mod builder;
 mod join_set;
 mod local;
 mod task_local;
@@ -21,6 +22,7 @@ mod wait;
 mod yield_now;
 
 pub use crate::task_core::{AbortHandle, Id, JoinError, JoinHandle};
+pub use builder::Builder;
 pub use join_set::JoinSet;
 pub use local::{spawn_local, LocalJoinHandle, LocalSet};
 pub use task_local::{AccessError, LocalKey, TaskLocalFuture};

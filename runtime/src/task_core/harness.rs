@@ -116,6 +116,36 @@ impl<F: Future, S> Core<F, S> {
         }));
     }
 
+    /// Debug mode: the output about to be dropped unread is a panic, so
+    /// nobody will ever see it (asyncio's "exception was never
+    /// retrieved"): say so.
+    ///
+    /// # Safety
+    /// - The caller has exclusive access to the stage.
+    unsafe fn report_unseen_panic(&self, header: &Header) {
+        if !header.debug.as_ref().is_some_and(|d| d.debug) {
+            return;
+        }
+        self.stage.with(|ptr| {
+            // SAFETY: caller's precondition (a shared read of the stage).
+            if let Stage::Finished(Err(err)) = unsafe { &*ptr } {
+                if err.is_panic() {
+                    let name = header.debug.as_ref().and_then(|d| d.name.as_deref());
+                    tracing::warn!(
+                        task.id = %header.id,
+                        task.name = name.unwrap_or("-"),
+                        spawned_at = %header.spawned_at,
+                        "task {} ({}, spawned at {}) panicked and its JoinHandle was dropped \
+                         without reading the result: nobody will see this panic: {err}",
+                        header.id,
+                        name.unwrap_or("unnamed"),
+                        header.spawned_at,
+                    );
+                }
+            }
+        });
+    }
+
     /// Moves the result out of the stage.
     ///
     /// # Safety
@@ -244,6 +274,8 @@ unsafe fn complete<F: Future, S: Schedule>(ptr: NonNull<Header>) {
         if !snapshot.is_join_interested() {
             // SAFETY: without a join handle, the completing thread owns the
             // output; no one else will read it.
+            unsafe { cell.core.report_unseen_panic(&cell.header) };
+            // SAFETY: as above.
             unsafe { cell.core.drop_output() };
         } else if snapshot.has_join_waker() {
             // SAFETY: `JOIN_WAKER` is set: the task side owns the field.
@@ -384,6 +416,8 @@ pub(super) unsafe fn drop_join_handle<F: Future, S>(ptr: NonNull<Header>) {
     let prev = cell.header.state.transition_to_join_handle_dropped();
     if prev.is_complete() {
         // SAFETY: completed with `JOIN_INTEREST` set: the output is ours.
+        unsafe { cell.core.report_unseen_panic(&cell.header) };
+        // SAFETY: as above.
         unsafe { cell.core.drop_output() };
     }
     if !prev.is_complete() || !prev.has_join_waker() {

@@ -57,13 +57,13 @@ impl<S: Schedule> OwnedTasks<S> {
         &self,
         future: F,
         scheduler: S,
-        spawned_at: &'static std::panic::Location<'static>,
+        meta: super::SpawnMeta,
     ) -> (JoinHandle<F::Output>, Option<Notified<S>>)
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let (task, notified, join) = super::new_task(future, scheduler, Id::next(), spawned_at);
+        let (task, notified, join) = super::new_task(future, scheduler, Id::next(), meta);
         match self.bind(task, notified) {
             Ok(notified) => (join, Some(notified)),
             Err((task, notified)) => {
@@ -143,6 +143,17 @@ impl<S: Schedule> OwnedTasks<S> {
             self.alive.fetch_sub(tasks.len(), Ordering::Relaxed);
             for task in tasks {
                 task.shutdown();
+            }
+        }
+    }
+
+    /// Calls `f` with every live task, one shard at a time under its lock
+    /// (`f` must not spawn or complete tasks of this registry).
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&Task<S>)) {
+        for shard in self.shards.iter() {
+            let shard = shard.lock();
+            for task in shard.slots.iter().flatten() {
+                f(task);
             }
         }
     }

@@ -119,6 +119,20 @@ impl<S: 'static> Task<S> {
         self.header().id
     }
 
+    pub(crate) fn spawned_at(&self) -> &'static Location<'static> {
+        self.header().spawned_at
+    }
+
+    /// The task's debug record (named, or spawned in debug mode).
+    pub(crate) fn debug(&self) -> Option<&TaskDebug> {
+        self.header().debug.as_deref()
+    }
+
+    /// Its state in words, for dumps.
+    pub(crate) fn state_name(&self) -> &'static str {
+        self.header().state.describe()
+    }
+
     /// Cancels the task for runtime shutdown (dropping its future here if no
     /// one is polling it); consumes this reference.
     pub(crate) fn shutdown(self) {
@@ -147,6 +161,10 @@ impl<S: 'static> Notified<S> {
 
     pub(crate) fn id(&self) -> Id {
         self.0.id()
+    }
+
+    pub(crate) fn task(&self) -> &Task<S> {
+        &self.0
     }
 
     /// Gives up this `Notified` as a raw address, reference and all (for a
@@ -195,20 +213,95 @@ impl<S: 'static> fmt::Debug for Notified<S> {
     }
 }
 
+/// What a spawn says about the task besides its future: where it was
+/// spawned, its name, and whether the runtime is in debug mode.
+#[derive(Clone, Debug)]
+pub(crate) struct SpawnMeta {
+    pub(crate) spawned_at: &'static Location<'static>,
+    pub(crate) name: Option<std::sync::Arc<str>>,
+    /// The runtime's debug mode (`Builder::debug`): record polls, warn
+    /// about panics nobody will see.
+    pub(crate) debug: bool,
+}
+
+impl SpawnMeta {
+    pub(crate) fn at(spawned_at: &'static Location<'static>) -> SpawnMeta {
+        SpawnMeta {
+            spawned_at,
+            name: None,
+            debug: false,
+        }
+    }
+}
+
+/// A task's optional debug record, allocated only for a named task or in
+/// debug mode (so that neither costs anything otherwise).
+pub(crate) struct TaskDebug {
+    pub(crate) name: Option<std::sync::Arc<str>>,
+    pub(crate) debug: bool,
+    /// When its last poll started: microseconds since `debug_epoch()`,
+    /// plus one (0: never polled). Written by the polling worker;
+    /// `Relaxed`: a sample for dumps, nothing is published through it.
+    pub(crate) last_poll: std::sync::atomic::AtomicU64,
+    /// Polls so far (`Relaxed`, as above).
+    pub(crate) polls: std::sync::atomic::AtomicU64,
+}
+
+/// The origin of `TaskDebug::last_poll`.
+pub(crate) fn debug_epoch() -> std::time::Instant {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(std::time::Instant::now)
+}
+
+impl TaskDebug {
+    fn new(meta: &SpawnMeta) -> Option<Box<TaskDebug>> {
+        (meta.name.is_some() || meta.debug).then(|| {
+            Box::new(TaskDebug {
+                name: meta.name.clone(),
+                debug: meta.debug,
+                last_poll: std::sync::atomic::AtomicU64::new(0),
+                polls: std::sync::atomic::AtomicU64::new(0),
+            })
+        })
+    }
+
+    /// Records that a poll starts now.
+    pub(crate) fn poll_starts(&self, now: std::time::Instant) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let micros = now.saturating_duration_since(debug_epoch()).as_micros() as u64;
+        self.last_poll.store(micros + 1, Relaxed);
+        self.polls.fetch_add(1, Relaxed);
+    }
+
+    /// When the last poll started, if any.
+    pub(crate) fn last_polled(&self) -> Option<std::time::Instant> {
+        match self.last_poll.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => None,
+            micros => Some(debug_epoch() + std::time::Duration::from_micros(micros - 1)),
+        }
+    }
+}
+
 /// Allocates a task for `future`, returning the registry's handle, the first
 /// `Notified` and the `JoinHandle`.
 pub(crate) fn new_task<F, S>(
     future: F,
     scheduler: S,
     id: Id,
-    spawned_at: &'static Location<'static>,
+    meta: SpawnMeta,
 ) -> (Task<S>, Notified<S>, JoinHandle<F::Output>)
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
     S: Schedule,
 {
-    let raw = RawTask::new(future, scheduler, id, spawned_at);
+    let raw = RawTask::new(
+        future,
+        scheduler,
+        id,
+        meta.spawned_at,
+        TaskDebug::new(&meta),
+    );
     // The initial state counts exactly three references: the registry's, the
     // first `Notified`'s (with `NOTIFIED` set) and the join handle's; the task
     // was built with scheduler type `S` and output type `F::Output`.

@@ -9,7 +9,7 @@
 //! | field | who may touch it, and when |
 //! | --- | --- |
 //! | `header.state` | anyone holding a reference, through `State`'s transitions |
-//! | `header.vtable`, `id`, `spawned_at` | immutable after creation |
+//! | `header.vtable`, `id`, `spawned_at`, `debug` | immutable after creation (`debug`'s counters are atomics) |
 //! | `header.owned_index` | the registry of live tasks, under its shard lock |
 //! | `core.scheduler` | immutable after creation; read by anyone holding a reference |
 //! | `core.stage` | the thread holding `RUNNING`; after `COMPLETE`, the `JoinHandle` (or, without `JOIN_INTEREST`, the completing thread), exactly once |
@@ -36,6 +36,8 @@ pub(crate) struct Header {
     pub(super) spawned_at: &'static Location<'static>,
     /// Index of the task in its shard of the registry of live tasks.
     pub(super) owned_index: AtomicUsize,
+    /// Name and poll record (named tasks, debug mode); immutable pointer.
+    pub(super) debug: Option<Box<super::TaskDebug>>,
 }
 
 /// The monomorphised operations of one task type.
@@ -100,6 +102,7 @@ impl RawTask {
         scheduler: S,
         id: Id,
         spawned_at: &'static Location<'static>,
+        debug: Option<Box<super::TaskDebug>>,
     ) -> RawTask
     where
         F: Future + Send + 'static,
@@ -113,6 +116,7 @@ impl RawTask {
                 id,
                 spawned_at,
                 owned_index: AtomicUsize::new(usize::MAX),
+                debug,
             },
             core: Core {
                 scheduler,

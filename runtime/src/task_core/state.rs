@@ -132,6 +132,23 @@ impl State {
 
     /// Reads the word. `Acquire`: pairs with the `Release` half of every
     /// transition, so a reader that sees `COMPLETE` also sees the output.
+    /// The state in words, for task dumps: "running", "scheduled",
+    /// "idle" (waiting for a wake-up), "complete", or "cancelling".
+    pub(crate) fn describe(&self) -> &'static str {
+        let now = self.load();
+        if now.is_complete() {
+            "complete"
+        } else if now.is_running() {
+            "running"
+        } else if now.is_cancelled() {
+            "cancelling"
+        } else if now.is_notified() {
+            "scheduled"
+        } else {
+            "idle"
+        }
+    }
+
     pub(crate) fn load(&self) -> Snapshot {
         Snapshot(self.word.load(Ordering::Acquire))
     }
