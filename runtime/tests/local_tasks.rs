@@ -345,6 +345,17 @@ fn nested_scopes_restore_the_outer_value() {
 }
 
 #[test]
+fn a_task_spawned_inside_a_scope_does_not_inherit_the_value() {
+    let runtime = common::runtime(2);
+    let (outer, inner) = runtime.block_on(REQUEST.scope(3, async {
+        let child = ringwork::spawn(async { REQUEST.try_with(|v| *v).ok() });
+        (REQUEST.get(), child.await.unwrap())
+    }));
+    assert_eq!(outer, 3);
+    assert_eq!(inner, None);
+}
+
+#[test]
 fn with_outside_a_scope_panics_and_try_with_reports_it() {
     let err = REQUEST.try_with(|v| *v).unwrap_err();
     assert!(err.to_string().contains("not set"), "{err}");

@@ -151,6 +151,31 @@ fn the_clock_does_not_jump_while_a_blocking_job_runs() {
 }
 
 #[test]
+fn auto_advance_does_not_wait_for_io() {
+    watchdog(LIMIT, || {
+        let runtime = paused();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let peer = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            // Answers after 200 ms of real time.
+            std::thread::sleep(Duration::from_millis(200));
+            let _ = std::io::Write::write_all(&mut stream, b"late");
+        });
+        let real = std::time::Instant::now();
+        let timed_out = runtime.block_on(async move {
+            let stream = ringwork::net::TcpStream::connect(addr).await.unwrap();
+            let read = time::timeout(Duration::from_secs(5), stream.read(vec![0u8; 8])).await;
+            read.is_err()
+        });
+        // Nothing was ready, so the clock jumped the 5 s timeout at once.
+        assert!(timed_out);
+        assert!(real.elapsed() < Duration::from_millis(200), "{:?}", real.elapsed());
+        peer.join().unwrap();
+    });
+}
+
+#[test]
 fn resume_runs_on_from_the_advanced_time_never_backwards() {
     watchdog(LIMIT, || {
         let runtime = Builder::new_current_thread().build().unwrap();
