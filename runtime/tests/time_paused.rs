@@ -170,7 +170,11 @@ fn auto_advance_does_not_wait_for_io() {
         });
         // Nothing was ready, so the clock jumped the 5 s timeout at once.
         assert!(timed_out);
-        assert!(real.elapsed() < Duration::from_millis(200), "{:?}", real.elapsed());
+        assert!(
+            real.elapsed() < Duration::from_millis(200),
+            "{:?}",
+            real.elapsed()
+        );
         peer.join().unwrap();
     });
 }

@@ -95,6 +95,12 @@ fn parse_args(args: TokenStream, allow_seeds: bool) -> syn::Result<Args> {
                     "`start_paused` takes `true` or `false`",
                 ))
             }
+            ("seeds" | "start_paused", _) if !allow_seeds => {
+                return Err(syn::Error::new_spanned(
+                    &arg.path,
+                    format!("`{name}` is an argument of #[ringwork::test], not #[ringwork::main]"),
+                ))
+            }
             ("worker_threads" | "seeds", _) => {
                 return Err(syn::Error::new_spanned(
                     &lit,
@@ -181,7 +187,25 @@ fn sync_fn(item: TokenStream, what: &str) -> syn::Result<ItemFn> {
 /// `worker_threads`), `driver = "auto" | "uring" | "epoll"`.
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand_main(args, item).unwrap_or_else(|err| err.to_compile_error().into())
+    let stub = stand_in(&item);
+    expand_main(args, item).unwrap_or_else(|err| {
+        let error = err.to_compile_error();
+        quote!(#error #stub).into()
+    })
+}
+
+/// After an error, a synchronous stand-in for the annotated function (same
+/// name, visibility and return type, body `unimplemented!()`), so that the
+/// error above is the only one reported (no "`main` function not found").
+fn stand_in(item: &TokenStream) -> Tokens {
+    match syn::parse::<ItemFn>(item.clone()) {
+        Ok(ItemFn { vis, sig, .. }) => {
+            let ident = &sig.ident;
+            let output = &sig.output;
+            quote!(#vis fn #ident() #output { ::core::unimplemented!() })
+        }
+        Err(_) => Tokens::new(),
+    }
 }
 
 fn expand_main(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {

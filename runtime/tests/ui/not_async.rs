@@ -1,0 +1,2 @@
+#[ringwork::main]
+fn main() {}

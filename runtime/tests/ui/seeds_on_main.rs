@@ -1,0 +1,2 @@
+#[ringwork::main(seeds = 3)]
+async fn main() {}

@@ -1,0 +1,4 @@
+#[ringwork::test(start_paused = true)]
+async fn paused() {}
+
+fn main() {}

@@ -1,0 +1,2 @@
+#[ringwork::main(threads = 4)]
+async fn main() {}

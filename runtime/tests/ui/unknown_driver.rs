@@ -1,0 +1,2 @@
+#[ringwork::main(driver = "io_uring")]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[ringwork::main(flavor = "single")]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[ringwork::main(worker_threads = 0)]
+async fn main() {}
