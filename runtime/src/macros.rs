@@ -82,7 +82,9 @@ macro_rules! join {
 ///
 /// - The `if` conditions are evaluated first, then the futures are created
 ///   in order; branches are polled in a random order on each poll (so none
-///   is starved), or top to bottom after `biased;`.
+///   is starved), or top to bottom after `biased;`. The order comes from
+///   the runtime's seed (`Builder::seed`, `RINGWORK_SEED`): on a
+///   current-thread runtime a seed replays it exactly.
 /// - When a branch wins, the other futures are dropped before its handler
 ///   runs.
 /// - A branch whose output does not match its pattern is disabled, and the
@@ -288,25 +290,54 @@ pub mod __private {
     }
 
     /// A random number below `n` (`n > 0`): the order `select!` polls in.
+    ///
+    /// Inside a runtime the sequence comes from the runtime's seed (and the
+    /// worker's index), so a run under a fixed seed (`Builder::seed`,
+    /// `RINGWORK_SEED`, `#[ringwork::test]`) polls `select!` branches in the
+    /// same order every time where the tasks run in the same order (always
+    /// on a current-thread runtime). Outside any runtime it is seeded from
+    /// the process's hash randomness.
     pub fn random_below(n: u32) -> u32 {
         use std::cell::Cell;
         std::thread_local! {
-            static STATE: Cell<u64> = Cell::new({
-                use std::hash::{BuildHasher, Hasher};
-                let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-                h.write_usize(&h as *const _ as usize);
-                h.finish() | 1
-            });
+            /// The generator's state, and what it was seeded for: `Some((runtime
+            /// id, worker))`, `None` for no runtime.
+            static STATE: Cell<(u64, Option<(u64, usize)>)> = const { Cell::new((0, None)) };
         }
+        let current = crate::runtime::Handle::with_current(|handle| {
+            let handle = handle?;
+            let worker = crate::scheduler::Worker::with_current(|w| w.map_or(0, |w| w.index() + 1));
+            Some((handle.shared.id(), handle.seed(), worker))
+        });
+        let wanted = current.map(|(runtime, _, worker)| (runtime, worker));
         STATE.with(|state| {
+            let (mut x, seeded_for) = state.get();
+            if x == 0 || seeded_for != wanted {
+                x = match current {
+                    Some((_, seed, worker)) => splitmix(seed ^ (worker as u64).rotate_left(32)),
+                    None => {
+                        use std::hash::{BuildHasher, Hasher};
+                        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+                        h.write_usize(&h as *const _ as usize);
+                        h.finish()
+                    }
+                } | 1;
+            }
             // xorshift64*: plenty for spreading poll order.
-            let mut x = state.get();
             x ^= x >> 12;
             x ^= x << 25;
             x ^= x >> 27;
-            state.set(x);
+            state.set((x, wanted));
             let r = x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32;
             ((r * u64::from(n)) >> 32) as u32
         })
+    }
+
+    /// SplitMix64's finaliser: spreads a seed's bits.
+    fn splitmix(mut z: u64) -> u64 {
+        z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
     }
 }

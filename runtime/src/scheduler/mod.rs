@@ -114,6 +114,8 @@ pub(crate) struct Shared {
     /// What `time::Instant::now` reads (pausable in a current-thread
     /// runtime).
     clock: crate::time::Clock,
+    /// Unique in the process (`select!`'s generator re-seeds per runtime).
+    id: u64,
 }
 
 /// What one worker thread starts with.
@@ -160,6 +162,12 @@ pub(crate) fn create(
         exited_changed: Condvar::new(),
         next_timer_worker: AtomicUsize::new(0),
         clock: crate::time::Clock::new(pausable),
+        id: {
+            // Plain std atomic even under loom: an id, not a protocol.
+            // `Relaxed`: only uniqueness matters.
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        },
     });
     // The monitor's hook for a stuck worker. A `Weak`: the hook lives in the
     // worker's watch, which the monitor keeps until it stops; a strong count
@@ -184,6 +192,11 @@ impl Shared {
 
     pub(crate) fn seed(&self) -> u64 {
         self.config.seed
+    }
+
+    /// Unique among the runtimes of this process.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
     }
 
     /// Calls `f` with every live task (for `Handle::dump`).

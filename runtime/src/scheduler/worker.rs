@@ -162,6 +162,11 @@ impl Worker {
         &self.shared
     }
 
+    /// This worker's number in its runtime.
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+
     /// Starts the worker's park on this thread (a current-thread runtime's
     /// first `block_on`; a worker thread does this in `run`).
     #[cfg_attr(loom, allow(dead_code))] // current-thread runtimes only
