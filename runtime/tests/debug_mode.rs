@@ -107,8 +107,66 @@ fn a_slow_poll_is_reported_with_the_tasks_name_spawn_site_and_worker() {
         assert!(report.contains("worker="), "{report}");
         assert!(events_mentioning("polite-7f3a").is_empty());
         // At least the hog's (a poll preempted for 30 ms would add one).
-        let slow: u64 = runtime.metrics().workers.iter().map(|w| w.slow_polls).sum();
+        let metrics = runtime.metrics();
+        let slow: u64 = metrics.workers.iter().map(|w| w.slow_polls).sum();
         assert!(slow >= 1);
+        // The poll-time histogram saw every task poll; the hog's lands in
+        // the [65.5 ms, 131 ms) bucket (2^16..2^17 µs) or above.
+        let histogram: Vec<u64> = (0..ringwork::runtime::POLL_TIME_BUCKETS)
+            .map(|b| {
+                metrics
+                    .workers
+                    .iter()
+                    .map(|w| w.poll_time_histogram[b])
+                    .sum()
+            })
+            .collect();
+        // (A poll still finishing on a worker is counted in `polls`
+        // already, not yet in the histogram: at most one per worker.)
+        let counted = histogram.iter().sum::<u64>();
+        let polls = metrics.total_polls();
+        assert!(
+            counted <= polls && counted + 2 >= polls,
+            "{counted} of {polls}"
+        );
+        assert!(histogram[17..].iter().sum::<u64>() >= 1, "{histogram:?}");
+    });
+}
+
+#[test]
+fn workers_report_time_parked_and_busy() {
+    watchdog(LIMIT, || {
+        let runtime = Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        // Idle for 200 ms: both workers sleep.
+        std::thread::sleep(Duration::from_millis(200));
+        let idle = runtime.metrics();
+        for worker in &idle.workers {
+            assert!(worker.parked >= Duration::from_millis(100), "{worker:?}");
+            assert!(worker.poll_time_histogram.is_empty(), "debug mode is off");
+        }
+        // One worker spins for 150 ms in a task.
+        runtime.block_on(async {
+            ringwork::spawn(async {
+                let start = std::time::Instant::now();
+                while start.elapsed() < Duration::from_millis(150) {
+                    std::hint::spin_loop();
+                }
+            })
+            .await
+            .unwrap();
+        });
+        let after = runtime.metrics();
+        let grew = idle
+            .workers
+            .iter()
+            .zip(&after.workers)
+            .map(|(before, after)| after.busy.saturating_sub(before.busy))
+            .max()
+            .unwrap();
+        assert!(grew >= Duration::from_millis(150), "{grew:?}");
     });
 }
 
@@ -238,6 +296,8 @@ fn a_dump_lists_live_tasks_with_state_and_time_since_their_last_poll() {
             assert_eq!(stuck_row.polls, Some(1));
             assert!(stuck_row.since_last_poll.unwrap() >= Duration::from_millis(50));
             assert!(ticking_row.polls.unwrap() > 5, "{ticking_row:?}");
+            assert!(ticking_row.poll_time.unwrap() >= ticking_row.longest_poll.unwrap());
+            assert!(stuck_row.longest_poll.unwrap() < Duration::from_millis(50));
             assert!(ticking_row.since_last_poll.unwrap() < stuck_row.since_last_poll.unwrap());
             assert!(stuck_row.spawned_at.file().ends_with("debug_mode.rs"));
             // Longest-idle first, and the text names both.

@@ -3,7 +3,7 @@
 mod builder;
 
 pub use crate::driver::IoMetrics;
-pub use crate::scheduler::metrics::{RuntimeMetrics, WorkerMetrics};
+pub use crate::scheduler::metrics::{RuntimeMetrics, WorkerMetrics, POLL_TIME_BUCKETS};
 pub use builder::Builder;
 
 /// Which scheduler a runtime has ([`Handle::runtime_flavor`]).
@@ -368,6 +368,15 @@ impl Handle {
                     .filter(|d| d.debug)
                     .and_then(|d| d.last_polled())
                     .map(|at| now.saturating_duration_since(at)),
+                poll_time: debug.filter(|d| d.debug).map(|d| {
+                    Duration::from_nanos(d.poll_nanos.load(std::sync::atomic::Ordering::Relaxed))
+                }),
+                longest_poll: debug.filter(|d| d.debug).map(|d| {
+                    Duration::from_nanos(
+                        d.longest_poll_nanos
+                            .load(std::sync::atomic::Ordering::Relaxed),
+                    )
+                }),
             });
         });
         // Longest without a poll first: what a stuck program shows first.
@@ -532,6 +541,10 @@ pub struct TaskDump {
     /// Time since its last poll started (debug mode only; `None` also when
     /// never polled).
     pub since_last_poll: Option<Duration>,
+    /// Time spent in its polls so far (debug mode only).
+    pub poll_time: Option<Duration>,
+    /// Its longest poll so far (debug mode only).
+    pub longest_poll: Option<Duration>,
 }
 
 impl fmt::Display for Dump {
@@ -546,8 +559,10 @@ impl fmt::Display for Dump {
                 task.name.as_deref().unwrap_or("-"),
                 task.spawned_at
             )?;
-            if let Some(polls) = task.polls {
-                write!(f, "  polls {polls}")?;
+            if let (Some(polls), Some(total), Some(longest)) =
+                (task.polls, task.poll_time, task.longest_poll)
+            {
+                write!(f, "  polls {polls} ({total:?} in all, longest {longest:?})")?;
             }
             match task.since_last_poll {
                 Some(since) => writeln!(f, "  last polled {since:?} ago")?,

@@ -19,6 +19,52 @@ pub(crate) struct WorkerCounters {
     pub(crate) lifo_hits: Counter,
     /// Debug mode: polls that took at least the slow-poll threshold.
     pub(crate) slow_polls: Counter,
+    /// Nanoseconds spent in blocking parks (asleep in the driver), not
+    /// counting the current one.
+    pub(crate) parked_nanos: Counter,
+    /// When the current blocking park started: nanoseconds since the
+    /// runtime was built, plus one; 0 when not parked.
+    pub(crate) parked_since: ParkedSince,
+    /// Debug mode: polls by duration, see [`POLL_TIME_BUCKETS`].
+    pub(crate) poll_times: [Counter; POLL_TIME_BUCKETS],
+}
+
+/// Buckets of [`WorkerMetrics::poll_time_histogram`]: bucket 0 counts polls
+/// under 1 µs, bucket `i` those of `[2^(i-1), 2^i)` µs, the last one
+/// everything from about 4.2 s up.
+pub const POLL_TIME_BUCKETS: usize = 24;
+
+/// The histogram bucket of a poll that took `nanos`.
+pub(crate) fn poll_time_bucket(nanos: u64) -> usize {
+    let micros = nanos / 1_000;
+    if micros == 0 {
+        0
+    } else {
+        (u64::BITS - micros.leading_zeros()).min(POLL_TIME_BUCKETS as u32 - 1) as usize
+    }
+}
+
+/// The start of a worker's current park (single writer, like `Counter`).
+#[derive(Default)]
+pub(crate) struct ParkedSince(AtomicU64);
+
+impl ParkedSince {
+    /// The worker parks `at_nanos` after the runtime was built.
+    pub(crate) fn set(&self, at_nanos: u64) {
+        // `Relaxed`: statistic only, single writer.
+        self.0.store(at_nanos + 1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn clear(&self) {
+        self.0.store(0, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> Option<u64> {
+        match self.0.load(Ordering::Relaxed) {
+            0 => None,
+            since => Some(since - 1),
+        }
+    }
 }
 
 /// A single-writer counter.
@@ -78,6 +124,17 @@ pub struct WorkerMetrics {
     /// Polls that took at least the slow-poll threshold (counted in debug
     /// mode only, see `Builder::debug`).
     pub slow_polls: u64,
+    /// Time this worker spent asleep in its driver (blocking parks).
+    pub parked: std::time::Duration,
+    /// Time since the runtime started that this worker did not spend
+    /// parked: running tasks, stealing, harvesting I/O. (For a
+    /// current-thread runtime this includes the time between `block_on`
+    /// calls.)
+    pub busy: std::time::Duration,
+    /// Debug mode: how many polls took how long, in
+    /// [`POLL_TIME_BUCKETS`] power-of-two buckets of microseconds (empty
+    /// when debug mode is off).
+    pub poll_time_histogram: Vec<u64>,
     /// Tasks in this worker's local run queue now.
     pub local_queue_depth: usize,
     /// The worker's io_uring counters (`None` on the epoll driver and in
@@ -107,8 +164,23 @@ impl WorkerCounters {
         &self,
         local_queue_depth: usize,
         io: Option<crate::driver::IoMetrics>,
+        uptime: std::time::Duration,
+        debug: bool,
     ) -> WorkerMetrics {
+        // Plus the park in progress, if any.
+        let ongoing = self
+            .parked_since
+            .get()
+            .map_or(0, |since| (uptime.as_nanos() as u64).saturating_sub(since));
+        let parked = std::time::Duration::from_nanos(self.parked_nanos.get() + ongoing);
         WorkerMetrics {
+            parked,
+            busy: uptime.saturating_sub(parked),
+            poll_time_histogram: if debug {
+                self.poll_times.iter().map(Counter::get).collect()
+            } else {
+                Vec::new()
+            },
             polls: self.polls.get(),
             steal_operations: self.steal_operations.get(),
             stolen_tasks: self.stolen_tasks.get(),

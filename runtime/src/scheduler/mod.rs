@@ -116,6 +116,8 @@ pub(crate) struct Shared {
     clock: crate::time::Clock,
     /// Unique in the process (`select!`'s generator re-seeds per runtime).
     id: u64,
+    /// When it was built (workers' busy time is measured from here).
+    created: Instant,
 }
 
 /// What one worker thread starts with.
@@ -168,6 +170,7 @@ pub(crate) fn create(
             static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
             NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         },
+        created: Instant::now(),
     });
     // The monitor's hook for a stuck worker. A `Weak`: the hook lives in the
     // worker's watch, which the monitor keeps until it stops; a strong count
@@ -192,6 +195,11 @@ impl Shared {
 
     pub(crate) fn seed(&self) -> u64 {
         self.config.seed
+    }
+
+    /// When the runtime was built.
+    pub(crate) fn created(&self) -> Instant {
+        self.created
     }
 
     /// Unique among the runtimes of this process.
@@ -431,6 +439,8 @@ impl Shared {
                     r.counters.snapshot(
                         r.stealer.len(),
                         r.io_stats.as_ref().map(crate::driver::IoStats::snapshot),
+                        self.created.elapsed(),
+                        self.config.debug.is_some(),
                     )
                 })
                 .collect(),

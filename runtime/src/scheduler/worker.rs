@@ -333,21 +333,23 @@ impl Worker {
     /// a poll of at least `threshold`.
     fn poll_timed(&self, task: Notified, threshold: Duration) {
         let start = std::time::Instant::now();
-        // Read before the poll: the task may be gone after it.
-        let (id, spawned_at, name) = {
+        // Taken before the poll: the task may be gone after it.
+        let (id, spawned_at, debug_record) = {
             let task = task.task();
-            let debug = task.debug();
-            if let Some(debug) = debug {
+            let debug = task.debug().cloned();
+            if let Some(debug) = &debug {
                 debug.poll_starts(start);
             }
-            (
-                task.id(),
-                task.spawned_at(),
-                debug.and_then(|d| d.name.clone()),
-            )
+            (task.id(), task.spawned_at(), debug)
         };
+        let name = debug_record.as_ref().and_then(|d| d.name.clone());
         coop::budget(|| task.run());
         let took = start.elapsed();
+        let nanos = took.as_nanos() as u64;
+        self.counters().poll_times[super::metrics::poll_time_bucket(nanos)].add(1);
+        if let Some(debug) = &debug_record {
+            debug.poll_took(nanos);
+        }
         if took >= threshold {
             self.counters().slow_polls.add(1);
             tracing::warn!(
@@ -432,7 +434,18 @@ impl Worker {
         self.shared.notify_if_work_pending();
         self.counters().parks.add(1);
         loop {
+            let asleep = std::time::Instant::now();
+            let counters = self.counters();
+            counters.parked_since.set(
+                asleep
+                    .saturating_duration_since(self.shared.created())
+                    .as_nanos() as u64,
+            );
             self.park.borrow_mut().park(None);
+            counters.parked_since.clear();
+            counters
+                .parked_nanos
+                .add(asleep.elapsed().as_nanos() as u64);
             if !idle.is_parked(self.index) {
                 // A notifier took us out of the sleepers and counted us as a
                 // searcher (rule 2).

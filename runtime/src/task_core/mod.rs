@@ -124,8 +124,8 @@ impl<S: 'static> Task<S> {
     }
 
     /// The task's debug record (named, or spawned in debug mode).
-    pub(crate) fn debug(&self) -> Option<&TaskDebug> {
-        self.header().debug.as_deref()
+    pub(crate) fn debug(&self) -> Option<&std::sync::Arc<TaskDebug>> {
+        self.header().debug.as_ref()
     }
 
     /// Its state in words, for dumps.
@@ -245,6 +245,9 @@ pub(crate) struct TaskDebug {
     pub(crate) last_poll: std::sync::atomic::AtomicU64,
     /// Polls so far (`Relaxed`, as above).
     pub(crate) polls: std::sync::atomic::AtomicU64,
+    /// Time spent in its polls, in total and in the longest one (`Relaxed`).
+    pub(crate) poll_nanos: std::sync::atomic::AtomicU64,
+    pub(crate) longest_poll_nanos: std::sync::atomic::AtomicU64,
 }
 
 /// The origin of `TaskDebug::last_poll`.
@@ -254,15 +257,24 @@ pub(crate) fn debug_epoch() -> std::time::Instant {
 }
 
 impl TaskDebug {
-    fn new(meta: &SpawnMeta) -> Option<Box<TaskDebug>> {
+    fn new(meta: &SpawnMeta) -> Option<std::sync::Arc<TaskDebug>> {
         (meta.name.is_some() || meta.debug).then(|| {
-            Box::new(TaskDebug {
+            std::sync::Arc::new(TaskDebug {
                 name: meta.name.clone(),
                 debug: meta.debug,
                 last_poll: std::sync::atomic::AtomicU64::new(0),
                 polls: std::sync::atomic::AtomicU64::new(0),
+                poll_nanos: std::sync::atomic::AtomicU64::new(0),
+                longest_poll_nanos: std::sync::atomic::AtomicU64::new(0),
             })
         })
+    }
+
+    /// Records a poll that took `nanos`.
+    pub(crate) fn poll_took(&self, nanos: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.poll_nanos.fetch_add(nanos, Relaxed);
+        self.longest_poll_nanos.fetch_max(nanos, Relaxed);
     }
 
     /// Records that a poll starts now.

@@ -37,7 +37,7 @@ pub(crate) struct Header {
     /// Index of the task in its shard of the registry of live tasks.
     pub(super) owned_index: AtomicUsize,
     /// Name and poll record (named tasks, debug mode); immutable pointer.
-    pub(super) debug: Option<Box<super::TaskDebug>>,
+    pub(super) debug: Option<std::sync::Arc<super::TaskDebug>>,
 }
 
 /// The monomorphised operations of one task type.
@@ -102,7 +102,7 @@ impl RawTask {
         scheduler: S,
         id: Id,
         spawned_at: &'static Location<'static>,
-        debug: Option<Box<super::TaskDebug>>,
+        debug: Option<std::sync::Arc<super::TaskDebug>>,
     ) -> RawTask
     where
         F: Future + Send + 'static,
