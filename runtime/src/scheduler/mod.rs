@@ -245,7 +245,17 @@ impl Shared {
             name,
             debug: this.config.debug.is_some(),
         };
+        #[cfg(feature = "tracing")]
+        let (name, spawned_at) = (meta.name.clone(), meta.spawned_at);
         let (join, notified) = this.owned.spawn(future, this.clone(), meta);
+        // Feature `tracing`: an event per spawn (polls and I/O have spans).
+        #[cfg(feature = "tracing")]
+        tracing::trace!(
+            task.id = %join.id(),
+            task.name = name.as_deref(),
+            spawned_at = %spawned_at,
+            "ringwork.spawn"
+        );
         if let Some(notified) = notified {
             // The LIFO slot, as a wake-up from the running task: a spawn
             // chain runs child after child with no queue traffic. A parent

@@ -323,6 +323,15 @@ impl Worker {
 
     /// Polls `task` with a fresh budget; in debug mode, timed.
     fn poll(&self, task: Notified) {
+        // Feature `tracing`: a span per poll, naming the task and worker.
+        #[cfg(feature = "tracing")]
+        let _span = tracing::trace_span!(
+            "ringwork.poll",
+            task.id = %task.id(),
+            task.name = task.task().debug().and_then(|d| d.name.as_deref()),
+            worker = self.index
+        )
+        .entered();
         match self.shared.config.debug {
             None => coop::budget(|| task.run()),
             Some(debug) => self.poll_timed(task, debug.slow_poll),

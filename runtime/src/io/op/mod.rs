@@ -127,11 +127,30 @@ pub(crate) unsafe trait OpCode: Send + Sized + 'static {
 /// The operation is submitted when this is called (by the first poll of
 /// the async function that calls it).
 pub(crate) fn run<O: OpCode>(op: O) -> Run<O> {
-    Run(match submit_or_epoll(op) {
+    // Feature `tracing`: a span per operation, from submission to its
+    // output (or its drop), entered while it is submitted and polled.
+    #[cfg(feature = "tracing")]
+    let span = tracing::trace_span!("ringwork.io", op = op_name::<O>());
+    #[cfg(feature = "tracing")]
+    let _entered = span.enter();
+    let state = match submit_or_epoll(op) {
         Submitted::Uring(op) => State::Uring(op),
         Submitted::Epoll(op) => epoll(op),
         Submitted::Finished(op, result) => State::Finished(Some((op, result))),
-    })
+    };
+    Run(
+        state,
+        #[cfg(feature = "tracing")]
+        span.clone(),
+    )
+}
+
+/// The operation's type name without its path and parameters ("Recv").
+#[cfg(feature = "tracing")]
+fn op_name<O>() -> &'static str {
+    let full = std::any::type_name::<O>();
+    let plain = full.split('<').next().unwrap_or(full);
+    plain.rsplit("::").next().unwrap_or(plain)
 }
 
 /// Submits `op` on this thread's io_uring, or hands it back to be run on
@@ -208,7 +227,7 @@ enum Submitted<O: Send + 'static> {
 /// bound on a type it holds across an `.await`) makes the compiler demand
 /// `OpCode` for every lifetime of a borrowed buffer type such as
 /// `&'static [u8]` when it proves a task's future `Send`, and fail.
-pub(crate) struct Run<O: Send + 'static>(State<O>);
+pub(crate) struct Run<O: Send + 'static>(State<O>, #[cfg(feature = "tracing")] tracing::Span);
 
 enum State<O: Send + 'static> {
     /// In an io_uring slot.
@@ -250,7 +269,10 @@ impl<O: OpCode> Future for Run<O> {
     type Output = O::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<O::Output> {
-        match &mut self.get_mut().0 {
+        let this = self.get_mut();
+        #[cfg(feature = "tracing")]
+        let _entered = this.1.enter();
+        match &mut this.0 {
             State::Uring(op) => Pin::new(op).poll(cx),
             State::Ready {
                 op,
