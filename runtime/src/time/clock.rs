@@ -141,6 +141,9 @@ impl fmt::Debug for Instant {
 /// One runtime's clock.
 pub(crate) struct Clock {
     state: parking_lot::Mutex<State>,
+    /// Whether `state` is `Paused`, readable without the lock (a worker
+    /// asks before every park). Written under the lock.
+    paused: std::sync::atomic::AtomicBool,
     /// Whether `pause` may be used (current-thread runtimes only: with
     /// several workers, "nothing to do but wait" is not one thread's call).
     pausable: bool,
@@ -160,6 +163,7 @@ impl Clock {
     pub(crate) fn new(pausable: bool) -> Clock {
         Clock {
             state: parking_lot::Mutex::new(State::System),
+            paused: std::sync::atomic::AtomicBool::new(false),
             pausable,
         }
     }
@@ -173,7 +177,10 @@ impl Clock {
     }
 
     pub(crate) fn is_paused(&self) -> bool {
-        matches!(*self.state.lock(), State::Paused(_))
+        // `Relaxed`: pause and resume happen on the worker's own thread
+        // (a current-thread runtime's), which then reads it; nothing else
+        // is published through it.
+        self.paused.load(Ordering::Relaxed)
     }
 
     fn pause(&self) -> Result<(), &'static str> {
@@ -194,6 +201,7 @@ impl Clock {
             State::Ahead(ahead) => *state = State::Paused(now + ahead),
             State::Paused(_) => return Err("time::pause(): the clock is paused already"),
         }
+        self.paused.store(true, Ordering::Relaxed);
         Ok(())
     }
 
@@ -212,6 +220,7 @@ impl Clock {
         // Runs on from where it stood: ahead of the system clock by what
         // was advanced, never behind it.
         *state = State::Ahead(at.saturating_duration_since(std::time::Instant::now()));
+        self.paused.store(false, Ordering::Relaxed);
         Ok(())
     }
 
