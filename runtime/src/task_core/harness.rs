@@ -122,10 +122,19 @@ impl<F: Future, S> Core<F, S> {
     ///
     /// # Safety
     /// - The caller has exclusive access to the stage.
+    #[inline]
     unsafe fn report_unseen_panic(&self, header: &Header) {
-        if !header.debug.as_ref().is_some_and(|d| d.debug) {
-            return;
+        if header.debug.as_ref().is_some_and(|d| d.debug) {
+            // SAFETY: forwarded precondition.
+            unsafe { self.report_unseen_panic_slow(header) };
         }
+    }
+
+    /// # Safety
+    /// - As for `report_unseen_panic`.
+    #[cold]
+    #[inline(never)]
+    unsafe fn report_unseen_panic_slow(&self, header: &Header) {
         self.stage.with(|ptr| {
             // SAFETY: caller's precondition (a shared read of the stage).
             if let Stage::Finished(Err(err)) = unsafe { &*ptr } {
