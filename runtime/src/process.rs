@@ -8,6 +8,34 @@
 //! A [`Child`] dropped before it was waited for is reaped in the
 //! background (a task of the current runtime, or a thread outside one), so
 //! no zombie is left; with [`Command::kill_on_drop`] it is killed first.
+//!
+//! ```
+//! use ringwork::process::Command;
+//! use std::process::Stdio;
+//!
+//! let runtime = ringwork::Runtime::new()?;
+//! runtime.block_on(async {
+//!     // asyncio's `create_subprocess_exec(...)` + `communicate(input)`:
+//!     let mut child = Command::new("tr")
+//!         .args(["a-z", "A-Z"])
+//!         .stdin(Stdio::piped())
+//!         .stdout(Stdio::piped())
+//!         .spawn()?;
+//!     let stdin = child.stdin.take().unwrap();
+//!     let (written, _) = stdin.write_all(b"hello".to_vec()).await;
+//!     written?;
+//!     drop(stdin); // end of input
+//!     let output = child.wait_with_output().await?;
+//!     assert!(output.status.success());
+//!     assert_eq!(output.stdout, b"HELLO");
+//!
+//!     // Or all at once, with `output`:
+//!     let out = Command::new("echo").arg("hi").output().await?;
+//!     assert_eq!(out.stdout, b"hi\n");
+//!     Ok::<(), std::io::Error>(())
+//! })?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
 
 use crate::fs::File;
 use crate::io::fd::SharedFd;
@@ -32,6 +60,8 @@ pub struct Command {
     inner: std::process::Command,
     program: String,
     kill_on_drop: bool,
+    /// `stdin` was set (else `output` gives the child `/dev/null`).
+    stdin_set: bool,
 }
 
 impl Command {
@@ -41,6 +71,7 @@ impl Command {
             program: program.as_ref().to_string_lossy().into_owned(),
             inner: std::process::Command::new(program),
             kill_on_drop: false,
+            stdin_set: false,
         }
     }
 
@@ -86,6 +117,7 @@ impl Command {
 
     /// The child's standard input (inherited by default).
     pub fn stdin(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
+        self.stdin_set = true;
         self.inner.stdin(cfg);
         self
     }
@@ -105,6 +137,19 @@ impl Command {
     /// Puts the child in process group `pgroup` (0: a new group of its own).
     pub fn process_group(&mut self, pgroup: i32) -> &mut Command {
         self.inner.process_group(pgroup);
+        self
+    }
+
+    /// Runs the child as user `uid` (`setuid` in the child; needs the
+    /// privilege to do so, else `spawn` fails with `PermissionDenied`).
+    pub fn uid(&mut self, uid: u32) -> &mut Command {
+        self.inner.uid(uid);
+        self
+    }
+
+    /// Runs the child with group `gid` (`setgid` in the child).
+    pub fn gid(&mut self, gid: u32) -> &mut Command {
+        self.inner.gid(gid);
         self
     }
 
@@ -134,16 +179,11 @@ impl Command {
     /// from `/dev/null` unless set), reading both at once so that a child
     /// that fills one pipe while the other is read cannot deadlock.
     pub async fn output(&mut self) -> io::Result<Output> {
-        self.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = self.spawn()?;
-        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
-        let (stdout, stderr) = crate::join!(read_all(stdout), read_all(stderr));
-        let status = child.wait().await?;
-        Ok(Output {
-            status,
-            stdout: stdout?,
-            stderr: stderr?,
-        })
+        if !self.stdin_set {
+            self.inner.stdin(Stdio::null());
+        }
+        self.inner.stdout(Stdio::piped()).stderr(Stdio::piped());
+        self.spawn()?.wait_with_output().await
     }
 }
 
@@ -226,6 +266,22 @@ impl Child {
             }
             poll(&self.pidfd, Interest::Read).await?;
         }
+    }
+
+    /// Closes the child's stdin (if piped), reads its stdout and stderr
+    /// (those that are piped) to the end at the same time — a child that
+    /// fills one pipe while the other is read cannot deadlock — and waits
+    /// for it to exit (asyncio's `communicate()`).
+    pub async fn wait_with_output(mut self) -> io::Result<Output> {
+        drop(self.stdin.take());
+        let (stdout, stderr) = (self.stdout.take(), self.stderr.take());
+        let (stdout, stderr) = crate::join!(read_all(stdout), read_all(stderr));
+        let status = self.wait().await?;
+        Ok(Output {
+            status,
+            stdout: stdout?,
+            stderr: stderr?,
+        })
     }
 
     /// The exit status if the child has exited (reaping it), else `None`.

@@ -239,3 +239,93 @@ fn wait_closes_stdin_is_cancel_safe_and_kill_on_drop_kills() {
         })
     });
 }
+
+#[test]
+fn output_gives_the_child_dev_null_as_stdin_unless_set() {
+    let _turn = one_at_a_time();
+    watchdog(Duration::from_secs(60), || {
+        for_each_driver(2, |rt| {
+            rt.block_on(rt.spawn(async {
+                let out = Command::new("readlink")
+                    .arg("/proc/self/fd/0")
+                    .output()
+                    .await
+                    .unwrap();
+                assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "/dev/null");
+                // Set explicitly, it is what was set (here a pipe).
+                let out = Command::new("readlink")
+                    .arg("/proc/self/fd/0")
+                    .stdin(std::process::Stdio::piped())
+                    .output()
+                    .await
+                    .unwrap();
+                assert!(
+                    String::from_utf8_lossy(&out.stdout).starts_with("pipe:"),
+                    "{out:?}"
+                );
+            }))
+            .unwrap();
+        })
+    });
+}
+
+#[test]
+fn wait_with_output_closes_stdin_and_reads_both_streams() {
+    let _turn = one_at_a_time();
+    watchdog(Duration::from_secs(60), || {
+        for_each_driver(2, |rt| {
+            rt.block_on(rt.spawn(async {
+                // Copies stdin to stdout and a count to stderr: finishes only
+                // once stdin closes.
+                let mut child = Command::new("sh")
+                    .args(["-c", "cat; echo done >&2"])
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                let stdin = child.stdin.take().unwrap();
+                // Under one pipe buffer (64 KiB): nothing reads stdout until
+                // wait_with_output, so more could fill both pipes and block
+                // this write (the deadlock `communicate` exists to avoid).
+                let data: Vec<u8> = (0..60_000u32).map(|i| (i % 251) as u8).collect();
+                // Keep a handle so that wait_with_output is what closes it.
+                let (r, _) = stdin.write_all(data.clone()).await;
+                r.unwrap();
+                child.stdin = Some(stdin);
+                let out = child.wait_with_output().await.unwrap();
+                assert!(out.status.success());
+                assert!(out.stdout == data, "stdout differs");
+                assert_eq!(out.stderr, b"done\n");
+            }))
+            .unwrap();
+        })
+    });
+}
+
+#[test]
+fn uid_and_gid_run_the_child_as_that_user_or_fail_clearly() {
+    let _turn = one_at_a_time();
+    watchdog(Duration::from_secs(60), || {
+        for_each_driver(1, |rt| {
+            rt.block_on(rt.spawn(async {
+                // SAFETY: geteuid has no preconditions.
+                let root = unsafe { libc::geteuid() } == 0;
+                let result = Command::new("sh")
+                    .args(["-c", "echo $(id -u) $(id -g)"])
+                    .uid(65534)
+                    .gid(65534)
+                    .output()
+                    .await;
+                if root {
+                    let out = result.unwrap();
+                    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "65534 65534");
+                } else {
+                    let err = result.unwrap_err();
+                    assert_eq!(err.kind(), std::io::ErrorKind::PermissionDenied, "{err}");
+                }
+            }))
+            .unwrap();
+        })
+    });
+}
