@@ -395,26 +395,57 @@ impl Drop for Child {
         // Reaped in the background when it exits: no zombie.
         let pidfd = self.pidfd.clone();
         if crate::context::runtime().is_some() {
+            // Moved into the task: if the runtime shuts down before the
+            // child was reaped (the task dropped, even before its first
+            // poll), a thread takes over the wait.
+            let mut reaper = ReapOnDrop(Some(pidfd));
             drop(crate::spawn(async move {
-                loop {
-                    match waitid(&pidfd, libc::WNOHANG) {
-                        Ok(None) => {}
-                        // Reaped, or cannot be (ECHILD: someone else did).
-                        Ok(Some(_)) | Err(_) => return,
-                    }
+                let pidfd = reaper.0.clone().expect("set above");
+                // `Ok(Some)`: reaped; `Err`: cannot be (ECHILD: someone
+                // else did).
+                while let Ok(None) = waitid(&pidfd, libc::WNOHANG) {
                     if poll(&pidfd, Interest::Read).await.is_err() {
                         // No driver left to wait with: block for it here.
                         let _ = waitid(&pidfd, 0);
-                        return;
+                        break;
                     }
                 }
+                reaper.done();
             }));
         } else {
-            let _ = std::thread::Builder::new()
-                .name("ringwork-reap".to_owned())
-                .spawn(move || {
-                    let _ = waitid(&pidfd, 0);
-                });
+            reap_on_a_thread(pidfd);
+        }
+    }
+}
+
+/// Reaps a child on a thread of its own (blocking in `waitid`): for a child
+/// dropped outside a runtime, or whose background reaper was dropped with
+/// its runtime.
+fn reap_on_a_thread(pidfd: SharedFd) {
+    let _ = std::thread::Builder::new()
+        .name("ringwork-reap".to_owned())
+        .spawn(move || {
+            let _ = waitid(&pidfd, 0);
+        });
+}
+
+/// Hands the wait to a thread if the background reaper is dropped before
+/// the child was reaped.
+struct ReapOnDrop(Option<SharedFd>);
+
+impl ReapOnDrop {
+    /// The child was reaped (or cannot be): nothing left to do.
+    fn done(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for ReapOnDrop {
+    fn drop(&mut self) {
+        if let Some(pidfd) = self.0.take() {
+            if let Ok(None) = waitid(&pidfd, libc::WNOHANG) {
+                reap_on_a_thread(pidfd);
+            }
         }
     }
 }

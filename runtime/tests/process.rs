@@ -329,3 +329,37 @@ fn uid_and_gid_run_the_child_as_that_user_or_fail_clearly() {
         })
     });
 }
+
+#[test]
+fn a_dropped_child_is_reaped_even_when_its_runtime_shuts_down_first() {
+    let _turn = one_at_a_time();
+    watchdog(Duration::from_secs(60), || {
+        for kind in [
+            ringwork::io::DriverKind::Uring,
+            ringwork::io::DriverKind::Epoll,
+        ] {
+            let runtime = ringwork::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .driver(kind)
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                // Outlives the runtime: its background reaper is dropped with it.
+                drop(Command::new("sleep").arg("0.3").spawn().unwrap());
+            });
+            drop(runtime);
+            // The child exits 0.3 s after it started; a zombie would show
+            // from then on. Give a reaper time to act after that.
+            std::thread::sleep(Duration::from_millis(400));
+            let mut left = usize::MAX;
+            for _ in 0..300 {
+                left = zombies();
+                if left == 0 {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            assert_eq!(left, 0, "{kind:?}: a zombie child was left");
+        }
+    });
+}
