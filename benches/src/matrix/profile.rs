@@ -209,6 +209,14 @@ pub const PROFILES: &[Profile] = &[
                runs the accept loop and every connection (compare with tokio-ct)",
     },
     Profile {
+        name: "uring-ct-defer",
+        server: ServerKind::RingworkCurrentThread,
+        driver: Some("uring"),
+        uring: Some("defer_taskrun"),
+        what: "ringwork's current-thread runtime on io_uring with DEFER_TASKRUN + SINGLE_ISSUER \
+               (no monitor thread in this flavor, so nothing else enters its ring)",
+    },
+    Profile {
         name: "epoll-ct",
         server: ServerKind::RingworkCurrentThread,
         driver: Some("epoll"),
