@@ -127,7 +127,10 @@ pub async fn serve(listener: TcpListener, config: Config, mut stop: watch::Recei
     })
     .await;
     if drained.is_err() {
-        eprintln!("{} connections still open after {limit:?}", connections.len());
+        eprintln!(
+            "{} connections still open after {limit:?}",
+            connections.len()
+        );
         connections.shutdown().await;
     }
 }
@@ -156,7 +159,10 @@ async fn connection(
         Ok(Ok(ws)) => ws,
         Ok(Err(err)) => return reject(io, err).await,
         Err(_) => {
-            eprintln!("{peer}: no WebSocket handshake within {:?}", config.handshake_timeout);
+            eprintln!(
+                "{peer}: no WebSocket handshake within {:?}",
+                config.handshake_timeout
+            );
             return;
         }
     };
@@ -306,7 +312,10 @@ pub async fn client(addr: &str, messages: usize) -> io::Result<ClientReport> {
         for i in 0..messages {
             window.acquire().await.map_err(io::Error::other)?.forget();
             let text = format!("{nonce} {i}");
-            sender.send(Message::text(text)).await.map_err(io::Error::other)?;
+            sender
+                .send(Message::text(text))
+                .await
+                .map_err(io::Error::other)?;
         }
         io::Result::Ok(())
     };

@@ -5,10 +5,10 @@
 
 mod common;
 
-use common::{for_each_driver, watchdog};
-use ringwork::io::compat::Compat;
 use bytes::Bytes;
+use common::{for_each_driver, watchdog};
 use futures_util::{SinkExt, StreamExt};
+use ringwork::io::compat::Compat;
 use ringwork::net::{TcpListener, TcpStream, UnixStream};
 use std::io::{Read, Write};
 use std::time::Duration;
@@ -134,7 +134,11 @@ fn a_framed_echo_over_compat_returns_ten_thousand_frames_intact_and_in_order() {
                 };
                 let receive = async {
                     for i in 0..FRAMES {
-                        let got = reader.next().await.expect("a frame per frame sent").unwrap();
+                        let got = reader
+                            .next()
+                            .await
+                            .expect("a frame per frame sent")
+                            .unwrap();
                         let expected = frame(i);
                         assert!(
                             got[..] == expected[..],

@@ -333,7 +333,10 @@ fn malformed_handshakes_get_400_or_a_close_and_the_server_keeps_serving() {
                     answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
                     "{what}: got {answer:?}"
                 );
-                assert!(answer.contains("this is a WebSocket chat server"), "{answer:?}");
+                assert!(
+                    answer.contains("this is a WebSocket chat server"),
+                    "{answer:?}"
+                );
             }
             // Half a request, then nothing: dropped after the handshake
             // timeout, without an answer.
@@ -484,7 +487,10 @@ fn the_ws_chat_binaries_chat_and_the_server_exits_on_ctrl_c() {
                 output.status,
                 String::from_utf8_lossy(&output.stderr)
             );
-            assert!(stdout.contains("300 messages relayed from 127.0.0.1:"), "{stdout}");
+            assert!(
+                stdout.contains("300 messages relayed from 127.0.0.1:"),
+                "{stdout}"
+            );
 
             let rt = common::runtime(1);
             let mut ws = rt.block_on(ws_chat::connect(&addr)).unwrap();
@@ -497,7 +503,10 @@ fn the_ws_chat_binaries_chat_and_the_server_exits_on_ctrl_c() {
                 }
             });
             let status = server.wait().unwrap();
-            assert!(status.success(), "{driver}: ws_chat exited with {status} on Ctrl-C");
+            assert!(
+                status.success(),
+                "{driver}: ws_chat exited with {status} on Ctrl-C"
+            );
         }
         let usage = Command::new(&binary).arg("--bogus").output().unwrap();
         assert_eq!(usage.status.code(), Some(2));
