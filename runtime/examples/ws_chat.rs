@@ -24,8 +24,7 @@
 //! the other checks that each arrives exactly once, in order, with the
 //! same `PEER: ` prefix, then that the sender's leaving is announced; it
 //! prints the messages relayed per second. Lines of other clients are
-//! ignored. Any WebSocket client works too (`websocat ws://127.0.0.1:8080`).
-//! `RINGWORK_DRIVER=epoll` runs either on the epoll driver.
+//! ignored. `RINGWORK_DRIVER=epoll` runs either on the epoll driver.
 
 use futures_util::{SinkExt, StreamExt};
 use ringwork::io::compat::Compat;
