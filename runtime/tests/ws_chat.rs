@@ -175,9 +175,11 @@ fn a_client_that_does_not_read_is_told_what_it_missed_and_holds_nobody_up() {
             let (addr, stop_tx, server) = start(rt, config);
             rt.block_on(rt.spawn(async move {
                 // A small receive buffer, so that the server's sends to it
-                // block soon.
+                // block soon. (Not smaller: with zero-copy sends on, a
+                // 4 KiB window made the slow client's own catching up take
+                // ~29 s, each send waiting for the ACK that frees it.)
                 let socket = TcpSocket::new_v4().unwrap();
-                socket.set_recv_buffer_size(4096).unwrap();
+                socket.set_recv_buffer_size(64 * 1024).unwrap();
                 let stream = socket.connect(addr).await.unwrap();
                 let (mut slow, _) =
                     tokio_tungstenite::client_async(format!("ws://{addr}/"), Compat::new(stream))
