@@ -43,14 +43,17 @@ if has test; then
         --test tcp --test unix --test cancel_safety --test io_cancel --test fs \
         --test drop_in_every_state --test fd_reuse --test concurrent_waiters --test buffer_sizes \
         --test send_zc --test buf_ring --test stream_reading
-    step "the feature-gated layers: cargo test -p ringwork --all-features --test compat --test compat_tokio --test hyper --test http_hello --test tracing_spans --doc"
+    step "the feature-gated layers: cargo test -p ringwork --all-features --test compat --test compat_tokio --test hyper --test http_hello --test ws_chat --test tracing_spans --doc"
     # The example binaries the tests run (a `--test` filter builds none).
     cargo build -p ringwork --all-features --examples
-    timeout "$TEST_TIMEOUT" cargo test -p ringwork --all-features --test compat --test compat_tokio --test hyper --test http_hello --test tracing_spans
-    RINGWORK_DRIVER=epoll timeout "$TEST_TIMEOUT" cargo test -p ringwork --all-features --test tracing_spans
+    timeout "$TEST_TIMEOUT" cargo test -p ringwork --all-features --test compat --test compat_tokio --test hyper --test http_hello --test ws_chat --test tracing_spans
+    # ws_chat's tests run each driver themselves (for_each_driver, and the
+    # binaries with RINGWORK_DRIVER set); with epoll the default, their
+    # helper runtimes built from the environment use it too.
+    RINGWORK_DRIVER=epoll timeout "$TEST_TIMEOUT" cargo test -p ringwork --all-features --test tracing_spans --test ws_chat
     timeout "$TEST_TIMEOUT" cargo test -p ringwork --all-features --doc compat
     RINGWORK_URING="$ALL_ON" timeout "$TEST_TIMEOUT" cargo test -p ringwork --all-features \
-        --test compat --test compat_tokio --test hyper
+        --test compat --test compat_tokio --test hyper --test ws_chat
 fi
 
 if has loom; then
