@@ -6,17 +6,7 @@ pub use crate::driver::IoMetrics;
 pub use crate::scheduler::metrics::{RuntimeMetrics, WorkerMetrics, POLL_TIME_BUCKETS};
 pub use builder::Builder;
 
-/// Which scheduler a runtime has ([`Handle::runtime_flavor`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RuntimeFlavor {
-    /// Worker threads that steal from each other
-    /// ([`Builder::new_multi_thread`]).
-    MultiThread,
-    /// No worker thread: the thread in `block_on` runs every task
-    /// ([`Builder::new_current_thread`]).
-    CurrentThread,
-}
+pub use crate::scheduler::RuntimeFlavor;
 pub use ringwork_uring::{
     BufRingConfig, Config as UringConfig, FeatureState, FixedBuffers, SharedFixedBuffers,
 };
@@ -528,7 +518,7 @@ pub struct Dump {
 #[non_exhaustive]
 pub struct TaskDump {
     /// Its id.
-    pub id: crate::task::Id,
+    pub id: crate::task_core::Id,
     /// Its name (`task::Builder::name`), if it has one.
     pub name: Option<String>,
     /// Where it was spawned.

@@ -49,12 +49,25 @@ pub(crate) use worker::{run as run_worker, Worker};
 pub(crate) type Notified = task::Notified<Arc<Shared>>;
 type Task = task::Task<Arc<Shared>>;
 
+/// Which scheduler a runtime has
+/// ([`Handle::runtime_flavor`](crate::Handle::runtime_flavor)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RuntimeFlavor {
+    /// Worker threads that steal from each other
+    /// ([`Builder::new_multi_thread`](crate::runtime::Builder::new_multi_thread)).
+    MultiThread,
+    /// No worker thread: the thread in `block_on` runs every task
+    /// ([`Builder::new_current_thread`](crate::runtime::Builder::new_current_thread)).
+    CurrentThread,
+}
+
 /// A thread start/stop hook.
 pub(crate) type Callback = std::sync::Arc<dyn Fn() + Send + Sync>;
 
 /// Settings fixed at build time.
 pub(crate) struct Config {
-    pub(crate) flavor: crate::runtime::RuntimeFlavor,
+    pub(crate) flavor: RuntimeFlavor,
     pub(crate) global_queue_interval: u32,
     pub(crate) event_interval: u32,
     /// Most consecutive polls of LIFO-slot tasks before the slot's task goes
@@ -148,7 +161,7 @@ pub(crate) fn create(
         }));
         parts.push(WorkerParts { index, local, park });
     }
-    let pausable = config.flavor == crate::runtime::RuntimeFlavor::CurrentThread;
+    let pausable = config.flavor == RuntimeFlavor::CurrentThread;
     let shared = Arc::new(Shared {
         remotes: remotes.into_boxed_slice(),
         injector: Injector::new(),
@@ -216,7 +229,7 @@ impl Shared {
         &self.clock
     }
 
-    pub(crate) fn flavor(&self) -> crate::runtime::RuntimeFlavor {
+    pub(crate) fn flavor(&self) -> RuntimeFlavor {
         self.config.flavor
     }
 
