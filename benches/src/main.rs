@@ -87,6 +87,11 @@ struct SoakArgs {
     /// (decimal or 0x-hex; default: the clock). Timing still varies.
     #[arg(long, value_parser = parse_seed)]
     seed: Option<u64>,
+
+    /// Inject a fault to show that the checks catch it (the run must
+    /// fail): corrupt, lose, duplicate, leak-fds, leak-memory, hang, panic.
+    #[arg(long, hide = true, value_parser = soak::Fault::parse)]
+    inject: Option<soak::Fault>,
 }
 
 #[derive(Debug, Args)]
@@ -559,6 +564,7 @@ fn run_soak(args: SoakArgs) -> Result<(), String> {
         drivers: args.driver,
         workers: args.workers as usize,
         seed,
+        inject: args.inject,
     })
 }
 

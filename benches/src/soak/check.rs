@@ -487,9 +487,7 @@ mod tests {
         );
         assert_eq!(
             check(&stream[..stream.len() - 1], &sent, &mut rng),
-            Err(StreamError::Truncated {
-                trailing: last - 1
-            })
+            Err(StreamError::Truncated { trailing: last - 1 })
         );
     }
 

@@ -108,6 +108,54 @@ impl Op {
     }
 }
 
+/// A fault the soak injects into its own workload, to show that its
+/// checks catch it (`--inject`, hidden; the soak must then fail).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The echo server flips a bit of one chunk it echoes.
+    Corrupt,
+    /// The echo server drops one chunk instead of echoing it.
+    Lose,
+    /// The echo server echoes one chunk twice.
+    Duplicate,
+    /// A churn connector leaks a connection every 500 ms.
+    LeakFds,
+    /// The timers lane leaks 2 MiB of touched memory a second.
+    LeakMemory,
+    /// The channels lane stops making progress (awaits forever).
+    Hang,
+    /// A blocking job panics.
+    Panic,
+}
+
+impl Fault {
+    /// Every fault, with its name on the command line.
+    pub const ALL: [(&'static str, Fault); 7] = [
+        ("corrupt", Fault::Corrupt),
+        ("lose", Fault::Lose),
+        ("duplicate", Fault::Duplicate),
+        ("leak-fds", Fault::LeakFds),
+        ("leak-memory", Fault::LeakMemory),
+        ("hang", Fault::Hang),
+        ("panic", Fault::Panic),
+    ];
+
+    /// Parses a fault's name.
+    pub fn parse(text: &str) -> Result<Fault, String> {
+        Fault::ALL
+            .iter()
+            .find(|(name, _)| *name == text)
+            .map(|&(_, fault)| fault)
+            .ok_or_else(|| {
+                let names: Vec<_> = Fault::ALL.iter().map(|(name, _)| *name).collect();
+                format!("{text:?}: expected one of {}", names.join(", "))
+            })
+    }
+}
+
+/// Seconds into the soak before a one-time fault fires.
+const FAULT_AFTER_MS: u64 = 2000;
+
 /// Process-wide failures, in the order found.
 #[derive(Debug, Default)]
 pub struct Failures {
@@ -119,10 +167,19 @@ pub struct Failures {
 const KEPT_FAILURES: usize = 32;
 
 impl Failures {
-    /// Records a failure.
+    /// Records a failure. Those after the first are marked: they may be
+    /// its consequences (a peer that stopped on the first failure resets
+    /// its connections).
     pub fn record(&self, message: String) {
-        self.any.store(true, Ordering::Relaxed);
-        let mut list = self.list.lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut list = self
+            .list
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        let message = if self.any.swap(true, Ordering::Relaxed) {
+            format!("(after the first) {message}")
+        } else {
+            message
+        };
         if list.len() < KEPT_FAILURES {
             eprintln!("ringwork-bench: soak: FAILURE: {message}");
             list.push(message);
@@ -193,6 +250,10 @@ pub struct Ctx {
     pub failures: Arc<Failures>,
     /// Where the file lane writes.
     pub temp_dir: std::path::PathBuf,
+    /// The fault to inject, if any.
+    fault: Option<Fault>,
+    /// Set once a one-time fault has fired.
+    fault_fired: AtomicBool,
 }
 
 impl Ctx {
@@ -204,6 +265,7 @@ impl Ctx {
         stop: Arc<AtomicBool>,
         failures: Arc<Failures>,
         temp_dir: std::path::PathBuf,
+        fault: Option<Fault>,
     ) -> Ctx {
         Ctx {
             driver,
@@ -213,7 +275,27 @@ impl Ctx {
             lanes: lanes.iter().map(|name| Lane::new(name)).collect(),
             failures,
             temp_dir,
+            fault,
+            fault_fired: AtomicBool::new(false),
         }
+    }
+
+    /// True once, from 2 s into the soak, if `fault` is the injected one.
+    pub fn inject_once(&self, fault: Fault) -> bool {
+        self.fault == Some(fault)
+            && self.now_ms() >= FAULT_AFTER_MS
+            && !self.fault_fired.swap(true, Ordering::Relaxed)
+    }
+
+    /// Whether `fault` is the injected one (for the continuous faults).
+    pub fn injects(&self, fault: Fault) -> bool {
+        self.fault == Some(fault)
+    }
+
+    /// Records a failure of `what` on this runtime.
+    pub fn fail(&self, what: &str, err: &str) {
+        self.failures
+            .record(format!("{} {what}: {err}", self.driver));
     }
 
     /// Whether the lanes should wind down.
@@ -278,6 +360,32 @@ pub async fn bounded<F: Future>(what: &str, future: F) -> Result<F::Output, Stri
 /// Formats an I/O error with what was being done.
 pub fn io_err(what: &str) -> impl FnOnce(std::io::Error) -> String + '_ {
     move |err| format!("{what}: {err}")
+}
+
+/// `future`, recording its error (as `what` on `ctx`'s runtime) the
+/// moment it happens, so that the list of failures starts with the cause
+/// rather than with its consequences.
+pub async fn checked<F>(ctx: Arc<Ctx>, what: &'static str, future: F)
+where
+    F: Future<Output = Result<(), String>>,
+{
+    if let Err(err) = future.await {
+        ctx.fail(what, &err);
+    }
+}
+
+/// Awaits a [`checked`] sub-task, recording a panic or cancellation.
+pub async fn join_checked(ctx: &Ctx, what: &str, handle: ringwork::JoinHandle<()>) {
+    joined_result(ctx, what, handle.await);
+}
+
+/// Records a [`checked`] sub-task's panic or cancellation.
+pub fn joined_result(ctx: &Ctx, what: &str, done: Result<(), ringwork::task::JoinError>) {
+    match done {
+        Ok(()) => {}
+        Err(err) if err.is_panic() => ctx.fail(what, "the task panicked"),
+        Err(err) => ctx.fail(what, &format!("the task was cancelled: {err}")),
+    }
 }
 
 /// Awaits a sub-task: its error, or a panic or cancellation as an error.

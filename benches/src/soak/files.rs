@@ -82,7 +82,9 @@ async fn file_round(ctx: &Ctx, path: &Path, rng: &mut Rng) -> Result<(), String>
         .map_err(io_err("file metadata"))?
         .len();
     if len != total as u64 {
-        return Err(format!("the temp file holds {len} bytes, {total} were written"));
+        return Err(format!(
+            "the temp file holds {len} bytes, {total} were written"
+        ));
     }
 
     // Read back, some reads started and dropped first.

@@ -17,6 +17,7 @@ pub mod growth;
 mod net;
 mod tasks;
 
+pub use context::Fault;
 use context::{Ctx, Failures, Op, LANE_HANG};
 use growth::{Sample, Slack, Verdict};
 use ringwork::io::DriverKind;
@@ -148,6 +149,8 @@ pub struct SoakOptions {
     pub workers: usize,
     /// Seed of the workload's choices (and of each runtime's scheduler).
     pub seed: u64,
+    /// A fault to inject (the soak must then fail).
+    pub inject: Option<Fault>,
 }
 
 /// Panics anywhere in the process since the soak started.
@@ -211,6 +214,7 @@ fn soak(options: &SoakOptions, temp_dir: &std::path::Path) -> Result<(), String>
             stop.clone(),
             failures.clone(),
             temp_dir.to_owned(),
+            options.inject,
         ));
         let lanes = LANES
             .iter()
@@ -239,6 +243,9 @@ fn soak(options: &SoakOptions, temp_dir: &std::path::Path) -> Result<(), String>
         });
     }
     let names: Vec<_> = soaked.iter().map(|s| s.ctx.driver).collect();
+    if let Some(fault) = options.inject {
+        println!("soak: injecting {fault:?}: this run must fail");
+    }
     println!(
         "soak: {} s on {} ({} workers each), seed {:#x}, lanes {}",
         options.secs,
@@ -409,8 +416,10 @@ fn stop_all(soaked: Vec<Soaked>, failures: &Arc<Failures>) -> Vec<Arc<Ctx>> {
     for s in soaked {
         let driver = s.ctx.driver;
         s.runtime.block_on(async {
+            // One deadline for all of this runtime's lanes.
+            let deadline = ringwork::time::Instant::now() + STOP_BOUND;
             for (lane, handle) in s.lanes {
-                match ringwork::time::timeout(STOP_BOUND, handle).await {
+                match ringwork::time::timeout_at(deadline, handle).await {
                     Err(_) => failures.record(format!(
                         "{driver} {lane}: did not stop within {} s of the end (hung)",
                         STOP_BOUND.as_secs()
@@ -464,11 +473,17 @@ fn check_fds_back(baseline: &BTreeMap<u64, String>, failures: &Failures) {
             return;
         }
         if start.elapsed() > FD_SETTLE {
+            let shown = extra.len().min(12);
+            let more = if extra.len() > shown {
+                format!(" and {} more", extra.len() - shown)
+            } else {
+                String::new()
+            };
             failures.record(format!(
-                "{} fd(s) still open {} s after both runtimes shut down: {}",
+                "{} fd(s) still open {} s after both runtimes shut down: {}{more}",
                 extra.len(),
                 FD_SETTLE.as_secs(),
-                extra.join(", ")
+                extra[..shown].join(", ")
             ));
             return;
         }
@@ -477,7 +492,8 @@ fn check_fds_back(baseline: &BTreeMap<u64, String>, failures: &Failures) {
 }
 
 fn judge_samples(samples: &[Sample]) -> Vec<(&'static str, Verdict)> {
-    let series = |f: fn(&Sample) -> u64| -> Vec<f64> { samples.iter().map(|s| f(s) as f64).collect() };
+    let series =
+        |f: fn(&Sample) -> u64| -> Vec<f64> { samples.iter().map(|s| f(s) as f64).collect() };
     let mut verdicts = Vec::new();
     let rss_mib = |v: Verdict| Verdict {
         middle: v.middle / 1024.0,

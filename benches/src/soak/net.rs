@@ -18,7 +18,9 @@
 //!   connector's ids arrive increasing (no connection delivered twice).
 
 use super::check::{Frame, FrameChecker, Rng, MAX_PAYLOAD};
-use super::context::{bounded, io_err, joined, Ctx, Op};
+use super::context::{
+    bounded, checked, io_err, join_checked, joined, joined_result, Ctx, Fault, Op,
+};
 use ringwork::net::{OwnedReadHalf, OwnedWriteHalf, TcpListener, TcpStream};
 use ringwork::sync::{mpsc, oneshot};
 use ringwork::task::JoinSet;
@@ -40,7 +42,8 @@ fn short(rng: &mut Rng) -> Duration {
     Duration::from_micros(rng.range(0, 2000))
 }
 
-/// The `echo` lane.
+/// The `echo` lane. Its sub-tasks record their own failures at once; the
+/// lane itself fails only to set up.
 pub async fn echo_lane(ctx: Arc<Ctx>, mut rng: Rng) -> Result<(), String> {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
@@ -50,62 +53,65 @@ pub async fn echo_lane(ctx: Arc<Ctx>, mut rng: Rng) -> Result<(), String> {
     let server = ringwork::spawn(echo_server(ctx.clone(), listener, server_stop, rng.fork()));
     let mut slots = Vec::new();
     for _ in 0..ECHO_CONNECTIONS {
-        slots.push(ringwork::spawn(echo_slot(ctx.clone(), addr, rng.fork())));
+        let slot = echo_slot(ctx.clone(), addr, rng.fork());
+        slots.push(ringwork::spawn(checked(ctx.clone(), "echo client", slot)));
     }
-    let mut result = Ok(());
     for slot in slots {
-        if let Err(err) = joined("echo client", slot).await {
-            result = result.and(Err(err));
-        }
+        join_checked(&ctx, "echo client", slot).await;
     }
     let _ = stop_server.send(());
-    let server = bounded("stopping the echo server", joined("echo server", server)).await;
-    result.and(server.and_then(|inner| inner))
+    let server = bounded("stopping the echo server", server).await?;
+    joined_result(&ctx, "echo server", server);
+    Ok(())
 }
 
-/// Accepts until told to stop, then waits for its connections to end.
+/// Accepts until told to stop, then waits for its connections to end. A
+/// failed connection is recorded and the others go on: stopping here would
+/// reset them and bury the cause under their errors.
 async fn echo_server(
     ctx: Arc<Ctx>,
     listener: TcpListener,
     mut stop: oneshot::Receiver<()>,
     mut rng: Rng,
-) -> Result<(), String> {
+) {
     let mut connections = JoinSet::new();
-    let mut result = Ok(());
-    while !told_to_stop(&mut stop) && result.is_ok() {
+    while !told_to_stop(&mut stop) {
         match timeout(short(&mut rng), listener.accept()).await {
             Err(_) => ctx.count(Op::AcceptsCancelled, 1),
             Ok(Ok((stream, _))) => {
-                connections.spawn(echo_connection(ctx.clone(), stream, rng.fork()));
+                let connection = echo_connection(ctx.clone(), stream, rng.fork());
+                connections.spawn(checked(ctx.clone(), "echo server connection", connection));
             }
-            Ok(Err(err)) => result = Err(format!("echo accept: {err}")),
+            Ok(Err(err)) => {
+                ctx.fail("echo accept", &err.to_string());
+                // Do not spin on a persistent error; the soak is stopping.
+                sleep(Duration::from_millis(10)).await;
+            }
         }
         while let Some(done) = connections.try_join_next() {
-            result = result.and(flatten("echo server connection", done));
+            joined_result(&ctx, "echo server connection", done);
         }
     }
-    while let Some(done) = bounded("an echo server connection", connections.join_next())
-        .await?
-    {
-        result = result.and(flatten("echo server connection", done));
+    drain(&ctx, "echo server connection", connections).await;
+}
+
+/// Waits for every task of `set`, recording panics and hangs.
+async fn drain(ctx: &Ctx, what: &str, mut set: JoinSet<()>) {
+    loop {
+        match bounded(what, set.join_next()).await {
+            Ok(Some(done)) => joined_result(ctx, what, done),
+            Ok(None) => return,
+            Err(hung) => {
+                ctx.fail(what, &hung);
+                return;
+            }
+        }
     }
-    result
 }
 
 /// Whether the lane said stop (or went away).
 fn told_to_stop(stop: &mut oneshot::Receiver<()>) -> bool {
     !matches!(stop.try_recv(), Err(oneshot::TryRecvError::Empty))
-}
-
-fn flatten(
-    what: &str,
-    done: Result<Result<(), String>, ringwork::task::JoinError>,
-) -> Result<(), String> {
-    match done {
-        Ok(result) => result,
-        Err(err) if err.is_panic() => Err(format!("{what}: the task panicked")),
-        Err(err) => Err(format!("{what}: the task was cancelled: {err}")),
-    }
 }
 
 /// The server side of one echo connection: read, write back, until the end
@@ -131,8 +137,23 @@ async fn echo_connection(ctx: Arc<Ctx>, stream: TcpStream, mut rng: Rng) -> Resu
                 .map_err(io_err("echo server shutdown"))?;
             return Ok(());
         }
-        let (res, _) = bounded("echo server write", stream.write_all(buf)).await?;
-        res.map_err(io_err("echo server write"))?;
+        let mut buf = buf;
+        if ctx.inject_once(Fault::Corrupt) {
+            buf[n / 2] ^= 0x10;
+        }
+        if ctx.inject_once(Fault::Lose) {
+            continue;
+        }
+        let copies = if ctx.inject_once(Fault::Duplicate) {
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            let (res, back) = bounded("echo server write", stream.write_all(buf)).await?;
+            res.map_err(io_err("echo server write"))?;
+            buf = back;
+        }
     }
 }
 
@@ -190,9 +211,12 @@ async fn echo_writer(
                 rng.range_usize(0, 1024)
             };
             let (bytes, frame) = Frame::encode(seq, &rng.bytes(len));
-            if bounded("echo writer: handing the frame to the reader", sent.send(frame))
-                .await?
-                .is_err()
+            if bounded(
+                "echo writer: handing the frame to the reader",
+                sent.send(frame),
+            )
+            .await?
+            .is_err()
             {
                 return Err("echo reader went away".to_owned());
             }
@@ -271,22 +295,20 @@ pub async fn churn_lane(ctx: Arc<Ctx>, mut rng: Rng) -> Result<(), String> {
     ));
     let mut connectors = Vec::new();
     for connector in 0..CHURN_CONNECTORS {
-        connectors.push(ringwork::spawn(churn_connector(
+        let connector = churn_connector(ctx.clone(), addr, connector as u64, rng.fork());
+        connectors.push(ringwork::spawn(checked(
             ctx.clone(),
-            addr,
-            connector as u64,
-            rng.fork(),
+            "churn connector",
+            connector,
         )));
     }
-    let mut result = Ok(());
     for connector in connectors {
-        if let Err(err) = joined("churn connector", connector).await {
-            result = result.and(Err(err));
-        }
+        join_checked(&ctx, "churn connector", connector).await;
     }
     let _ = stop_server.send(());
-    let server = bounded("stopping the churn server", joined("churn server", server)).await;
-    result.and(server.and_then(|inner| inner))
+    let server = bounded("stopping the churn server", server).await?;
+    joined_result(&ctx, "churn server", server);
+    Ok(())
 }
 
 async fn churn_server(
@@ -295,25 +317,25 @@ async fn churn_server(
     last_ids: Arc<Mutex<Vec<Option<u64>>>>,
     mut stop: oneshot::Receiver<()>,
     mut rng: Rng,
-) -> Result<(), String> {
+) {
     let mut handlers = JoinSet::new();
-    let mut result = Ok(());
-    while !told_to_stop(&mut stop) && result.is_ok() {
+    while !told_to_stop(&mut stop) {
         match timeout(short(&mut rng), listener.accept()).await {
             Err(_) => ctx.count(Op::AcceptsCancelled, 1),
             Ok(Ok((stream, _))) => {
-                handlers.spawn(churn_handler(stream, last_ids.clone()));
+                let handler = churn_handler(stream, last_ids.clone());
+                handlers.spawn(checked(ctx.clone(), "churn handler", handler));
             }
-            Ok(Err(err)) => result = Err(format!("churn accept: {err}")),
+            Ok(Err(err)) => {
+                ctx.fail("churn accept", &err.to_string());
+                sleep(Duration::from_millis(10)).await;
+            }
         }
         while let Some(done) = handlers.try_join_next() {
-            result = result.and(flatten("churn handler", done));
+            joined_result(&ctx, "churn handler", done);
         }
     }
-    while let Some(done) = bounded("a churn handler", handlers.join_next()).await? {
-        result = result.and(flatten("churn handler", done));
-    }
-    result
+    drain(&ctx, "churn handler", handlers).await;
 }
 
 /// Reads the id, checks it, acknowledges it, closes.
@@ -370,6 +392,7 @@ async fn churn_connector(
     mut rng: Rng,
 ) -> Result<(), String> {
     let mut seq = 0u64;
+    let mut leaked_at = std::time::Instant::now();
     while !ctx.stopping() {
         let stream = bounded("churn connect", TcpStream::connect(addr))
             .await?
@@ -380,8 +403,8 @@ async fn churn_connector(
             ctx.count(Op::EarlyCloses, 1);
         } else {
             let id = (connector << 48) | seq;
-            let (res, _) = bounded("churn write", stream.write_all(id.to_le_bytes().to_vec()))
-                .await?;
+            let (res, _) =
+                bounded("churn write", stream.write_all(id.to_le_bytes().to_vec())).await?;
             res.map_err(io_err("churn write"))?;
             let (res, ack) = bounded(
                 "churn read (the acknowledgement)",
@@ -414,6 +437,10 @@ async fn churn_connector(
                 Err(err) => return Err(format!("churn connection {id:#x}: close: {err}")),
             }
             ctx.count(Op::ChurnConnections, 1);
+            if ctx.injects(Fault::LeakFds) && leaked_at.elapsed() >= Duration::from_millis(500) {
+                leaked_at = std::time::Instant::now();
+                std::mem::forget(stream);
+            }
         }
         ctx.beat("churn");
         if rng.one_in(2) {

@@ -18,7 +18,7 @@
 //!   on the worker.
 
 use super::check::{fnv1a, Rng, SeqChecker};
-use super::context::{bounded, joined, Ctx, Op};
+use super::context::{bounded, joined, Ctx, Fault, Op};
 use ringwork::sync::{mpsc, oneshot};
 use ringwork::time::{sleep, timeout, Instant};
 use std::sync::Arc;
@@ -26,7 +26,13 @@ use std::time::Duration;
 
 /// The `timers` lane.
 pub async fn timers_lane(ctx: Arc<Ctx>, mut rng: Rng) -> Result<(), String> {
+    let mut leaked_at = std::time::Instant::now();
     while !ctx.stopping() {
+        if ctx.injects(Fault::LeakMemory) && leaked_at.elapsed() >= Duration::from_millis(100) {
+            leaked_at = std::time::Instant::now();
+            // 200 KiB, every page written so that it is resident.
+            std::hint::black_box(Vec::leak(vec![0x5au8; 200 * 1024]));
+        }
         let mut tasks = Vec::new();
         for _ in 0..16 {
             let wait = Duration::from_millis(rng.range(0, 20));
@@ -48,7 +54,9 @@ pub async fn timers_lane(ctx: Arc<Ctx>, mut rng: Rng) -> Result<(), String> {
         bounded("a reset sleep", moved).await?;
         let took = start.elapsed();
         if took < target {
-            return Err(format!("a sleep reset to {target:?} completed after {took:?}"));
+            return Err(format!(
+                "a sleep reset to {target:?} completed after {took:?}"
+            ));
         }
         ctx.count(Op::TimersFired, 1);
 
@@ -119,6 +127,9 @@ const PRODUCERS: usize = 3;
 /// The `channels` lane.
 pub async fn channels_lane(ctx: Arc<Ctx>, mut rng: Rng) -> Result<(), String> {
     while !ctx.stopping() {
+        if ctx.inject_once(Fault::Hang) {
+            std::future::pending::<()>().await;
+        }
         mpsc_round(&ctx, &mut rng).await?;
         oneshot_round(&ctx, &mut rng).await?;
         ctx.beat("channels");
@@ -174,7 +185,9 @@ async fn mpsc_round(ctx: &Ctx, rng: &mut Rng) -> Result<(), String> {
             .map_err(|err| format!("mpsc: {err}"))?;
         ctx.count(Op::ChannelMessages, 1);
     }
-    checker.finish(&sent).map_err(|err| format!("mpsc: {err}"))?;
+    checker
+        .finish(&sent)
+        .map_err(|err| format!("mpsc: {err}"))?;
     for producer in producers {
         joined("an mpsc producer", producer).await?;
     }
@@ -245,7 +258,9 @@ pub async fn blocking_lane(ctx: Arc<Ctx>, mut rng: Rng) -> Result<(), String> {
             let seed = rng.next_u64();
             let len = rng.range_usize(1, 256 * 1024);
             let nap = Duration::from_micros(rng.range(0, 5000));
+            let panic = ctx.inject_once(Fault::Panic);
             let job = ringwork::task::spawn_blocking(move || {
+                assert!(!panic, "injected: a blocking job panics");
                 let sum = fnv1a(&Rng::new(seed).bytes(len));
                 std::thread::sleep(nap);
                 sum
