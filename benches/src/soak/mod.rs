@@ -221,7 +221,7 @@ fn soak(options: &SoakOptions, temp_dir: &std::path::Path) -> Result<(), String>
             .enumerate()
             .map(|(index, &lane)| {
                 // The same seed per lane on every driver: the same workload.
-                let rng = check::Rng::new(options.seed ^ (index as u64 + 1) * 0x9e37_79b9);
+                let rng = check::Rng::new(options.seed ^ ((index as u64 + 1) * 0x9e37_79b9));
                 let future = lane_future(lane, ctx.clone(), rng);
                 let ctx = ctx.clone();
                 let handle = runtime.spawn(async move {
