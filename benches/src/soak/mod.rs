@@ -68,8 +68,9 @@ than early closes is 0 for a driver);
 runtimes were built, within 5 s of shutting them down;
   - a resource grew without bound: the median of the last third of the \
 samples exceeds the median of the middle third by more than the slack \
-(fds +16; threads +8, since the blocking pool grows and shrinks with its \
-10 s keep-alive; RSS +25 % or +16 MiB, whichever is more). The first third \
+(fds +16; threads +8, since the blocking pool's size follows its load, \
+its threads retiring after 10 s idle, and the kernel's io-wq workers come \
+and go; RSS +25 % or +16 MiB, whichever is more). The first third \
 is warm-up and is not judged. A steady leak is caught once \
 rate x secs/3 exceeds the slack: in 60 s, about 0.8 fds/s or 0.8 MiB/s; \
 in 30 minutes, 0.027 fds/s or 27 KiB/s.";
@@ -91,7 +92,9 @@ pub const FD_SLACK: Slack = Slack {
     relative: 0.0,
 };
 /// Allowed growth of threads (the blocking pool's size varies with load,
-/// each thread lingering 10 s once idle).
+/// each thread lingering 10 s once idle; the kernel's io-wq workers come
+/// and go). See docs/reliability.md, "What the soak found", for a pool that
+/// stays at its peak under a trickle of jobs.
 pub const THREAD_SLACK: Slack = Slack {
     absolute: 8.0,
     relative: 0.0,
