@@ -5,8 +5,8 @@
 //! fails; `docs/reliability.md` for where it sits in the suite.
 //!
 //! The lanes (each a task on each runtime, looping until the end):
-//! `echo` and `churn` ([`net`]), `timers`, `channels` and `blocking`
-//! ([`tasks`]), `files` ([`files`]). Checkers are in [`check`], the growth
+//! `echo` and `churn` (`net.rs`), `timers`, `channels` and `blocking`
+//! (`tasks.rs`), `files` (`files.rs`). Checkers are in [`check`], the growth
 //! criterion in [`growth`], shared counters and the failure list in
 //! [`context`].
 
