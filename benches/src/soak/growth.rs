@@ -11,7 +11,7 @@
 //! neither. A resource that leaks at a steady rate `r` per second is caught
 //! once `r x (run / 3)` exceeds the slack: in a 60 s run that is about 0.8
 //! fds/s, 0.4 threads/s or 0.8 MiB/s of RSS; in 30 minutes 0.027 fds/s,
-//! 0.013 threads/s, 9 KiB/s. Slower leaks need longer runs; a leak that stops
+//! 0.013 threads/s, 27 KiB/s. Slower leaks need longer runs; a leak that stops
 //! before the middle third is not growth without bound and passes.
 
 use std::fmt;
