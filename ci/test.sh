@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Every check CI runs; developers run the same script locally.
 #   ./ci/test.sh            all steps
-#   STEPS="fmt test" ./ci/test.sh   a subset of: fmt clippy doc test loom
+#   STEPS="fmt test" ./ci/test.sh   a subset of: fmt clippy doc test soak loom
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-STEPS=${STEPS:-"fmt clippy doc test loom"}
+STEPS=${STEPS:-"fmt clippy doc test soak loom"}
 has() { [[ " $STEPS " == *" $1 "* ]]; }
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -54,6 +54,18 @@ if has test; then
     timeout "$TEST_TIMEOUT" cargo test -p ringwork --all-features --doc compat
     RINGWORK_URING="$ALL_ON" timeout "$TEST_TIMEOUT" cargo test -p ringwork --all-features \
         --test compat --test compat_tokio --test hyper --test ws_chat
+fi
+
+if has soak; then
+    # Both drivers at once, a runtime each, for 60 s: checksummed echo with
+    # cancelled reads, connect/close churn with cancelled accepts, timers,
+    # channels, files, spawn_blocking; fails on a wrong result, a panic, a
+    # hang, fds left open, or RSS / fds / threads growing (see
+    # docs/reliability.md). The build comes first so that the timeout
+    # bounds the run.
+    step "soak: cargo run --release -p ringwork-bench -- soak --secs 60 (io_uring and epoll at once)"
+    cargo build --release -p ringwork-bench
+    timeout "$TEST_TIMEOUT" cargo run --release -p ringwork-bench -- soak --secs 60
 fi
 
 if has loom; then

@@ -31,6 +31,9 @@
 //! - [`busy_worker`]: how late a neighbour's timer and read complete while
 //!   their worker is stuck in one long poll (ringwork-uring,
 //!   ringwork-epoll, tokio);
+//! - [`soak`]: `ringwork-bench soak`, a long mixed workload on both
+//!   drivers at once with checksums, cancellation and a hang watchdog,
+//!   sampling RSS, fds and threads and failing if any grows without bound;
 //! - [`runner`]: interleaved rounds, warm-up, hang watchdog;
 //! - [`stats`]: medians and ranges;
 //! - [`machine`]: what the numbers were measured on (CPU, kernel, revision);
@@ -44,6 +47,7 @@ pub mod matrix;
 pub mod peer;
 pub mod report;
 pub mod runner;
+pub mod soak;
 pub mod stats;
 pub mod table;
 pub mod workloads;

@@ -10,6 +10,7 @@ use ringwork_bench::matrix::{self, profile as matrix_profile, MatrixOptions};
 use ringwork_bench::peer::{default_peers, PeerSettings};
 use ringwork_bench::report::Report;
 use ringwork_bench::runner::{self, CompareSettings, RuntimeLifetime};
+use ringwork_bench::soak;
 use ringwork_bench::workloads::time::{self as timers, TimerSettings};
 use ringwork_bench::workloads::{self, Scale, Workload};
 use std::path::PathBuf;
@@ -39,6 +40,11 @@ enum Command {
     /// per operation as a ratio to the epoll profile; tables on stdout,
     /// report.md, report.json and an SVG chart per workload in --out.
     Matrix(MatrixArgs),
+    /// A long mixed workload on the io_uring and epoll drivers at once,
+    /// checked as it runs; fails on a wrong result, a panic, a hang, or a
+    /// resource (RSS, fds, threads) growing without bound.
+    #[command(long_about = ringwork_bench::soak::HELP)]
+    Soak(SoakArgs),
     /// List the workloads and their sizes.
     List {
         /// Show the `--quick` sizes.
@@ -59,6 +65,33 @@ enum Command {
         #[arg(long)]
         request: String,
     },
+}
+
+#[derive(Debug, Args)]
+struct SoakArgs {
+    /// Seconds to run (at least 10: the growth criterion judges thirds of
+    /// one-second samples).
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(soak::MIN_SECS..=soak::MAX_SECS))]
+    secs: u64,
+
+    /// uring, epoll, or both (two runtimes in this process, one per driver).
+    #[arg(long, default_value = "both", value_parser = soak::Drivers::parse)]
+    driver: soak::Drivers,
+
+    /// Worker threads of each runtime.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    workers: u32,
+
+    /// Seed of the workload's choices and of the runtimes' schedulers
+    /// (decimal or 0x-hex; default: the clock). Timing still varies.
+    #[arg(long, value_parser = parse_seed)]
+    seed: Option<u64>,
+
+    /// Inject a fault to show that the checks catch it (the run must
+    /// fail): corrupt, lose, duplicate, leak-fds, leak-memory, hang, panic.
+    #[arg(long, hide = true, value_parser = soak::Fault::parse)]
+    inject: Option<soak::Fault>,
 }
 
 #[derive(Debug, Args)]
@@ -198,6 +231,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Compare(args) => compare(args),
         Command::Matrix(args) => run_matrix(args),
+        Command::Soak(args) => run_soak(args),
         Command::List { quick } => {
             list(if quick { Scale::Quick } else { Scale::Full });
             Ok(())
@@ -517,6 +551,21 @@ fn run_matrix(args: MatrixArgs) -> Result<(), String> {
     }
     println!("(whole run: {:.1} s)", report.wall_secs);
     Ok(())
+}
+
+fn run_soak(args: SoakArgs) -> Result<(), String> {
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_nanos() as u64)
+    });
+    soak::run(&soak::SoakOptions {
+        secs: args.secs,
+        drivers: args.driver,
+        workers: args.workers as usize,
+        seed,
+        inject: args.inject,
+    })
 }
 
 /// A `u64` in decimal or `0x`-prefixed hexadecimal, as ringwork prints seeds.
