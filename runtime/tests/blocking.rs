@@ -155,6 +155,40 @@ fn idle_threads_retire_after_the_keep_alive() {
 }
 
 #[test]
+fn under_a_trickle_of_jobs_the_surplus_threads_still_retire() {
+    let rt = ringwork::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(16)
+        .thread_keep_alive(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let handle = rt.handle().clone();
+    rt.block_on(async {
+        // A burst: 8 threads.
+        let burst: Vec<_> = (0..8)
+            .map(|_| {
+                ringwork::task::spawn_blocking(|| std::thread::sleep(Duration::from_millis(50)))
+            })
+            .collect();
+        for job in burst {
+            job.await.unwrap();
+        }
+        assert!(handle.metrics().blocking_threads >= 4);
+        // Then one short job every 25 ms for 1.5 s: one thread is enough,
+        // and the other idle threads must not be kept alive by it.
+        for _ in 0..60 {
+            ringwork::task::spawn_blocking(|| ()).await.unwrap();
+            ringwork::time::sleep(Duration::from_millis(25)).await;
+        }
+    });
+    let threads = handle.metrics().blocking_threads;
+    assert!(
+        threads <= 2,
+        "{threads} blocking threads kept alive by a trickle of jobs"
+    );
+}
+
+#[test]
 fn shutdown_cancels_queued_jobs_and_waits_for_running_ones() {
     let rt = rt(1);
     let started = Gate::new();

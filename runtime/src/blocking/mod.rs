@@ -12,6 +12,12 @@
 //!   `max_blocking_threads`; an idle thread exits after `keep_alive`. An idle
 //!   thread signalled for a queued job counts as taken until it wakes, so a
 //!   burst of jobs starts threads instead of queueing behind one idle thread.
+//! - A queued job goes to the thread that became idle *last* (each idle
+//!   thread waits on its own condvar, on a stack): under a trickle of jobs
+//!   the same few threads take them all and the others, idle longer than
+//!   `keep_alive`, retire. (With one shared condvar the jobs went to the
+//!   idle threads in turn, each one's idleness restarted, and a pool that
+//!   once grew never shrank — found by the soak.)
 //! - Threads are named `ringwork-blocking-N`, N counting the threads this
 //!   pool started, from 0.
 //! - If no thread can be started (`EAGAIN`: thread limit) and none exists to
@@ -37,6 +43,11 @@ use std::time::{Duration, Instant};
 
 type Job = Notified<Arc<Pool>>;
 
+/// An idle thread's own wake-up (waited on with the pool's state lock).
+struct IdleThread {
+    wake: Condvar,
+}
+
 /// Settings of the pool.
 #[derive(Clone, Debug)]
 pub(crate) struct PoolConfig {
@@ -58,13 +69,10 @@ struct State {
     queue: VecDeque<Job>,
     /// Threads alive: running a job, idle, or being started.
     threads: usize,
-    /// Threads waiting for a job (`wait_timeout` in `run_thread`).
-    idle: usize,
-    /// Idle threads signalled for a queued job that have not woken yet. Each
-    /// is spoken for: `schedule` signals an idle thread only while
-    /// `idle > notified`, and any idle thread that wakes takes one of these
-    /// claims. So `notified <= idle`.
-    notified: usize,
+    /// Threads waiting for a job, the most recently idle last. `schedule`
+    /// pops one and signals it: a thread that wakes no longer on the stack
+    /// was claimed for a job (it counts as taken until it wakes).
+    idle: Vec<Arc<IdleThread>>,
     /// Threads started so far: the next thread is `ringwork-blocking-{started}`.
     started: usize,
     /// Most threads alive at once (for tests and metrics).
@@ -80,8 +88,7 @@ impl Pool {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
                 threads: 0,
-                idle: 0,
-                notified: 0,
+                idle: Vec::new(),
                 started: 0,
                 peak_threads: 0,
                 last_start_error: None,
@@ -151,11 +158,19 @@ impl Pool {
     /// this pool's own threads (a job dropping its runtime), it does not wait
     /// for that thread, which exits once its job returns.
     pub(crate) fn shutdown(&self, deadline: Option<Instant>) -> bool {
-        let queued: Vec<Job> = {
+        let (queued, idle): (Vec<Job>, Vec<Arc<IdleThread>>) = {
             let mut state = self.state.lock();
             state.shutdown = true;
-            state.queue.drain(..).collect()
+            (
+                state.queue.drain(..).collect(),
+                std::mem::take(&mut state.idle),
+            )
         };
+        // Idle threads wake, find themselves off the stack and the pool
+        // shut down, and exit.
+        for thread in idle {
+            thread.wake.notify_one();
+        }
         self.changed.notify_all();
         drop(queued);
         // Queued jobs are not running: this drops their closures.
@@ -188,11 +203,10 @@ impl Schedule for Arc<Pool> {
             return;
         }
         state.queue.push_back(job);
-        if state.idle > state.notified {
-            // An idle thread nobody has claimed yet: claim it for this job.
-            state.notified += 1;
+        if let Some(idle) = state.idle.pop() {
+            // The thread idle for the shortest time: claimed for this job.
             drop(state);
-            self.changed.notify_one();
+            idle.wake.notify_one();
             return;
         }
         if state.threads >= self.config.max_threads {
@@ -242,15 +256,17 @@ impl Pool {
             if state.shutdown {
                 break;
             }
-            state.idle += 1;
+            let me = Arc::new(IdleThread {
+                wake: Condvar::new(),
+            });
+            state.idle.push(me.clone());
             let idle_since = Instant::now();
             let timed_out = loop {
                 let left = this.config.keep_alive.saturating_sub(idle_since.elapsed());
-                state = this.changed.wait_timeout(state, left);
-                if state.notified > 0 {
-                    // A job was queued for an idle thread: this one takes the
-                    // claim (whichever idle thread wakes first).
-                    state.notified -= 1;
+                state = me.wake.wait_timeout(state, left);
+                if !state.idle.iter().any(|t| Arc::ptr_eq(t, &me)) {
+                    // `schedule` took us off the stack: claimed for a job
+                    // (or shutdown emptied the stack).
                     break false;
                 }
                 if state.shutdown {
@@ -259,9 +275,9 @@ impl Pool {
                 if idle_since.elapsed() >= this.config.keep_alive {
                     break true;
                 }
-                // Woken by a thread's exit, or spuriously: wait on.
+                // Spurious: wait on.
             };
-            state.idle -= 1;
+            state.idle.retain(|t| !Arc::ptr_eq(t, &me));
             if timed_out && state.queue.is_empty() {
                 break; // idle for a whole keep-alive: retire
             }
