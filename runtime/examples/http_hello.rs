@@ -52,6 +52,9 @@ pub async fn serve(listener: TcpListener, mut stop: watch::Receiver<bool>) {
             }
         };
         let _ = stream.set_nodelay(true);
+        // Forget the connections that have ended, so that a long-running
+        // server's set holds only the open ones.
+        while connections.try_join_next().is_some() {}
         let mut stop = stop.clone();
         connections.spawn(async move {
             let connection = hyper::server::conn::http1::Builder::new()
