@@ -99,6 +99,12 @@ fn a_slow_poll_is_reported_with_the_tasks_name_spawn_site_and_worker() {
                 .await
                 .unwrap();
         });
+        // Reported just after the poll returns, which may be a moment after
+        // its JoinHandle resolved.
+        let start = std::time::Instant::now();
+        while events_mentioning("hog-7f3a").is_empty() && start.elapsed() < LIMIT {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         let reports = events_mentioning("hog-7f3a");
         assert_eq!(reports.len(), 1, "{reports:?}");
         let report = &reports[0];

@@ -374,8 +374,14 @@ impl Builder {
     ///         .await
     ///         .unwrap();
     /// });
-    /// let slow: u64 = runtime.metrics().workers.iter().map(|w| w.slow_polls).sum();
-    /// assert!(slow >= 1);
+    /// // Counted just after the poll returns, which may be a moment after
+    /// // the task's JoinHandle resolved.
+    /// let slow = || -> u64 { runtime.metrics().workers.iter().map(|w| w.slow_polls).sum() };
+    /// let start = std::time::Instant::now();
+    /// while slow() == 0 && start.elapsed() < Duration::from_secs(5) {
+    ///     std::thread::sleep(Duration::from_millis(1));
+    /// }
+    /// assert!(slow() >= 1);
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn debug(&mut self, on: bool) -> &mut Builder {
