@@ -4,67 +4,16 @@
 
 mod common;
 
+use common::capture::{records, warnings_mentioning};
 use common::watchdog;
 use ringwork::runtime::Builder;
 use ringwork::task;
-use std::fmt::Write as _;
-use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(30);
 
-/// Every `tracing` event of this process, as text ("message; field=value").
-fn events() -> &'static Mutex<Vec<String>> {
-    static EVENTS: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
-    EVENTS.get_or_init(|| {
-        tracing::subscriber::set_global_default(Capture).expect("one global subscriber");
-        Mutex::new(Vec::new())
-    })
-}
-
-fn events_mentioning(text: &str) -> Vec<String> {
-    events()
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|e| e.contains(text))
-        .cloned()
-        .collect()
-}
-
-struct Capture;
-
-struct Fields(String);
-
-impl tracing::field::Visit for Fields {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        let _ = write!(self.0, "{}={:?}; ", field.name(), value);
-    }
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        let _ = write!(self.0, "{}={}; ", field.name(), value);
-    }
-}
-
-impl tracing::Subscriber for Capture {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        let mut fields = Fields(String::new());
-        event.record(&mut fields);
-        events().lock().unwrap().push(fields.0);
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
-
 fn debug_runtime(threshold: Duration) -> ringwork::Runtime {
-    events();
+    records();
     Builder::new_multi_thread()
         .worker_threads(2)
         .debug(true)
@@ -102,16 +51,16 @@ fn a_slow_poll_is_reported_with_the_tasks_name_spawn_site_and_worker() {
         // Reported just after the poll returns, which may be a moment after
         // its JoinHandle resolved.
         let start = std::time::Instant::now();
-        while events_mentioning("hog-7f3a").is_empty() && start.elapsed() < LIMIT {
+        while warnings_mentioning("hog-7f3a").is_empty() && start.elapsed() < LIMIT {
             std::thread::sleep(Duration::from_millis(1));
         }
-        let reports = events_mentioning("hog-7f3a");
+        let reports = warnings_mentioning("hog-7f3a");
         assert_eq!(reports.len(), 1, "{reports:?}");
         let report = &reports[0];
         assert!(report.contains("slow poll"), "{report}");
         assert!(report.contains("debug_mode.rs"), "{report}");
         assert!(report.contains("worker="), "{report}");
-        assert!(events_mentioning("polite-7f3a").is_empty());
+        assert!(warnings_mentioning("polite-7f3a").is_empty());
         // At least the hog's (a poll preempted for 30 ms would add one).
         let metrics = runtime.metrics();
         let slow: u64 = metrics.workers.iter().map(|w| w.slow_polls).sum();
@@ -179,7 +128,7 @@ fn workers_report_time_parked_and_busy() {
 #[test]
 fn with_debug_off_nothing_is_timed_or_reported() {
     watchdog(LIMIT, || {
-        events();
+        records();
         let runtime = Builder::new_multi_thread()
             .worker_threads(2)
             .debug(false)
@@ -200,7 +149,7 @@ fn with_debug_off_nothing_is_timed_or_reported() {
             drop(panicked);
             ringwork::time::sleep(Duration::from_millis(20)).await;
         });
-        assert!(events_mentioning("91c2").is_empty());
+        assert!(warnings_mentioning("91c2").is_empty());
         let slow: u64 = runtime.metrics().workers.iter().map(|w| w.slow_polls).sum();
         assert_eq!(slow, 0);
         // Names still show in dumps; poll records do not exist.
@@ -257,16 +206,16 @@ fn a_panic_nobody_will_see_is_reported_and_an_awaited_one_is_not() {
             // Bounded: the orphan panics on a worker, maybe a while later
             // on a loaded machine.
             let start = std::time::Instant::now();
-            while events_mentioning("orphan-b81e").is_empty() && start.elapsed() < LIMIT / 2 {
+            while warnings_mentioning("orphan-b81e").is_empty() && start.elapsed() < LIMIT / 2 {
                 ringwork::time::sleep(Duration::from_millis(2)).await;
             }
         });
         for name in ["orphan-b81e", "unread-b81e"] {
-            let reports = events_mentioning(name);
+            let reports = warnings_mentioning(name);
             assert_eq!(reports.len(), 1, "{name}: {reports:?}");
             assert!(reports[0].contains("nobody will see"), "{}", reports[0]);
         }
-        assert!(events_mentioning("seen-b81e").is_empty());
+        assert!(warnings_mentioning("seen-b81e").is_empty());
     });
 }
 

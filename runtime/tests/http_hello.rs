@@ -11,7 +11,7 @@ mod http_client;
 #[path = "../examples/http_hello.rs"]
 mod http_hello;
 
-use common::{for_each_driver, watchdog};
+use common::{for_each_driver, read_until_closed, watchdog};
 use ringwork::net::TcpListener;
 use ringwork::sync::watch;
 use std::io::{Read, Write};
@@ -45,22 +45,6 @@ fn read_responses(stream: &mut TcpStream, count: usize) -> String {
             Ok(n) => got.extend_from_slice(&buf[..n]),
             Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
             Err(err) => panic!("reading responses: {err}"),
-        }
-    }
-    String::from_utf8_lossy(&got).into_owned()
-}
-
-/// Reads until the server closes; what it sent.
-fn read_until_closed(stream: &mut TcpStream) -> String {
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match stream.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(err) if err.kind() == std::io::ErrorKind::ConnectionReset => break,
-            Err(err) => panic!("waiting for the server to close: {err}"),
         }
     }
     String::from_utf8_lossy(&got).into_owned()

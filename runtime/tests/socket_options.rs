@@ -6,25 +6,12 @@
 
 mod common;
 
-use common::watchdog;
+use common::{run, watchdog};
 use ringwork::net::{lookup_host, TcpListener, TcpSocket, TcpStream, UdpSocket};
 use ringwork::time::timeout;
-use std::future::Future;
 use std::io::ErrorKind;
 use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
 use std::time::Duration;
-
-/// Runs `f` on a fresh two-worker runtime, failing after 30 s.
-fn run<F, Fut>(f: F)
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    watchdog(Duration::from_secs(30), move || {
-        let rt = common::runtime(2);
-        rt.block_on(async move { ringwork::spawn(f()).await.unwrap() });
-    });
-}
 
 fn loopback_v4() -> SocketAddr {
     (Ipv4Addr::LOCALHOST, 0).into()

@@ -5,30 +5,17 @@
 
 mod common;
 
-use common::{pattern, watchdog};
+use common::{pattern, run};
 use futures_core::Stream;
 use ringwork::fs::File;
 use ringwork::io::{copy, BufReader};
 use ringwork::net::{TcpListener, TcpStream, UnixStream};
 use ringwork::time::timeout;
-use std::future::Future;
 use std::io::ErrorKind;
 use std::net::Shutdown;
 use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
-
-/// Runs `f` on a fresh two-worker runtime, failing after 30 s.
-fn run<F, Fut>(f: F)
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    watchdog(Duration::from_secs(30), move || {
-        let rt = common::runtime(2);
-        rt.block_on(async move { ringwork::spawn(f()).await.unwrap() });
-    });
-}
 
 /// A connected TCP pair on loopback: (client, server side).
 async fn tcp_pair() -> (TcpStream, TcpStream) {

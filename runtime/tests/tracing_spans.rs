@@ -3,57 +3,10 @@
 //! with `RINGWORK_DRIVER=epoll`).
 #![cfg(feature = "tracing")]
 
-use std::fmt::Write as _;
-use std::sync::{Mutex, OnceLock};
+mod common;
+
+use common::capture::records;
 use std::time::Duration;
-
-/// "span NAME: fields" and "event: fields" of this process.
-fn records() -> &'static Mutex<Vec<String>> {
-    static RECORDS: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
-    RECORDS.get_or_init(|| {
-        tracing::subscriber::set_global_default(Capture).expect("one global subscriber");
-        Mutex::new(Vec::new())
-    })
-}
-
-struct Capture;
-struct Fields(String);
-
-impl tracing::field::Visit for Fields {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        let _ = write!(self.0, "{}={:?} ", field.name(), value);
-    }
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        let _ = write!(self.0, "{}={} ", field.name(), value);
-    }
-}
-
-impl tracing::Subscriber for Capture {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, attrs: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        let mut fields = Fields(String::new());
-        attrs.record(&mut fields);
-        records()
-            .lock()
-            .unwrap()
-            .push(format!("span {}: {}", attrs.metadata().name(), fields.0));
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        let mut fields = Fields(String::new());
-        event.record(&mut fields);
-        records()
-            .lock()
-            .unwrap()
-            .push(format!("event: {}", fields.0));
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
 
 fn matching(text: &[&str]) -> usize {
     records()
@@ -95,7 +48,7 @@ fn polls_and_io_operations_get_spans_and_spawns_events() {
         server.await.unwrap();
         ringwork::time::sleep(Duration::from_millis(1)).await;
     });
-    assert!(matching(&["event:", "ringwork.spawn", "task.name=traced-echo"]) >= 1);
+    assert!(matching(&["event TRACE:", "ringwork.spawn", "task.name=traced-echo"]) >= 1);
     assert!(matching(&["span ringwork.poll:", "task.name=traced-echo", "worker="]) >= 1);
     // The server task's operations: an accept, a read, a write (whatever
     // each driver makes of them, each is one operation with its span).

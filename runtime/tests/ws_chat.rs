@@ -11,13 +11,13 @@ mod common;
 #[path = "../examples/ws_chat.rs"]
 mod ws_chat;
 
-use common::{for_each_driver, watchdog};
+use common::{for_each_driver, read_until_closed, watchdog};
 use futures_util::{SinkExt, StreamExt};
 use ringwork::io::compat::Compat;
 use ringwork::net::{TcpListener, TcpSocket};
 use ringwork::sync::{watch, Semaphore};
 use ringwork::time::timeout;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -294,22 +294,6 @@ fn the_documented_limits_are_the_servers_defaults() {
     assert_eq!(config.max_message, 64 * 1024);
     assert_eq!(config.handshake_timeout, Duration::from_secs(10));
     assert_eq!(ws_chat::CLOSE_TIMEOUT, Duration::from_secs(2));
-}
-
-/// Reads until the server closes (or resets); what it sent.
-fn read_until_closed(stream: &mut std::net::TcpStream) -> String {
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match stream.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(err) if err.kind() == std::io::ErrorKind::ConnectionReset => break,
-            Err(err) => panic!("waiting for the server to close: {err}"),
-        }
-    }
-    String::from_utf8_lossy(&got).into_owned()
 }
 
 fn raw_connect(addr: SocketAddr) -> std::net::TcpStream {

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod capture;
+
 use ringwork::runtime::Builder;
 use ringwork::Runtime;
 use std::future::Future;
@@ -370,4 +372,34 @@ pub fn settle(baseline: usize, limit: Duration, count: impl Fn() -> usize) -> us
         std::thread::sleep(Duration::from_millis(10));
     }
     count()
+}
+
+/// Runs the future `f` makes as a task on a fresh two-worker runtime,
+/// failing after 30 s.
+pub fn run<F, Fut>(f: F)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    watchdog(Duration::from_secs(30), move || {
+        let rt = runtime(2);
+        rt.block_on(async move { ringwork::spawn(f()).await.unwrap() });
+    });
+}
+
+/// Reads a std socket until the server closes (or resets it); what it sent.
+pub fn read_until_closed(stream: &mut std::net::TcpStream) -> String {
+    use std::io::Read;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(err) if err.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(err) => panic!("waiting for the server to close: {err}"),
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
 }
