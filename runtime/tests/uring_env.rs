@@ -9,7 +9,8 @@ fn ringwork_uring_env_switches_features_the_builder_left_and_bad_values_are_erro
     // Single test in this binary: no other thread reads the environment.
     std::env::set_var(
         "RINGWORK_URING",
-        "-multishot_accept, -coop_taskrun, entries=64, bufring=16x1024, submit_all, no_sqarray",
+        "-multishot_accept, -coop_taskrun, entries=64, bufring=16x1024, submit_all, no_sqarray, \
+         register_ring_fd",
     );
     let rt = match Builder::new_multi_thread()
         .worker_threads(1)
@@ -43,6 +44,18 @@ fn ringwork_uring_env_switches_features_the_builder_left_and_bad_values_are_erro
         .unwrap()
         .unwrap();
     assert_eq!(received, (b"over the flags".to_vec(), true));
+    // The worker entered its ring by the registered ring fd.
+    assert!(features.registered_ring_fd, "{features:?}");
+    let states = rt.handle().uring_feature_states().unwrap();
+    assert!(
+        states.iter().any(|s| s.name == "register_ring_fd" && s.on),
+        "{states:?}"
+    );
+    let io = rt.handle().metrics().workers[0].io.unwrap();
+    assert!(
+        io.registered_enters > 0 && io.ring_fd_refused == 0,
+        "{io:?}"
+    );
     drop(rt);
 
     // What the builder sets explicitly wins over the environment.

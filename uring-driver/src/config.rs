@@ -54,6 +54,15 @@ pub struct Config {
     /// `RLIMIT_MEMLOCK`) makes the driver's set-up fail, naming the limit.
     /// Default none.
     pub fixed_buffers: Option<SharedFixedBuffers>,
+    /// Register the ring's descriptor with its owner thread
+    /// (`IORING_REGISTER_RING_FDS`, Linux 5.18+) and enter by the
+    /// registered index (`IORING_ENTER_REGISTERED_RING`): the kernel skips
+    /// the descriptor lookup and reference count of every `io_uring_enter`.
+    /// A thread registers at most 16 rings; past that, a ring enters by its
+    /// descriptor (counted in [`StatsSnapshot::ring_fd_refused`](crate::StatsSnapshot::ring_fd_refused)).
+    /// Default off; a kernel without it makes the driver's set-up fail,
+    /// naming it.
+    pub register_ring_fd: bool,
 }
 
 impl Default for Config {
@@ -69,6 +78,7 @@ impl Default for Config {
             no_sqarray: false,
             send_zc_threshold: None,
             fixed_buffers: None,
+            register_ring_fd: false,
         }
     }
 }

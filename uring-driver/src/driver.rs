@@ -60,6 +60,7 @@ use crate::bufring::BufRing;
 use crate::completions::{Completions, Cqe};
 use crate::config::Config;
 use crate::cqe::Completion;
+use crate::enter::{Enter, SqFlags};
 use crate::probe::Features;
 use crate::remote::{CancelRequest, Remote, Unparker};
 use crate::slot::{Cap, Orphan, Slot};
@@ -99,6 +100,9 @@ pub struct Driver {
     eventfd_buf: Box<u64>,
     cancels: Vec<CancelRequest>,
     closed: bool,
+    /// How this thread enters the ring (by the registered ring fd, once
+    /// `start` registered it).
+    enter: Enter,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -145,6 +149,14 @@ impl UnstartedDriver {
             self.driver.ring.ring.submitter().register_enable_rings()?;
         }
         let mut driver = self.driver;
+        if driver.ring.features.registered_ring_fd {
+            // The thread's table has 16 slots: a thread that already holds
+            // 16 rings (nested current-thread runtimes) enters this one by
+            // its descriptor instead, which only costs the lookup.
+            if driver.enter.register().is_err() {
+                driver.ring.completions.stats.ring_fd_refused();
+            }
+        }
         // Started: from now on it shuts down as a driver does.
         driver.closed = false;
         Ok(driver)
@@ -258,7 +270,30 @@ impl Driver {
         } else {
             cq.saturating_sub(reserve).max(1)
         };
+        if config.register_ring_fd {
+            features.registered_ring_fd = true;
+            // Probed here, on the builder thread, so that a kernel without
+            // it fails `build()`; the owner registers its own in `start`
+            // (the table is per thread). `EBUSY` (this thread's 16 slots
+            // are taken) proves the kernel has it.
+            let mut probe = Enter::new(&ring);
+            match probe.register() {
+                Ok(()) => probe.unregister(),
+                Err(err) if err.raw_os_error() == Some(libc::EBUSY) => {}
+                Err(err) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::Unsupported,
+                        format!(
+                            "io_uring refused to register the ring fd ({err}): this kernel lacks \
+                             IORING_REGISTER_RING_FDS (5.18+); turn it off \
+                             (RINGWORK_URING=-register_ring_fd)"
+                        ),
+                    ))
+                }
+            }
+        }
         let remote = Arc::new(Remote::new(EventFd::new()?));
+        let enter = Enter::new(&ring);
         let driver = Driver {
             ring: Arc::new(Ring {
                 ring,
@@ -277,6 +312,7 @@ impl Driver {
             // (`DEFER_TASKRUN`) could not even take the cancel the shutdown
             // submits: it would wait out the whole grace period.
             closed: true,
+            enter,
             _not_send: PhantomData,
         };
         Ok(UnstartedDriver { driver })
@@ -478,9 +514,9 @@ impl Driver {
     /// taken entries from the full submission queue.
     fn wait_for_sq_space(&mut self) -> io::Result<()> {
         loop {
-            // `submit` wakes a sleeping poll thread (it checks
-            // `IORING_SQ_NEED_WAKEUP` behind the crate's fence).
-            let _ = self.ring.ring.submit();
+            // Wakes a sleeping poll thread (`enter_kernel` checks
+            // `IORING_SQ_NEED_WAKEUP` behind its fence).
+            let _ = self.enter_kernel(0, None);
             match self.ring.ring.submitter().squeue_wait() {
                 Ok(_) => {
                     self.ring.completions.stats.enter();
@@ -499,12 +535,36 @@ impl Driver {
         }
     }
 
+    /// `io_uring_enter` from the owner: submits every queued SQE and, with
+    /// `want > 0`, waits for that many completions (until `timeout`).
+    fn enter_kernel(&self, want: u32, timeout: Option<&types::Timespec>) -> io::Result<usize> {
+        let (to_submit, flags) = {
+            let sq = self.sq();
+            let flags = SqFlags {
+                cq_overflow: sq.cq_overflow(),
+                taskrun: sq.taskrun(),
+            };
+            (sq.len() as u32, flags)
+        };
+        let result = self.enter.enter(
+            to_submit,
+            want,
+            flags,
+            || self.sq().need_wakeup_after_intermittent_seqcst(),
+            timeout,
+        );
+        if self.enter.is_registered() {
+            self.ring.completions.stats.registered_enter();
+        }
+        result
+    }
+
     /// Enters the kernel to submit queued SQEs, without waiting.
     fn submit_pending(&mut self) -> io::Result<()> {
         let mut backoff = Duration::from_micros(50);
         loop {
             let queued = self.sq().len();
-            match self.ring.ring.submit() {
+            match self.enter_kernel(0, None) {
                 Ok(n) => {
                     self.ring.completions.stats.enter();
                     if !self.ring.features.sqpoll {
@@ -687,10 +747,10 @@ impl Driver {
     fn reap(&mut self) -> usize {
         if self.sq().taskrun() {
             // DEFER_TASKRUN / TASKRUN_FLAG: completions are posted only by an
-            // enter with GETEVENTS, which `submit` adds when it sees
+            // enter with GETEVENTS, which `enter_kernel` adds when it sees
             // `IORING_SQ_TASKRUN`; without this, a worker that never blocks
             // would never see its completions.
-            let _ = self.ring.ring.submit();
+            let _ = self.enter_kernel(0, None);
             self.ring.completions.stats.enter();
         }
         let mut delivered = 0;
@@ -703,10 +763,10 @@ impl Driver {
             self.ring.completions.owner_release(taken);
             if self.sq().cq_overflow() {
                 // Completions wait in the kernel's overflow list until an
-                // enter with GETEVENTS (which `submit` adds when it sees the
-                // flag) flushes them (liburing #705).
+                // enter with GETEVENTS (which `enter_kernel` adds when it
+                // sees the flag) flushes them (liburing #705).
                 self.ring.completions.stats.cq_overflow();
-                let _ = self.ring.ring.submit();
+                let _ = self.enter_kernel(0, None);
                 self.ring.completions.stats.enter();
                 continue;
             }
@@ -756,7 +816,7 @@ impl Driver {
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         loop {
             let result = match deadline {
-                None => self.ring.ring.submit_and_wait(1),
+                None => self.enter_kernel(1, None),
                 Some(deadline) => {
                     let remaining = deadline.saturating_duration_since(Instant::now());
                     if remaining.is_zero() {
@@ -764,8 +824,7 @@ impl Driver {
                     }
                     // `EXT_ARG` is required (checked in `new_unstarted`).
                     let ts = types::Timespec::from(remaining);
-                    let args = types::SubmitArgs::new().timespec(&ts);
-                    self.ring.ring.submitter().submit_with_args(1, &args)
+                    self.enter_kernel(1, Some(&ts))
                 }
             };
             self.ring.completions.stats.enter();
@@ -942,9 +1001,12 @@ impl Reaper {
             // stays the owner's); GETEVENTS with `min_complete = 0` only
             // flushes overflowed completions into the CQ and returns.
             unsafe {
-                ring.ring
-                    .submitter()
-                    .enter::<libc::sigset_t>(0, 0, IORING_ENTER_GETEVENTS, None)
+                ring.ring.submitter().enter::<libc::sigset_t>(
+                    0,
+                    0,
+                    crate::enter::ENTER_GETEVENTS,
+                    None,
+                )
             }
             .is_ok()
         };
@@ -960,9 +1022,6 @@ impl Reaper {
     }
 }
 
-/// `IORING_ENTER_GETEVENTS` (linux/io_uring.h).
-const IORING_ENTER_GETEVENTS: u32 = 1;
-
 impl fmt::Debug for Reaper {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Reaper")
@@ -974,6 +1033,10 @@ impl fmt::Debug for Reaper {
 impl Drop for Driver {
     fn drop(&mut self) {
         self.shutdown();
+        // On the owner thread (`Driver` is `!Send`), where `start`
+        // registered it: the slot holds a reference to the ring's file, so
+        // leaving it would keep the ring alive until the thread exits.
+        self.enter.unregister();
     }
 }
 

@@ -43,6 +43,7 @@ mod completions;
 mod config;
 mod cqe;
 mod driver;
+mod enter;
 mod fixed;
 #[cfg(loom)]
 #[doc(hidden)]

@@ -43,6 +43,10 @@ pub struct Features {
     /// The id of the pool of registered buffers
     /// ([`FixedBuffers::id`](crate::FixedBuffers::id)), if the ring has one.
     pub fixed_buffers: Option<u64>,
+    /// The owner enters by the registered ring fd (asked for in
+    /// [`Config::register_ring_fd`](crate::Config::register_ring_fd), and
+    /// the kernel has it).
+    pub registered_ring_fd: bool,
     opcodes: [u64; 4],
 }
 
@@ -73,6 +77,7 @@ impl Features {
             no_sqarray: false,
             send_zc_threshold: None,
             fixed_buffers: None,
+            registered_ring_fd: false,
             opcodes,
         }
     }
@@ -262,6 +267,12 @@ impl Features {
             ),
             state("submit_all", self.submit_all, asked.submit_all, None),
             state("no_sqarray", self.no_sqarray, asked.no_sqarray, None),
+            state(
+                "register_ring_fd",
+                self.registered_ring_fd,
+                asked.register_ring_fd,
+                None,
+            ),
         ]
     }
 }

@@ -23,6 +23,8 @@ pub struct Stats {
     capped: AtomicU64,
     buffers_taken: AtomicU64,
     buffers_returned: AtomicU64,
+    registered_enters: AtomicU64,
+    ring_fd_refused: AtomicU64,
 }
 
 /// A copy of [`Stats`] at one moment.
@@ -72,6 +74,12 @@ pub struct StatsSnapshot {
     /// Provided buffers given back to the ring (`buffers_taken -
     /// buffers_returned` are out now).
     pub buffers_returned: u64,
+    /// Of `enters`, those the owner made by the registered ring fd
+    /// (`IORING_ENTER_REGISTERED_RING`, [`Config::register_ring_fd`](crate::Config::register_ring_fd)).
+    pub registered_enters: u64,
+    /// 1 if the ring fd was asked to be registered but the owner thread's
+    /// table had no free slot (16 per thread): it enters by its descriptor.
+    pub ring_fd_refused: u64,
 }
 
 impl Stats {
@@ -131,6 +139,14 @@ impl Stats {
     pub(crate) fn buffer_taken(&self) {
         Self::add(&self.buffers_taken, 1);
     }
+    pub(crate) fn registered_enter(&self) {
+        Stats::add(&self.registered_enters, 1);
+    }
+
+    pub(crate) fn ring_fd_refused(&self) {
+        Stats::add(&self.ring_fd_refused, 1);
+    }
+
     pub(crate) fn buffer_returned(&self) {
         Self::add(&self.buffers_returned, 1);
     }
@@ -155,6 +171,8 @@ impl Stats {
             capped: get(&self.capped),
             buffers_taken: get(&self.buffers_taken),
             buffers_returned: get(&self.buffers_returned),
+            registered_enters: get(&self.registered_enters),
+            ring_fd_refused: get(&self.ring_fd_refused),
         }
     }
 }

@@ -532,3 +532,121 @@ impl std::task::Wake for Flag {
         self.0.store(true, Ordering::SeqCst);
     }
 }
+
+/// Every way the owner enters its ring — a NOP submitted and waited for, a
+/// read that completes while the owner waits without a timeout, a park that
+/// times out, a cancel on drop — works by the registered ring fd, under
+/// each flag set that changes how enters are made.
+#[test]
+fn a_registered_ring_fd_serves_every_owner_enter() {
+    let configs = [
+        Config::default(),
+        Config {
+            coop_taskrun: false,
+            ..Config::default()
+        },
+        Config {
+            defer_taskrun: true,
+            ..Config::default()
+        },
+        Config {
+            sqpoll_idle_ms: Some(10),
+            ..Config::default()
+        },
+    ];
+    for base in configs {
+        let config = Config {
+            register_ring_fd: true,
+            ..base.clone()
+        };
+        let mut driver = Driver::new(&config).unwrap();
+        assert!(driver.features().registered_ring_fd);
+        // SAFETY: a NOP points to no memory.
+        let mut nop = unsafe { driver.submit((), Orphan::Drop, |_| opcode::Nop::new().build()) }
+            .map_err(|(e, _)| e)
+            .unwrap();
+        assert_eq!(wait_op(&mut driver, &mut nop).0.result, 0);
+
+        let (rx, tx) = pipe();
+        let drops = Arc::new(AtomicUsize::new(0));
+        let mut read = submit_read(&mut driver, rx.as_raw_fd(), &drops);
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            // SAFETY: writes 3 bytes from a live buffer to an open pipe.
+            let written = unsafe { libc::write(tx.as_raw_fd(), b"abc".as_ptr().cast(), 3) };
+            assert_eq!(written, 3);
+            tx
+        });
+        let begin = Instant::now();
+        while poll_op(&mut read).is_pending() {
+            assert!(
+                begin.elapsed() < Duration::from_secs(10),
+                "{base:?}: read stuck"
+            );
+            driver.park(None).unwrap();
+        }
+        let _tx = writer.join().unwrap();
+
+        let begin = Instant::now();
+        driver.park(Some(Duration::from_millis(20))).unwrap();
+        assert!(begin.elapsed() >= Duration::from_millis(20), "{base:?}");
+
+        let pending = submit_read(&mut driver, rx.as_raw_fd(), &drops);
+        drop(pending);
+        driver.park(Some(Duration::ZERO)).unwrap();
+        let stats = driver.stats_snapshot();
+        assert!(stats.registered_enters > 0, "{base:?}: {stats:?}");
+        assert_eq!(stats.ring_fd_refused, 0, "{base:?}");
+        if base.sqpoll_idle_ms.is_none() {
+            // Every enter of the owner went by the index.
+            assert_eq!(stats.registered_enters, stats.enters, "{base:?}: {stats:?}");
+        }
+        drop(driver);
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            2,
+            "{base:?}: both buffers freed"
+        );
+    }
+}
+
+/// The kernel keeps 16 registered rings per thread. A 17th driver on one
+/// thread enters by its descriptor (and says so), and works; dropping the
+/// drivers frees their slots, so the next driver registers again.
+#[test]
+fn past_sixteen_registered_rings_a_thread_enters_by_the_descriptor() {
+    std::thread::spawn(|| {
+        let config = Config {
+            register_ring_fd: true,
+            entries: 8,
+            ..Config::default()
+        };
+        let mut drivers: Vec<Driver> = (0..17).map(|_| Driver::new(&config).unwrap()).collect();
+        for (i, driver) in drivers.iter_mut().enumerate() {
+            // SAFETY: a NOP points to no memory.
+            let mut nop =
+                unsafe { driver.submit((), Orphan::Drop, |_| opcode::Nop::new().build()) }
+                    .map_err(|(e, _)| e)
+                    .unwrap();
+            assert_eq!(wait_op(driver, &mut nop).0.result, 0);
+            let stats = driver.stats_snapshot();
+            if i < 16 {
+                assert_eq!(stats.ring_fd_refused, 0, "driver {i}");
+                assert!(stats.registered_enters > 0, "driver {i}: {stats:?}");
+            } else {
+                assert_eq!(stats.ring_fd_refused, 1, "driver {i}");
+                assert_eq!(stats.registered_enters, 0, "driver {i}: {stats:?}");
+                assert!(stats.enters > 0);
+            }
+        }
+        drop(drivers);
+        let driver = Driver::new(&config).unwrap();
+        assert_eq!(
+            driver.stats_snapshot().ring_fd_refused,
+            0,
+            "dropped drivers gave their slots back"
+        );
+    })
+    .join()
+    .unwrap();
+}

@@ -191,11 +191,17 @@ pub const PROFILES: &[Profile] = &[
         "plain + IORING_SETUP_SUBMIT_ALL and IORING_SETUP_NO_SQARRAY",
     ),
     Profile::ringwork(
+        "uring-ring-fd",
+        "uring",
+        Some("-coop_taskrun,-defer_taskrun,-multishot_accept,register_ring_fd"),
+        "plain + the ring fd registered with its worker (IORING_ENTER_REGISTERED_RING)",
+    ),
+    Profile::ringwork(
         "uring-all",
         "uring",
         Some(
             "coop_taskrun,defer_taskrun,multishot_accept,bufring,send_zc=16384,\
-             fixed_buffers=32x4096,submit_all,no_sqarray",
+             fixed_buffers=32x4096,submit_all,no_sqarray,register_ring_fd",
         ),
         "every switch on that combines (SQPOLL is left out: the kernel refuses it with \
          DEFER_TASKRUN)",

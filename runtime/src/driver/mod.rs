@@ -151,6 +151,8 @@ impl IoStats {
             capped: s.capped,
             buffers_taken: s.buffers_taken,
             buffers_returned: s.buffers_returned,
+            registered_enters: s.registered_enters,
+            ring_fd_refused: s.ring_fd_refused,
         }
     }
 }
@@ -202,4 +204,10 @@ pub struct IoMetrics {
     pub buffers_taken: u64,
     /// Provided buffers given back to the ring (on any thread).
     pub buffers_returned: u64,
+    /// Of `enters`, those made by the registered ring fd
+    /// (`Builder::uring_register_ring_fd`).
+    pub registered_enters: u64,
+    /// 1 if the ring fd was to be registered but the worker's thread had no
+    /// free slot (16 per thread): it enters by its descriptor.
+    pub ring_fd_refused: u64,
 }

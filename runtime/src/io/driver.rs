@@ -57,6 +57,7 @@ pub(crate) struct UringSet {
     pub(crate) no_sqarray: bool,
     pub(crate) send_zc: bool,
     pub(crate) fixed_buffers: bool,
+    pub(crate) register_ring_fd: bool,
 }
 
 impl UringSet {
@@ -73,13 +74,14 @@ impl UringSet {
             no_sqarray: true,
             send_zc: true,
             fixed_buffers: true,
+            register_ring_fd: true,
         }
     }
 }
 
 /// The settings `RINGWORK_URING` knows, for error messages.
 const URING_SETTINGS: &str = "coop_taskrun, defer_taskrun, multishot_accept, bufring, \
-     submit_all, no_sqarray (each \
+     submit_all, no_sqarray, register_ring_fd (each \
      alone to turn it on, with a leading '-' to turn it off), bufring=ENTRIESxSIZE[xPER_SOCKET], \
      send_zc=MIN_BYTES, -send_zc, fixed_buffers=COUNTxSIZE, -fixed_buffers, sqpoll=IDLE_MS, -sqpoll, entries=N";
 
@@ -154,6 +156,12 @@ fn apply_uring_spec(
                 let on = switch(value)?;
                 if !set.no_sqarray {
                     config.no_sqarray = on;
+                }
+            }
+            "register_ring_fd" => {
+                let on = switch(value)?;
+                if !set.register_ring_fd {
+                    config.register_ring_fd = on;
                 }
             }
             "multishot_accept" => {

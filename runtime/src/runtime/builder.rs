@@ -53,7 +53,7 @@ pub(crate) const MIN_STACK_SIZE: usize = 64 * 1024;
 /// `RINGWORK_DRIVER=auto|uring|epoll`, `RINGWORK_SEED`, and
 /// `RINGWORK_URING`, a comma-separated list of io_uring settings
 /// (`coop_taskrun`, `defer_taskrun`, `multishot_accept`, `bufring`,
-/// `submit_all`, `no_sqarray`, each alone to turn it on or with a leading `-` to turn it off;
+/// `submit_all`, `no_sqarray`, `register_ring_fd`, each alone to turn it on or with a leading `-` to turn it off;
 /// `bufring=ENTRIESxSIZE[xPER_SOCKET]`; `send_zc=MIN_BYTES`, `-send_zc`;
 /// `fixed_buffers=COUNTxSIZE`, `-fixed_buffers`;
 /// `sqpoll=IDLE_MS`, `-sqpoll`;
@@ -276,6 +276,22 @@ impl Builder {
     pub fn uring_no_sqarray(&mut self, enable: bool) -> &mut Builder {
         self.uring.no_sqarray = enable;
         self.uring_set.no_sqarray = true;
+        self
+    }
+
+    /// Registers each worker's ring fd with the worker's thread
+    /// (`IORING_REGISTER_RING_FDS`, Linux 5.18+; default off) so that its
+    /// `io_uring_enter` calls pass the registered index
+    /// (`IORING_ENTER_REGISTERED_RING`) and the kernel skips the
+    /// descriptor lookup of each. `IoMetrics::registered_enters` counts the
+    /// enters made that way. A kernel without it makes `build()` fail with
+    /// `Unsupported`, naming it; a thread that already holds 16 registered
+    /// rings (the kernel's per-thread limit) enters the new one by its
+    /// descriptor (`IoMetrics::ring_fd_refused`). The epoll driver ignores
+    /// this.
+    pub fn uring_register_ring_fd(&mut self, enable: bool) -> &mut Builder {
+        self.uring.register_ring_fd = enable;
+        self.uring_set.register_ring_fd = true;
         self
     }
 
