@@ -77,6 +77,18 @@ fn a_file_written_and_read_through_registered_buffers_holds_the_bytes() {
                 .unwrap();
             assert!(back == pattern(LEN), "{kind:?}: the bytes differ");
             assert!(std::fs::read(dir.join("data")).unwrap() == pattern(LEN));
+            // On io_uring every read and write named its buffer by index
+            // (16 writes, 17 reads: the last one finds the end).
+            let fixed: u64 = rt
+                .handle()
+                .metrics()
+                .workers
+                .iter()
+                .filter_map(|w| w.io)
+                .map(|io| io.fixed_buffer_ops)
+                .sum();
+            let expected = if kind == DriverKind::Uring { 33 } else { 0 };
+            assert_eq!(fixed, expected, "{kind:?}");
         }
     });
 }

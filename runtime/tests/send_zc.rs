@@ -174,3 +174,76 @@ fn unix_sockets_which_refuse_zero_copy_get_plain_sends() {
         }
     });
 }
+
+/// A registered buffer (`Builder::uring_fixed_buffers`) sent zero-copy on a
+/// ring that holds its pool is named by its index
+/// (`IORING_RECVSEND_FIXED_BUF`, counted in `IoMetrics::fixed_buffer_ops`),
+/// whole or as a slice, and every byte arrives; on epoll the same calls
+/// send the same bytes.
+#[test]
+fn registered_buffers_sent_zero_copy_are_named_by_their_index_and_arrive_whole() {
+    const BUF: usize = 256 * 1024;
+    const ROUNDS: usize = 8;
+    watchdog(Duration::from_secs(60), || {
+        for kind in [DriverKind::Uring, DriverKind::Epoll] {
+            let Some(rt) = common::build_on(
+                kind,
+                Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .uring_send_zc(Some(THRESHOLD))
+                    .uring_fixed_buffers(Some((4, BUF))),
+            ) else {
+                continue;
+            };
+            let (stream, mut peer) = connected(&rt);
+            let reader = std::thread::spawn(move || {
+                let mut got = Vec::new();
+                peer.read_to_end(&mut got).map(|_| got)
+            });
+            let pool = rt.handle().fixed_buffers().expect("a pool");
+            let data = pattern(ROUNDS * BUF);
+            let expected = rt
+                .block_on(rt.spawn(async move {
+                    let mut expected = Vec::new();
+                    for chunk in data.chunks(BUF) {
+                        let mut buf = pool.get().await;
+                        assert_eq!(buf.fill_from(chunk), BUF);
+                        let (res, buf) = stream.write_all(buf).await;
+                        res.unwrap();
+                        expected.extend_from_slice(chunk);
+                        // A part of the buffer, past the first KiB.
+                        let (res, _) = stream.write_all(buf.slice(1024..BUF)).await;
+                        res.unwrap();
+                        expected.extend_from_slice(&chunk[1024..]);
+                    }
+                    stream.shutdown(std::net::Shutdown::Write).unwrap();
+                    expected
+                }))
+                .unwrap();
+            let got = reader.join().unwrap().unwrap();
+            assert!(got == expected, "{kind:?}: the bytes differ");
+            let fixed: u64 = rt
+                .handle()
+                .metrics()
+                .workers
+                .iter()
+                .filter_map(|w| w.io)
+                .map(|io| io.fixed_buffer_ops)
+                .sum();
+            let (notified, copied) = zc_counts(&rt);
+            if kind == DriverKind::Uring {
+                assert!(
+                    fixed >= 2 * ROUNDS as u64,
+                    "every send named its buffer: {fixed}"
+                );
+                assert!(
+                    notified >= fixed,
+                    "each went zero-copy: {notified} < {fixed}"
+                );
+                assert_eq!(copied, notified, "loopback copies every zero-copy send");
+            } else {
+                assert_eq!((fixed, notified), (0, 0), "{kind:?}");
+            }
+        }
+    });
+}

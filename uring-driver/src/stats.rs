@@ -25,6 +25,7 @@ pub struct Stats {
     buffers_returned: AtomicU64,
     registered_enters: AtomicU64,
     ring_fd_refused: AtomicU64,
+    fixed_buffer_ops: AtomicU64,
 }
 
 /// A copy of [`Stats`] at one moment.
@@ -80,6 +81,11 @@ pub struct StatsSnapshot {
     /// 1 if the ring fd was asked to be registered but the owner thread's
     /// table had no free slot (16 per thread): it enters by its descriptor.
     pub ring_fd_refused: u64,
+    /// Operations that named a registered buffer by its index
+    /// (`READ_FIXED`, `WRITE_FIXED`, `SEND_ZC` with
+    /// `IORING_RECVSEND_FIXED_BUF`), as counted by their submitters with
+    /// [`Stats::fixed_buffer_op`].
+    pub fixed_buffer_ops: u64,
 }
 
 impl Stats {
@@ -139,6 +145,11 @@ impl Stats {
     pub(crate) fn buffer_taken(&self) {
         Self::add(&self.buffers_taken, 1);
     }
+    /// Counts an operation submitted with a registered buffer's index.
+    pub fn fixed_buffer_op(&self) {
+        Stats::add(&self.fixed_buffer_ops, 1);
+    }
+
     pub(crate) fn registered_enter(&self) {
         Stats::add(&self.registered_enters, 1);
     }
@@ -173,6 +184,7 @@ impl Stats {
             buffers_returned: get(&self.buffers_returned),
             registered_enters: get(&self.registered_enters),
             ring_fd_refused: get(&self.ring_fd_refused),
+            fixed_buffer_ops: get(&self.fixed_buffer_ops),
         }
     }
 }

@@ -153,6 +153,7 @@ impl IoStats {
             buffers_returned: s.buffers_returned,
             registered_enters: s.registered_enters,
             ring_fd_refused: s.ring_fd_refused,
+            fixed_buffer_ops: s.fixed_buffer_ops,
         }
     }
 }
@@ -210,4 +211,8 @@ pub struct IoMetrics {
     /// 1 if the ring fd was to be registered but the worker's thread had no
     /// free slot (16 per thread): it enters by its descriptor.
     pub ring_fd_refused: u64,
+    /// Operations that named a registered buffer of the runtime's pool by
+    /// its index (`File::read_fixed_at`/`write_fixed_at` as
+    /// `READ_FIXED`/`WRITE_FIXED`; a zero-copy send of a `FixedBuf`).
+    pub fixed_buffer_ops: u64,
 }

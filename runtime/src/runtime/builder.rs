@@ -249,7 +249,10 @@ impl Builder {
     /// runtime (`None`, the default: none). Take buffers with
     /// `Handle::fixed_buffers()`; [`File::read_fixed_at`] and
     /// [`File::write_fixed_at`] then skip the kernel's per-operation page
-    /// pinning. Registration pins the memory (once per ring): a refusal
+    /// pinning, and so does a zero-copy socket send of a `FixedBuf` or a
+    /// slice of one (see [`uring_send_zc`](Builder::uring_send_zc)).
+    /// `IoMetrics::fixed_buffer_ops` counts the operations that named a
+    /// registered buffer. Registration pins the memory (once per ring): a refusal
     /// (`RLIMIT_MEMLOCK`) is a `build()` error naming the limit; bad sizes
     /// are `InvalidInput`. On epoll the pool is plain memory.
     ///

@@ -19,7 +19,7 @@ use crate::sys::addr::RawAddr;
 use crate::sys::{socket, syscall};
 use ringwork_epoll::Direction;
 use ringwork_uring::io_uring::{opcode, squeue};
-use ringwork_uring::{Features, Orphan};
+use ringwork_uring::{Driver, Orphan};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
@@ -59,7 +59,7 @@ unsafe impl OpCode for Accept {
     /// the kernel dropped SYNs (`ListenOverflows`), and clients waited out
     /// 1 s and 3 s SYN retransmits (2–3 s for the burst vs 0.25 s on epoll).
     /// Only an empty queue (`EAGAIN`) costs the extra syscall.
-    fn try_before_submit(&mut self, _: &Features) -> Option<io::Result<u32>> {
+    fn try_before_submit(&mut self, _: &Driver) -> Option<io::Result<u32>> {
         match self.attempt() {
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => None,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => None,

@@ -11,7 +11,7 @@ use super::{run, sqe_len, transfer_len, EpollPath, OpCode, SharedFd};
 use crate::buf::FixedBuf;
 use crate::sys::syscall;
 use ringwork_uring::io_uring::{opcode, squeue};
-use ringwork_uring::Features;
+use ringwork_uring::Driver;
 use std::io;
 
 struct Fixed {
@@ -42,8 +42,11 @@ impl Fixed {
 unsafe impl OpCode for Fixed {
     type Output = (io::Result<usize>, FixedBuf);
 
-    fn try_before_submit(&mut self, features: &Features) -> Option<io::Result<u32>> {
-        self.registered = features.fixed_buffers == Some(self.buf.pool_id());
+    fn try_before_submit(&mut self, driver: &Driver) -> Option<io::Result<u32>> {
+        self.registered = driver.features().fixed_buffers == Some(self.buf.pool_id());
+        if self.registered {
+            driver.stats().fixed_buffer_op();
+        }
         None
     }
 

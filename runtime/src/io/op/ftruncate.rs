@@ -3,7 +3,7 @@
 
 use super::{run, EpollPath, OpCode, SharedFd};
 use ringwork_uring::io_uring::{opcode, squeue};
-use ringwork_uring::Features;
+use ringwork_uring::Driver;
 use std::io;
 
 struct Ftruncate {
@@ -22,8 +22,8 @@ unsafe impl OpCode for Ftruncate {
 
     /// Kernels before 6.9 lack the opcode: the syscall, on this thread
     /// (it does not wait on anything but the file system).
-    fn try_before_submit(&mut self, features: &Features) -> Option<io::Result<u32>> {
-        let supported = features.supports(opcode::Ftruncate::CODE);
+    fn try_before_submit(&mut self, driver: &Driver) -> Option<io::Result<u32>> {
+        let supported = driver.features().supports(opcode::Ftruncate::CODE);
         (!supported).then(|| ftruncate_syscall(&self.fd, self.len).map(|()| 0))
     }
 

@@ -52,7 +52,7 @@ use crate::coop;
 use crate::io::driver;
 use ringwork_epoll::Direction;
 use ringwork_uring::io_uring::squeue;
-use ringwork_uring::{Completion, Features, Orphan};
+use ringwork_uring::{Completion, Driver, Orphan};
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -88,9 +88,10 @@ pub(crate) unsafe trait OpCode: Send + Sized + 'static {
     fn sqe(&mut self) -> squeue::Entry;
 
     /// io_uring only: a way to finish without the ring, tried before
-    /// submitting (`send` tries a non-blocking `send(2)` first). `None`
-    /// (the default): submit.
-    fn try_before_submit(&mut self, _features: &Features) -> Option<io::Result<u32>> {
+    /// submitting (`send` tries a non-blocking `send(2)` first), and the
+    /// place to choose the SQE by the ring's features (counting what was
+    /// chosen in its stats). `None` (the default): submit.
+    fn try_before_submit(&mut self, _driver: &Driver) -> Option<io::Result<u32>> {
         None
     }
 
@@ -163,7 +164,7 @@ fn submit_or_epoll<O: OpCode>(op: O) -> Submitted<O> {
         let mut op = pending.take().expect("taken once");
         match io {
             IoAccess::Driver(ThreadDriver::Uring(driver)) => {
-                if let Some(result) = op.try_before_submit(driver.features()) {
+                if let Some(result) = op.try_before_submit(driver) {
                     return Submitted::Finished(op, result);
                 }
                 let stash_owner = op.stash_owner().cloned();

@@ -7,10 +7,12 @@
 
 use super::{run, sqe_len, transfer_len, EpollPath, OpCode, SharedFd};
 use crate::buf::IoBuf;
+use crate::buf::{FixedBuf, Slice};
 use crate::sys::syscall;
 use ringwork_epoll::Direction;
 use ringwork_uring::io_uring::{opcode, squeue};
-use ringwork_uring::Features;
+use ringwork_uring::Driver;
+use std::any::Any;
 use std::io;
 
 struct Send<B> {
@@ -22,6 +24,10 @@ struct Send<B> {
     /// io_uring: send with `IORING_OP_SEND_ZC` (allowed, and the buffer is
     /// at least the ring's zero-copy threshold).
     zero_copy: bool,
+    /// With `zero_copy`: the buffer is a registered buffer of the ring's
+    /// pool, at this index (`IORING_RECVSEND_FIXED_BUF`: the kernel takes
+    /// the pages pinned at registration instead of pinning them per send).
+    fixed_index: Option<u16>,
 }
 
 /// `IORING_SEND_ZC_REPORT_USAGE`: the notification says whether the kernel
@@ -57,6 +63,7 @@ unsafe impl<B: IoBuf> OpCode for Send<B> {
             return opcode::SendZc::new(self.fd.types_fd(), self.buf.stable_ptr(), len)
                 .flags(libc::MSG_NOSIGNAL)
                 .zc_flags(SEND_ZC_REPORT_USAGE)
+                .buf_index(self.fixed_index)
                 .build();
         }
         opcode::Send::new(self.fd.types_fd(), self.buf.stable_ptr(), len)
@@ -72,11 +79,19 @@ unsafe impl<B: IoBuf> OpCode for Send<B> {
     ///
     /// A buffer at or above the ring's zero-copy threshold
     /// (`Features::send_zc_threshold`) skips that (a `send(2)` copies) and
-    /// goes through the ring as `SEND_ZC`.
-    fn try_before_submit(&mut self, features: &Features) -> Option<io::Result<u32>> {
+    /// goes through the ring as `SEND_ZC`; a registered buffer of the
+    /// ring's pool (a `FixedBuf`, or a slice of one) is named by its index.
+    fn try_before_submit(&mut self, driver: &Driver) -> Option<io::Result<u32>> {
+        let features = driver.features();
         if let Some(threshold) = features.send_zc_threshold.filter(|_| self.zero_copy_ok) {
             if self.buf.bytes_init() >= threshold as usize {
                 self.zero_copy = true;
+                self.fixed_index = registered_index(&self.buf)
+                    .filter(|(pool, _)| features.fixed_buffers == Some(*pool))
+                    .map(|(_, index)| index);
+                if self.fixed_index.is_some() {
+                    driver.stats().fixed_buffer_op();
+                }
                 return None;
             }
         }
@@ -110,6 +125,24 @@ unsafe impl<B: IoBuf> OpCode for Send<B> {
     }
 }
 
+/// The pool id and index of `buf` if it is a registered buffer: a
+/// `FixedBuf`, a `Slice` of one, or a slice of that (what `write_all` makes
+/// of a caller's slice). A slice's bytes lie inside the buffer, as
+/// `IORING_RECVSEND_FIXED_BUF` requires.
+fn registered_index<B: IoBuf>(buf: &B) -> Option<(u64, u16)> {
+    let any: &dyn Any = buf;
+    let fixed = if let Some(fixed) = any.downcast_ref::<FixedBuf>() {
+        fixed
+    } else if let Some(slice) = any.downcast_ref::<Slice<FixedBuf>>() {
+        slice.get_ref()
+    } else {
+        any.downcast_ref::<Slice<Slice<FixedBuf>>>()?
+            .get_ref()
+            .get_ref()
+    };
+    Some((fixed.pool_id(), fixed.index()))
+}
+
 /// Sends up to `buf.bytes_init()` bytes (at most
 /// [`MAX_TRANSFER`](super::MAX_TRANSFER) in one call); returns how many were
 /// sent. A peer that vanished gives `BrokenPipe`/`ConnectionReset` (never
@@ -126,6 +159,7 @@ pub(crate) async fn send<B: IoBuf>(
         buf,
         zero_copy_ok,
         zero_copy: false,
+        fixed_index: None,
     })
     .await;
     match result {
@@ -135,6 +169,7 @@ pub(crate) async fn send<B: IoBuf>(
                 buf,
                 zero_copy_ok: false,
                 zero_copy: false,
+                fixed_index: None,
             })
             .await
         }
