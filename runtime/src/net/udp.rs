@@ -87,7 +87,7 @@ impl UdpSocket {
     /// how many were sent. A dropped `send_to` may or may not have sent the
     /// datagram.
     pub async fn send_to<B: IoBuf>(&self, buf: B, target: SocketAddr) -> (io::Result<usize>, B) {
-        op::sendmsg::send_to(&self.fd, buf, RawAddr::from_socket_addr(&target)).await
+        op::sendmsg::send_to(&self.fd, buf, RawAddr::from_socket_addr(&target), true).await
     }
 
     /// Receives one datagram into the start of `buf` (up to

@@ -107,7 +107,7 @@ impl UnixDatagram {
         path: impl AsRef<Path>,
     ) -> (io::Result<usize>, B) {
         match RawAddr::from_unix_path(path.as_ref()) {
-            Ok(addr) => op::sendmsg::send_to(&self.fd, buf, addr).await,
+            Ok(addr) => op::sendmsg::send_to(&self.fd, buf, addr, false).await,
             Err(err) => (Err(err), buf),
         }
     }

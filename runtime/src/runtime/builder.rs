@@ -301,7 +301,9 @@ impl Builder {
     /// Sends of at least `min_bytes` go through `IORING_OP_SEND_ZC` (Linux
     /// 6.0+; `None`, the default: plain sends): the kernel sends from the
     /// buffer without copying where the device allows, and the send's
-    /// future finishes when the kernel has let go of the buffer. Loopback
+    /// future finishes when the kernel has let go of the buffer. UDP
+    /// datagrams of at least `min_bytes` go as `IORING_OP_SENDMSG_ZC`
+    /// (6.1+) the same way. Loopback
     /// always copies (`IoMetrics::zc_copied` counts it). A kernel without
     /// the opcode makes `build()` fail, naming it; the epoll driver ignores
     /// this.

@@ -32,7 +32,7 @@ struct Send<B> {
 
 /// `IORING_SEND_ZC_REPORT_USAGE`: the notification says whether the kernel
 /// copied after all (counted in the ring's stats).
-const SEND_ZC_REPORT_USAGE: u16 = 1 << 3;
+pub(super) const SEND_ZC_REPORT_USAGE: u16 = 1 << 3;
 
 impl<B: IoBuf> Send<B> {
     fn send(&self, flags: libc::c_int) -> io::Result<u32> {

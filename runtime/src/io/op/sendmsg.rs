@@ -1,4 +1,5 @@
-//! `send_to`: sends one datagram to an address (`IORING_OP_SENDMSG`;
+//! `send_to`: sends one datagram to an address (`IORING_OP_SENDMSG`, or
+//! `IORING_OP_SENDMSG_ZC` at or above the ring's zero-copy threshold;
 //! `sendmsg(2)` on readiness).
 
 use super::{run, transfer_len, EpollPath, OpCode, SharedFd};
@@ -7,6 +8,7 @@ use crate::sys::addr::RawAddr;
 use crate::sys::syscall;
 use ringwork_epoll::Direction;
 use ringwork_uring::io_uring::{opcode, squeue};
+use ringwork_uring::Driver;
 use std::io;
 use std::mem;
 
@@ -44,6 +46,12 @@ struct SendTo<B> {
     buf: B,
     addr: RawAddr,
     msg: Msg,
+    /// The socket supports zero-copy sends (UDP; not Unix datagram
+    /// sockets, which answer `EOPNOTSUPP`).
+    zero_copy_ok: bool,
+    /// io_uring: send with `IORING_OP_SENDMSG_ZC` (allowed, and the
+    /// datagram is at least the ring's zero-copy threshold).
+    zero_copy: bool,
 }
 
 impl<B: IoBuf> SendTo<B> {
@@ -68,9 +76,30 @@ unsafe impl<B: IoBuf> OpCode for SendTo<B> {
 
     fn sqe(&mut self) -> squeue::Entry {
         self.prepare();
+        if self.zero_copy {
+            // Two CQEs, as for `SEND_ZC` (see `send.rs`): the result, then
+            // the notification that releases the buffer, which the slot
+            // keeps until then.
+            return opcode::SendMsgZc::new(self.fd.types_fd(), &self.msg.hdr)
+                .flags(libc::MSG_NOSIGNAL as u32)
+                .ioprio(super::send::SEND_ZC_REPORT_USAGE)
+                .build();
+        }
         opcode::SendMsg::new(self.fd.types_fd(), &self.msg.hdr)
             .flags(libc::MSG_NOSIGNAL as u32)
             .build()
+    }
+
+    /// A datagram at or above the ring's zero-copy threshold
+    /// (`Features::send_zc_threshold`) goes as `SENDMSG_ZC`, where the
+    /// kernel has it (6.1+; the threshold's own check is for `SEND_ZC`).
+    fn try_before_submit(&mut self, driver: &Driver) -> Option<io::Result<u32>> {
+        let features = driver.features();
+        if let Some(threshold) = features.send_zc_threshold.filter(|_| self.zero_copy_ok) {
+            self.zero_copy = self.buf.bytes_init() >= threshold as usize
+                && features.supports(opcode::SendMsgZc::CODE);
+        }
+        None
     }
 
     fn epoll_path(&self) -> EpollPath {
@@ -92,17 +121,28 @@ unsafe impl<B: IoBuf> OpCode for SendTo<B> {
 }
 
 /// Sends `buf.bytes_init()` bytes as one datagram to `addr`; returns how
-/// many were sent.
+/// many were sent. `zero_copy_ok`: the socket's family supports zero-copy
+/// sends (on a ring with `Builder::uring_send_zc`, large datagrams use
+/// them; a socket that refuses one, `EOPNOTSUPP`, gets the plain send).
 pub(crate) async fn send_to<B: IoBuf>(
     fd: &SharedFd,
     buf: B,
     addr: RawAddr,
+    zero_copy_ok: bool,
 ) -> (io::Result<usize>, B) {
-    run(SendTo {
+    let op = |buf, addr, zero_copy_ok| SendTo {
         fd: fd.clone(),
         buf,
         addr,
         msg: Msg::new(),
-    })
-    .await
+        zero_copy_ok,
+        zero_copy: false,
+    };
+    let (result, buf) = run(op(buf, addr, zero_copy_ok)).await;
+    match result {
+        Err(err) if zero_copy_ok && err.raw_os_error() == Some(libc::EOPNOTSUPP) => {
+            run(op(buf, addr, false)).await
+        }
+        other => (other, buf),
+    }
 }
