@@ -442,10 +442,10 @@ fn limit_locked_memory(bytes: libc::rlim_t) {
 }
 
 #[test]
-fn registered_buffers_over_the_memlock_limit_are_a_build_error_naming_it() {
+fn registered_buffers_over_the_memlock_limit_are_a_named_error_or_left_off_with_auto() {
     if std::env::var(CHILD).as_deref() != Ok("memlock") {
         let out = run_child(
-            "registered_buffers_over_the_memlock_limit_are_a_build_error_naming_it",
+            "registered_buffers_over_the_memlock_limit_are_a_named_error_or_left_off_with_auto",
             "memlock",
         );
         assert!(out.contains("child done"), "{out}");
@@ -465,6 +465,53 @@ fn registered_buffers_over_the_memlock_limit_are_a_build_error_naming_it() {
         }
     };
     drop(rt);
+    // "auto": the refusal below leaves the pool unregistered, the runtime
+    // starts, says why, and its registered-buffer file I/O still works
+    // (plain reads and writes of the same memory).
+    let rt = Builder::new_multi_thread()
+        .worker_threads(1)
+        .driver(DriverKind::Uring)
+        .uring_best_effort(true)
+        .uring_fixed_buffers(Some((16, 1 << 20)))
+        .build()
+        .unwrap();
+    assert!(rt
+        .handle()
+        .uring_features()
+        .unwrap()
+        .fixed_buffers
+        .is_none());
+    let states = rt.handle().uring_feature_states().unwrap();
+    let fixed = states.iter().find(|s| s.name == "fixed_buffers").unwrap();
+    assert!(!fixed.on, "{fixed:?}");
+    assert!(
+        fixed.why.contains("best effort") && fixed.why.contains("RLIMIT_MEMLOCK"),
+        "{fixed:?}"
+    );
+    let pool = rt.handle().fixed_buffers().expect("the pool, unregistered");
+    let path = std::env::temp_dir().join(format!("ringwork-auto-{}", std::process::id()));
+    let back = rt
+        .block_on(rt.spawn(async move {
+            let file = ringwork::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&path)
+                .await?;
+            let mut buf = pool.get().await;
+            buf.fill_from(b"through an unregistered pool");
+            let (res, _) = file.write_fixed_at(buf, 0).await;
+            res?;
+            let (res, buf) = file.read_fixed_at(pool.get().await, 0).await;
+            res?;
+            std::fs::remove_file(&path)?;
+            Ok::<_, std::io::Error>(buf.as_slice().to_vec())
+        }))
+        .unwrap()
+        .unwrap();
+    assert_eq!(back, b"through an unregistered pool");
+    drop(rt);
     // 16 MiB to pin, 256 KiB allowed: a named error, not a fallback.
     let err = Builder::new_multi_thread()
         .worker_threads(1)
@@ -475,13 +522,26 @@ fn registered_buffers_over_the_memlock_limit_are_a_build_error_naming_it() {
     let text = err.to_string();
     assert!(text.contains("RLIMIT_MEMLOCK"), "{text}");
     assert!(text.contains("16 buffers"), "{text}");
-    // A pool within the limit registers.
-    let rt = Builder::new_multi_thread()
-        .worker_threads(1)
-        .driver(DriverKind::Uring)
-        .uring_fixed_buffers(Some((2, 64 * 1024)))
-        .build()
-        .unwrap();
+    // A pool within the limit registers — once the rings closed above have
+    // given their charge back, which the kernel does asynchronously (up to
+    // 5 s allowed).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let rt = loop {
+        match Builder::new_multi_thread()
+            .worker_threads(1)
+            .driver(DriverKind::Uring)
+            .uring_fixed_buffers(Some((2, 64 * 1024)))
+            .build()
+        {
+            Ok(rt) => break rt,
+            Err(err)
+                if err.kind() == std::io::ErrorKind::OutOfMemory && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(err) => panic!("{err}"),
+        }
+    };
     assert!(rt
         .handle()
         .uring_features()

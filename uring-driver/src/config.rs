@@ -63,6 +63,13 @@ pub struct Config {
     /// Default off; a kernel without it makes the driver's set-up fail,
     /// naming it.
     pub register_ring_fd: bool,
+    /// What to do with an optional feature the kernel or the limits refuse
+    /// (a setup flag, the buffer ring, registered buffers, zero-copy
+    /// send, the registered ring fd): `false` (the default) makes the
+    /// driver's set-up fail with an error naming the cause; `true` sets
+    /// the ring up without it and records why in [`Features::skipped`]
+    /// (`RINGWORK_URING=auto`).
+    pub best_effort: bool,
 }
 
 impl Default for Config {
@@ -79,6 +86,86 @@ impl Default for Config {
             send_zc_threshold: None,
             fixed_buffers: None,
             register_ring_fd: false,
+            best_effort: false,
+        }
+    }
+}
+
+/// A feature a ring can go without.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Optional {
+    NoSqarray,
+    SubmitAll,
+    DeferTaskrun,
+    Sqpoll,
+    BufRing,
+    FixedBuffers,
+    SendZc,
+    RingFd,
+}
+
+impl Optional {
+    /// The name `RINGWORK_URING` and [`FeatureState`](crate::FeatureState) use.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Optional::NoSqarray => "no_sqarray",
+            Optional::SubmitAll => "submit_all",
+            Optional::DeferTaskrun => "defer_taskrun",
+            Optional::Sqpoll => "sqpoll",
+            Optional::BufRing => "bufring",
+            Optional::FixedBuffers => "fixed_buffers",
+            Optional::SendZc => "send_zc",
+            Optional::RingFd => "register_ring_fd",
+        }
+    }
+
+    fn is_on(self, config: &Config) -> bool {
+        match self {
+            Optional::NoSqarray => config.no_sqarray,
+            Optional::SubmitAll => config.submit_all,
+            Optional::DeferTaskrun => config.defer_taskrun,
+            Optional::Sqpoll => config.sqpoll_idle_ms.is_some(),
+            Optional::BufRing => config.buf_ring.is_some(),
+            Optional::FixedBuffers => config.fixed_buffers.is_some(),
+            Optional::SendZc => config.send_zc_threshold.is_some(),
+            Optional::RingFd => config.register_ring_fd,
+        }
+    }
+
+    pub(crate) fn turn_off(self, config: &mut Config) {
+        match self {
+            Optional::NoSqarray => config.no_sqarray = false,
+            Optional::SubmitAll => config.submit_all = false,
+            Optional::DeferTaskrun => config.defer_taskrun = false,
+            Optional::Sqpoll => config.sqpoll_idle_ms = None,
+            Optional::BufRing => config.buf_ring = None,
+            Optional::FixedBuffers => config.fixed_buffers = None,
+            Optional::SendZc => config.send_zc_threshold = None,
+            Optional::RingFd => config.register_ring_fd = false,
+        }
+    }
+}
+
+/// Why a ring could not be set up: the error, and the optional feature
+/// that caused it (`None`: the ring itself failed).
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    pub(crate) feature: Option<Optional>,
+    pub(crate) error: io::Error,
+}
+
+impl Refusal {
+    pub(crate) fn fatal(error: io::Error) -> Refusal {
+        Refusal {
+            feature: None,
+            error,
+        }
+    }
+
+    pub(crate) fn of(feature: Optional, error: io::Error) -> Refusal {
+        Refusal {
+            feature: Some(feature),
+            error,
         }
     }
 }
@@ -114,14 +201,15 @@ impl Config {
 
     /// Sets up a ring. On `ENOMEM` (locked-memory limits, many rings) halves
     /// the entries and retries; if that still fails, the error names
-    /// `RLIMIT_MEMLOCK`.
+    /// `RLIMIT_MEMLOCK`. A setup flag the kernel refuses is a [`Refusal`]
+    /// naming it (found by setting up without each optional flag in turn).
     ///
     /// With `DEFER_TASKRUN` (which implies `SINGLE_ISSUER`) the ring is set up
     /// disabled (`IORING_SETUP_R_DISABLED`): the kernel then binds it to the
     /// thread that enables it, so it can be created on one thread and started
     /// on its owner (see [`UnstartedDriver`](crate::UnstartedDriver)).
-    pub(crate) fn build_ring(&self) -> io::Result<(IoUring, Features)> {
-        self.validate()?;
+    pub(crate) fn build_ring(&self) -> Result<(IoUring, Features), Refusal> {
+        self.validate().map_err(Refusal::fatal)?;
         let mut entries = self.entries.next_power_of_two();
         loop {
             match self.try_build(entries) {
@@ -138,40 +226,24 @@ impl Config {
                     entries /= 2;
                 }
                 Err(err) if err.raw_os_error() == Some(libc::ENOMEM) => {
-                    return Err(io::Error::new(
+                    return Err(Refusal::fatal(io::Error::new(
                         err.kind(),
                         format!(
                             "io_uring_setup failed with ENOMEM even with {entries} entries: \
                              raise RLIMIT_MEMLOCK (ulimit -l) or use fewer rings ({err})"
                         ),
-                    ));
-                }
-                Err(err)
-                    if err.raw_os_error() == Some(libc::EINVAL)
-                        && (self.submit_all || self.no_sqarray)
-                        && self.try_build(entries).is_err()
-                        && Config {
-                            submit_all: false,
-                            no_sqarray: false,
-                            ..self.clone()
-                        }
-                        .try_build(entries)
-                        .is_ok() =>
-                {
-                    // The ring works without the asked-for flags: name them.
-                    return Err(io::Error::new(
-                        io::ErrorKind::Unsupported,
-                        format!(
-                            "io_uring_setup refused {} ({err}): this kernel lacks it; turn it \
-                             off (RINGWORK_URING=-submit_all,-no_sqarray)",
-                            self.optional_flag_names()
-                        ),
-                    ));
+                    )));
                 }
                 Err(err)
                     if err.raw_os_error() == Some(libc::EINVAL)
                         && self.coop_taskrun
-                        && !self.defer_taskrun =>
+                        && !self.defer_taskrun
+                        && Config {
+                            coop_taskrun: false,
+                            ..self.clone()
+                        }
+                        .try_build(entries)
+                        .is_ok() =>
                 {
                     // Kernels before 5.19 reject COOP_TASKRUN: it is an
                     // optimisation, so set the ring up without it.
@@ -181,21 +253,58 @@ impl Config {
                     };
                     return plain.build_ring();
                 }
-                Err(err) => return Err(err),
+                Err(err) => return Err(self.name_refused_flag(entries, err)),
             }
         }
     }
 
-    /// The optional setup flags asked for, by name.
-    fn optional_flag_names(&self) -> String {
-        let mut names = Vec::new();
-        if self.submit_all {
-            names.push("IORING_SETUP_SUBMIT_ALL");
+    /// `io_uring_setup` failed with `err`: if the ring can be set up without
+    /// one of the optional flags asked for, that flag is refused (a
+    /// [`Refusal`] naming it); otherwise `err` is the ring's own failure.
+    fn name_refused_flag(&self, entries: u32, err: io::Error) -> Refusal {
+        let refused = |feature: Optional, flag: &str, kernel: &str| Refusal {
+            feature: Some(feature),
+            error: io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!(
+                    "io_uring_setup refused {flag} ({err}): this kernel lacks it ({kernel}) or \
+                     forbids it here; turn it off (RINGWORK_URING=-{})",
+                    feature.name()
+                ),
+            ),
+        };
+        let candidates = [
+            (Optional::NoSqarray, "IORING_SETUP_NO_SQARRAY", "6.6+"),
+            (Optional::SubmitAll, "IORING_SETUP_SUBMIT_ALL", "5.18+"),
+            (Optional::DeferTaskrun, "IORING_SETUP_DEFER_TASKRUN", "6.1+"),
+            (
+                Optional::Sqpoll,
+                "IORING_SETUP_SQPOLL",
+                "unprivileged 5.11+",
+            ),
+        ];
+        let asked: Vec<_> = candidates
+            .into_iter()
+            .filter(|(feature, ..)| feature.is_on(self))
+            .collect();
+        for &(feature, flag, kernel) in &asked {
+            let mut without = self.clone();
+            feature.turn_off(&mut without);
+            if without.try_build(entries).is_ok() {
+                return refused(feature, flag, kernel);
+            }
         }
-        if self.no_sqarray {
-            names.push("IORING_SETUP_NO_SQARRAY");
+        // No single flag: the combination, if the ring works with none.
+        let mut none = self.clone();
+        for (feature, ..) in &asked {
+            feature.turn_off(&mut none);
         }
-        names.join(" and ")
+        match asked.first() {
+            Some(&(feature, flag, kernel)) if none.try_build(entries).is_ok() => {
+                refused(feature, flag, kernel)
+            }
+            _ => Refusal::fatal(err),
+        }
     }
 
     fn try_build(&self, entries: u32) -> io::Result<IoUring> {

@@ -58,10 +58,10 @@
 
 use crate::bufring::BufRing;
 use crate::completions::{Completions, Cqe};
-use crate::config::Config;
+use crate::config::{Config, Optional, Refusal};
 use crate::cqe::Completion;
 use crate::enter::{Enter, SqFlags};
-use crate::probe::Features;
+use crate::probe::{FeatureState, Features};
 use crate::remote::{CancelRequest, Remote, Unparker};
 use crate::slot::{Cap, Orphan, Slot};
 use crate::stats::{Stats, StatsSnapshot};
@@ -199,30 +199,67 @@ impl Driver {
     }
 
     /// Sets up a ring with `config` to be started by its owner thread.
+    ///
+    /// An optional feature the kernel or the limits refuse makes this fail
+    /// with an error naming the cause, or, with
+    /// [`Config::best_effort`], is left off and recorded in
+    /// [`Features::skipped`].
     pub fn new_unstarted(config: &Config) -> io::Result<UnstartedDriver> {
+        let mut config = config.clone();
+        let mut skipped = Vec::new();
+        loop {
+            match Driver::try_new_unstarted(&config, &skipped) {
+                Ok(driver) => return Ok(driver),
+                Err(Refusal {
+                    feature: Some(feature),
+                    error,
+                }) if config.best_effort => {
+                    feature.turn_off(&mut config);
+                    skipped.push(FeatureState {
+                        name: feature.name(),
+                        on: false,
+                        why: format!("asked for, left off (best effort): {error}"),
+                    });
+                }
+                Err(refusal) => return Err(refusal.error),
+            }
+        }
+    }
+
+    fn try_new_unstarted(
+        config: &Config,
+        skipped: &[FeatureState],
+    ) -> Result<UnstartedDriver, Refusal> {
         let (ring, mut features) = config.build_ring()?;
+        features.skipped = skipped.to_vec();
         if !features.ext_arg {
             // Reported like ENOSYS: io_uring is too old to be used here.
-            return Err(io::Error::from_raw_os_error(libc::ENOSYS));
+            return Err(Refusal::fatal(io::Error::from_raw_os_error(libc::ENOSYS)));
         }
         if features.send_zc_threshold.is_some() && !features.supports(opcode::SendZc::CODE) {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "zero-copy send was asked for, but this kernel lacks IORING_OP_SEND_ZC \
-                 (Linux 6.0+): turn it off (RINGWORK_URING=-send_zc)",
+            return Err(Refusal::of(
+                Optional::SendZc,
+                io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "zero-copy send was asked for, but this kernel lacks IORING_OP_SEND_ZC \
+                     (Linux 6.0+): turn it off (RINGWORK_URING=-send_zc)",
+                ),
             ));
         }
         let stats = Arc::new(Stats::default());
         let buf_ring = match config.buf_ring {
             Some(sizes) => Some(
                 BufRing::register(&ring, BUF_GROUP, sizes, stats.clone()).map_err(|err| {
-                    io::Error::new(
-                        err.kind(),
-                        format!(
-                        "io_uring provided buffer ring ({} buffers of {} bytes) refused: {err}; \
-                         turn it off (RINGWORK_URING=-bufring) or make it smaller",
-                        sizes.entries, sizes.buf_size
-                    ),
+                    Refusal::of(
+                        Optional::BufRing,
+                        io::Error::new(
+                            err.kind(),
+                            format!(
+                                "io_uring provided buffer ring ({} buffers of {} bytes) refused: \
+                                 {err}; turn it off (RINGWORK_URING=-bufring) or make it smaller",
+                                sizes.entries, sizes.buf_size
+                            ),
+                        ),
                     )
                 })?,
             ),
@@ -242,12 +279,16 @@ impl Driver {
                     } else {
                         "turn fixed buffers off or make the pool smaller"
                     };
-                    io::Error::new(
-                        err.kind(),
-                        format!(
-                            "io_uring refused to register {} buffers of {} bytes ({err}): {hint}",
-                            pool.0.count(),
-                            pool.0.buf_size()
+                    Refusal::of(
+                        Optional::FixedBuffers,
+                        io::Error::new(
+                            err.kind(),
+                            format!(
+                                "io_uring refused to register {} buffers of {} bytes ({err}): \
+                                 {hint}",
+                                pool.0.count(),
+                                pool.0.buf_size()
+                            ),
                         ),
                     )
                 })?;
@@ -281,18 +322,21 @@ impl Driver {
                 Ok(()) => probe.unregister(),
                 Err(err) if err.raw_os_error() == Some(libc::EBUSY) => {}
                 Err(err) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::Unsupported,
-                        format!(
-                            "io_uring refused to register the ring fd ({err}): this kernel lacks \
-                             IORING_REGISTER_RING_FDS (5.18+); turn it off \
-                             (RINGWORK_URING=-register_ring_fd)"
+                    return Err(Refusal::of(
+                        Optional::RingFd,
+                        io::Error::new(
+                            io::ErrorKind::Unsupported,
+                            format!(
+                                "io_uring refused to register the ring fd ({err}): this kernel \
+                                 lacks IORING_REGISTER_RING_FDS (5.18+); turn it off \
+                                 (RINGWORK_URING=-register_ring_fd)"
+                            ),
                         ),
                     ))
                 }
             }
         }
-        let remote = Arc::new(Remote::new(EventFd::new()?));
+        let remote = Arc::new(Remote::new(EventFd::new().map_err(Refusal::fatal)?));
         let enter = Enter::new(&ring);
         let driver = Driver {
             ring: Arc::new(Ring {

@@ -47,6 +47,10 @@ pub struct Features {
     /// [`Config::register_ring_fd`](crate::Config::register_ring_fd), and
     /// the kernel has it).
     pub registered_ring_fd: bool,
+    /// Features asked for that the kernel or the limits refused, left off
+    /// because [`Config::best_effort`](crate::Config::best_effort) was
+    /// set, each with the refusal.
+    pub skipped: Vec<FeatureState>,
     opcodes: [u64; 4],
 }
 
@@ -78,6 +82,7 @@ impl Features {
             send_zc_threshold: None,
             fixed_buffers: None,
             registered_ring_fd: false,
+            skipped: Vec::new(),
             opcodes,
         }
     }
@@ -119,6 +124,8 @@ impl fmt::Debug for Features {
             .field("no_sqarray", &self.no_sqarray)
             .field("send_zc_threshold", &self.send_zc_threshold)
             .field("fixed_buffers", &self.fixed_buffers)
+            .field("registered_ring_fd", &self.registered_ring_fd)
+            .field("skipped", &self.skipped)
             .field("opcodes", &self.opcode_count())
             .finish()
     }
@@ -214,9 +221,10 @@ pub struct FeatureState {
 
 impl Features {
     /// Every optional feature of the ring set up from `asked`: on or off,
-    /// and why (asked for or not; the kernel lacks it). A feature that was
-    /// asked for and refused never gets here: the ring's set-up fails,
-    /// naming the cause.
+    /// and why (asked for or not; the kernel lacks it; refused and left
+    /// off, with [`Config::best_effort`](crate::Config::best_effort)). A
+    /// feature asked for and refused without `best_effort` never gets
+    /// here: the ring's set-up fails, naming the cause.
     pub fn states(&self, asked: &crate::Config) -> Vec<FeatureState> {
         let state = |name: &'static str, on: bool, wanted: bool, lacks: Option<&str>| {
             let why = match (on, wanted, lacks) {
@@ -229,7 +237,7 @@ impl Features {
         };
         let has = |opcode: u8, name: &'static str| (!self.supports(opcode)).then_some(name);
         use io_uring::opcode;
-        vec![
+        let mut states = vec![
             state("sqpoll", self.sqpoll, asked.sqpoll_idle_ms.is_some(), None),
             state(
                 "coop_taskrun",
@@ -273,6 +281,13 @@ impl Features {
                 asked.register_ring_fd,
                 None,
             ),
-        ]
+        ];
+        // A refusal left off under `best_effort` says why.
+        for skipped in &self.skipped {
+            if let Some(state) = states.iter_mut().find(|s| s.name == skipped.name) {
+                *state = skipped.clone();
+            }
+        }
+        states
     }
 }

@@ -269,7 +269,22 @@ pub(crate) fn choose(
             },
         }
     }
-    let features = drivers[0].features().clone();
+    let mut features = drivers[0].features().clone();
+    // With `best_effort`, each ring leaves off what it was refused: a
+    // refusal on a later ring (the memlock limit reached there) is the
+    // runtime's too.
+    for (worker, driver) in drivers.iter().enumerate().skip(1) {
+        for skipped in &driver.features().skipped {
+            if !features.skipped.iter().any(|s| s.name == skipped.name) {
+                let mut skipped = skipped.clone();
+                skipped.why = format!(
+                    "{} (on worker {worker}; the workers before it have it)",
+                    skipped.why
+                );
+                features.skipped.push(skipped);
+            }
+        }
+    }
     if let Some((_, name)) = REQUIRED_OPCODES
         .iter()
         .find(|(code, _)| !features.supports(*code))

@@ -58,6 +58,7 @@ pub(crate) struct UringSet {
     pub(crate) send_zc: bool,
     pub(crate) fixed_buffers: bool,
     pub(crate) register_ring_fd: bool,
+    pub(crate) best_effort: bool,
 }
 
 impl UringSet {
@@ -75,13 +76,14 @@ impl UringSet {
             send_zc: true,
             fixed_buffers: true,
             register_ring_fd: true,
+            best_effort: true,
         }
     }
 }
 
 /// The settings `RINGWORK_URING` knows, for error messages.
 const URING_SETTINGS: &str = "coop_taskrun, defer_taskrun, multishot_accept, bufring, \
-     submit_all, no_sqarray, register_ring_fd (each \
+     submit_all, no_sqarray, register_ring_fd, auto (each \
      alone to turn it on, with a leading '-' to turn it off), bufring=ENTRIESxSIZE[xPER_SOCKET], \
      send_zc=MIN_BYTES, -send_zc, fixed_buffers=COUNTxSIZE, -fixed_buffers, sqpoll=IDLE_MS, -sqpoll, entries=N";
 
@@ -162,6 +164,12 @@ fn apply_uring_spec(
                 let on = switch(value)?;
                 if !set.register_ring_fd {
                     config.register_ring_fd = on;
+                }
+            }
+            "auto" => {
+                let on = switch(value)?;
+                if !set.best_effort {
+                    config.best_effort = on;
                 }
             }
             "multishot_accept" => {
@@ -316,6 +324,11 @@ mod tests {
         assert_eq!(config.buf_ring, None);
         apply_uring_spec(&mut config, UringSet::default(), "submit_all,no_sqarray").unwrap();
         assert!(config.submit_all && config.no_sqarray);
+        apply_uring_spec(&mut config, UringSet::default(), "auto,register_ring_fd").unwrap();
+        assert!(config.best_effort && config.register_ring_fd);
+        apply_uring_spec(&mut config, UringSet::default(), "-auto,-register_ring_fd").unwrap();
+        assert!(!config.best_effort && !config.register_ring_fd);
+        assert!(apply_uring_spec(&mut config, UringSet::default(), "auto=1").is_err());
         apply_uring_spec(&mut config, UringSet::default(), "send_zc=65536").unwrap();
         assert_eq!(config.send_zc_threshold, Some(65536));
         apply_uring_spec(&mut config, UringSet::default(), "-send_zc").unwrap();

@@ -53,7 +53,8 @@ pub(crate) const MIN_STACK_SIZE: usize = 64 * 1024;
 /// `RINGWORK_DRIVER=auto|uring|epoll`, `RINGWORK_SEED`, and
 /// `RINGWORK_URING`, a comma-separated list of io_uring settings
 /// (`coop_taskrun`, `defer_taskrun`, `multishot_accept`, `bufring`,
-/// `submit_all`, `no_sqarray`, `register_ring_fd`, each alone to turn it on or with a leading `-` to turn it off;
+/// `submit_all`, `no_sqarray`, `register_ring_fd`, `auto` (see
+/// [`uring_best_effort`](Builder::uring_best_effort)), each alone to turn it on or with a leading `-` to turn it off;
 /// `bufring=ENTRIESxSIZE[xPER_SOCKET]`; `send_zc=MIN_BYTES`, `-send_zc`;
 /// `fixed_buffers=COUNTxSIZE`, `-fixed_buffers`;
 /// `sqpoll=IDLE_MS`, `-sqpoll`;
@@ -279,6 +280,21 @@ impl Builder {
     pub fn uring_no_sqarray(&mut self, enable: bool) -> &mut Builder {
         self.uring.no_sqarray = enable;
         self.uring_set.no_sqarray = true;
+        self
+    }
+
+    /// What to do with an io_uring feature asked for that the kernel or
+    /// the limits refuse (a setup flag, the provided buffer ring,
+    /// registered buffers, zero-copy send, the registered ring fd):
+    /// `false` (the default) makes `build()` fail with an error naming the
+    /// cause and the setting to change; `true` ("auto",
+    /// `RINGWORK_URING=auto`) leaves it off and the runtime starts;
+    /// `Handle::uring_feature_states` then says, for each feature, whether
+    /// it is on and why the others are off (the refusal). The epoll driver
+    /// ignores this.
+    pub fn uring_best_effort(&mut self, enable: bool) -> &mut Builder {
+        self.uring.best_effort = enable;
+        self.uring_set.best_effort = true;
         self
     }
 
