@@ -36,8 +36,8 @@ if has test; then
     # Every io_uring feature on (RINGWORK_URING sets what a test's Builder
     # leaves): the stream, cancellation and file suites over provided
     # buffers with multishot receives, zero-copy sends, registered buffers
-    # the optional setup flags and the registered ring fd.
-    ALL_ON="bufring=64x4096x8,send_zc=16384,fixed_buffers=8x65536,submit_all,no_sqarray,register_ring_fd"
+    # the optional setup flags, the registered ring fd and fixed files.
+    ALL_ON="bufring=64x4096x8,send_zc=16384,fixed_buffers=8x65536,submit_all,no_sqarray,register_ring_fd,fixed_files=256"
     step "the I/O suites with every io_uring feature on: RINGWORK_URING=$ALL_ON"
     RINGWORK_URING="$ALL_ON" timeout "$TEST_TIMEOUT" cargo test -p ringwork \
         --test tcp --test unix --test cancel_safety --test io_cancel --test fs \

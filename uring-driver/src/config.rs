@@ -70,6 +70,13 @@ pub struct Config {
     /// the ring up without it and records why in [`Features::skipped`]
     /// (`RINGWORK_URING=auto`).
     pub best_effort: bool,
+    /// A fixed-file table of this many slots
+    /// (`IORING_REGISTER_FILES2` with `IORING_RSRC_REGISTER_SPARSE`, Linux
+    /// 5.19+): a descriptor registered in it
+    /// ([`Driver::register_file`](crate::Driver::register_file)) is named
+    /// by its slot in the operations submitted on this ring. At most
+    /// `RLIMIT_NOFILE`. Default none.
+    pub fixed_files: Option<u32>,
 }
 
 impl Default for Config {
@@ -87,6 +94,7 @@ impl Default for Config {
             fixed_buffers: None,
             register_ring_fd: false,
             best_effort: false,
+            fixed_files: None,
         }
     }
 }
@@ -102,6 +110,7 @@ pub(crate) enum Optional {
     FixedBuffers,
     SendZc,
     RingFd,
+    FixedFiles,
 }
 
 impl Optional {
@@ -116,6 +125,7 @@ impl Optional {
             Optional::FixedBuffers => "fixed_buffers",
             Optional::SendZc => "send_zc",
             Optional::RingFd => "register_ring_fd",
+            Optional::FixedFiles => "fixed_files",
         }
     }
 
@@ -129,6 +139,7 @@ impl Optional {
             Optional::FixedBuffers => config.fixed_buffers.is_some(),
             Optional::SendZc => config.send_zc_threshold.is_some(),
             Optional::RingFd => config.register_ring_fd,
+            Optional::FixedFiles => config.fixed_files.is_some(),
         }
     }
 
@@ -142,6 +153,7 @@ impl Optional {
             Optional::FixedBuffers => config.fixed_buffers = None,
             Optional::SendZc => config.send_zc_threshold = None,
             Optional::RingFd => config.register_ring_fd = false,
+            Optional::FixedFiles => config.fixed_files = None,
         }
     }
 }

@@ -61,6 +61,7 @@ use crate::completions::{Completions, Cqe};
 use crate::config::{Config, Optional, Refusal};
 use crate::cqe::Completion;
 use crate::enter::{Enter, SqFlags};
+use crate::files::{FileTable, FixedFile};
 use crate::probe::{FeatureState, Features};
 use crate::remote::{CancelRequest, Remote, Unparker};
 use crate::slot::{Cap, Orphan, Slot};
@@ -103,6 +104,10 @@ pub struct Driver {
     /// How this thread enters the ring (by the registered ring fd, once
     /// `start` registered it).
     enter: Enter,
+    /// The free slots of the ring's fixed-file table, if it has one.
+    files: Option<FileTable>,
+    /// Released fixed-file slots being cleared (reused buffer).
+    released_files: Vec<u32>,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -336,6 +341,32 @@ impl Driver {
                 }
             }
         }
+        let files =
+            match config.fixed_files {
+                Some(size) => {
+                    ring.submitter().register_files_sparse(size).map_err(|err| {
+                    let hint = if err.raw_os_error() == Some(libc::EMFILE) {
+                        "a table larger than RLIMIT_NOFILE allows: raise the limit or make it \
+                         smaller"
+                    } else {
+                        "the kernel may lack sparse file tables (5.19+)"
+                    };
+                    Refusal::of(
+                        Optional::FixedFiles,
+                        io::Error::new(
+                            err.kind(),
+                            format!(
+                                "io_uring refused a table of {size} fixed files ({err}): {hint}; \
+                                 turn it off (RINGWORK_URING=-fixed_files)"
+                            ),
+                        ),
+                    )
+                })?;
+                    features.fixed_files = Some(size);
+                    Some(FileTable::new(size))
+                }
+                None => None,
+            };
         let remote = Arc::new(Remote::new(EventFd::new().map_err(Refusal::fatal)?));
         let enter = Enter::new(&ring);
         let driver = Driver {
@@ -357,6 +388,8 @@ impl Driver {
             // submits: it would wait out the whole grace period.
             closed: true,
             enter,
+            files,
+            released_files: Vec::new(),
             _not_send: PhantomData,
         };
         Ok(UnstartedDriver { driver })
@@ -681,7 +714,77 @@ impl Driver {
         Ok(())
     }
 
+    /// Registers `fd` in the ring's fixed-file table (see `files.rs`):
+    /// operations submitted on this ring may then name it by its slot
+    /// ([`with_fixed_file`](crate::with_fixed_file)). `None` if the ring
+    /// has no table, the table is full, or the kernel refused (each
+    /// counted). The descriptor must stay open until the returned
+    /// [`FixedFile`] is dropped (its slot holds a reference to the file
+    /// until the owner clears it, after that drop).
+    pub fn register_file(&mut self, fd: std::os::fd::RawFd) -> Option<FixedFile> {
+        let table = self.files.as_mut()?;
+        let stats = &self.ring.completions.stats;
+        let Some(slot) = table.take() else {
+            stats.fixed_file_table_full();
+            return None;
+        };
+        match self
+            .ring
+            .ring
+            .submitter()
+            .register_files_update(slot, &[fd])
+        {
+            Ok(_) => {
+                stats.fixed_file_registered();
+                Some(FixedFile::new(slot, self.ring.remote.clone()))
+            }
+            Err(_) => {
+                table.give_back(slot);
+                stats.fixed_file_table_full();
+                None
+            }
+        }
+    }
+
+    /// The slot of `file` in this ring's table, if it was registered here.
+    pub fn fixed_slot(&self, file: &FixedFile) -> Option<u32> {
+        file.belongs_to(&self.ring.remote).then(|| file.slot())
+    }
+
+    /// Whether the ring has a fixed-file table.
+    pub fn has_file_table(&self) -> bool {
+        self.files.is_some()
+    }
+
+    /// Clears the fixed-file slots released since the last flush (their
+    /// descriptors' last owners let go) and frees them for reuse.
+    fn clear_released_files(&mut self) {
+        let Some(table) = self.files.as_mut() else {
+            return;
+        };
+        self.ring
+            .remote
+            .take_released_files(&mut self.released_files);
+        for slot in self.released_files.drain(..) {
+            // `-1` empties the slot, dropping the table's reference to the
+            // file (the socket closes now if its descriptor was closed).
+            // An error leaves the slot out of the free list: it is never
+            // handed out with a stale file in it.
+            if self
+                .ring
+                .ring
+                .submitter()
+                .register_files_update(slot, &[-1])
+                .is_ok()
+            {
+                table.give_back(slot);
+                self.ring.completions.stats.fixed_file_released();
+            }
+        }
+    }
+
     fn process_cancels(&mut self) -> io::Result<()> {
+        self.clear_released_files();
         let mut cancels = std::mem::take(&mut self.cancels);
         self.ring.remote.take_cancels(&mut cancels);
         let result = self.queue_cancels(&mut cancels);

@@ -44,6 +44,7 @@ mod config;
 mod cqe;
 mod driver;
 mod enter;
+mod files;
 mod fixed;
 #[cfg(loom)]
 #[doc(hidden)]
@@ -61,6 +62,7 @@ pub use bufring::{recv_multishot, BufRing, BufRingConfig, PooledBuf};
 pub use config::{Config, MAX_ENTRIES};
 pub use cqe::{Completion, CQE_F_NOTIF};
 pub use driver::{Driver, Reaper, UnstartedDriver};
+pub use files::{with_fixed_file, FixedFile};
 pub use fixed::{FixedBuf, FixedBuffers, SharedFixedBuffers, MAX_FIXED_BUFFERS};
 pub use io_uring;
 pub use op::Op;

@@ -47,6 +47,9 @@ pub struct Features {
     /// [`Config::register_ring_fd`](crate::Config::register_ring_fd), and
     /// the kernel has it).
     pub registered_ring_fd: bool,
+    /// The size of the ring's fixed-file table, if it has one (asked for
+    /// in [`Config::fixed_files`](crate::Config::fixed_files)).
+    pub fixed_files: Option<u32>,
     /// Features asked for that the kernel or the limits refused, left off
     /// because [`Config::best_effort`](crate::Config::best_effort) was
     /// set, each with the refusal.
@@ -82,6 +85,7 @@ impl Features {
             send_zc_threshold: None,
             fixed_buffers: None,
             registered_ring_fd: false,
+            fixed_files: None,
             skipped: Vec::new(),
             opcodes,
         }
@@ -125,6 +129,7 @@ impl fmt::Debug for Features {
             .field("send_zc_threshold", &self.send_zc_threshold)
             .field("fixed_buffers", &self.fixed_buffers)
             .field("registered_ring_fd", &self.registered_ring_fd)
+            .field("fixed_files", &self.fixed_files)
             .field("skipped", &self.skipped)
             .field("opcodes", &self.opcode_count())
             .finish()
@@ -279,6 +284,12 @@ impl Features {
                 "register_ring_fd",
                 self.registered_ring_fd,
                 asked.register_ring_fd,
+                None,
+            ),
+            state(
+                "fixed_files",
+                self.fixed_files.is_some(),
+                asked.fixed_files.is_some(),
                 None,
             ),
         ];

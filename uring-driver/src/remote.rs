@@ -76,6 +76,9 @@ pub(crate) struct Remote<E = EventFd> {
     /// Dropped operations to cancel, pushed by any thread and drained by the
     /// owner on its next flush.
     cancels: Mutex<Vec<CancelRequest>>,
+    /// Fixed-file slots whose descriptor's owner let go (`files.rs`), to
+    /// be cleared by the owner on its next flush.
+    released_files: Mutex<Vec<u32>>,
 }
 
 impl<E: WakeOwner> Remote<E> {
@@ -84,6 +87,7 @@ impl<E: WakeOwner> Remote<E> {
             state: AtomicU8::new(EMPTY),
             eventfd,
             cancels: Mutex::new(Vec::new()),
+            released_files: Mutex::new(Vec::new()),
         }
     }
 
@@ -130,6 +134,20 @@ impl<E: WakeOwner> Remote<E> {
     pub(crate) fn request_cancel(&self, request: CancelRequest) {
         self.cancels.lock().push(request);
         self.unpark();
+    }
+
+    /// Any thread: asks the owner to clear a fixed-file slot, and wakes it.
+    pub(crate) fn release_file(&self, slot: u32) {
+        self.released_files.lock().push(slot);
+        self.unpark();
+    }
+
+    /// Owner: takes the fixed-file slots to clear.
+    pub(crate) fn take_released_files(&self, into: &mut Vec<u32>) {
+        let mut released = self.released_files.lock();
+        if !released.is_empty() {
+            into.append(&mut released);
+        }
     }
 
     /// Owner: takes the pending cancellation requests.

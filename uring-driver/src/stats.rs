@@ -26,6 +26,11 @@ pub struct Stats {
     registered_enters: AtomicU64,
     ring_fd_refused: AtomicU64,
     fixed_buffer_ops: AtomicU64,
+    fixed_files_registered: AtomicU64,
+    fixed_files_released: AtomicU64,
+    fixed_file_table_full: AtomicU64,
+    fixed_file_ops: AtomicU64,
+    fixed_file_fallbacks: AtomicU64,
 }
 
 /// A copy of [`Stats`] at one moment.
@@ -86,6 +91,20 @@ pub struct StatsSnapshot {
     /// `IORING_RECVSEND_FIXED_BUF`), as counted by their submitters with
     /// [`Stats::fixed_buffer_op`].
     pub fixed_buffer_ops: u64,
+    /// Descriptors registered in the ring's fixed-file table.
+    pub fixed_files_registered: u64,
+    /// Fixed-file slots cleared after their descriptor's owner let go.
+    pub fixed_files_released: u64,
+    /// Registrations refused because the table was full (the descriptor is
+    /// used by its number instead).
+    pub fixed_file_table_full: u64,
+    /// Operations submitted naming a fixed-file slot, as counted by their
+    /// submitters with [`Stats::fixed_file_op`].
+    pub fixed_file_ops: u64,
+    /// Operations on a descriptor registered in another ring's table,
+    /// submitted with the plain descriptor, as counted with
+    /// [`Stats::fixed_file_fallback`].
+    pub fixed_file_fallbacks: u64,
 }
 
 impl Stats {
@@ -150,6 +169,29 @@ impl Stats {
         Stats::add(&self.fixed_buffer_ops, 1);
     }
 
+    /// Counts an operation submitted naming a fixed-file slot.
+    pub fn fixed_file_op(&self) {
+        Stats::add(&self.fixed_file_ops, 1);
+    }
+
+    /// Counts an operation whose descriptor is registered in another
+    /// ring's table, submitted by descriptor here.
+    pub fn fixed_file_fallback(&self) {
+        Stats::add(&self.fixed_file_fallbacks, 1);
+    }
+
+    pub(crate) fn fixed_file_registered(&self) {
+        Stats::add(&self.fixed_files_registered, 1);
+    }
+
+    pub(crate) fn fixed_file_released(&self) {
+        Stats::add(&self.fixed_files_released, 1);
+    }
+
+    pub(crate) fn fixed_file_table_full(&self) {
+        Stats::add(&self.fixed_file_table_full, 1);
+    }
+
     pub(crate) fn registered_enter(&self) {
         Stats::add(&self.registered_enters, 1);
     }
@@ -185,6 +227,11 @@ impl Stats {
             registered_enters: get(&self.registered_enters),
             ring_fd_refused: get(&self.ring_fd_refused),
             fixed_buffer_ops: get(&self.fixed_buffer_ops),
+            fixed_files_registered: get(&self.fixed_files_registered),
+            fixed_files_released: get(&self.fixed_files_released),
+            fixed_file_table_full: get(&self.fixed_file_table_full),
+            fixed_file_ops: get(&self.fixed_file_ops),
+            fixed_file_fallbacks: get(&self.fixed_file_fallbacks),
         }
     }
 }

@@ -650,3 +650,71 @@ fn past_sixteen_registered_rings_a_thread_enters_by_the_descriptor() {
     .join()
     .unwrap();
 }
+
+/// A descriptor registered in the ring's fixed-file table is read through
+/// its slot (the SQE names no descriptor at all: `-1` patched to the slot),
+/// and dropping its `FixedFile` clears the slot at the owner's next flush,
+/// which closes the pipe for good (the writer then sees `EPIPE`).
+#[test]
+fn a_fixed_file_is_used_by_its_slot_and_cleared_when_released() {
+    let config = Config {
+        fixed_files: Some(4),
+        ..Config::default()
+    };
+    let mut driver = Driver::new(&config).unwrap();
+    assert_eq!(driver.features().fixed_files, Some(4));
+    let (rx, tx) = pipe();
+    let fixed = driver.register_file(rx.as_raw_fd()).expect("a free slot");
+    assert_eq!(driver.fixed_slot(&fixed), Some(fixed.slot()));
+    // SAFETY: writes 5 bytes from a live buffer to an open pipe.
+    let written = unsafe { libc::write(tx.as_raw_fd(), b"fixed".as_ptr().cast(), 5) };
+    assert_eq!(written, 5);
+    let slot = fixed.slot();
+    let buf = vec![0u8; 16];
+    // SAFETY: the SQE points into the buffer's heap storage, kept by the
+    // slot until the final CQE; the table keeps the pipe open.
+    let mut read = unsafe {
+        driver.submit(buf, Orphan::Drop, |b| {
+            let sqe = opcode::Read::new(types::Fd(-1), b.as_mut_ptr(), b.len() as u32).build();
+            ringwork_uring::with_fixed_file(sqe, slot)
+        })
+    }
+    .map_err(|(e, _)| e)
+    .unwrap();
+    let (done, buf) = wait_op(&mut driver, &mut read);
+    assert_eq!(done.result, 5, "read through slot {slot}");
+    assert_eq!(&buf[..5], b"fixed");
+
+    // The table holds its own reference: with the descriptor closed, the
+    // pipe's read side stays open until the slot is cleared.
+    drop(rx);
+    // SAFETY: as above.
+    let written = unsafe { libc::write(tx.as_raw_fd(), b"x".as_ptr().cast(), 1) };
+    assert_eq!(written, 1, "the slot keeps the read side open");
+    drop(fixed);
+    driver.flush().unwrap();
+    let stats = driver.stats_snapshot();
+    assert_eq!(
+        (stats.fixed_files_registered, stats.fixed_files_released),
+        (1, 1)
+    );
+    // SAFETY: ignoring SIGPIPE installs no handler code: the write below
+    // then fails with EPIPE instead of killing the test process.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    // SAFETY: as above, to a pipe whose reader is gone.
+    let written = unsafe { libc::write(tx.as_raw_fd(), b"x".as_ptr().cast(), 1) };
+    assert_eq!(written, -1);
+    assert_eq!(
+        std::io::Error::last_os_error().raw_os_error(),
+        Some(libc::EPIPE)
+    );
+    // Four slots: four registrations, then a full table (counted).
+    let pipes: Vec<_> = (0..5).map(|_| pipe()).collect();
+    let files: Vec<_> = pipes
+        .iter()
+        .map(|(r, _)| driver.register_file(r.as_raw_fd()))
+        .collect();
+    assert_eq!(files.iter().filter(|f| f.is_some()).count(), 4);
+    assert!(files[4].is_none());
+    assert_eq!(driver.stats_snapshot().fixed_file_table_full, 1);
+}

@@ -197,11 +197,18 @@ pub const PROFILES: &[Profile] = &[
         "plain + the ring fd registered with its worker (IORING_ENTER_REGISTERED_RING)",
     ),
     Profile::ringwork(
+        "uring-fixed-files",
+        "uring",
+        Some("-coop_taskrun,-defer_taskrun,-multishot_accept,fixed_files"),
+        "plain + a 1024-slot fixed-file table per worker ring: sockets named by their slot on \
+         the ring where they were first used",
+    ),
+    Profile::ringwork(
         "uring-all",
         "uring",
         Some(
             "coop_taskrun,defer_taskrun,multishot_accept,bufring,send_zc=16384,\
-             fixed_buffers=32x4096,submit_all,no_sqarray,register_ring_fd",
+             fixed_buffers=32x4096,submit_all,no_sqarray,register_ring_fd,fixed_files",
         ),
         "every switch on that combines (SQPOLL is left out: the kernel refuses it with \
          DEFER_TASKRUN)",

@@ -314,8 +314,14 @@ pub(crate) fn for_block_on(
 ) -> Option<UnstartedThreadDriver> {
     match kind {
         DriverKind::Epoll => Reactor::new().ok().map(UnstartedThreadDriver::Epoll),
-        _ => Driver::new_unstarted(uring)
-            .ok()
-            .map(|d| UnstartedThreadDriver::Uring(Box::new(d))),
+        // No fixed-file table: a `block_on` thread drives its ring only
+        // while `block_on` runs, and a slot registered there would clear
+        // only at its next call.
+        _ => Driver::new_unstarted(&ringwork_uring::Config {
+            fixed_files: None,
+            ..uring.clone()
+        })
+        .ok()
+        .map(|d| UnstartedThreadDriver::Uring(Box::new(d))),
     }
 }

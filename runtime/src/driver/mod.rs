@@ -154,6 +154,11 @@ impl IoStats {
             registered_enters: s.registered_enters,
             ring_fd_refused: s.ring_fd_refused,
             fixed_buffer_ops: s.fixed_buffer_ops,
+            fixed_files_registered: s.fixed_files_registered,
+            fixed_files_released: s.fixed_files_released,
+            fixed_file_table_full: s.fixed_file_table_full,
+            fixed_file_ops: s.fixed_file_ops,
+            fixed_file_fallbacks: s.fixed_file_fallbacks,
         }
     }
 }
@@ -215,4 +220,16 @@ pub struct IoMetrics {
     /// its index (`File::read_fixed_at`/`write_fixed_at` as
     /// `READ_FIXED`/`WRITE_FIXED`; a zero-copy send of a `FixedBuf`).
     pub fixed_buffer_ops: u64,
+    /// Sockets registered in this worker's fixed-file table
+    /// (`Builder::uring_fixed_files`).
+    pub fixed_files_registered: u64,
+    /// Of those, the slots cleared after the socket was closed.
+    pub fixed_files_released: u64,
+    /// Sockets left unregistered because the table was full.
+    pub fixed_file_table_full: u64,
+    /// Operations submitted naming a fixed-file slot.
+    pub fixed_file_ops: u64,
+    /// Operations on a socket registered in another worker's table,
+    /// submitted here by descriptor.
+    pub fixed_file_fallbacks: u64,
 }

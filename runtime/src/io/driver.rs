@@ -59,6 +59,7 @@ pub(crate) struct UringSet {
     pub(crate) fixed_buffers: bool,
     pub(crate) register_ring_fd: bool,
     pub(crate) best_effort: bool,
+    pub(crate) fixed_files: bool,
 }
 
 impl UringSet {
@@ -77,15 +78,20 @@ impl UringSet {
             fixed_buffers: true,
             register_ring_fd: true,
             best_effort: true,
+            fixed_files: true,
         }
     }
 }
+
+/// The fixed-file table size `RINGWORK_URING=fixed_files` gives each ring.
+pub(crate) const DEFAULT_FIXED_FILES: u32 = 1024;
 
 /// The settings `RINGWORK_URING` knows, for error messages.
 const URING_SETTINGS: &str = "coop_taskrun, defer_taskrun, multishot_accept, bufring, \
      submit_all, no_sqarray, register_ring_fd, auto (each \
      alone to turn it on, with a leading '-' to turn it off), bufring=ENTRIESxSIZE[xPER_SOCKET], \
-     send_zc=MIN_BYTES, -send_zc, fixed_buffers=COUNTxSIZE, -fixed_buffers, sqpoll=IDLE_MS, -sqpoll, entries=N";
+     send_zc=MIN_BYTES, -send_zc, fixed_buffers=COUNTxSIZE, -fixed_buffers, fixed_files[=SLOTS], \
+     -fixed_files, sqpoll=IDLE_MS, -sqpoll, entries=N";
 
 /// Applies `RINGWORK_URING` (if set) to `config`, except what `set` says
 /// the builder chose. The value is a comma-separated list: `name` turns a
@@ -218,6 +224,19 @@ fn apply_uring_spec(
                     config.fixed_buffers = pool;
                 }
             }
+            "fixed_files" => {
+                let slots = match (on, value) {
+                    (false, None) => None,
+                    (true, None) => Some(DEFAULT_FIXED_FILES),
+                    (true, Some(_)) => Some(number(value)?),
+                    (false, Some(value)) => {
+                        return Err(bad(format!("write -fixed_files, not -fixed_files={value}")))
+                    }
+                };
+                if !set.fixed_files {
+                    config.fixed_files = slots;
+                }
+            }
             "send_zc" => {
                 let threshold = if on { Some(number(value)?) } else { None };
                 if !set.send_zc {
@@ -324,6 +343,13 @@ mod tests {
         assert_eq!(config.buf_ring, None);
         apply_uring_spec(&mut config, UringSet::default(), "submit_all,no_sqarray").unwrap();
         assert!(config.submit_all && config.no_sqarray);
+        apply_uring_spec(&mut config, UringSet::default(), "fixed_files").unwrap();
+        assert_eq!(config.fixed_files, Some(1024));
+        apply_uring_spec(&mut config, UringSet::default(), "fixed_files=64").unwrap();
+        assert_eq!(config.fixed_files, Some(64));
+        apply_uring_spec(&mut config, UringSet::default(), "-fixed_files").unwrap();
+        assert_eq!(config.fixed_files, None);
+        assert!(apply_uring_spec(&mut config, UringSet::default(), "-fixed_files=3").is_err());
         apply_uring_spec(&mut config, UringSet::default(), "auto,register_ring_fd").unwrap();
         assert!(config.best_effort && config.register_ring_fd);
         apply_uring_spec(&mut config, UringSet::default(), "-auto,-register_ring_fd").unwrap();

@@ -6,6 +6,7 @@
 use super::driver;
 use super::stash::Stash;
 use ringwork_epoll::Registration;
+use ringwork_uring::{Driver, FixedFile};
 use std::future::poll_fn;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -26,6 +27,11 @@ pub(crate) struct SharedFd(Arc<FdInner>);
 struct FdInner {
     /// Declared before `fd`: dropped (`EPOLL_CTL_DEL`) before it is closed.
     registration: parking_lot::Mutex<Option<Arc<Registration>>>,
+    /// io_uring: the slot of the ring's fixed-file table this descriptor is
+    /// registered in (`Builder::uring_fixed_files`), set by the first socket
+    /// operation on a ring with room in its table. Dropping it asks that
+    /// ring's owner to clear the slot.
+    fixed: OnceLock<FixedFile>,
     /// Declared before `fd`: stashed connections close before the listener.
     stash: Stash,
     /// Files only: how the epoll driver reads it (decided on first use).
@@ -50,6 +56,7 @@ impl SharedFd {
     pub(crate) fn new(fd: OwnedFd) -> SharedFd {
         SharedFd(Arc::new(FdInner {
             registration: parking_lot::Mutex::new(None),
+            fixed: OnceLock::new(),
             stash: Stash::default(),
             file_kind: OnceLock::new(),
             fd,
@@ -62,6 +69,36 @@ impl SharedFd {
 
     pub(crate) fn types_fd(&self) -> ringwork_uring::io_uring::types::Fd {
         ringwork_uring::io_uring::types::Fd(self.raw())
+    }
+
+    /// The slot naming this descriptor in `driver`'s fixed-file table, for
+    /// an operation about to be submitted there: registered now if it is
+    /// registered nowhere yet and the table has room; `None` (submit by
+    /// descriptor) if it is registered in another ring's table (counted as
+    /// a fallback) or the table is full. See `ringwork_uring`'s `files.rs`.
+    pub(crate) fn fixed_slot(&self, driver: &mut Driver) -> Option<u32> {
+        let stats = driver.stats();
+        let file = match self.0.fixed.get() {
+            Some(file) => file,
+            None => {
+                let file = driver.register_file(self.raw())?;
+                // Another thread may have registered it meanwhile on its
+                // own ring: the first registration stays, this one's slot
+                // is given back.
+                let _ = self.0.fixed.set(file);
+                self.0.fixed.get().expect("set above or by another thread")
+            }
+        };
+        match driver.fixed_slot(file) {
+            Some(slot) => {
+                stats.fixed_file_op();
+                Some(slot)
+            }
+            None => {
+                stats.fixed_file_fallback();
+                None
+            }
+        }
     }
 
     /// Deliveries of dropped operations, for the next one.

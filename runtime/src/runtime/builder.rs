@@ -56,7 +56,8 @@ pub(crate) const MIN_STACK_SIZE: usize = 64 * 1024;
 /// `submit_all`, `no_sqarray`, `register_ring_fd`, `auto` (see
 /// [`uring_best_effort`](Builder::uring_best_effort)), each alone to turn it on or with a leading `-` to turn it off;
 /// `bufring=ENTRIESxSIZE[xPER_SOCKET]`; `send_zc=MIN_BYTES`, `-send_zc`;
-/// `fixed_buffers=COUNTxSIZE`, `-fixed_buffers`;
+/// `fixed_buffers=COUNTxSIZE`, `-fixed_buffers`; `fixed_files[=SLOTS]`
+/// (1024 slots by default), `-fixed_files`;
 /// `sqpoll=IDLE_MS`, `-sqpoll`;
 /// `entries=N`), e.g. `RINGWORK_URING=-multishot_accept,defer_taskrun`. An
 /// unknown name or a bad value makes `build` fail with `InvalidInput`
@@ -280,6 +281,24 @@ impl Builder {
     pub fn uring_no_sqarray(&mut self, enable: bool) -> &mut Builder {
         self.uring.no_sqarray = enable;
         self.uring_set.no_sqarray = true;
+        self
+    }
+
+    /// A fixed-file table of `slots` per worker ring
+    /// (`IORING_REGISTER_FILES2`, sparse, Linux 5.19+; `None`, the default:
+    /// none). A socket is registered in the table of the worker ring where
+    /// its first operation is submitted; operations submitted on that ring
+    /// then name its slot (`IOSQE_FIXED_FILE`: no descriptor lookup and
+    /// reference count per operation), and operations on other workers'
+    /// rings use the descriptor (`IoMetrics::fixed_file_fallbacks`). A full
+    /// table leaves new sockets unregistered (`fixed_file_table_full`).
+    /// Closing a registered socket asks its ring's owner to clear the slot,
+    /// which it does on its next turn; the connection closes then. A table
+    /// larger than `RLIMIT_NOFILE` or a kernel without sparse tables is a
+    /// `build()` error naming it. The epoll driver ignores this.
+    pub fn uring_fixed_files(&mut self, slots: Option<u32>) -> &mut Builder {
+        self.uring.fixed_files = slots;
+        self.uring_set.fixed_files = true;
         self
     }
 

@@ -67,6 +67,8 @@ unsafe impl OpCode for Accept {
         }
     }
 
+    const FIXED_FILE: bool = true;
+
     fn epoll_path(&self) -> EpollPath {
         EpollPath::Ready(Direction::Read)
     }

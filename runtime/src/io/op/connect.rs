@@ -26,6 +26,8 @@ unsafe impl OpCode for Connect {
         opcode::Connect::new(self.fd.types_fd(), addr, len).build()
     }
 
+    const FIXED_FILE: bool = true;
+
     fn epoll_path(&self) -> EpollPath {
         EpollPath::Ready(Direction::Write)
     }

@@ -95,6 +95,12 @@ pub(crate) unsafe trait OpCode: Send + Sized + 'static {
         None
     }
 
+    /// io_uring: the operation's descriptor ([`fd`](OpCode::fd)) is the
+    /// `fd` field of its SQE and worth registering in the ring's fixed-file
+    /// table (`Builder::uring_fixed_files`): socket operations. `false`
+    /// (the default): always submitted by descriptor.
+    const FIXED_FILE: bool = false;
+
     /// How the epoll driver runs [`attempt`](OpCode::attempt).
     fn epoll_path(&self) -> EpollPath;
 
@@ -168,11 +174,22 @@ fn submit_or_epoll<O: OpCode>(op: O) -> Submitted<O> {
                     return Submitted::Finished(op, result);
                 }
                 let stash_owner = op.stash_owner().cloned();
+                let slot = if O::FIXED_FILE && driver.has_file_table() {
+                    op.fd().and_then(|fd| fd.fixed_slot(driver))
+                } else {
+                    None
+                };
+                let build = |op: &mut O| match slot {
+                    Some(slot) => ringwork_uring::with_fixed_file(op.sqe(), slot),
+                    None => op.sqe(),
+                };
                 // SAFETY: `OpCode`'s contract: the SQE points only into the
                 // operation, which the driver keeps unmoved until the final
                 // completion, and the operation keeps every descriptor it
-                // names open.
-                match unsafe { driver.submit(op, UringOp::<O>::ORPHAN, O::sqe) } {
+                // names open — including a fixed-file slot's: the slot is
+                // cleared only after the descriptor's last owner (this
+                // operation among them) lets go.
+                match unsafe { driver.submit(op, UringOp::<O>::ORPHAN, build) } {
                     Ok(submitted) => Submitted::Uring(UringOp::new(submitted, stash_owner)),
                     Err((err, op)) => Submitted::Finished(op, Err(err)),
                 }

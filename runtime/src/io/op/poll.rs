@@ -34,6 +34,8 @@ unsafe impl OpCode for Poll {
         opcode::PollAdd::new(self.fd.types_fd(), events as u32).build()
     }
 
+    const FIXED_FILE: bool = true;
+
     fn epoll_path(&self) -> EpollPath {
         EpollPath::Ready(match self.interest {
             Interest::Read => Direction::Read,

@@ -30,6 +30,8 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
         opcode::Recv::new(self.fd.types_fd(), self.buf.stable_mut_ptr(), len).build()
     }
 
+    const FIXED_FILE: bool = true;
+
     fn epoll_path(&self) -> EpollPath {
         EpollPath::Ready(Direction::Read)
     }

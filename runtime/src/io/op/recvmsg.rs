@@ -49,6 +49,8 @@ unsafe impl<B: IoBufMut> OpCode for RecvFrom<B> {
         opcode::RecvMsg::new(self.fd.types_fd(), &mut self.msg.hdr).build()
     }
 
+    const FIXED_FILE: bool = true;
+
     fn epoll_path(&self) -> EpollPath {
         EpollPath::Ready(Direction::Read)
     }

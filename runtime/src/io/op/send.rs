@@ -108,6 +108,8 @@ unsafe impl<B: IoBuf> OpCode for Send<B> {
         }
     }
 
+    const FIXED_FILE: bool = true;
+
     fn epoll_path(&self) -> EpollPath {
         EpollPath::Ready(Direction::Write)
     }

@@ -102,6 +102,8 @@ unsafe impl<B: IoBuf> OpCode for SendTo<B> {
         None
     }
 
+    const FIXED_FILE: bool = true;
+
     fn epoll_path(&self) -> EpollPath {
         EpollPath::Ready(Direction::Write)
     }
