@@ -762,25 +762,20 @@ impl Driver {
         let Some(table) = self.files.as_mut() else {
             return;
         };
-        self.ring
-            .remote
-            .take_released_files(&mut self.released_files);
-        for slot in self.released_files.drain(..) {
+        let ring = &self.ring;
+        table.clear_released(&ring.remote, &mut self.released_files, |slot| {
             // `-1` empties the slot, dropping the table's reference to the
             // file (the socket closes now if its descriptor was closed).
-            // An error leaves the slot out of the free list: it is never
-            // handed out with a stale file in it.
-            if self
-                .ring
+            let cleared = ring
                 .ring
                 .submitter()
                 .register_files_update(slot, &[-1])
-                .is_ok()
-            {
-                table.give_back(slot);
-                self.ring.completions.stats.fixed_file_released();
+                .is_ok();
+            if cleared {
+                ring.completions.stats.fixed_file_released();
             }
-        }
+            cleared
+        });
     }
 
     fn process_cancels(&mut self) -> io::Result<()> {

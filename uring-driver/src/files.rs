@@ -21,7 +21,7 @@
 //! that could name the slot (each holds the descriptor's owner), so when it
 //! drops, no SQE naming the slot is queued or in flight.
 
-use crate::remote::Remote;
+use crate::remote::{Remote, WakeOwner};
 use crate::sync::Arc;
 use io_uring::squeue;
 use std::fmt;
@@ -91,8 +91,31 @@ impl FileTable {
         self.free.pop()
     }
 
+    /// A slot taken but not registered goes back.
     pub(crate) fn give_back(&mut self, slot: u32) {
         self.free.push(slot);
+    }
+
+    /// The owner's turn at the released slots: takes what `remote` queued,
+    /// clears each in the kernel's table with `clear` (`false`: it failed,
+    /// and the slot stays out of the free list rather than be handed out
+    /// with a stale file in it), then frees the cleared ones for reuse.
+    /// Returns how many were cleared. `scratch` is a reused buffer.
+    pub(crate) fn clear_released<E: WakeOwner>(
+        &mut self,
+        remote: &Remote<E>,
+        scratch: &mut Vec<u32>,
+        mut clear: impl FnMut(u32) -> bool,
+    ) -> usize {
+        remote.take_released_files(scratch);
+        let mut cleared = 0;
+        for slot in scratch.drain(..) {
+            if clear(slot) {
+                self.free.push(slot);
+                cleared += 1;
+            }
+        }
+        cleared
     }
 }
 

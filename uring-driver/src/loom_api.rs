@@ -183,6 +183,77 @@ impl std::fmt::Debug for ModelUnparker {
     }
 }
 
+/// A ring's fixed-file table (`files.rs`) without a kernel: the model
+/// plays the kernel's table (slot → file), the owner (registering, parking,
+/// and clearing released slots on its flush) and the threads whose drop of
+/// a socket releases its slot (`FixedFile::drop`). The release and the
+/// owner's turn are the real `Remote::release_file` and
+/// `FileTable::clear_released`.
+pub struct ModelFileTable {
+    unparker: ModelUnparker,
+    /// The owner's free list (a mutex only so the model can share it; the
+    /// owner alone touches it).
+    table: loom::sync::Mutex<crate::files::FileTable>,
+    /// The kernel's table: the file in each slot.
+    kernel: loom::sync::Mutex<Vec<Option<u32>>>,
+}
+
+impl ModelFileTable {
+    /// A table of `slots` empty slots.
+    pub fn new(slots: u32) -> ModelFileTable {
+        ModelFileTable {
+            unparker: ModelUnparker::new(),
+            table: loom::sync::Mutex::new(crate::files::FileTable::new(slots)),
+            kernel: loom::sync::Mutex::new(vec![None; slots as usize]),
+        }
+    }
+
+    /// Owner: `Driver::register_file` — a free slot gets `file`. Panics if
+    /// the slot handed out still holds a file.
+    pub fn register(&self, file: u32) -> Option<u32> {
+        let slot = self.table.lock().unwrap().take()?;
+        let mut kernel = self.kernel.lock().unwrap();
+        let held = kernel[slot as usize].replace(file);
+        assert_eq!(held, None, "slot {slot} handed out while it held a file");
+        Some(slot)
+    }
+
+    /// Any thread: the socket's last owner lets go (`FixedFile::drop`).
+    pub fn release(&self, slot: u32) {
+        self.unparker.remote.release_file(slot);
+    }
+
+    /// Owner: the flush's `clear_released_files`; returns the slots
+    /// cleared. Panics if a released slot was already empty (cleared twice).
+    pub fn owner_flush(&self) -> usize {
+        let mut scratch = Vec::new();
+        self.table
+            .lock()
+            .unwrap()
+            .clear_released(&self.unparker.remote, &mut scratch, |slot| {
+                let file = self.kernel.lock().unwrap()[slot as usize].take();
+                assert!(file.is_some(), "slot {slot} cleared twice");
+                true
+            })
+    }
+
+    /// Owner: `Driver::park(None)` (see [`ModelUnparker::park`]).
+    pub fn owner_park(&self) {
+        self.unparker.park();
+    }
+
+    /// The file in `slot` now.
+    pub fn file_in(&self, slot: u32) -> Option<u32> {
+        self.kernel.lock().unwrap()[slot as usize]
+    }
+}
+
+impl std::fmt::Debug for ModelFileTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelFileTable").finish_non_exhaustive()
+    }
+}
+
 /// The completion side of a ring (`completions.rs`) without a kernel: the
 /// model plays the kernel (posting CQEs into a queue), the owner (reaping
 /// under the lock) and a thread that reaps for a busy owner (`Reaper`).
