@@ -341,32 +341,14 @@ impl Driver {
                 }
             }
         }
-        let files =
-            match config.fixed_files {
-                Some(size) => {
-                    ring.submitter().register_files_sparse(size).map_err(|err| {
-                    let hint = if err.raw_os_error() == Some(libc::EMFILE) {
-                        "a table larger than RLIMIT_NOFILE allows: raise the limit or make it \
-                         smaller"
-                    } else {
-                        "the kernel may lack sparse file tables (5.19+)"
-                    };
-                    Refusal::of(
-                        Optional::FixedFiles,
-                        io::Error::new(
-                            err.kind(),
-                            format!(
-                                "io_uring refused a table of {size} fixed files ({err}): {hint}; \
-                                 turn it off (RINGWORK_URING=-fixed_files)"
-                            ),
-                        ),
-                    )
-                })?;
-                    features.fixed_files = Some(size);
-                    Some(FileTable::new(size))
-                }
-                None => None,
-            };
+        let files = match config.fixed_files {
+            Some(size) => {
+                let table = file_table(&ring, size)?;
+                features.fixed_files = Some(size);
+                Some(table)
+            }
+            None => None,
+        };
         let remote = Arc::new(Remote::new(EventFd::new().map_err(Refusal::fatal)?));
         let enter = Enter::new(&ring);
         let driver = Driver {
@@ -717,10 +699,9 @@ impl Driver {
     /// Registers `fd` in the ring's fixed-file table (see `files.rs`):
     /// operations submitted on this ring may then name it by its slot
     /// ([`with_fixed_file`](crate::with_fixed_file)). `None` if the ring
-    /// has no table, the table is full, or the kernel refused (each
-    /// counted). The descriptor must stay open until the returned
-    /// [`FixedFile`] is dropped (its slot holds a reference to the file
-    /// until the owner clears it, after that drop).
+    /// has no table, the table is full (counted), or the kernel refused
+    /// (`fd` is not open). The slot holds its own reference to the file
+    /// until the owner clears it, after the returned [`FixedFile`] drops.
     pub fn register_file(&mut self, fd: std::os::fd::RawFd) -> Option<FixedFile> {
         let table = self.files.as_mut()?;
         let stats = &self.ring.completions.stats;
@@ -740,7 +721,6 @@ impl Driver {
             }
             Err(_) => {
                 table.give_back(slot);
-                stats.fixed_file_table_full();
                 None
             }
         }
@@ -1180,6 +1160,26 @@ impl Drop for Driver {
         // leaving it would keep the ring alive until the thread exits.
         self.enter.unregister();
     }
+}
+
+/// Registers an empty (sparse) fixed-file table of `size` slots with
+/// `ring`.
+fn file_table(ring: &IoUring, size: u32) -> Result<FileTable, Refusal> {
+    ring.submitter()
+        .register_files_sparse(size)
+        .map_err(|err| {
+            let hint = if err.raw_os_error() == Some(libc::EMFILE) {
+                "a table larger than RLIMIT_NOFILE allows: raise the limit or make it smaller"
+            } else {
+                "the kernel may lack sparse file tables (5.19+)"
+            };
+            let text = format!(
+                "io_uring refused a table of {size} fixed files ({err}): {hint}; turn it off \
+                 (RINGWORK_URING=-fixed_files)"
+            );
+            Refusal::of(Optional::FixedFiles, io::Error::new(err.kind(), text))
+        })?;
+    Ok(FileTable::new(size))
 }
 
 fn canceled() -> Completion {
