@@ -240,3 +240,35 @@ fn a_table_over_the_descriptor_limit_is_a_build_error_naming_it() {
         "{text}"
     );
 }
+
+/// On a current-thread runtime the driver runs only inside `block_on`: a
+/// registered socket dropped between two calls closes at the next one.
+#[test]
+fn a_current_thread_runtime_closes_a_socket_dropped_between_block_ons_at_the_next() {
+    watchdog(Duration::from_secs(60), || {
+        for kind in [DriverKind::Uring, DriverKind::Epoll] {
+            let Some(rt) = common::build_on(
+                kind,
+                Builder::new_current_thread().uring_fixed_files(Some(4)),
+            ) else {
+                continue;
+            };
+            let (addr, peer) = echo_peer(1);
+            let stream = rt.block_on(async move {
+                let stream = TcpStream::connect(addr).await.unwrap();
+                round_trips(stream, 3).await
+            });
+            drop(stream);
+            rt.block_on(ringwork::time::sleep(Duration::from_millis(10)));
+            let ends = peer.join().unwrap();
+            assert_eq!(ends[0].0, 192, "{kind:?}");
+            if let Some(io) = io_when(&rt, |io| io.fixed_files_released == 1) {
+                assert_eq!(
+                    (io.fixed_files_registered, io.fixed_files_released),
+                    (1, 1),
+                    "{io:?}"
+                );
+            }
+        }
+    });
+}
