@@ -11,8 +11,8 @@
 //! syscall on the blocking pool; the rest ([`read_dir`], [`copy`],
 //! [`canonicalize`], [`read_link`], [`set_permissions`],
 //! [`remove_dir_all`], [`File::seek`]) always runs on the blocking pool.
-//! Dropping the future of a call that runs on the blocking pool does not
-//! stop the call: it finishes there, unobserved.
+//! Dropping the future of one of those after its first poll does not stop
+//! the call: it finishes on the pool, unobserved.
 //!
 //! As everywhere in ringwork, buffers are passed by value and come back
 //! with the result, because the kernel may still be writing into a buffer
