@@ -174,21 +174,28 @@ impl ServerKind {
         );
         match service {
             Service::Echo | Service::Skewed(_) => None,
+            Service::Http if compat => Some(format!(
+                "the {} server measures the echo through Compat only; http_hello runs hyper \
+                 through ringwork's Compat on every other ringwork row",
+                self.name()
+            )),
             _ if compat => Some(format!(
-                "the {} server measures the echo through Compat only (http_hello already runs                  hyper through ringwork's Compat on every ringwork row)",
+                "the {} server measures the echo through Compat only (the echo, accept and \
+                 skewed columns)",
                 self.name()
             )),
             Service::Http => match self {
-                ServerKind::Floor | ServerKind::FloorMultishot => Some(
-                    "the floors are hand-written echo loops: no HTTP server".to_owned(),
-                ),
+                ServerKind::Floor | ServerKind::FloorMultishot => {
+                    Some("the floors are hand-written echo loops: no HTTP server".to_owned())
+                }
                 ServerKind::Monoio => Some(
-                    "monoio has no hyper integration here (hyper needs its rt traits;                      monoio-compat is not a dependency)"
+                    "monoio has no hyper integration here (hyper needs its rt traits; \
+                     monoio-compat is not a dependency)"
                         .to_owned(),
                 ),
-                ServerKind::StdThreads => Some(
-                    "std-threads is a blocking echo: hyper needs an async runtime".to_owned(),
-                ),
+                ServerKind::StdThreads => {
+                    Some("std-threads is a blocking echo: hyper needs an async runtime".to_owned())
+                }
                 _ => None,
             },
             Service::Idle | Service::Bulk(_) => None,
