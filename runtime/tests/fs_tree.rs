@@ -391,6 +391,13 @@ fn set_permissions_sets_the_mode_and_a_missing_path_is_not_found() {
                     ),
                     io::ErrorKind::NotFound
                 );
+                // Through a symbolic link: the target's mode changes.
+                std::os::unix::fs::symlink("f", dir.join("link")).unwrap();
+                fs::set_permissions(dir.join("link"), PermissionsExt::from_mode(0o640))
+                    .await
+                    .unwrap();
+                let mode = std::fs::metadata(dir.join("f")).unwrap().mode();
+                assert_eq!(mode & 0o7777, 0o640);
             });
         })
     });
