@@ -40,7 +40,7 @@ if has test; then
     ALL_ON="bufring=64x4096x8,send_zc=16384,fixed_buffers=8x65536,submit_all,no_sqarray,register_ring_fd,fixed_files=256"
     step "the I/O suites with every io_uring feature on: RINGWORK_URING=$ALL_ON"
     RINGWORK_URING="$ALL_ON" timeout "$TEST_TIMEOUT" cargo test -p ringwork \
-        --test tcp --test unix --test cancel_safety --test io_cancel --test fs \
+        --test tcp --test unix --test cancel_safety --test io_cancel --test fs --test fs_tree --test file_cursor \
         --test drop_in_every_state --test fd_reuse --test concurrent_waiters --test buffer_sizes \
         --test send_zc --test buf_ring --test stream_reading
     step "the feature-gated layers: cargo test -p ringwork --all-features --test compat --test compat_tokio --test hyper --test http_hello --test ws_chat --test tracing_spans --doc"

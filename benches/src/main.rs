@@ -125,6 +125,11 @@ struct ServeArgs {
     #[arg(long, value_name = "BYTES", conflicts_with_all = ["skew", "idle"],
           value_parser = clap::value_parser!(u64).range(8..))]
     bulk: Option<u64>,
+
+    /// The HTTP service: hyper's HTTP/1.1 server answering every request
+    /// with a hello (ringwork's and tokio's servers; see `iobench::http`).
+    #[arg(long, conflicts_with_all = ["skew", "idle", "bulk"])]
+    http: bool,
 }
 
 #[derive(Debug, Args)]
@@ -282,6 +287,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         )
     })?;
     let service = match (args.skew, args.idle, args.bulk) {
+        _ if args.http => iobench::server::Service::Http,
         (Some(skew), _, _) => iobench::server::Service::Skewed(skew),
         (None, true, _) => iobench::server::Service::Idle,
         (None, false, Some(size)) => iobench::server::Service::Bulk(size as usize),

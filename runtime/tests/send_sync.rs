@@ -31,3 +31,40 @@ fn join_error_is_a_std_error() {
     is_error::<JoinError>();
     is_error::<TryCurrentError>();
 }
+
+#[test]
+fn fs_types_and_their_futures_are_send() {
+    use ringwork::fs::{self, DirEntry, File, FileType, ReadDir};
+    fn future_is_send<F: std::future::Future + Send>(_: F) {}
+    send_sync::<DirEntry>();
+    send_sync::<FileType>();
+    // `&ReadDir` can do nothing (`next_entry` takes `&mut self`).
+    send::<ReadDir>();
+    // Built, never polled: each call can be awaited in a spawned task.
+    future_is_send(fs::read_dir("."));
+    future_is_send(async {
+        let mut dir = fs::read_dir(".").await?;
+        while let Some(entry) = dir.next_entry().await? {
+            entry.file_type().await?;
+            entry.metadata().await?;
+        }
+        Ok::<(), std::io::Error>(())
+    });
+    future_is_send(fs::create_dir_all("a"));
+    future_is_send(fs::remove_dir_all("a"));
+    future_is_send(fs::copy("a", "b"));
+    future_is_send(fs::symlink("a", "b"));
+    future_is_send(fs::hard_link("a", "b"));
+    future_is_send(fs::read_link("a"));
+    future_is_send(fs::canonicalize("a"));
+    future_is_send(fs::set_permissions(
+        "a",
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    ));
+    future_is_send(fs::try_exists("a"));
+    future_is_send(async {
+        let file = File::open("a").await?;
+        file.seek(std::io::SeekFrom::Start(0)).await?;
+        file.stream_position().await
+    });
+}

@@ -18,7 +18,14 @@
 //! and `k` in its first 8 bytes and a filler that depends on `c` after, and
 //! the received stream must equal the sent one exactly. A wrong byte, a lost
 //! echo, an early close or an extra byte is an error.
+//!
+//! The same client speaks HTTP/1.1 instead ([`Client::connect_http`], the
+//! `http_hello` workload): a "message" is then a keep-alive `GET` and its
+//! "echo" the server's response, parsed and checked (`super::http`); one
+//! request in flight per connection in the closed loop, no pipelining
+//! unless the open loop's schedule runs ahead of the replies.
 
+use super::http::HttpExchange;
 use super::sys;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -155,10 +162,63 @@ impl EchoStream {
     }
 }
 
+/// What one connection speaks: what it sends next and the check of what
+/// comes back.
+#[derive(Debug, Clone)]
+enum Exchange {
+    /// Echo messages ([`EchoStream`]).
+    Echo(EchoStream),
+    /// HTTP/1.1 requests and their responses ([`HttpExchange`]).
+    Http(HttpExchange),
+}
+
+impl Exchange {
+    /// Puts the next message in `out` (replacing what it held) and counts
+    /// it as sent.
+    fn next_message(&mut self, out: &mut Vec<u8>, size: usize) {
+        match self {
+            Exchange::Echo(echo) => {
+                out.resize(size, 0);
+                echo.next_message(out);
+            }
+            Exchange::Http(http) => http.next_request(out),
+        }
+    }
+
+    fn check(&mut self, data: &[u8]) -> io::Result<u64> {
+        match self {
+            Exchange::Echo(echo) => echo.check(data),
+            Exchange::Http(http) => http.check(data),
+        }
+    }
+
+    fn sent(&self) -> u64 {
+        match self {
+            Exchange::Echo(echo) => echo.sent(),
+            Exchange::Http(http) => http.sent(),
+        }
+    }
+
+    /// Messages whose echo (or response) is complete.
+    fn echoed(&self) -> u64 {
+        match self {
+            Exchange::Echo(echo) => echo.echoed(),
+            Exchange::Http(http) => http.answered(),
+        }
+    }
+
+    fn id(&self) -> u64 {
+        match self {
+            Exchange::Echo(echo) => echo.id,
+            Exchange::Http(http) => http.id(),
+        }
+    }
+}
+
 /// One connection's state.
 struct ClientConn {
     stream: TcpStream,
-    echo: EchoStream,
+    echo: Exchange,
     /// Bytes not yet accepted by the socket, in order.
     pending: Vec<u8>,
     /// Whether EPOLLOUT is armed (only while `pending` is not empty).
@@ -246,6 +306,27 @@ impl Client {
     /// Opens `connections` connections to `addr` for messages of `size`
     /// bytes (at least 8).
     pub fn connect(addr: SocketAddr, connections: usize, size: usize) -> io::Result<Client> {
+        Client::connect_with(addr, connections, size, |index| {
+            Exchange::Echo(EchoStream::new(index as u64, size))
+        })
+    }
+
+    /// Opens `connections` keep-alive HTTP/1.1 connections to `addr`: each
+    /// message is a `GET` (`super::http::REQUEST`), each echo the server's
+    /// response, checked.
+    pub fn connect_http(addr: SocketAddr, connections: usize) -> io::Result<Client> {
+        let size = super::http::REQUEST.len();
+        Client::connect_with(addr, connections, size, |index| {
+            Exchange::Http(HttpExchange::new(index as u64))
+        })
+    }
+
+    fn connect_with(
+        addr: SocketAddr,
+        connections: usize,
+        size: usize,
+        exchange: impl Fn(usize) -> Exchange,
+    ) -> io::Result<Client> {
         // SAFETY: plain epoll creation; the result is checked.
         let raw = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
         let raw = sys::check(raw)?;
@@ -260,7 +341,7 @@ impl Client {
             stream.set_nonblocking(true)?;
             let conn = ClientConn {
                 stream,
-                echo: EchoStream::new(index as u64, size),
+                echo: exchange(index),
                 pending: Vec::new(),
                 want_write: false,
                 in_flight: VecDeque::new(),
@@ -290,9 +371,9 @@ impl Client {
     /// Sends the next message of connection `index`, intended at `intended`
     /// ns from the phase start.
     fn send(&mut self, index: usize, intended: u64) -> io::Result<()> {
-        let size = self.size;
         let conn = &mut self.conns[index];
-        conn.echo.next_message(&mut self.scratch);
+        conn.echo.next_message(&mut self.scratch, self.size);
+        let size = self.scratch.len();
         conn.in_flight.push_back(intended);
         if !conn.pending.is_empty() {
             conn.pending.extend_from_slice(&self.scratch);
@@ -612,7 +693,7 @@ impl Client {
             if conn.echo.echoed() != conn.echo.sent() || !conn.pending.is_empty() {
                 return Err(io::Error::other(format!(
                     "connection {}: {} of {} echoes received at the end",
-                    conn.echo.id,
+                    conn.echo.id(),
                     conn.echo.echoed(),
                     conn.echo.sent()
                 )));

@@ -24,6 +24,7 @@ pub mod bulk;
 pub mod file_randread;
 pub mod floor;
 pub mod floor_multishot;
+pub mod http;
 pub mod idle_conns;
 pub mod loadgen;
 pub mod loopback;
@@ -310,6 +311,8 @@ fn render_echo(echo: &EchoResults, out: &mut String) {
         server::ServerKind::RingworkUringSingleAccept => '1',
         server::ServerKind::RingworkEpoll => 'E',
         server::ServerKind::RingworkEnv => 'R',
+        server::ServerKind::RingworkCompatTokio => 'K',
+        server::ServerKind::RingworkCompatFutures => 'Q',
         server::ServerKind::RingworkCurrentThread => 'r',
         server::ServerKind::Tokio => 'T',
         server::ServerKind::TokioCurrentThread => 'C',

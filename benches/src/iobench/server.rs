@@ -16,7 +16,9 @@
 //! What a connection gets is the server's [`Service`]: the echo (the
 //! default), the echo with a [`Skew`], or the echo waiting for each read in
 //! the runtime's lowest-memory way ([`Service::Idle`], `idle_conns.rs`), or
-//! a stream of large messages ([`Service::Bulk`], `bulk.rs`).
+//! a stream of large messages ([`Service::Bulk`], `bulk.rs`), or hyper's
+//! HTTP/1.1 server answering every request with a hello ([`Service::Http`],
+//! `http.rs`; ringwork's and tokio's servers only).
 //! Every server raises its soft `RLIMIT_NOFILE` to the hard limit first
 //! (10,000 idle connections need it).
 //!
@@ -26,7 +28,7 @@
 //! completed (messages have a fixed size; the connection's number is in the
 //! first message's header, see `loadgen::EchoStream`).
 
-use super::{floor, floor_multishot, services, sys};
+use super::{floor, floor_multishot, http, services, sys};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -57,6 +59,14 @@ pub enum ServerKind {
     /// `RINGWORK_DRIVER` and `RINGWORK_URING` (the `matrix` command's
     /// profiles; not in `tcp_echo`).
     RingworkEnv,
+    /// [`RingworkEnv`](ServerKind::RingworkEnv) echoing through
+    /// `io::compat::Compat` and tokio's `AsyncReadExt`/`AsyncWriteExt`
+    /// instead of the owned-buffer calls (the matrix's `*-compat-tokio`
+    /// rows; echo services only).
+    RingworkCompatTokio,
+    /// The same through `futures-io`'s `AsyncRead`/`AsyncWrite` (the
+    /// `*-compat-futures` rows).
+    RingworkCompatFutures,
     /// The same, on ringwork's current-thread runtime: the accept loop and
     /// every connection on the one thread in `block_on`, driver and io_uring
     /// settings from the environment (the matrix's `*-ct` profiles).
@@ -107,6 +117,8 @@ impl ServerKind {
             ServerKind::RingworkUringSingleAccept => "ringwork-uring-single-accept",
             ServerKind::RingworkEpoll => "ringwork-epoll",
             ServerKind::RingworkEnv => "ringwork",
+            ServerKind::RingworkCompatTokio => "ringwork-compat-tokio",
+            ServerKind::RingworkCompatFutures => "ringwork-compat-futures",
             ServerKind::RingworkCurrentThread => "ringwork-ct",
             ServerKind::Tokio => "tokio",
             ServerKind::TokioCurrentThread => "tokio-ct",
@@ -125,6 +137,8 @@ impl ServerKind {
             ServerKind::RingworkUringSingleAccept => "1accept",
             ServerKind::RingworkEpoll => "epoll",
             ServerKind::RingworkEnv => "env",
+            ServerKind::RingworkCompatTokio => "compat-tk",
+            ServerKind::RingworkCompatFutures => "compat-fu",
             ServerKind::RingworkCurrentThread => "env-ct",
             ServerKind::Tokio => "tokio",
             ServerKind::TokioCurrentThread => "tokio-ct",
@@ -145,7 +159,47 @@ impl ServerKind {
             ServerKind::TokioCurrentThread,
             ServerKind::FloorMultishot,
             ServerKind::Monoio,
+            ServerKind::RingworkCompatTokio,
+            ServerKind::RingworkCompatFutures,
         ])
+    }
+
+    /// Why this server cannot serve `service` (`None`: it can): only
+    /// ringwork's and tokio's servers run hyper, and the compat servers
+    /// measure the echo only.
+    pub fn refuses(self, service: Service) -> Option<String> {
+        let compat = matches!(
+            self,
+            ServerKind::RingworkCompatTokio | ServerKind::RingworkCompatFutures
+        );
+        match service {
+            Service::Echo | Service::Skewed(_) => None,
+            Service::Http if compat => Some(format!(
+                "the {} server measures the echo through Compat only; http_hello runs hyper \
+                 through ringwork's Compat on every other ringwork row",
+                self.name()
+            )),
+            _ if compat => Some(format!(
+                "the {} server measures the echo through Compat only (the echo, accept and \
+                 skewed columns)",
+                self.name()
+            )),
+            Service::Http => match self {
+                ServerKind::Floor | ServerKind::FloorMultishot => {
+                    Some("the floors are hand-written echo loops: no HTTP server".to_owned())
+                }
+                ServerKind::Monoio => Some(
+                    "monoio has no hyper integration here (hyper needs its rt traits; \
+                     monoio-compat is not a dependency)"
+                        .to_owned(),
+                ),
+                ServerKind::StdThreads => {
+                    Some("std-threads is a blocking echo: hyper needs an async runtime".to_owned())
+                }
+                _ => None,
+            },
+            Service::Idle | Service::Bulk(_) => None,
+        }
     }
 
     /// The server called `name`.
@@ -217,6 +271,8 @@ pub enum Service {
     /// After the client's 8-byte hello (its connection number), send
     /// messages of this many bytes until the client goes away (`bulk`).
     Bulk(usize),
+    /// hyper's HTTP/1.1 server, a hello for every request (`http.rs`).
+    Http,
 }
 
 impl Service {
@@ -227,13 +283,14 @@ impl Service {
             Service::Skewed(skew) => vec!["--skew".to_owned(), skew.to_arg()],
             Service::Idle => vec!["--idle".to_owned()],
             Service::Bulk(size) => vec!["--bulk".to_owned(), size.to_string()],
+            Service::Http => vec!["--http".to_owned()],
         }
     }
 
     fn skew(self) -> Option<SkewState> {
         match self {
             Service::Skewed(skew) => SkewState::new(Some(skew)),
-            Service::Echo | Service::Idle | Service::Bulk(_) => None,
+            Service::Echo | Service::Idle | Service::Bulk(_) | Service::Http => None,
         }
     }
 }
@@ -341,6 +398,9 @@ fn run_server(
     announce: impl FnOnce(&str) -> io::Result<()> + Send + 'static,
 ) -> io::Result<()> {
     let announce: Announce = Box::new(announce);
+    if let Some(reason) = kind.refuses(service) {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, reason));
+    }
     match kind {
         ServerKind::RingworkUring
         | ServerKind::RingworkUringNoCoop
@@ -349,11 +409,29 @@ fn run_server(
             listener,
             workers,
             Some(RingworkProfile::of(kind)),
-            service,
+            (service, EchoApi::Owned),
             announce,
         ),
-        ServerKind::RingworkEnv => serve_ringwork(listener, workers, None, service, announce),
-        ServerKind::RingworkCurrentThread => serve_ringwork(listener, 0, None, service, announce),
+        ServerKind::RingworkEnv => {
+            serve_ringwork(listener, workers, None, (service, EchoApi::Owned), announce)
+        }
+        ServerKind::RingworkCompatTokio => serve_ringwork(
+            listener,
+            workers,
+            None,
+            (service, EchoApi::CompatTokio),
+            announce,
+        ),
+        ServerKind::RingworkCompatFutures => serve_ringwork(
+            listener,
+            workers,
+            None,
+            (service, EchoApi::CompatFutures),
+            announce,
+        ),
+        ServerKind::RingworkCurrentThread => {
+            serve_ringwork(listener, 0, None, (service, EchoApi::Owned), announce)
+        }
         ServerKind::Tokio => serve_tokio(listener, workers, service, announce),
         ServerKind::TokioCurrentThread => serve_tokio_current_thread(listener, service, announce),
         ServerKind::Floor => match service {
@@ -361,9 +439,9 @@ fn run_server(
                 io::ErrorKind::InvalidInput,
                 "the floor server has no skewed mode (one thread: no free core to use)",
             )),
-            Service::Bulk(_) => Err(io::Error::new(
+            Service::Bulk(_) | Service::Http => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "the floor server is an echo loop: it has no bulk-send mode",
+                "the floor server is an echo loop: it has no bulk-send or HTTP mode",
             )),
             Service::Echo => floor::serve(listener, announce),
             Service::Idle => floor::serve(
@@ -390,7 +468,7 @@ fn run_server(
                     ))
                 }),
             ),
-            Service::Skewed(_) | Service::Bulk(_) => Err(io::Error::new(
+            Service::Skewed(_) | Service::Bulk(_) | Service::Http => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "the multishot floor is an echo loop on one thread: no skewed or bulk mode",
             )),
@@ -489,6 +567,17 @@ fn listen_loopback_on(port: u16, reuse_port: bool) -> io::Result<TcpListener> {
     Ok(TcpListener::from(fd))
 }
 
+/// Which API a ringwork echo server's connections use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EchoApi {
+    /// ringwork's owned-buffer `read`/`write_all` (or `recv_buf`).
+    Owned,
+    /// `Compat` + tokio's `AsyncReadExt`/`AsyncWriteExt`.
+    CompatTokio,
+    /// `Compat` + `futures-io`'s `AsyncRead`/`AsyncWrite`.
+    CompatFutures,
+}
+
 /// How a ringwork server's runtime is built.
 #[derive(Debug, Clone, Copy)]
 struct RingworkProfile {
@@ -531,7 +620,7 @@ fn serve_ringwork(
     listener: TcpListener,
     workers: usize,
     profile: Option<RingworkProfile>,
-    service: Service,
+    (service, api): (Service, EchoApi),
     announce: Announce,
 ) -> io::Result<()> {
     // `workers == 0`: the current-thread runtime.
@@ -607,7 +696,24 @@ fn serve_ringwork(
             services::ringwork_pending_read(handle)
         ));
     }
-    let accept_loop = runtime.spawn(accept_ringwork(listener, description, service, announce));
+    match (service, api) {
+        (Service::Http, _) => description.push_str(&format!("; {}", http::HYPER_SETTINGS)),
+        (_, EchoApi::Owned) => {}
+        (_, EchoApi::CompatTokio) => description.push_str(
+            "; echo through io::compat::Compat + tokio's AsyncReadExt::read / \
+             AsyncWriteExt::write_all into a 16 KiB buffer",
+        ),
+        (_, EchoApi::CompatFutures) => description.push_str(
+            "; echo through io::compat::Compat + futures-io poll_read / poll_write into a 16 \
+             KiB buffer",
+        ),
+    }
+    let accept_loop = runtime.spawn(accept_ringwork(
+        listener,
+        description,
+        (service, api),
+        announce,
+    ));
     runtime
         .block_on(accept_loop)
         .map_err(|err| io::Error::other(format!("ringwork accept loop failed: {err}")))?
@@ -616,7 +722,7 @@ fn serve_ringwork(
 async fn accept_ringwork(
     listener: TcpListener,
     description: String,
-    service: Service,
+    (service, api): (Service, EchoApi),
     announce: Announce,
 ) -> io::Result<()> {
     let listener = ringwork::net::TcpListener::from_std(listener)?;
@@ -626,10 +732,25 @@ async fn accept_ringwork(
         stream.set_nodelay(true)?;
         // Detached: the task runs on its own until the connection ends.
         let task = match service {
+            Service::Echo | Service::Skewed(_) if api == EchoApi::CompatTokio => {
+                ringwork::spawn(report_errors(
+                    "ringwork",
+                    services::echo_compat_tokio(stream, service.skew()),
+                ))
+            }
+            Service::Echo | Service::Skewed(_) if api == EchoApi::CompatFutures => {
+                ringwork::spawn(report_errors(
+                    "ringwork",
+                    services::echo_compat_futures(stream, service.skew()),
+                ))
+            }
             Service::Echo | Service::Skewed(_) => ringwork::spawn(report_errors(
                 "ringwork",
                 echo_ringwork(stream, service.skew(), false),
             )),
+            Service::Http => {
+                ringwork::spawn(report_errors("ringwork", http::serve_ringwork(stream)))
+            }
             // `recv_buf` holds no buffer while it waits (`idle_conns`).
             Service::Idle => {
                 ringwork::spawn(report_errors("ringwork", echo_ringwork(stream, None, true)))
@@ -710,8 +831,9 @@ fn serve_tokio(
         .build()?;
     let description = format!(
         "tokio multi_thread, {workers} workers, task per connection; enable_all(): I/O driver \
-         (epoll, via mio) and time driver{}",
-        services::tokio_pending_read(service == Service::Idle)
+         (epoll, via mio) and time driver{}{}",
+        services::tokio_pending_read(service == Service::Idle),
+        tokio_http(service)
     );
     let accept_loop = runtime.spawn(accept_tokio(listener, description, service, announce));
     runtime
@@ -740,6 +862,7 @@ async fn accept_tokio(
             Service::Bulk(size) => {
                 tokio::spawn(report_errors("tokio", services::bulk_tokio(stream, size)))
             }
+            Service::Http => tokio::spawn(report_errors("tokio", http::serve_tokio(stream))),
         };
         drop(task);
     }
@@ -885,10 +1008,23 @@ fn serve_tokio_current_thread(
         .build()?;
     let description = format!(
         "tokio current_thread, 1 thread, task per connection; enable_all(): I/O driver (epoll, \
-         via mio) and time driver{}",
-        services::tokio_pending_read(service == Service::Idle)
+         via mio) and time driver{}{}",
+        services::tokio_pending_read(service == Service::Idle),
+        tokio_http(service)
     );
     runtime.block_on(accept_tokio(listener, description, service, announce))
+}
+
+/// A tokio server's description suffix for [`Service::Http`].
+fn tokio_http(service: Service) -> String {
+    if service == Service::Http {
+        format!(
+            "; {}, tokio's TcpStream behind hyper's traits (a TokioIo-like adapter)",
+            http::HYPER_SETTINGS
+        )
+    } else {
+        String::new()
+    }
 }
 
 /// A thread per connection, blocking reads and writes.
@@ -1031,6 +1167,49 @@ mod tests {
         assert_eq!(ready.addr.port(), 4242);
         assert_eq!(ready.description, "floor: one thread");
         assert_eq!(Ready::parse("listening on 4242"), None);
+    }
+
+    /// Every server that runs hyper answers the HTTP client through both
+    /// load phases, every response checked; the others refuse, saying why.
+    #[test]
+    fn ringwork_and_tokio_servers_answer_http_and_the_others_refuse() {
+        let ms = Duration::from_millis;
+        for kind in ServerKind::every() {
+            let listener = listen_for(kind).unwrap();
+            let addr = listener.local_addr().unwrap();
+            if let Some(reason) = kind.refuses(Service::Http) {
+                let err = run_server(kind, listener, 2, Service::Http, |_| Ok(())).unwrap_err();
+                assert_eq!(err.to_string(), reason);
+                continue;
+            }
+            let (ready_tx, ready_rx) = mpsc::channel();
+            thread::spawn(move || {
+                let result = run_server(kind, listener, 2, Service::Http, move |description| {
+                    assert!(description.contains("hyper"), "{description}");
+                    let _ = ready_tx.send(());
+                    Ok(())
+                });
+                panic!("{} server stopped: {result:?}", kind.name());
+            });
+            ready_rx
+                .recv_timeout(Duration::from_secs(10))
+                .unwrap_or_else(|_| panic!("{} server not ready", kind.name()));
+            let mut client = Client::connect_http(addr, 8).unwrap();
+            let closed = client.closed_loop(ms(10), ms(50)).unwrap();
+            assert!(closed.msgs_per_sec > 0.0, "{}", kind.name());
+            let mut no_cpu = || {
+                Ok(CpuSample {
+                    clock: Duration::ZERO,
+                    stat: Duration::ZERO,
+                    switches: 0,
+                })
+            };
+            let open = client
+                .open_loop(2_000, ms(10), ms(50), &mut no_cpu)
+                .unwrap();
+            assert!(open.completed_in_window > 0, "{}", kind.name());
+            client.finish().unwrap();
+        }
     }
 
     /// Every server, run in a thread of the test (left running), echoes the

@@ -167,3 +167,58 @@ pub async fn idle_tokio(mut stream: tokio::net::TcpStream) -> io::Result<()> {
         stream.write_all(&buf[..n]).await?;
     }
 }
+
+/// The echo through `ringwork::io::compat::Compat` and tokio's I/O traits
+/// (`AsyncReadExt::read` into a borrowed buffer, `write_all`), as a
+/// tokio-io library would drive a ringwork stream: the matrix's
+/// `*-compat-tokio` rows, against the owned-buffer echo of the others.
+pub async fn echo_compat_tokio(
+    stream: ringwork::net::TcpStream,
+    mut skew: Option<super::server::SkewState>,
+) -> io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = ringwork::io::compat::Compat::new(stream);
+    let mut buf = vec![0u8; ECHO_BUFFER];
+    loop {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        if let Some(skew) = &mut skew {
+            skew.on_read(&buf[..n]);
+        }
+        stream.write_all(&buf[..n]).await?;
+    }
+}
+
+/// The same echo through `futures-io`'s traits (`poll_read`, then
+/// `poll_write` until all is written), driven with `poll_fn`: the
+/// `*-compat-futures` rows.
+pub async fn echo_compat_futures(
+    stream: ringwork::net::TcpStream,
+    mut skew: Option<super::server::SkewState>,
+) -> io::Result<()> {
+    use futures_io::{AsyncRead, AsyncWrite};
+    use std::future::poll_fn;
+    use std::pin::Pin;
+    let mut stream = ringwork::io::compat::Compat::new(stream);
+    let mut buf = vec![0u8; ECHO_BUFFER];
+    loop {
+        let n = poll_fn(|cx| Pin::new(&mut stream).poll_read(cx, &mut buf)).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        if let Some(skew) = &mut skew {
+            skew.on_read(&buf[..n]);
+        }
+        let mut written = 0;
+        while written < n {
+            let wrote =
+                poll_fn(|cx| Pin::new(&mut stream).poll_write(cx, &buf[written..n])).await?;
+            if wrote == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            written += wrote;
+        }
+    }
+}

@@ -649,6 +649,20 @@ pub(crate) fn measure(
     size: usize,
     config: &EchoConfig,
 ) -> io::Result<Measured> {
+    measure_with(server, addr, config, move |addr, connections| {
+        Client::connect(addr, connections, size)
+    })
+}
+
+/// [`measure`] with the client `connect` opens (`config.connections` of
+/// them to the address): the echo's, or another protocol's (`Client::
+/// connect_http`). `config.sizes` is not used.
+pub(crate) fn measure_with(
+    server: ServerProcess,
+    addr: std::net::SocketAddr,
+    config: &EchoConfig,
+    connect: impl FnOnce(std::net::SocketAddr, usize) -> io::Result<Client> + Send + 'static,
+) -> io::Result<Measured> {
     let pid = server.pid();
     let ours = [std::process::id(), pid];
     let other_before = sys::other_processes_cpu(&ours)?;
@@ -660,7 +674,7 @@ pub(crate) fn measure(
         .spawn(move || -> io::Result<Measured> {
             sys::pin_current_thread(CLIENT_CPU)?;
             sys::set_timer_slack(1)?;
-            let mut client = Client::connect(addr, config.connections, size)?;
+            let mut client = connect(addr, config.connections)?;
             let closed = client.closed_loop(config.closed_warm, config.closed_measure)?;
             let mut sample = || -> io::Result<CpuSample> {
                 Ok(CpuSample {

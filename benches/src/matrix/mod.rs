@@ -95,6 +95,24 @@ pub fn echo_rate(scale: Scale, size: usize) -> u64 {
     }
 }
 
+/// Offered rate of the `http_hello` open loop, requests per second over
+/// all connections: well below either server's saturation on one core.
+pub fn http_rate(scale: Scale) -> u64 {
+    match scale {
+        Scale::Full => 20_000,
+        Scale::Quick => 10_000,
+    }
+}
+
+/// The `http_hello` workload's sizes: the echo's windows and connections,
+/// at [`http_rate`].
+pub fn http_config(scale: Scale, rounds: usize) -> EchoConfig {
+    EchoConfig {
+        rate: http_rate(scale),
+        ..echo_config(scale, crate::iobench::http::REQUEST.len(), rounds)
+    }
+}
+
 /// An echo workload's sizes.
 pub fn echo_config(scale: Scale, size: usize, rounds: usize) -> EchoConfig {
     let ms = Duration::from_millis;
@@ -155,6 +173,24 @@ pub fn describe(workload: &MatrixWorkload, scale: Scale, rounds: usize) -> Strin
                 config.open_measure.as_secs_f64(),
                 config.open_warm.as_secs_f64(),
                 config.closed_measure.as_secs_f64()
+            )
+        }
+        WorkloadKind::Http => {
+            let config = http_config(scale, rounds);
+            format!(
+                "{} keep-alive HTTP/1.1 connections, a {}-byte GET and a 13-byte hello each \
+                 way (every response parsed and checked); closed loop {:.1} s (one request in \
+                 flight per connection: requests/s at saturation), then open loop at {} req/s, \
+                 {:.1} s after {:.1} s (CPU per request = server process CPU clock over the \
+                 window / responses completed in it; latency from intended send times); \
+                 headline ratios to epoll and to tokio-mt; server pinned to CPU {SERVER_CPU}, \
+                 client to CPU {CLIENT_CPU}",
+                config.connections,
+                crate::iobench::http::REQUEST.len(),
+                config.closed_measure.as_secs_f64(),
+                config.rate,
+                config.open_measure.as_secs_f64(),
+                config.open_warm.as_secs_f64()
             )
         }
         WorkloadKind::AcceptStorm => {
@@ -353,7 +389,9 @@ pub fn run(options: &MatrixOptions) -> io::Result<MatrixReport> {
                     profile.name,
                     workload.name
                 ));
+                let refused = profile.refuses(workload);
                 let outcome = match (&workload.kind, &file_bench) {
+                    _ if refused.is_some() => Err(refused.unwrap_or_default()),
                     (WorkloadKind::FileRandread, Some(Ok(bench))) => {
                         bench.run_cell(profile, round, options.workers, options.ringwork_seed)
                     }
@@ -532,6 +570,7 @@ fn run_cell(
         ),
         WorkloadKind::IdleConns => (Some(SERVER_CPU), Service::Idle),
         WorkloadKind::Bulk { size } => (Some(SERVER_CPU), Service::Bulk(size)),
+        WorkloadKind::Http => (Some(SERVER_CPU), Service::Http),
         _ => (Some(SERVER_CPU), Service::Echo),
     };
     let (server, ready) = ServerProcess::start_with_env(
@@ -555,6 +594,27 @@ fn run_cell(
                     "no echo completed in the CPU window (the server or client was starved)"
                         .to_owned(),
                 );
+            }
+            Measurement {
+                p50_us: Some(measured.latency_us(0.50)),
+                p99_us: Some(measured.latency_us(0.99)),
+                p999_us: Some(measured.latency_us(0.999)),
+                server_cpu_share: Some(measured.cpu.as_secs_f64() / measured.window.as_secs_f64()),
+                other_cpu_share: Some(measured.other_cpu_share),
+                switches_per_op: Some(measured.switches_per_msg()),
+                ..Measurement::new(cpu, measured.closed_msgs_per_sec)
+            }
+        }
+        WorkloadKind::Http => {
+            let config = http_config(options.scale, options.rounds);
+            let measured =
+                tcp_echo::measure_with(server, ready.addr, &config, |addr, connections| {
+                    crate::iobench::loadgen::Client::connect_http(addr, connections)
+                })
+                .map_err(na)?;
+            let cpu = measured.cpu_us_per_msg();
+            if !cpu.is_finite() {
+                return Err("no response completed in the CPU window".to_owned());
             }
             Measurement {
                 p50_us: Some(measured.latency_us(0.50)),

@@ -11,7 +11,7 @@
 
 use super::report::{Figure, Layout};
 use crate::busy_worker::Blocker;
-use crate::iobench::server::ServerKind;
+use crate::iobench::server::{ServerKind, Service};
 
 /// The profile every ratio is taken against.
 pub const BASELINE: &str = "epoll";
@@ -64,8 +64,32 @@ impl Profile {
     pub fn is_ringwork(&self) -> bool {
         matches!(
             self.server,
-            ServerKind::RingworkEnv | ServerKind::RingworkCurrentThread
+            ServerKind::RingworkEnv
+                | ServerKind::RingworkCurrentThread
+                | ServerKind::RingworkCompatTokio
+                | ServerKind::RingworkCompatFutures
         )
+    }
+
+    /// Why this row has no figure in `workload`'s column, known before
+    /// running anything (`None`: run it; a server may still refuse when it
+    /// starts, and the cell is then `n/a` with its error).
+    pub fn refuses(&self, workload: &MatrixWorkload) -> Option<String> {
+        let compat = matches!(
+            self.server,
+            ServerKind::RingworkCompatTokio | ServerKind::RingworkCompatFutures
+        );
+        match workload.kind {
+            WorkloadKind::FileRandread | WorkloadKind::BusyWorker(_) if compat => Some(
+                "the compat rows measure the echo through Compat; this column runs ringwork's \
+                 own API in the benchmark process (see the uring-default and epoll rows)"
+                    .to_owned(),
+            ),
+            WorkloadKind::Http => self.server.refuses(Service::Http),
+            WorkloadKind::IdleConns => self.server.refuses(Service::Idle),
+            WorkloadKind::Bulk { size } => self.server.refuses(Service::Bulk(size)),
+            _ => None,
+        }
     }
 
     /// The environment of its server process.
@@ -236,6 +260,39 @@ pub const PROFILES: &[Profile] = &[
         uring: None,
         what: "ringwork's current-thread runtime on its epoll driver",
     },
+    Profile {
+        name: "uring-compat-tokio",
+        server: ServerKind::RingworkCompatTokio,
+        driver: Some("uring"),
+        uring: None,
+        what: "uring-default's server echoing through io::compat::Compat with tokio's \
+               AsyncReadExt/AsyncWriteExt (the cost of the tokio-io layer: compare with \
+               uring-default); echo columns only",
+    },
+    Profile {
+        name: "epoll-compat-tokio",
+        server: ServerKind::RingworkCompatTokio,
+        driver: Some("epoll"),
+        uring: None,
+        what: "the epoll baseline's server echoing through Compat with tokio's I/O traits \
+               (compare with epoll); echo columns only",
+    },
+    Profile {
+        name: "uring-compat-futures",
+        server: ServerKind::RingworkCompatFutures,
+        driver: Some("uring"),
+        uring: None,
+        what: "uring-default's server echoing through Compat with futures-io's \
+               AsyncRead/AsyncWrite (compare with uring-default); echo columns only",
+    },
+    Profile {
+        name: "epoll-compat-futures",
+        server: ServerKind::RingworkCompatFutures,
+        driver: Some("epoll"),
+        uring: None,
+        what: "the epoll baseline's server echoing through Compat with futures-io's traits \
+               (compare with epoll); echo columns only",
+    },
     Profile::peer(
         "tokio-mt",
         ServerKind::Tokio,
@@ -308,6 +365,11 @@ pub enum WorkloadKind {
     /// `busy_worker`'s rounds with this blocker, on a runtime built in this
     /// process (multi-thread runtimes only).
     BusyWorker(Blocker),
+    /// hyper's HTTP/1.1 server answering a hello, 100 keep-alive
+    /// connections: a closed loop (requests/s at saturation), then an open
+    /// loop at a fixed rate (server CPU per request, latency from intended
+    /// send times). ringwork's and tokio's servers only.
+    Http,
 }
 
 /// One column of the matrix.
@@ -333,6 +395,7 @@ impl MatrixWorkload {
             WorkloadKind::IdleConns => "CPU us/conn set up",
             WorkloadKind::Bulk { .. } => "CPU us/MiB",
             WorkloadKind::BusyWorker(_) => "process CPU us/round",
+            WorkloadKind::Http => "CPU us/req",
         }
     }
 
@@ -345,6 +408,7 @@ impl MatrixWorkload {
             WorkloadKind::IdleConns => "conns/s set up",
             WorkloadKind::Bulk { .. } => "GB/s",
             WorkloadKind::BusyWorker(_) => "void rounds",
+            WorkloadKind::Http => "closed-loop req/s",
         }
     }
 
@@ -362,6 +426,18 @@ impl MatrixWorkload {
     pub fn layout(&self) -> Layout {
         let named = |figure: Figure, name: &str| (figure, name.to_owned());
         let (headline, references, columns, second) = match self.kind {
+            WorkloadKind::Http => (
+                Figure::Cpu,
+                vec!["tokio-mt"],
+                vec![
+                    named(Figure::P50, "p50 us"),
+                    named(Figure::P99, "p99 us"),
+                    named(Figure::P999, "p999 us"),
+                    named(Figure::SwitchesPerOp, "ctx switches/req"),
+                    named(Figure::Rate, self.rate_unit()),
+                ],
+                named(Figure::Rate, self.rate_unit()),
+            ),
             WorkloadKind::Echo { .. } => (
                 Figure::Cpu,
                 vec![],
@@ -499,6 +575,11 @@ pub const WORKLOADS: &[MatrixWorkload] = &[
     MatrixWorkload {
         name: "busy_worker_spin_submitted",
         kind: WorkloadKind::BusyWorker(Blocker::SpinSubmitted),
+        default: false,
+    },
+    MatrixWorkload {
+        name: "http_hello",
+        kind: WorkloadKind::Http,
         default: false,
     },
 ];
@@ -668,6 +749,37 @@ mod tests {
             .unwrap();
         assert!(tokio.env().is_empty() && !tokio.is_ringwork());
         assert_eq!(tokio.env_words(), "");
+    }
+
+    #[test]
+    fn rows_that_cannot_serve_a_column_say_why_before_running() {
+        let find = |name: &str| *PROFILES.iter().find(|p| p.name == name).unwrap();
+        let column = |name: &str| *WORKLOADS.iter().find(|w| w.name == name).unwrap();
+        let http = column("http_hello");
+        for serving in ["epoll", "uring-default", "uring-ct", "tokio-mt", "tokio-ct"] {
+            assert_eq!(find(serving).refuses(&http), None, "{serving}");
+        }
+        for (row, says) in [
+            ("floor", "echo loops"),
+            ("monoio", "hyper"),
+            ("std-threads", "blocking"),
+            ("uring-compat-tokio", "Compat"),
+        ] {
+            let reason = find(row).refuses(&http).unwrap();
+            assert!(reason.contains(says), "{row}: {reason}");
+        }
+        let compat = find("epoll-compat-futures");
+        for echo in ["echo_64", "echo_16k", "accept_storm", "skewed_10x200us"] {
+            assert_eq!(compat.refuses(&column(echo)), None, "{echo}");
+        }
+        for other in [
+            "file_randread",
+            "busy_worker_sleep",
+            "idle_conns",
+            "bulk_64k",
+        ] {
+            assert!(compat.refuses(&column(other)).is_some(), "{other}");
+        }
     }
 
     #[test]

@@ -4,8 +4,9 @@
 use super::{Metadata, OpenOptions};
 use crate::buf::{FixedBuf, IoBuf, IoBufMut};
 use crate::io::op::{self, SharedFd};
+use crate::io::stash::Stashed;
 use std::fmt;
-use std::io;
+use std::io::{self, SeekFrom};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
@@ -17,9 +18,10 @@ use std::path::Path;
 ///   can serve many concurrent operations from `&self`; files that cannot
 ///   seek (pipes) answer these with `ESPIPE`, as `pread(2)` does;
 /// - at the file position (`read`, `write`, `read_exact`, `write_all`),
-///   which each call moves, like `std::fs::File`'s `Read`/`Write`; this is
-///   the way to use pipes, FIFOs and terminals. Concurrent position-based
-///   calls on one `File` run in an unspecified order.
+///   which each call moves, like `std::fs::File`'s `Read`/`Write`, and
+///   which [`seek`](File::seek) sets; this is the way to use pipes, FIFOs
+///   and terminals. Concurrent position-based calls on one `File` run in an
+///   unspecified order.
 ///
 /// Both drivers give the same results for regular files, pipes and FIFOs:
 /// io_uring reads a file position with offset `-1`; epoll runs regular files
@@ -159,6 +161,95 @@ impl File {
         (Ok(()), buf)
     }
 
+    /// Moves the file position (used by [`read`](File::read),
+    /// [`write`](File::write) and their loops) and returns the new one,
+    /// counted from the start of the file, like `std`'s `Seek::seek`.
+    /// Seeking past the end is allowed (a write there leaves a hole of
+    /// zeros); a position before the start is `InvalidInput`, and so is a
+    /// `SeekFrom::Start` beyond `i64::MAX`. A pipe, FIFO or terminal cannot
+    /// seek: `ESPIPE` (`io::ErrorKind::NotSeekable`), and nothing waiting
+    /// to be read from it is lost.
+    ///
+    /// Runs `lseek` on the blocking pool (io_uring has no such operation;
+    /// on some file systems `SeekFrom::End` asks the server). Bytes that a
+    /// dropped [`read`](File::read) had read ahead and kept for the next
+    /// read are given up: the position is where those bytes started, and
+    /// `SeekFrom::Current` counts from there.
+    ///
+    /// ```
+    /// # let rt = ringwork::Runtime::new().unwrap();
+    /// # rt.block_on(async {
+    /// use ringwork::fs::File;
+    /// use std::io::SeekFrom;
+    ///
+    /// let path = std::env::temp_dir().join(format!("ringwork-doc-seek-{}", std::process::id()));
+    /// let file = File::options().read(true).write(true).create(true).truncate(true)
+    ///     .open(&path).await?;
+    /// file.write_all(b"hello, world".as_slice()).await.0?;
+    /// assert_eq!(file.stream_position().await?, 12);
+    /// assert_eq!(file.seek(SeekFrom::Start(7)).await?, 7);
+    /// let (res, buf) = file.read(Vec::with_capacity(5)).await;
+    /// assert_eq!(&buf[..res?], b"world");
+    /// assert_eq!(file.seek(SeekFrom::Current(-5)).await?, 7);
+    /// file.write_all(b"there".as_slice()).await.0?;
+    /// assert_eq!(ringwork::fs::read(&path).await?, b"hello, there");
+    /// ringwork::fs::remove_file(&path).await?;
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn seek(&self, pos: SeekFrom) -> io::Result<u64> {
+        let (offset, whence) = match pos {
+            SeekFrom::Start(n) => (
+                i64::try_from(n).map_err(|_| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "seek to a position larger than i64::MAX",
+                    )
+                })?,
+                libc::SEEK_SET,
+            ),
+            SeekFrom::End(n) => (n, libc::SEEK_END),
+            SeekFrom::Current(n) => (n, libc::SEEK_CUR),
+        };
+        // Checked first: a pipe's read-ahead bytes must stay for its reads.
+        if !self.fd.is_seekable() {
+            return Err(io::Error::from_raw_os_error(libc::ESPIPE));
+        }
+        // Read-ahead kept from dropped reads (after any such read still in
+        // flight has finished): the kernel's position is that many bytes
+        // past the caller's.
+        let read_ahead = self
+            .fd
+            .take_stashed(|items| {
+                let bytes = items
+                    .drain(..)
+                    .map(|item| match item {
+                        Stashed::Bytes { data, pos } => (data.len() - pos) as i64,
+                        _ => 0,
+                    })
+                    .sum::<i64>();
+                Some(bytes)
+            })
+            .await
+            .unwrap_or(0);
+        let fd = self.fd.clone();
+        super::blocking(move || {
+            if read_ahead > 0 {
+                // Back to the caller's position first, so that a failing
+                // seek below leaves the position where the caller saw it.
+                lseek(&fd, -read_ahead, libc::SEEK_CUR)?;
+            }
+            lseek(&fd, offset, whence)
+        })
+        .await
+    }
+
+    /// The file position (from the start), as [`seek`](File::seek) with
+    /// `SeekFrom::Current(0)` gives it; `ESPIPE` for a pipe.
+    pub async fn stream_position(&self) -> io::Result<u64> {
+        self.seek(SeekFrom::Current(0)).await
+    }
+
     /// Reads up to `buf.bytes_total()` bytes at `offset` into the start of
     /// `buf`; returns how many (`Ok(0)`: end of file). A read may be short
     /// even before the end; see [`read_exact_at`](File::read_exact_at). A
@@ -267,6 +358,17 @@ impl File {
     pub async fn set_len(&self, size: u64) -> io::Result<()> {
         op::ftruncate::ftruncate(&self.fd, size).await
     }
+}
+
+/// `lseek(2)`; the new position.
+fn lseek(fd: &SharedFd, offset: i64, whence: libc::c_int) -> io::Result<u64> {
+    // SAFETY: `lseek` takes a descriptor (kept open by `fd`) and integers;
+    // it touches no memory of ours.
+    let pos = unsafe { libc::lseek(fd.raw(), offset, whence) };
+    if pos == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(pos as u64)
 }
 
 fn file_ended() -> io::Error {

@@ -47,6 +47,11 @@ impl Metadata {
         self.len
     }
 
+    /// The file's type (the `S_IFMT` bits of its mode).
+    pub fn file_type(&self) -> FileType {
+        FileType::from_mode(self.mode)
+    }
+
     /// Whether this is a regular file.
     pub fn is_file(&self) -> bool {
         self.file_type_bits() == libc::S_IFREG
@@ -114,6 +119,97 @@ impl Metadata {
 
     fn file_type_bits(&self) -> u32 {
         self.mode & libc::S_IFMT
+    }
+}
+
+/// What kind of file something is: a regular file, a directory, a
+/// symbolic link, ... (the `S_IFMT` bits of its mode). From
+/// [`Metadata::file_type`] and [`DirEntry::file_type`](super::DirEntry::file_type).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileType {
+    /// `mode & S_IFMT`.
+    bits: u32,
+}
+
+impl FileType {
+    pub(crate) fn from_mode(mode: u32) -> FileType {
+        FileType {
+            bits: mode & libc::S_IFMT,
+        }
+    }
+
+    /// The standard library's view of the same type.
+    pub(crate) fn from_std(file_type: std::fs::FileType) -> FileType {
+        use std::os::unix::fs::FileTypeExt;
+        let bits = if file_type.is_file() {
+            libc::S_IFREG
+        } else if file_type.is_dir() {
+            libc::S_IFDIR
+        } else if file_type.is_symlink() {
+            libc::S_IFLNK
+        } else if file_type.is_fifo() {
+            libc::S_IFIFO
+        } else if file_type.is_socket() {
+            libc::S_IFSOCK
+        } else if file_type.is_block_device() {
+            libc::S_IFBLK
+        } else if file_type.is_char_device() {
+            libc::S_IFCHR
+        } else {
+            0
+        };
+        FileType { bits }
+    }
+
+    /// A regular file.
+    pub fn is_file(&self) -> bool {
+        self.bits == libc::S_IFREG
+    }
+
+    /// A directory.
+    pub fn is_dir(&self) -> bool {
+        self.bits == libc::S_IFDIR
+    }
+
+    /// A symbolic link.
+    pub fn is_symlink(&self) -> bool {
+        self.bits == libc::S_IFLNK
+    }
+
+    /// A FIFO (named pipe).
+    pub fn is_fifo(&self) -> bool {
+        self.bits == libc::S_IFIFO
+    }
+
+    /// A Unix domain socket.
+    pub fn is_socket(&self) -> bool {
+        self.bits == libc::S_IFSOCK
+    }
+
+    /// A block device.
+    pub fn is_block_device(&self) -> bool {
+        self.bits == libc::S_IFBLK
+    }
+
+    /// A character device.
+    pub fn is_char_device(&self) -> bool {
+        self.bits == libc::S_IFCHR
+    }
+}
+
+impl fmt::Debug for FileType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self.bits {
+            libc::S_IFREG => "file",
+            libc::S_IFDIR => "directory",
+            libc::S_IFLNK => "symlink",
+            libc::S_IFIFO => "fifo",
+            libc::S_IFSOCK => "socket",
+            libc::S_IFBLK => "block device",
+            libc::S_IFCHR => "char device",
+            _ => "unknown",
+        };
+        f.debug_tuple("FileType").field(&name).finish()
     }
 }
 

@@ -31,6 +31,7 @@ pub(crate) mod connect;
 pub(crate) mod fixed;
 pub(crate) mod fsync;
 pub(crate) mod ftruncate;
+pub(crate) mod link;
 pub(crate) mod mkdir;
 pub(crate) mod open;
 pub(crate) mod poll;
