@@ -78,6 +78,10 @@ unsafe impl OpCode for Accept {
     }
 
     fn attempt(&mut self) -> io::Result<u32> {
+        #[cfg(feature = "fault-injection")]
+        if let Some(err) = crate::faults::accept_error() {
+            return Err(err);
+        }
         let (ptr, len) = self.addr.as_out_ptrs();
         syscall!(accept4(self.fd.raw(), ptr, len, FLAGS)).map(|fd| fd as u32)
     }

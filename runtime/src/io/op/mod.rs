@@ -340,6 +340,40 @@ pub(crate) fn transfer_len(len: usize) -> usize {
     len.min(MAX_TRANSFER)
 }
 
+/// The length a stream or file transfer of `len` bytes asks the kernel
+/// for: `len`, or with fault injection sometimes less (a short transfer,
+/// `faults::Point::Short`).
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+pub(crate) fn short(len: usize) -> usize {
+    len
+}
+
+/// See the version without fault injection.
+#[cfg(feature = "fault-injection")]
+pub(crate) fn short(len: usize) -> usize {
+    crate::faults::short_len(len)
+}
+
+/// [`short`] for a send on `fd`, which may be a datagram socket: those are
+/// never cut (a datagram is sent whole or not at all).
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+pub(crate) fn short_send(_fd: &SharedFd, len: usize) -> usize {
+    len
+}
+
+/// See the version without fault injection.
+#[cfg(feature = "fault-injection")]
+pub(crate) fn short_send(fd: &SharedFd, len: usize) -> usize {
+    let stream = socket2::SockRef::from(fd).r#type().ok() == Some(socket2::Type::STREAM);
+    if stream {
+        short(len)
+    } else {
+        len
+    }
+}
+
 /// [`transfer_len`] for an SQE's 32-bit length field.
 pub(crate) fn sqe_len(len: usize) -> u32 {
     transfer_len(len) as u32
