@@ -680,3 +680,79 @@ fn a_bad_plan_in_the_environment_is_a_named_error() {
         Ok(plan)
     );
 }
+
+/// io_uring operations completed with `-EINTR` or `-EAGAIN` must be retried
+/// (at once, or once the descriptor is ready), as the epoll driver retries
+/// `EINTR` and waits out `EAGAIN`: a caller of an async read never sees
+/// `Interrupted` or `WouldBlock`. (It did on io_uring for `recv`, `send`,
+/// `read_at`, `write_at` and `connect`: the errors came back as is.)
+/// `-ECANCELED` is not retried: it surfaces as itself.
+#[test]
+fn io_uring_operations_completed_with_eintr_or_eagain_are_retried_not_surfaced() {
+    let points = [Point::OpError];
+    let faults = Faults::install_ppm(0xe1a7, 100_000, &points);
+    let Some(rt) = runtime(DriverKind::Uring) else {
+        return;
+    };
+    let surfaced = echo(&rt, faults.plan.seed, 16, 20);
+    let dir = common::TempDir::new("faults-retry");
+    let path = dir.join("file");
+    let live = Arc::new(AtomicUsize::new(0));
+    let (s, l) = (surfaced.clone(), live.clone());
+    let rt2 = rt.clone();
+    watchdog(Duration::from_secs(60), move || {
+        rt2.block_on(async move {
+            let file = loop {
+                let mut options = ringwork::fs::File::options();
+                options.read(true).write(true).create(true);
+                match options.open(&path).await {
+                    Ok(file) => break file,
+                    Err(err) => s.tolerate("create", err),
+                }
+            };
+            for i in 0..200u64 {
+                let data = vec![i as u8; 512];
+                loop {
+                    match file
+                        .write_at(CountingBuf::new(data.clone(), &l), i * 512)
+                        .await
+                    {
+                        (Ok(n), _) => {
+                            assert_eq!(n, 512);
+                            break;
+                        }
+                        (Err(err), _) => s.tolerate("write_at", err),
+                    }
+                }
+                loop {
+                    let buf = CountingBuf::new(Vec::with_capacity(512), &l);
+                    match file.read_at(buf, i * 512).await {
+                        (Ok(n), buf) => {
+                            assert_eq!(&buf.data[..n], &data[..n]);
+                            break;
+                        }
+                        (Err(err), _) => s.tolerate("read_at", err),
+                    }
+                }
+            }
+        })
+    });
+    drop(rt);
+    assert_eq!(live.load(Ordering::SeqCst), 0, "buffers not dropped");
+    println!("surfaced {surfaced:?}");
+    faults.assert_fired(&points);
+    assert_eq!(
+        surfaced.count(libc::EINTR),
+        0,
+        "EINTR surfaced: {surfaced:?}"
+    );
+    assert_eq!(
+        surfaced.count(libc::EAGAIN),
+        0,
+        "EAGAIN surfaced: {surfaced:?}"
+    );
+    assert!(
+        surfaced.count(libc::ECANCELED) > 0,
+        "ECANCELED surfaces as itself"
+    );
+}
