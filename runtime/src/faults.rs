@@ -23,6 +23,10 @@
 //! `RINGWORK_FAULTS=seed=7,ppm=20000,points=enter+op_error+short` (read by
 //! the first `Builder::build` of the process; `points=all` for every point).
 
+pub use ringwork_uring::faults::{
+    fail_setups as fail_uring_setups, refuse_setup_flag as refuse_uring_setup_flag,
+    setup_injected as uring_setups_failed,
+};
 use std::fmt;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;

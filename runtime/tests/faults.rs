@@ -756,3 +756,34 @@ fn io_uring_operations_completed_with_eintr_or_eagain_are_retried_not_surfaced()
         "ECANCELED surfaces as itself"
     );
 }
+
+/// `io_uring_setup` failing with `EPERM` (seccomp, `io_uring_disabled`):
+/// `Auto` runs on epoll and says why; a forced io_uring is a `build()`
+/// error naming it.
+#[test]
+fn io_uring_setup_eperm_falls_back_to_epoll_or_is_a_named_error() {
+    let faults = Faults::install_ppm(0, 0, &[]);
+    if runtime(DriverKind::Uring).is_none() {
+        return;
+    }
+    faults::fail_uring_setups(libc::EPERM, 1);
+    let rt = Builder::new_multi_thread()
+        .worker_threads(2)
+        .driver(DriverKind::Auto)
+        .build()
+        .expect("Auto falls back");
+    assert_eq!(rt.handle().driver_kind(), Some(DriverKind::Epoll));
+    let reason = rt.handle().driver_fallback_reason().expect("a reason");
+    assert!(reason.contains("EPERM"), "{reason}");
+    drop(rt);
+
+    faults::fail_uring_setups(libc::EPERM, 1);
+    let err = Builder::new_multi_thread()
+        .worker_threads(2)
+        .driver(DriverKind::Uring)
+        .build()
+        .expect_err("a forced io_uring does not fall back");
+    assert!(err.to_string().contains("EPERM"), "{err}");
+    assert_eq!(faults::uring_setups_failed(), 2);
+    drop(faults);
+}
