@@ -230,7 +230,14 @@ impl Acceptor {
                     return None;
                 }
                 // The ring shut down (its runtime ended): arm anew here.
-                Err(err) if last.is_some() && err.raw_os_error() == Some(libc::ECANCELED) => {}
+                // `EINTR`/`EAGAIN` end no listener either: arm again, as a
+                // single-shot accept is submitted again (`op::Run`).
+                Err(err)
+                    if last.is_some()
+                        && matches!(
+                            err.raw_os_error(),
+                            Some(libc::ECANCELED | libc::EINTR | libc::EAGAIN)
+                        ) => {}
                 Err(err) => return Some(Err(err)),
             }
         }
