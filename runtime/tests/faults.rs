@@ -771,7 +771,9 @@ fn io_uring_setup_eperm_falls_back_to_epoll_or_is_a_named_error() {
     if runtime(DriverKind::Uring).is_none() {
         return;
     }
-    faults::fail_uring_setups(libc::EPERM, 1);
+    // Every setup fails, as under a seccomp filter (with an optional flag
+    // asked for, the driver also tries without it before it gives up).
+    faults::fail_uring_setups(libc::EPERM, u32::MAX);
     let rt = Builder::new_multi_thread()
         .worker_threads(2)
         .driver(DriverKind::Auto)
@@ -782,14 +784,13 @@ fn io_uring_setup_eperm_falls_back_to_epoll_or_is_a_named_error() {
     assert!(reason.contains("EPERM"), "{reason}");
     drop(rt);
 
-    faults::fail_uring_setups(libc::EPERM, 1);
     let err = Builder::new_multi_thread()
         .worker_threads(2)
         .driver(DriverKind::Uring)
         .build()
         .expect_err("a forced io_uring does not fall back");
     assert!(err.to_string().contains("EPERM"), "{err}");
-    assert_eq!(faults::uring_setups_failed(), 2);
+    assert!(faults::uring_setups_failed() >= 2);
     drop(faults);
 }
 
