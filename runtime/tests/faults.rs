@@ -860,3 +860,67 @@ fn multishot_accepts_and_receives_ended_by_eintr_or_eagain_are_armed_again() {
         "EAGAIN surfaced: {surfaced:?}"
     );
 }
+
+/// Reads dropped by a timeout while faults fire: what a dropped read got
+/// reaches the next read (the stash), a dropped read's buffer is freed once
+/// its final completion (real or synthesized) came, and the 1 MiB stream
+/// arrives byte-exact.
+#[test]
+fn reads_cancelled_by_timeouts_lose_no_byte_under_injected_faults() {
+    const LEN: usize = 1 << 20;
+    for kind in [DriverKind::Uring, DriverKind::Epoll] {
+        let points = points_of(kind, &[Point::Short, Point::TimerLate]);
+        let faults = Faults::install(0xca9c, &points);
+        let Some(rt) = runtime(kind) else { continue };
+        let seed = faults.plan.seed;
+        let live = Arc::new(AtomicUsize::new(0));
+        let surfaced = Arc::new(Surfaced::default());
+        let (l, s) = (live.clone(), surfaced.clone());
+        let rt2 = rt.clone();
+        let (sent, got, cancelled) = watchdog(Duration::from_secs(120), move || {
+            rt2.block_on(async move {
+                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap();
+                let (wl, ws) = (l.clone(), s.clone());
+                let writer = ringwork::spawn(async move {
+                    let stream = accept(&listener, &ws).await;
+                    let data = Rng::new(seed).bytes(LEN);
+                    let mut rng = Rng::new(seed ^ 1);
+                    let mut at = 0;
+                    while at < LEN {
+                        let end = (at + 1 + rng.below(32 << 10) as usize).min(LEN);
+                        write_all(&stream, &data[at..end], &wl, &ws).await;
+                        at = end;
+                        if rng.below(4) == 0 {
+                            ringwork::time::sleep(Duration::from_micros(rng.below(300))).await;
+                        }
+                    }
+                    fnv(FNV_START, &data)
+                });
+                let stream = connect(addr, &s).await;
+                let mut rng = Rng::new(seed ^ 2);
+                let (mut hash, mut len, mut cancelled) = (FNV_START, 0, 0);
+                while len < LEN {
+                    let buf = CountingBuf::new(Vec::with_capacity(8192), &l);
+                    let wait = Duration::from_micros(rng.below(400));
+                    match ringwork::time::timeout(wait, stream.read(buf)).await {
+                        Err(_) => cancelled += 1,
+                        Ok((Ok(0), _)) => panic!("end of stream at {len} of {LEN}"),
+                        Ok((Ok(n), buf)) => {
+                            hash = fnv(hash, &buf.data[..n]);
+                            len += n;
+                        }
+                        Ok((Err(err), _)) => s.tolerate("read", err),
+                    }
+                }
+                (writer.await.unwrap(), hash, cancelled)
+            })
+        });
+        drop(rt);
+        assert_eq!(sent, got, "the stream arrived byte-exact");
+        assert_eq!(live.load(Ordering::SeqCst), 0, "buffers not dropped");
+        println!("{kind:?}: {cancelled} reads cancelled; surfaced {surfaced:?}");
+        assert!(cancelled > 0, "no read was cancelled");
+        faults.assert_fired(&points);
+    }
+}
