@@ -391,10 +391,10 @@ fn checksummed_echo_survives_injected_faults_on_both_drivers() {
 #[test]
 fn a_file_copy_survives_injected_faults_on_both_drivers() {
     const LEN: usize = 2 << 20;
-    const CHUNK: usize = 64 << 10;
+    const CHUNK: usize = 16 << 10;
     for kind in [DriverKind::Uring, DriverKind::Epoll] {
         let points = points_of(kind, &[Point::Short, Point::BlockingThread]);
-        let faults = Faults::install(0xf11e, &points);
+        let faults = Faults::install_ppm(0xf11e, 100_000, &points);
         let Some(rt) = runtime(kind) else { continue };
         let dir = common::TempDir::new("faults-copy");
         let (src, dst) = (dir.join("src"), dir.join("dst"));
@@ -525,7 +525,8 @@ fn timers_fire_once_and_never_early_under_injected_faults() {
     const SLEEPS: u64 = 2000;
     for kind in [DriverKind::Uring, DriverKind::Epoll] {
         let points = points_of(kind, &[Point::TimerLate]);
-        let faults = Faults::install(0x7173, &points);
+        // Late timers cost at most 5 ms each: often, so that they fire.
+        let faults = Faults::install_ppm(0x7173, 200_000, &points);
         let Some(rt) = runtime(kind) else { continue };
         let seed = faults.plan.seed;
         let rt2 = rt.clone();
@@ -581,7 +582,7 @@ fn channels_with_cancelled_receives_lose_no_message_under_injected_faults() {
     const MESSAGES: u64 = 3000;
     for kind in [DriverKind::Uring, DriverKind::Epoll] {
         let points = points_of(kind, &[Point::TimerLate]);
-        let faults = Faults::install(0xc4a7, &points);
+        let faults = Faults::install_ppm(0xc4a7, 200_000, &points);
         let Some(rt) = runtime(kind) else { continue };
         let seed = faults.plan.seed;
         let rt2 = rt.clone();
