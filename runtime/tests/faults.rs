@@ -155,10 +155,15 @@ impl std::fmt::Debug for Surfaced {
 }
 
 /// A buffer that counts its creations and drops: every one must be dropped
-/// exactly once, after the runtime let go of it.
+/// exactly once, after the runtime let go of it. A buffer made with a
+/// [`Graveyard`] is not freed when dropped: its whole capacity is filled
+/// with a canary and kept, so a kernel write after the drop (a buffer freed
+/// before its operation's final completion) shows when the graveyard is
+/// checked.
 struct CountingBuf {
     data: Vec<u8>,
     live: Arc<AtomicUsize>,
+    graveyard: Option<Arc<Graveyard>>,
 }
 
 impl CountingBuf {
@@ -167,13 +172,46 @@ impl CountingBuf {
         CountingBuf {
             data,
             live: live.clone(),
+            graveyard: None,
         }
+    }
+
+    fn kept(data: Vec<u8>, live: &Arc<AtomicUsize>, graveyard: &Arc<Graveyard>) -> CountingBuf {
+        let mut buf = CountingBuf::new(data, live);
+        buf.graveyard = Some(graveyard.clone());
+        buf
     }
 }
 
 impl Drop for CountingBuf {
     fn drop(&mut self) {
+        if let Some(graveyard) = &self.graveyard {
+            let mut data = std::mem::take(&mut self.data);
+            let capacity = data.capacity();
+            data.clear();
+            data.resize(capacity, CANARY); // within capacity: no new allocation
+            graveyard.0.lock().unwrap().push(data);
+        }
         self.live.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+const CANARY: u8 = 0xdd;
+
+/// Dropped buffers, kept with a canary (see [`CountingBuf`]).
+#[derive(Default)]
+struct Graveyard(Mutex<Vec<Vec<u8>>>);
+
+impl Graveyard {
+    /// Fails if anything wrote into a buffer after it was dropped; returns
+    /// how many were checked.
+    fn check(&self) -> usize {
+        let buffers = self.0.lock().unwrap();
+        for (i, buf) in buffers.iter().enumerate() {
+            let written = buf.iter().filter(|&&b| b != CANARY).count();
+            assert_eq!(written, 0, "buffer {i} was written after it was dropped");
+        }
+        buffers.len()
     }
 }
 
@@ -875,8 +913,9 @@ fn reads_cancelled_by_timeouts_lose_no_byte_under_injected_faults() {
         let Some(rt) = runtime(kind) else { continue };
         let seed = faults.plan.seed;
         let live = Arc::new(AtomicUsize::new(0));
+        let graveyard = Arc::new(Graveyard::default());
         let surfaced = Arc::new(Surfaced::default());
-        let (l, s) = (live.clone(), surfaced.clone());
+        let (l, s, g) = (live.clone(), surfaced.clone(), graveyard.clone());
         let rt2 = rt.clone();
         let (sent, got, cancelled) = watchdog(Duration::from_secs(120), move || {
             rt2.block_on(async move {
@@ -902,7 +941,7 @@ fn reads_cancelled_by_timeouts_lose_no_byte_under_injected_faults() {
                 let mut rng = Rng::new(seed ^ 2);
                 let (mut hash, mut len, mut cancelled) = (FNV_START, 0, 0);
                 while len < LEN {
-                    let buf = CountingBuf::new(Vec::with_capacity(8192), &l);
+                    let buf = CountingBuf::kept(Vec::with_capacity(8192), &l, &g);
                     let wait = Duration::from_micros(rng.below(400));
                     match ringwork::time::timeout(wait, stream.read(buf)).await {
                         Err(_) => cancelled += 1,
@@ -920,7 +959,11 @@ fn reads_cancelled_by_timeouts_lose_no_byte_under_injected_faults() {
         drop(rt);
         assert_eq!(sent, got, "the stream arrived byte-exact");
         assert_eq!(live.load(Ordering::SeqCst), 0, "buffers not dropped");
-        println!("{kind:?}: {cancelled} reads cancelled; surfaced {surfaced:?}");
+        let checked = graveyard.check();
+        println!(
+            "{kind:?}: {cancelled} reads cancelled; {checked} dropped read buffers unwritten after \
+             their drop; surfaced {surfaced:?}"
+        );
         assert!(cancelled > 0, "no read was cancelled");
         faults.assert_fired(&points);
     }
