@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Every check CI runs; developers run the same script locally.
 #   ./ci/test.sh            all steps
-#   STEPS="fmt test" ./ci/test.sh   a subset of: fmt clippy doc test soak loom
+#   STEPS="fmt test" ./ci/test.sh   a subset of: fmt clippy doc test faults soak loom
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-STEPS=${STEPS:-"fmt clippy doc test soak loom"}
+STEPS=${STEPS:-"fmt clippy doc test faults soak loom"}
 has() { [[ " $STEPS " == *" $1 "* ]]; }
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -54,6 +54,29 @@ if has test; then
     timeout "$TEST_TIMEOUT" cargo test -p ringwork --all-features --doc compat
     RINGWORK_URING="$ALL_ON" timeout "$TEST_TIMEOUT" cargo test -p ringwork --all-features \
         --test compat --test compat_tokio --test hyper --test ws_chat
+fi
+
+if has faults; then
+    # Feature `fault-injection` (test only): the syscall boundary of both
+    # drivers fails on a seeded schedule (docs/reliability.md, "Fault
+    # injection"). The stress tests with their own plans, then with every
+    # point at 10% on two more seeds, then suites that assume nothing about
+    # errors under the faults a caller never sees (interrupted enters and
+    # waits, spurious readiness, a saturated eventfd, late timers), on both
+    # drivers. A failure prints the RINGWORK_FAULTS line that replays it.
+    step "fault injection: cargo test --features fault-injection (faults, setup_faults; then seeded sweeps)"
+    timeout "$TEST_TIMEOUT" cargo test -p ringwork-uring --features fault-injection --test setup_faults
+    timeout "$TEST_TIMEOUT" cargo test -p ringwork --features fault-injection --test faults
+    for seed in 101 102; do
+        RINGWORK_FAULTS="seed=$seed,ppm=100000,points=all" timeout "$TEST_TIMEOUT" \
+            cargo test -p ringwork --features fault-injection --test faults
+    done
+    QUIET_FAULTS="seed=103,ppm=50000,points=enter+epoll_wait+spurious+eventfd_full+timer_late"
+    for driver in uring epoll; do
+        RINGWORK_DRIVER=$driver RINGWORK_FAULTS="$QUIET_FAULTS" timeout "$TEST_TIMEOUT" \
+            cargo test -p ringwork --features fault-injection \
+            --test tcp --test cancel_safety --test stream_reading --test time
+    done
 fi
 
 if has soak; then

@@ -29,6 +29,8 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+#[cfg(feature = "fault-injection")]
+pub mod faults;
 mod reactor;
 mod readiness;
 mod sys;

@@ -244,23 +244,64 @@ impl Reactor {
         let capacity = self.events.capacity() as libc::c_int;
         let shared = &self.shared;
         Stats::bump(&shared.stats.waits, 1);
-        let n = match syscall!(epoll_wait(
-            shared.epfd.as_raw_fd(),
-            self.events.as_mut_ptr(),
-            capacity,
-            millis
-        )) {
+        #[cfg(feature = "fault-injection")]
+        let injected = fault_before_wait();
+        #[cfg(not(feature = "fault-injection"))]
+        let injected = None;
+        let waited = match injected {
+            Some(err) => Err(err),
+            None => syscall!(epoll_wait(
+                shared.epfd.as_raw_fd(),
+                self.events.as_mut_ptr(),
+                capacity,
+                millis
+            )),
+        };
+        let n = match waited {
             Ok(n) => n as usize,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => 0,
             Err(err) => return Err(err),
         };
         // SAFETY: `epoll_wait` initialised the first `n <= capacity` entries.
         unsafe { self.events.set_len(n) };
+        #[cfg(feature = "fault-injection")]
+        shared.spurious_event();
         Ok(shared.dispatch(&self.events))
     }
 }
 
+/// [`faults::Point::EpollWait`](crate::faults::Point::EpollWait): the
+/// error `epoll_wait` fails with instead of waiting.
+#[cfg(feature = "fault-injection")]
+fn fault_before_wait() -> Option<io::Error> {
+    crate::faults::fire(crate::faults::Point::EpollWait)
+        .map(|_| io::Error::from_raw_os_error(libc::EINTR))
+}
+
 impl Shared {
+    /// [`faults::Point::Spurious`](crate::faults::Point::Spurious): one
+    /// live registration, picked by the schedule, is reported readable and
+    /// writable although the kernel said nothing about it.
+    #[cfg(feature = "fault-injection")]
+    fn spurious_event(&self) {
+        let Some(choice) = crate::faults::fire(crate::faults::Point::Spurious) else {
+            return;
+        };
+        let readiness = {
+            let slab = self.slab.lock();
+            let live: Vec<_> = slab
+                .entries
+                .iter()
+                .filter_map(|(_, r)| r.as_ref())
+                .collect();
+            if live.is_empty() {
+                return;
+            }
+            live[(choice % live.len() as u64) as usize].clone()
+        };
+        readiness.set(READABLE | WRITABLE);
+    }
+
     /// Records the events `epoll_wait` returned and wakes their waiters;
     /// drains the eventfd if it reported. Returns how many registrations
     /// were notified.
@@ -365,6 +406,12 @@ impl Handle {
         }
         let mut events = [libc::epoll_event { events: 0, u64: 0 }; 64];
         Stats::bump(&shared.stats.waits, 1);
+        #[cfg(feature = "fault-injection")]
+        if fault_before_wait().is_some() {
+            // Interrupted: zero events, as below.
+            shared.turn.store(FREE, Ordering::Release);
+            return 0;
+        }
         let n = syscall!(epoll_wait(
             shared.epfd.as_raw_fd(),
             events.as_mut_ptr(),
@@ -488,6 +535,19 @@ impl Unparker {
     /// Ends the owner's current or next park; no syscall when not parked.
     pub fn unpark(&self) {
         if self.shared.park_state.swap(NOTIFIED, Ordering::SeqCst) == PARKED {
+            #[cfg(feature = "fault-injection")]
+            if crate::faults::fire(crate::faults::Point::EventfdFull).is_some() {
+                // Saturate the counter (its maximum is `u64::MAX - 1`; a
+                // write that would pass it fails), so that the write below
+                // gets the kernel's own `EAGAIN`. Fails harmlessly if a
+                // wake-up is already counted.
+                let full = u64::MAX - 1;
+                let _ = syscall!(write(
+                    self.shared.eventfd.as_raw_fd(),
+                    (&full as *const u64).cast(),
+                    8
+                ));
+            }
             let one = 1u64;
             // `EAGAIN` (counter saturated) means a wake-up is pending anyway.
             let _ = syscall!(write(

@@ -6,6 +6,8 @@ pub mod buf;
 mod context;
 mod coop;
 mod driver;
+#[cfg(feature = "fault-injection")]
+pub mod faults;
 pub mod fs;
 #[cfg(feature = "hyper")]
 pub mod hyper_rt;

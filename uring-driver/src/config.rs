@@ -320,6 +320,19 @@ impl Config {
     }
 
     fn try_build(&self, entries: u32) -> io::Result<IoUring> {
+        #[cfg(feature = "fault-injection")]
+        {
+            let asked = [
+                Optional::NoSqarray,
+                Optional::SubmitAll,
+                Optional::DeferTaskrun,
+                Optional::Sqpoll,
+            ]
+            .map(|flag| if flag.is_on(self) { flag.name() } else { "" });
+            if let Some(err) = crate::faults::setup_error(&asked) {
+                return Err(err);
+            }
+        }
         let mut builder = IoUring::builder();
         builder.setup_cqsize(entries * 2).setup_clamp();
         if let Some(idle) = self.sqpoll_idle_ms {

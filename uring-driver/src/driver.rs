@@ -108,6 +108,10 @@ pub struct Driver {
     files: Option<FileTable>,
     /// Released fixed-file slots being cleared (reused buffer).
     released_files: Vec<u32>,
+    /// Completions of operations failed instead of submitted (fault
+    /// injection), delivered by the owner's next reap with the kernel's.
+    #[cfg(feature = "fault-injection")]
+    synthetic: Vec<Cqe>,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -372,6 +376,8 @@ impl Driver {
             enter,
             files,
             released_files: Vec::new(),
+            #[cfg(feature = "fault-injection")]
+            synthetic: Vec::new(),
             _not_send: PhantomData,
         };
         Ok(UnstartedDriver { driver })
@@ -514,6 +520,20 @@ impl Driver {
         let raw = Slot::into_raw(slot.clone());
         let user_data = raw.user_data();
         let sqe = sqe.user_data(user_data);
+        #[cfg(feature = "fault-injection")]
+        if let Some(result) = crate::faults::op_error() {
+            // Failed instead of submitted: the kernel never sees the SQE;
+            // the completion comes from the owner's next reap, which gives
+            // the reference taken above back, as for a kernel CQE.
+            self.synthetic.push(Cqe {
+                user_data,
+                completion: Completion { result, flags: 0 },
+            });
+            let completions = &self.ring.completions;
+            completions.in_flight.fetch_add(1, Ordering::AcqRel);
+            completions.live.fetch_add(1, Ordering::AcqRel);
+            return Ok(Op::new(slot, user_data, self.ring.remote.clone()));
+        }
         if self.pushed() >= self.cap || !self.backlog.is_empty() {
             self.ring.completions.stats.backlogged();
             self.backlog.push_back((sqe, raw));
@@ -878,10 +898,13 @@ impl Driver {
         let mut delivered = 0;
         loop {
             let taken = self.ring.completions.owner_acquire();
-            delivered += self
-                .ring
-                .completions
-                .reap_as_owner(|into| self.ring.fetch(into));
+            #[cfg(feature = "fault-injection")]
+            let synthetic = &mut self.synthetic;
+            delivered += self.ring.completions.reap_as_owner(|into| {
+                #[cfg(feature = "fault-injection")]
+                into.append(synthetic);
+                self.ring.fetch(into)
+            });
             self.ring.completions.owner_release(taken);
             if self.sq().cq_overflow() {
                 // Completions wait in the kernel's overflow list until an

@@ -149,6 +149,10 @@ impl Enter {
                 return Ok(to_submit as usize);
             }
         }
+        #[cfg(feature = "fault-injection")]
+        if let Some(err) = crate::faults::enter_error() {
+            return Err(err);
+        }
         let (fd, registered_flag) = match self.registered {
             Some(index) => (index as libc::c_int, ENTER_REGISTERED_RING),
             None => (self.fd, 0),

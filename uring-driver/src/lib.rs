@@ -44,6 +44,8 @@ mod config;
 mod cqe;
 mod driver;
 mod enter;
+#[cfg(feature = "fault-injection")]
+pub mod faults;
 mod files;
 mod fixed;
 #[cfg(loom)]

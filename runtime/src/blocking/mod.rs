@@ -218,6 +218,14 @@ impl Schedule for Arc<Pool> {
         state.started += 1;
         drop(state);
         let pool = self.clone();
+        #[cfg(feature = "fault-injection")]
+        let spawned = match crate::faults::thread_start_error() {
+            Some(err) => Err(err),
+            None => crate::loom::thread::spawn_named(name, self.config.stack_size, move || {
+                Pool::run_thread(pool)
+            }),
+        };
+        #[cfg(not(feature = "fault-injection"))]
         let spawned = crate::loom::thread::spawn_named(name, self.config.stack_size, move || {
             Pool::run_thread(pool)
         });

@@ -67,6 +67,12 @@ impl<P: Park> Park for TimedPark<P> {
                 (a, b) => a.or(b),
             }
         };
+        // Fault injection: a park bounded by a timer oversleeps a little.
+        #[cfg(feature = "fault-injection")]
+        let timeout = match (timeout, next) {
+            (Some(t), Some(_)) if !t.is_zero() => Some(t + crate::faults::timer_delay()),
+            _ => timeout,
+        };
         self.inner.park(timeout);
         // With no timer armed before the park, none can be due now: this
         // thread's polls did not run during it, and a timer armed from

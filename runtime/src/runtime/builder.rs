@@ -481,6 +481,8 @@ impl Builder {
     /// runtime. Errors (`InvalidInput` for bad settings, the OS error when a
     /// thread cannot be created) leave no thread behind.
     pub fn build(&mut self) -> io::Result<Runtime> {
+        #[cfg(feature = "fault-injection")]
+        crate::faults::install_from_env()?;
         #[cfg_attr(loom, allow(unused_mut))]
         let (shared, mut parts, monitor) = self.build_scheduler()?;
         #[cfg(not(loom))]

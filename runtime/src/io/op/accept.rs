@@ -78,6 +78,10 @@ unsafe impl OpCode for Accept {
     }
 
     fn attempt(&mut self) -> io::Result<u32> {
+        #[cfg(feature = "fault-injection")]
+        if let Some(err) = crate::faults::accept_error() {
+            return Err(err);
+        }
         let (ptr, len) = self.addr.as_out_ptrs();
         syscall!(accept4(self.fd.raw(), ptr, len, FLAGS)).map(|fd| fd as u32)
     }
@@ -226,7 +230,14 @@ impl Acceptor {
                     return None;
                 }
                 // The ring shut down (its runtime ended): arm anew here.
-                Err(err) if last.is_some() && err.raw_os_error() == Some(libc::ECANCELED) => {}
+                // `EINTR`/`EAGAIN` end no listener either: arm again, as a
+                // single-shot accept is submitted again (`op::Run`).
+                Err(err)
+                    if last.is_some()
+                        && matches!(
+                            err.raw_os_error(),
+                            Some(libc::ECANCELED | libc::EINTR | libc::EAGAIN)
+                        ) => {}
                 Err(err) => return Some(Err(err)),
             }
         }

@@ -141,16 +141,42 @@ pub(crate) fn run<O: OpCode>(op: O) -> Run<O> {
     let span = tracing::trace_span!("ringwork.io", op = op_name::<O>());
     #[cfg(feature = "tracing")]
     let _entered = span.enter();
-    let state = match submit_or_epoll(op) {
-        Submitted::Uring(op) => State::Uring(op),
-        Submitted::Epoll(op) => epoll(op),
-        Submitted::Finished(op, result) => State::Finished(Some((op, result))),
-    };
     Run(
-        state,
+        start(op),
         #[cfg(feature = "tracing")]
         span.clone(),
     )
+}
+
+/// Submits `op` (or starts it on epoll): its first state.
+fn start<O: OpCode>(op: O) -> State<O> {
+    match submit_or_epoll(op) {
+        Submitted::Uring(op) => State::Uring(op),
+        Submitted::Epoll(op) => epoll(op),
+        Submitted::Finished(op, result) => State::Finished(Some((op, result))),
+    }
+}
+
+/// An io_uring result that is not the operation's outcome: `EINTR` (submit
+/// again at once) or `EAGAIN` (a descriptor in non-blocking mode, or the
+/// kernel out of a resource: wait until the descriptor is ready in the
+/// operation's direction, then submit again) — what the epoll path does
+/// with the same errors, so callers never see `Interrupted` or
+/// `WouldBlock` from an async operation on either driver. `Some(None)`:
+/// retry at once; `Some(Some(interest))`: after readiness.
+fn uring_retry<O: OpCode>(op: &O, result: &io::Result<u32>) -> Option<Option<poll::Interest>> {
+    let errno = result.as_ref().err()?.raw_os_error()?;
+    match errno {
+        libc::EINTR => Some(None),
+        libc::EAGAIN => Some(match (op.epoll_path(), op.fd()) {
+            (EpollPath::Ready(Direction::Read), Some(_)) => Some(poll::Interest::Read),
+            (EpollPath::Ready(Direction::Write), Some(_)) => Some(poll::Interest::Write),
+            // Files and paths: nothing to wait for; the kernel's next try
+            // is the wait.
+            _ => None,
+        }),
+        _ => None,
+    }
 }
 
 /// The operation's type name without its path and parameters ("Recv").
@@ -251,6 +277,12 @@ pub(crate) struct Run<O: Send + 'static>(State<O>, #[cfg(feature = "tracing")] t
 enum State<O: Send + 'static> {
     /// In an io_uring slot.
     Uring(UringOp<O>),
+    /// io_uring: the operation got `EAGAIN`; it is submitted again once
+    /// `ready` (a `POLL_ADD` on its descriptor) says the descriptor is.
+    UringWait {
+        ready: Pin<Box<dyn Future<Output = io::Result<()>> + Send>>,
+        op: Option<O>,
+    },
     /// epoll: the syscall, retried on readiness.
     Ready {
         op: Option<O>,
@@ -291,37 +323,67 @@ impl<O: OpCode> Future for Run<O> {
         let this = self.get_mut();
         #[cfg(feature = "tracing")]
         let _entered = this.1.enter();
-        match &mut this.0 {
-            State::Uring(op) => Pin::new(op).poll(cx),
-            State::Ready {
-                op,
-                registration,
-                waiter,
-            } => loop {
-                // One unit of the cooperative budget per readiness wait.
-                let progress = std::task::ready!(coop::poll_proceed(cx));
-                let event = std::task::ready!(waiter.poll_ready(cx));
-                progress.made_progress();
-                let attempt = op.as_mut().expect("Run polled after completion").attempt();
-                match attempt {
-                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                        registration.clear(event)
-                    }
-                    Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                    result => {
-                        let op = op.take().expect("checked above");
-                        return Poll::Ready(op.complete(result));
+        loop {
+            break match &mut this.0 {
+                State::Uring(op) => {
+                    let (op, result) = std::task::ready!(op.poll_result(cx));
+                    match uring_retry(&op, &result) {
+                        None => Poll::Ready(op.complete(result)),
+                        Some(None) => {
+                            this.0 = start(op);
+                            continue;
+                        }
+                        Some(Some(interest)) => {
+                            let fd = op.fd().expect("checked by uring_retry").clone();
+                            this.0 = State::UringWait {
+                                ready: Box::pin(async move { poll::poll(&fd, interest).await }),
+                                op: Some(op),
+                            };
+                            continue;
+                        }
                     }
                 }
-            },
-            State::Blocking { job, guard } => {
-                let joined = std::task::ready!(job.as_mut().poll(cx));
-                Poll::Ready(guard.finish(joined))
-            }
-            State::Finished(done) => {
-                let (op, result) = done.take().expect("Run polled after completion");
-                Poll::Ready(op.complete(result))
-            }
+                State::UringWait { ready, op } => {
+                    let ready = std::task::ready!(ready.as_mut().poll(cx));
+                    let op = op.take().expect("Run polled after completion");
+                    match ready {
+                        Ok(()) => {
+                            this.0 = start(op);
+                            continue;
+                        }
+                        Err(err) => Poll::Ready(op.complete(Err(err))),
+                    }
+                }
+                State::Ready {
+                    op,
+                    registration,
+                    waiter,
+                } => loop {
+                    // One unit of the cooperative budget per readiness wait.
+                    let progress = std::task::ready!(coop::poll_proceed(cx));
+                    let event = std::task::ready!(waiter.poll_ready(cx));
+                    progress.made_progress();
+                    let attempt = op.as_mut().expect("Run polled after completion").attempt();
+                    match attempt {
+                        Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                            registration.clear(event)
+                        }
+                        Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                        result => {
+                            let op = op.take().expect("checked above");
+                            return Poll::Ready(op.complete(result));
+                        }
+                    }
+                },
+                State::Blocking { job, guard } => {
+                    let joined = std::task::ready!(job.as_mut().poll(cx));
+                    Poll::Ready(guard.finish(joined))
+                }
+                State::Finished(done) => {
+                    let (op, result) = done.take().expect("Run polled after completion");
+                    Poll::Ready(op.complete(result))
+                }
+            };
         }
     }
 }
@@ -339,6 +401,40 @@ pub(crate) const MAX_TRANSFER: usize = (i32::MAX as usize) & !0xffff;
 /// A buffer length as one operation's length: at most [`MAX_TRANSFER`].
 pub(crate) fn transfer_len(len: usize) -> usize {
     len.min(MAX_TRANSFER)
+}
+
+/// The length a stream or file transfer of `len` bytes asks the kernel
+/// for: `len`, or with fault injection sometimes less (a short transfer,
+/// `faults::Point::Short`).
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+pub(crate) fn short(len: usize) -> usize {
+    len
+}
+
+/// See the version without fault injection.
+#[cfg(feature = "fault-injection")]
+pub(crate) fn short(len: usize) -> usize {
+    crate::faults::short_len(len)
+}
+
+/// [`short`] for a send on `fd`, which may be a datagram socket: those are
+/// never cut (a datagram is sent whole or not at all).
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+pub(crate) fn short_send(_fd: &SharedFd, len: usize) -> usize {
+    len
+}
+
+/// See the version without fault injection.
+#[cfg(feature = "fault-injection")]
+pub(crate) fn short_send(fd: &SharedFd, len: usize) -> usize {
+    let stream = socket2::SockRef::from(fd).r#type().ok() == Some(socket2::Type::STREAM);
+    if stream {
+        short(len)
+    } else {
+        len
+    }
 }
 
 /// [`transfer_len`] for an SQE's 32-bit length field.
@@ -409,7 +505,15 @@ impl<O: OpCode> Future for UringOp<O> {
     type Output = O::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<O::Output> {
-        let this = self.get_mut();
+        let (op, result) = std::task::ready!(self.get_mut().poll_result(cx));
+        Poll::Ready(op.complete(result))
+    }
+}
+
+impl<O: OpCode> UringOp<O> {
+    /// The operation back with its result, at its final completion.
+    fn poll_result(&mut self, cx: &mut Context<'_>) -> Poll<(O, io::Result<u32>)> {
+        let this = self;
         let op = this.op.as_mut().expect("UringOp polled after completion");
         let progress = std::task::ready!(coop::poll_proceed(cx));
         loop {
@@ -425,7 +529,7 @@ impl<O: OpCode> Future for UringOp<O> {
                         Some(first) if last.flags & ringwork_uring::CQE_F_NOTIF != 0 => first,
                         _ => last,
                     };
-                    return Poll::Ready(resources.complete(completion.into_result()));
+                    return Poll::Ready((resources, completion.into_result()));
                 }
             }
         }

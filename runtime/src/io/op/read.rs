@@ -8,7 +8,7 @@
 //! Positional reads have nothing to lose (the next read names its offset).
 
 use super::poll::{poll, Interest};
-use super::{run, sqe_len, transfer_len, zero_capacity, EpollPath, OpCode, SharedFd};
+use super::{run, short, sqe_len, transfer_len, zero_capacity, EpollPath, OpCode, SharedFd};
 use crate::buf::{capacity_mut, IoBufMut};
 use crate::io::fd::FileKind;
 use crate::io::op::recv::received;
@@ -32,7 +32,7 @@ unsafe impl<B: IoBufMut> OpCode for Read<B> {
     type Output = (io::Result<usize>, B);
 
     fn sqe(&mut self) -> squeue::Entry {
-        let len = sqe_len(self.buf.bytes_total());
+        let len = sqe_len(short(self.buf.bytes_total()));
         // `u64::MAX` (-1): the file position (IORING_FEAT_RW_CUR_POS).
         opcode::Read::new(self.fd.types_fd(), self.buf.stable_mut_ptr(), len)
             .offset(self.offset.unwrap_or(u64::MAX))
@@ -54,7 +54,7 @@ unsafe impl<B: IoBufMut> OpCode for Read<B> {
         let (raw, ptr, len) = (
             self.fd.raw(),
             self.buf.stable_mut_ptr().cast(),
-            transfer_len(self.buf.bytes_total()),
+            transfer_len(short(self.buf.bytes_total())),
         );
         match self.offset {
             Some(offset) => syscall!(pread(raw, ptr, len, offset as libc::off_t)),

@@ -6,7 +6,7 @@
 //! is kept in the socket's stash and returned, in order, by the next one.
 
 use super::recv_multi::{Next, Receiver};
-use super::{run, sqe_len, transfer_len, zero_capacity, EpollPath, OpCode, SharedFd};
+use super::{run, short, sqe_len, transfer_len, zero_capacity, EpollPath, OpCode, SharedFd};
 use crate::buf::{capacity_mut, IoBufMut, RecvBuf};
 use crate::io::stash::{self, Stashed};
 use crate::sys::syscall;
@@ -26,7 +26,7 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
     type Output = (io::Result<usize>, B);
 
     fn sqe(&mut self) -> squeue::Entry {
-        let len = sqe_len(self.buf.bytes_total());
+        let len = sqe_len(short(self.buf.bytes_total()));
         opcode::Recv::new(self.fd.types_fd(), self.buf.stable_mut_ptr(), len).build()
     }
 
@@ -41,7 +41,7 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
     }
 
     fn attempt(&mut self) -> io::Result<u32> {
-        let len = transfer_len(self.buf.bytes_total());
+        let len = transfer_len(short(self.buf.bytes_total()));
         syscall!(recv(
             self.fd.raw(),
             self.buf.stable_mut_ptr().cast(),

@@ -207,7 +207,9 @@ impl Receiver {
                         stats.no_buffers();
                         return Next::Plain;
                     }
-                    Some(libc::ECANCELED) => {
+                    // `EINTR`/`EAGAIN` end no stream: arm again (a
+                    // single-shot receive is submitted again, `op::Run`).
+                    Some(libc::ECANCELED | libc::EINTR | libc::EAGAIN) => {
                         // The per-socket cap (everything queued before it
                         // was taken first), or the ring shut down: arm
                         // again, here.

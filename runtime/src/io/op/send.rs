@@ -5,7 +5,7 @@
 //! prefix of the buffer, and nothing reports how much. Callers that must
 //! know keep the future until it returns the count.
 
-use super::{run, sqe_len, transfer_len, EpollPath, OpCode, SharedFd};
+use super::{run, short_send, sqe_len, transfer_len, EpollPath, OpCode, SharedFd};
 use crate::buf::IoBuf;
 use crate::buf::{FixedBuf, Slice};
 use crate::sys::syscall;
@@ -36,7 +36,7 @@ pub(super) const SEND_ZC_REPORT_USAGE: u16 = 1 << 3;
 
 impl<B: IoBuf> Send<B> {
     fn send(&self, flags: libc::c_int) -> io::Result<u32> {
-        let len = transfer_len(self.buf.bytes_init());
+        let len = transfer_len(short_send(&self.fd, self.buf.bytes_init()));
         syscall!(send(
             self.fd.raw(),
             self.buf.stable_ptr().cast(),
@@ -54,7 +54,7 @@ unsafe impl<B: IoBuf> OpCode for Send<B> {
     type Output = (io::Result<usize>, B);
 
     fn sqe(&mut self) -> squeue::Entry {
-        let len = sqe_len(self.buf.bytes_init());
+        let len = sqe_len(short_send(&self.fd, self.buf.bytes_init()));
         if self.zero_copy {
             // Two CQEs: the result (with `F_MORE`), then the notification
             // that the kernel let go of the buffer, which the slot keeps

@@ -8,7 +8,7 @@
 
 use super::poll::{poll, Interest};
 use super::read::check_positional;
-use super::{run, sqe_len, transfer_len, EpollPath, OpCode, SharedFd};
+use super::{run, short, sqe_len, transfer_len, EpollPath, OpCode, SharedFd};
 use crate::buf::IoBuf;
 use crate::io::fd::FileKind;
 use crate::sys::syscall;
@@ -29,7 +29,7 @@ unsafe impl<B: IoBuf> OpCode for Write<B> {
     type Output = (io::Result<usize>, B);
 
     fn sqe(&mut self) -> squeue::Entry {
-        let len = sqe_len(self.buf.bytes_init());
+        let len = sqe_len(short(self.buf.bytes_init()));
         opcode::Write::new(self.fd.types_fd(), self.buf.stable_ptr(), len)
             .offset(self.offset.unwrap_or(u64::MAX))
             .build()
@@ -50,7 +50,7 @@ unsafe impl<B: IoBuf> OpCode for Write<B> {
         let (raw, ptr, len) = (
             self.fd.raw(),
             self.buf.stable_ptr().cast(),
-            transfer_len(self.buf.bytes_init()),
+            transfer_len(short(self.buf.bytes_init())),
         );
         match self.offset {
             Some(offset) => syscall!(pwrite(raw, ptr, len, offset as libc::off_t)),
