@@ -21,6 +21,7 @@ pub const ECHO_BUFFER: usize = 16 * 1024;
 pub mod accept_storm;
 pub mod aligned;
 pub mod bulk;
+pub mod file_io;
 pub mod file_randread;
 pub mod floor;
 pub mod floor_multishot;
