@@ -173,6 +173,22 @@ pub fn describe(workload: &MatrixWorkload, scale: Scale, rounds: usize) -> Strin
                 bytes >> 20
             )
         }
+        WorkloadKind::File(job) => {
+            let threads = match job.op {
+                files::FileOp::SyncLog => "one thread",
+                _ => "threads: one per operation in flight",
+            };
+            format!(
+                "{} x {}, in the benchmark process (no server); CPU per op = this process's \
+                 CPU clock over the operations / operations; latency of each operation from \
+                 its issue to its completion (the log's: the append and its fdatasync); \
+                 writes read back in part afterwards and compared byte for byte; peers: \
+                 ringwork (io_uring ops, or the blocking pool on epoll), tokio (blocking pool), \
+                 std-threads ({threads})",
+                files::job_ops(scale, job),
+                job.words()
+            )
+        }
         WorkloadKind::Skewed { heavy, compute_us } => {
             let config = skewed_config(scale, rounds, heavy, compute_us);
             let (closed_warm, closed_measure) = config.closed.unwrap_or_default();
@@ -331,7 +347,7 @@ pub fn run(options: &MatrixOptions) -> io::Result<MatrixReport> {
     let file_bench = options
         .workloads
         .iter()
-        .any(|workload| workload.kind == WorkloadKind::FileRandread)
+        .any(|workload| workload.kind.file_job().is_some())
         .then(|| files::FileBench::create(options.scale).map_err(|err| err.to_string()));
     for round in 1..=options.rounds {
         for workload in &options.workloads {
@@ -354,10 +370,14 @@ pub fn run(options: &MatrixOptions) -> io::Result<MatrixReport> {
                     workload.name
                 ));
                 let outcome = match (&workload.kind, &file_bench) {
-                    (WorkloadKind::FileRandread, Some(Ok(bench))) => {
-                        bench.run_cell(profile, round, options.workers, options.ringwork_seed)
-                    }
-                    (WorkloadKind::FileRandread, Some(Err(err))) => {
+                    (kind, Some(Ok(bench))) if kind.file_job().is_some() => bench.run_cell(
+                        profile,
+                        kind.file_job().expect("a file column"),
+                        round,
+                        options.workers,
+                        options.ringwork_seed,
+                    ),
+                    (kind, Some(Err(err))) if kind.file_job().is_some() => {
                         Err(format!("creating the test file: {err}"))
                     }
                     (WorkloadKind::BusyWorker(blocker), _) => busy::run_cell(
@@ -375,7 +395,9 @@ pub fn run(options: &MatrixOptions) -> io::Result<MatrixReport> {
                     Ok((measurement, description)) => {
                         let in_process = matches!(
                             workload.kind,
-                            WorkloadKind::FileRandread | WorkloadKind::BusyWorker(_)
+                            WorkloadKind::FileRandread
+                                | WorkloadKind::BusyWorker(_)
+                                | WorkloadKind::File(_)
                         );
                         if !in_process && !servers.iter().any(|(name, _)| *name == profile.name) {
                             servers.push((profile.name, description));
@@ -409,19 +431,19 @@ pub fn run(options: &MatrixOptions) -> io::Result<MatrixReport> {
         }
     }
     progress.finish();
-    let file_note = match &file_bench {
-        Some(Ok(bench)) => {
-            let fio = bench.fio_reference(match options.scale {
-                Scale::Full => Duration::from_secs(5),
-                Scale::Quick => Duration::from_secs(2),
-            });
-            format!(
-                "; {} of a {} MiB file; {fio}",
-                bench.access,
-                bench.file_bytes >> 20
-            )
-        }
-        _ => String::new(),
+    // fio runs after every cell (its writes replace the test file's
+    // checked blocks), once per file column.
+    let file_notes: Vec<(&str, String)> = match &file_bench {
+        Some(Ok(bench)) => options
+            .workloads
+            .iter()
+            .filter_map(|workload| Some((workload.name, workload.kind.file_job()?)))
+            .map(|(name, job)| {
+                let fio = bench.fio_reference(job, fio_runtime(options.scale, job));
+                (name, format!("; {}; {fio}", bench.access_of(job)))
+            })
+            .collect(),
+        _ => Vec::new(),
     };
     let names: Vec<&str> = options
         .profiles
@@ -433,8 +455,8 @@ pub fn run(options: &MatrixOptions) -> io::Result<MatrixReport> {
         .iter()
         .map(|workload| {
             let mut size = describe(workload, options.scale, options.rounds);
-            if workload.kind == WorkloadKind::FileRandread {
-                size.push_str(&file_note);
+            if let Some((_, note)) = file_notes.iter().find(|(name, _)| *name == workload.name) {
+                size.push_str(note);
             }
             report::summarise(
                 workload.name,
@@ -484,6 +506,17 @@ pub fn run(options: &MatrixOptions) -> io::Result<MatrixReport> {
         cells,
         wall_secs: started.elapsed().as_secs_f64(),
     })
+}
+
+/// How long fio runs for `job`'s reference: 5 s at full scale; with
+/// `--quick` 2 s for the QD32 jobs and 1 s for the others (their cells
+/// are short too).
+fn fio_runtime(scale: Scale, job: files::FileJob) -> Duration {
+    match (scale, job.depth > 1) {
+        (Scale::Full, _) => Duration::from_secs(5),
+        (Scale::Quick, true) => Duration::from_secs(2),
+        (Scale::Quick, false) => Duration::from_secs(1),
+    }
 }
 
 /// One progress line.
@@ -566,7 +599,7 @@ fn run_cell(
                 ..Measurement::new(cpu, measured.closed_msgs_per_sec)
             }
         }
-        WorkloadKind::FileRandread | WorkloadKind::BusyWorker(_) => {
+        WorkloadKind::FileRandread | WorkloadKind::BusyWorker(_) | WorkloadKind::File(_) => {
             return Err("this column runs in the benchmark process, not in a server".to_owned())
         }
         WorkloadKind::AcceptStorm => {

@@ -11,6 +11,7 @@
 
 use super::report::{Figure, Layout};
 use crate::busy_worker::Blocker;
+use crate::iobench::file_io::{FileJob, FileOp};
 use crate::iobench::server::ServerKind;
 
 /// The profile every ratio is taken against.
@@ -295,6 +296,22 @@ pub enum WorkloadKind {
     /// `busy_worker`'s rounds with this blocker, on a runtime built in this
     /// process (multi-thread runtimes only).
     BusyWorker(Blocker),
+    /// A file job (`iobench::file_io`) in this process: random reads or
+    /// writes at a depth, or the fsync'd log. (`FileRandread` is the same
+    /// as `File(FileJob::randread(32))`, kept under its name.)
+    File(FileJob),
+}
+
+impl WorkloadKind {
+    /// The file job this column runs in the benchmark process, if it is a
+    /// file column.
+    pub fn file_job(&self) -> Option<FileJob> {
+        match *self {
+            WorkloadKind::FileRandread => Some(FileJob::randread(32)),
+            WorkloadKind::File(job) => Some(job),
+            _ => None,
+        }
+    }
 }
 
 /// One column of the matrix.
@@ -320,6 +337,11 @@ impl MatrixWorkload {
             WorkloadKind::IdleConns => "CPU us/conn set up",
             WorkloadKind::Bulk { .. } => "CPU us/MiB",
             WorkloadKind::BusyWorker(_) => "process CPU us/round",
+            WorkloadKind::File(job) => match job.op {
+                FileOp::RandRead => "CPU us/read",
+                FileOp::RandWrite => "CPU us/write",
+                FileOp::SyncLog => "CPU us/append+sync",
+            },
         }
     }
 
@@ -332,6 +354,11 @@ impl MatrixWorkload {
             WorkloadKind::IdleConns => "conns/s set up",
             WorkloadKind::Bulk { .. } => "GB/s",
             WorkloadKind::BusyWorker(_) => "void rounds",
+            WorkloadKind::File(job) => match job.op {
+                FileOp::RandRead => "reads/s",
+                FileOp::RandWrite => "writes/s",
+                FileOp::SyncLog => "appends+syncs/s",
+            },
         }
     }
 
@@ -403,6 +430,16 @@ impl MatrixWorkload {
                 ],
                 named(Figure::TimerLateMs, "timer late, ms"),
             ),
+            WorkloadKind::File(_) => (
+                Figure::Cpu,
+                vec![],
+                vec![
+                    named(Figure::P50, "p50 us"),
+                    named(Figure::P99, "p99 us"),
+                    named(Figure::Rate, self.rate_unit()),
+                ],
+                named(Figure::P99, "p99 latency, us"),
+            ),
         };
         Layout {
             headline: named(headline, self.headline_name()),
@@ -436,6 +473,26 @@ pub const WORKLOADS: &[MatrixWorkload] = &[
         name: "file_randread",
         kind: WorkloadKind::FileRandread,
         default: true,
+    },
+    MatrixWorkload {
+        name: "file_randread_qd1",
+        kind: WorkloadKind::File(FileJob::randread(1)),
+        default: true,
+    },
+    MatrixWorkload {
+        name: "file_randwrite_qd1",
+        kind: WorkloadKind::File(FileJob::randwrite(1)),
+        default: false,
+    },
+    MatrixWorkload {
+        name: "file_randwrite_qd32",
+        kind: WorkloadKind::File(FileJob::randwrite(32)),
+        default: false,
+    },
+    MatrixWorkload {
+        name: "file_fsync_log",
+        kind: WorkloadKind::File(FileJob::sync_log()),
+        default: false,
     },
     MatrixWorkload {
         name: "skewed_10x200us",
@@ -564,7 +621,13 @@ mod tests {
             .collect();
         assert_eq!(
             defaults,
-            ["echo_64", "echo_16k", "accept_storm", "file_randread"]
+            [
+                "echo_64",
+                "echo_16k",
+                "accept_storm",
+                "file_randread",
+                "file_randread_qd1"
+            ]
         );
         assert_eq!(
             select_workloads(&names(&["all"])).unwrap(),
@@ -655,6 +718,26 @@ mod tests {
             .unwrap();
         assert!(tokio.env().is_empty() && !tokio.is_ringwork());
         assert_eq!(tokio.env_words(), "");
+    }
+
+    #[test]
+    fn file_columns_run_their_file_jobs_with_units_of_their_own() {
+        let column = |name: &str| WORKLOADS.iter().find(|w| w.name == name).unwrap();
+        let job = |name: &str| column(name).kind.file_job();
+        assert_eq!(job("file_randread"), Some(FileJob::randread(32)));
+        assert_eq!(job("file_randread_qd1"), Some(FileJob::randread(1)));
+        assert_eq!(job("file_randwrite_qd1"), Some(FileJob::randwrite(1)));
+        assert_eq!(job("file_randwrite_qd32"), Some(FileJob::randwrite(32)));
+        assert_eq!(job("file_fsync_log"), Some(FileJob::sync_log()));
+        assert_eq!(job("echo_64"), None);
+        assert_eq!(column("file_randwrite_qd1").cpu_unit(), "CPU us/write");
+        assert_eq!(column("file_fsync_log").rate_unit(), "appends+syncs/s");
+        let layout = column("file_fsync_log").layout();
+        assert_eq!(layout.headline.0, Figure::Cpu);
+        assert!(layout
+            .columns
+            .iter()
+            .any(|(figure, _)| *figure == Figure::P99));
     }
 
     #[test]
