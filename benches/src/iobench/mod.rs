@@ -32,6 +32,7 @@ pub mod server;
 pub mod services;
 pub mod skewed;
 pub mod sys;
+pub mod syscount;
 pub mod tcp_echo;
 
 use crate::runner::Watchdog;

@@ -33,6 +33,7 @@ use crate::iobench::idle_conns::{self, IdleConfig};
 use crate::iobench::loopback::{self, Mode};
 use crate::iobench::server::Service;
 use crate::iobench::skewed::{self, SkewedConfig};
+use crate::iobench::syscount::{self, PerfEvents};
 use crate::iobench::tcp_echo::{self, EchoConfig, ServerProcess, StderrSink};
 use crate::iobench::{rotate, tcp_echo::CLIENT_CPU, tcp_echo::SERVER_CPU};
 use crate::runner::Watchdog;
@@ -349,6 +350,12 @@ pub fn run(options: &MatrixOptions) -> io::Result<MatrixReport> {
         .iter()
         .any(|workload| workload.kind.file_job().is_some())
         .then(|| files::FileBench::create(options.scale).map_err(|err| err.to_string()));
+    // Syscall and io_uring counts per message (echo columns, round 1).
+    let perf = options
+        .workloads
+        .iter()
+        .any(|workload| matches!(workload.kind, WorkloadKind::Echo { .. }))
+        .then(syscount::probe);
     for round in 1..=options.rounds {
         for workload in &options.workloads {
             let order = rotate(options.profiles.len(), round - 1);
@@ -387,7 +394,13 @@ pub fn run(options: &MatrixOptions) -> io::Result<MatrixReport> {
                         options.workers,
                         options.ringwork_seed,
                     ),
-                    _ => run_cell(profile, workload, options, progress.sink()),
+                    _ => {
+                        let count = match &perf {
+                            Some(Ok(events)) if round == 1 => Some(events),
+                            _ => None,
+                        };
+                        run_cell(profile, workload, options, count, progress.sink())
+                    }
                 };
                 let after = loopback::probe_on_fresh_thread(SERVER_CPU, CLIENT_CPU)?;
                 let mode = Mode::between(probe, after, options.fast_threshold);
@@ -458,6 +471,9 @@ pub fn run(options: &MatrixOptions) -> io::Result<MatrixReport> {
             if let Some((_, note)) = file_notes.iter().find(|(name, _)| *name == workload.name) {
                 size.push_str(note);
             }
+            if let (WorkloadKind::Echo { .. }, Some(perf)) = (workload.kind, &perf) {
+                size.push_str(&count_note(perf));
+            }
             report::summarise(
                 workload.name,
                 size,
@@ -519,6 +535,21 @@ fn fio_runtime(scale: Scale, job: files::FileJob) -> Duration {
     }
 }
 
+/// How the echo columns' syscall and io_uring counts were taken, or why
+/// they are n/a.
+fn count_note(perf: &Result<PerfEvents, String>) -> String {
+    match perf {
+        Ok(events) => format!(
+            "; syscalls/enters/SQEs/CQEs per message: perf stat -p SERVER -e {} over a \
+             counting open loop of their own at the same rate (a third of the window, after \
+             half the warm-up), before the closed loop, in round 1 only: counting slows every \
+             system call (~270 ns here), so perf is gone before anything else is measured",
+            events.events.join(",")
+        ),
+        Err(reason) => format!("; syscalls/enters/SQEs/CQEs per message: n/a ({reason})"),
+    }
+}
+
 /// One progress line.
 fn cell_line(label: &str, mode: Mode, outcome: &Outcome, workload: &MatrixWorkload) -> String {
     match outcome {
@@ -553,6 +584,7 @@ fn run_cell(
     profile: &Profile,
     workload: &MatrixWorkload,
     options: &MatrixOptions,
+    count: Option<&PerfEvents>,
     sink: StderrSink,
 ) -> Result<(Measurement, String), String> {
     let na = |err: io::Error| report::not_available_reason(&err.to_string());
@@ -567,6 +599,7 @@ fn run_cell(
         WorkloadKind::Bulk { size } => (Some(SERVER_CPU), Service::Bulk(size)),
         _ => (Some(SERVER_CPU), Service::Echo),
     };
+    let warn = sink.clone();
     let (server, ready) = ServerProcess::start_with_env(
         profile.server,
         options.workers,
@@ -581,7 +614,16 @@ fn run_cell(
     let measurement = match workload.kind {
         WorkloadKind::Echo { size } => {
             let config = echo_config(options.scale, size, options.rounds);
-            let measured = tcp_echo::measure(server, ready.addr, size, &config).map_err(na)?;
+            let (measured, counted) =
+                tcp_echo::measure_counted(server, ready.addr, size, &config, count).map_err(na)?;
+            let per_msg = match counted {
+                Some(Ok(per_msg)) => per_msg,
+                Some(Err(reason)) => {
+                    warn(&format!("{}: syscall counts n/a: {reason}", profile.name));
+                    syscount::PerOp::default()
+                }
+                None => syscount::PerOp::default(),
+            };
             let cpu = measured.cpu_us_per_msg();
             if !cpu.is_finite() {
                 return Err(
@@ -596,6 +638,10 @@ fn run_cell(
                 server_cpu_share: Some(measured.cpu.as_secs_f64() / measured.window.as_secs_f64()),
                 other_cpu_share: Some(measured.other_cpu_share),
                 switches_per_op: Some(measured.switches_per_msg()),
+                syscalls_per_op: per_msg.syscalls,
+                enters_per_op: per_msg.enters,
+                sqes_per_op: per_msg.sqes,
+                cqes_per_op: per_msg.cqes,
                 ..Measurement::new(cpu, measured.closed_msgs_per_sec)
             }
         }

@@ -72,6 +72,21 @@ pub struct Measurement {
     /// involuntary) per message in the open loop's window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub switches_per_op: Option<f64>,
+    /// Echo: the server's system calls per message (perf,
+    /// `raw_syscalls:sys_enter`), in a counting window of their own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscalls_per_op: Option<f64>,
+    /// Echo: the server's `io_uring_enter` calls per message (the same
+    /// window).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enters_per_op: Option<f64>,
+    /// Echo: SQEs the server submitted per message (the same window).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sqes_per_op: Option<f64>,
+    /// Echo: CQEs posted in the server's threads per message (the same
+    /// window).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cqes_per_op: Option<f64>,
 }
 
 impl Measurement {
@@ -94,6 +109,10 @@ impl Measurement {
             read_late_ms: None,
             timer_late_ms: None,
             switches_per_op: None,
+            syscalls_per_op: None,
+            enters_per_op: None,
+            sqes_per_op: None,
+            cqes_per_op: None,
         }
     }
 }
@@ -127,6 +146,14 @@ pub enum Figure {
     TimerLateMs,
     /// `switches_per_op`.
     SwitchesPerOp,
+    /// `syscalls_per_op`.
+    SyscallsPerOp,
+    /// `enters_per_op`.
+    EntersPerOp,
+    /// `sqes_per_op`.
+    SqesPerOp,
+    /// `cqes_per_op`.
+    CqesPerOp,
 }
 
 impl Figure {
@@ -145,6 +172,10 @@ impl Figure {
             Figure::ReadLateMs => m.read_late_ms,
             Figure::TimerLateMs => m.timer_late_ms,
             Figure::SwitchesPerOp => m.switches_per_op,
+            Figure::SyscallsPerOp => m.syscalls_per_op,
+            Figure::EntersPerOp => m.enters_per_op,
+            Figure::SqesPerOp => m.sqes_per_op,
+            Figure::CqesPerOp => m.cqes_per_op,
         }
         .filter(|value| value.is_finite())
     }
@@ -591,6 +622,8 @@ fn format_median(summary: &Option<Summary>) -> String {
     match summary {
         None => "-".to_owned(),
         Some(s) if s.median >= 100.0 => format!("{:.0}", s.median),
+        // Per-message counts (0.35 enters/msg).
+        Some(s) if s.median < 10.0 => format!("{:.2}", s.median),
         Some(s) => format!("{:.1}", s.median),
     }
 }
