@@ -245,7 +245,11 @@ impl PerfSession {
             if left.is_zero() {
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
-                    "perf did not acknowledge its control commands",
+                    format!(
+                        "perf did not acknowledge {} control command(s) in {PERF_TIMEOUT:?} \
+                         (it answered {seen:?})",
+                        self.unacked
+                    ),
                 ));
             }
             let mut pollfd = libc::pollfd {

@@ -542,8 +542,9 @@ fn count_note(perf: &Result<PerfEvents, String>) -> String {
         Ok(events) => format!(
             "; syscalls/enters/SQEs/CQEs per message: perf stat -p SERVER -e {} over a \
              counting open loop of their own at the same rate (a third of the window, after \
-             half the warm-up), before the closed loop, in round 1 only: counting slows every \
-             system call (~270 ns here), so perf is gone before anything else is measured",
+             half the warm-up) between the closed loop and the measured open loop, in round 1 \
+             only: counting slows every system call (~270 ns here), so perf has exited before \
+             the measured window",
             events.events.join(",")
         ),
         Err(reason) => format!("; syscalls/enters/SQEs/CQEs per message: n/a ({reason})"),
