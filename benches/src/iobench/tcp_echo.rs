@@ -739,6 +739,71 @@ pub(crate) fn measure_counted(
     Ok(measured)
 }
 
+/// What [`measure_closed`] measured: a closed loop at saturation.
+#[derive(Debug, Clone)]
+pub(crate) struct ClosedMeasured {
+    /// Echoes completed per second in the window.
+    pub(crate) msgs_per_sec: f64,
+    /// Server CPU (process clock) per echo completed in the window,
+    /// microseconds (the window's CPU includes the drain of the last
+    /// echoes in flight, at most one per connection).
+    pub(crate) cpu_us_per_msg: f64,
+    /// Latencies (ns, from each message's send to its echo's end) of the
+    /// messages sent in the window, sorted.
+    pub(crate) latencies_ns: Vec<u64>,
+}
+
+impl ClosedMeasured {
+    /// The `p` quantile (0..1) of the latencies, microseconds.
+    pub(crate) fn latency_us(&self, p: f64) -> f64 {
+        let Some(last) = self.latencies_ns.len().checked_sub(1) else {
+            return f64::NAN;
+        };
+        let index = ((self.latencies_ns.len() as f64 * p) as usize).min(last);
+        self.latencies_ns[index] as f64 / 1e3
+    }
+}
+
+/// Drives the started `server` with a closed loop alone (one message in
+/// flight per connection, sent as soon as the last one's echo is back):
+/// `warm` unmeasured, then `measure` counted, the server's CPU clock read
+/// at the window's edges; then stops it.
+pub(crate) fn measure_closed(
+    server: ServerProcess,
+    addr: std::net::SocketAddr,
+    size: usize,
+    connections: usize,
+    warm: Duration,
+    measure: Duration,
+) -> io::Result<ClosedMeasured> {
+    let clock = sys::ProcessCpuClock::of(server.pid())?;
+    let generator = thread::Builder::new()
+        .name("closed-loop-client".to_owned())
+        .spawn(move || -> io::Result<ClosedMeasured> {
+            sys::pin_current_thread(CLIENT_CPU)?;
+            sys::set_timer_slack(1)?;
+            let mut client = Client::connect(addr, connections, size)?;
+            client.closed_loop(Duration::ZERO, warm)?;
+            let before = clock.read()?;
+            let closed = client.closed_loop_timed(Duration::ZERO, measure)?;
+            let cpu = clock.read()?.saturating_sub(before);
+            client.finish()?;
+            let echoes = closed.msgs_per_sec * measure.as_secs_f64();
+            Ok(ClosedMeasured {
+                msgs_per_sec: closed.msgs_per_sec,
+                cpu_us_per_msg: cpu.as_secs_f64() * 1e6 / echoes,
+                latencies_ns: closed.latencies_ns,
+            })
+        })?;
+    let measured = generator
+        .join()
+        .map_err(|_| io::Error::other("the load generator panicked"))?;
+    let stopped = server.stop();
+    let measured = measured?;
+    stopped?;
+    Ok(measured)
+}
+
 /// The counting phase of [`measure_counted`]: perf attached to `pid`, an
 /// open loop at the configured rate whose window perf counts, perf
 /// stopped. `Err` inside: perf failed (the client's own errors are the

@@ -124,6 +124,15 @@ pub fn storm_config(scale: Scale, rounds: usize) -> StormConfig {
     config
 }
 
+/// The closed-loop column's warm-up and window.
+pub fn closed_config(scale: Scale) -> (Duration, Duration) {
+    let ms = Duration::from_millis;
+    match scale {
+        Scale::Full => (ms(200), ms(1000)),
+        Scale::Quick => (ms(100), ms(300)),
+    }
+}
+
 /// A skewed workload's sizes: `heavy` of 100 connections cost the server
 /// `compute_us` per message; a closed loop at saturation, then the open
 /// loop at 20k msgs/s (which asks the heavy ones for 0.4 cores in both
@@ -172,6 +181,20 @@ pub fn describe(workload: &MatrixWorkload, scale: Scale, rounds: usize) -> Strin
                 "{reads} x 4 KiB random reads, 32 in flight, {} MiB file, in the benchmark \
                  process (no server); CPU per read = this process's CPU clock over the reads",
                 bytes >> 20
+            )
+        }
+        WorkloadKind::EchoClosed { size } => {
+            let (warm, measure) = closed_config(scale);
+            format!(
+                "100 conns, {} messages, closed loop alone (one message in flight per \
+                 connection, the next sent when its echo is back) for {:.1} s after {:.1} s: \
+                 headline = echoes/s at saturation (ratio > 1: more than epoll); latency from \
+                 each message's send to its echo (no intended send times: a closed loop waits); \
+                 CPU per message = server CPU over the window / echoes in it (on this machine \
+                 the client's core is often the ceiling: read the CPU beside the rate)",
+                crate::iobench::tcp_echo::format_size(size),
+                measure.as_secs_f64(),
+                warm.as_secs_f64()
             )
         }
         WorkloadKind::File(job) => {
@@ -648,6 +671,20 @@ fn run_cell(
         }
         WorkloadKind::FileRandread | WorkloadKind::BusyWorker(_) | WorkloadKind::File(_) => {
             return Err("this column runs in the benchmark process, not in a server".to_owned())
+        }
+        WorkloadKind::EchoClosed { size } => {
+            let (warm, measure) = closed_config(options.scale);
+            let measured = tcp_echo::measure_closed(server, ready.addr, size, 100, warm, measure)
+                .map_err(na)?;
+            if measured.latencies_ns.is_empty() {
+                return Err("no echo completed in the closed loop's window".to_owned());
+            }
+            Measurement {
+                p50_us: Some(measured.latency_us(0.50)),
+                p99_us: Some(measured.latency_us(0.99)),
+                p999_us: Some(measured.latency_us(0.999)),
+                ..Measurement::new(measured.cpu_us_per_msg, measured.msgs_per_sec)
+            }
         }
         WorkloadKind::AcceptStorm => {
             let config = storm_config(options.scale, options.rounds);

@@ -296,6 +296,13 @@ pub enum WorkloadKind {
     /// `busy_worker`'s rounds with this blocker, on a runtime built in this
     /// process (multi-thread runtimes only).
     BusyWorker(Blocker),
+    /// A closed loop alone at saturation: `tcp_echo`'s connections with
+    /// messages of `size` bytes, one in flight per connection; the figure
+    /// is the throughput.
+    EchoClosed {
+        /// Bytes per message.
+        size: usize,
+    },
     /// A file job (`iobench::file_io`) in this process: random reads or
     /// writes at a depth, or the fsync'd log. (`FileRandread` is the same
     /// as `File(FileJob::randread(32))`, kept under its name.)
@@ -337,6 +344,7 @@ impl MatrixWorkload {
             WorkloadKind::IdleConns => "CPU us/conn set up",
             WorkloadKind::Bulk { .. } => "CPU us/MiB",
             WorkloadKind::BusyWorker(_) => "process CPU us/round",
+            WorkloadKind::EchoClosed { .. } => "CPU us/msg",
             WorkloadKind::File(job) => match job.op {
                 FileOp::RandRead => "CPU us/read",
                 FileOp::RandWrite => "CPU us/write",
@@ -354,6 +362,7 @@ impl MatrixWorkload {
             WorkloadKind::IdleConns => "conns/s set up",
             WorkloadKind::Bulk { .. } => "GB/s",
             WorkloadKind::BusyWorker(_) => "void rounds",
+            WorkloadKind::EchoClosed { .. } => "msgs/s at saturation",
             WorkloadKind::File(job) => match job.op {
                 FileOp::RandRead => "reads/s",
                 FileOp::RandWrite => "writes/s",
@@ -368,6 +377,7 @@ impl MatrixWorkload {
             WorkloadKind::Skewed { .. } => "plain p99 us (open loop)",
             WorkloadKind::IdleConns => "RSS MiB",
             WorkloadKind::BusyWorker(_) => "read late ms",
+            WorkloadKind::EchoClosed { .. } => self.rate_unit(),
             _ => self.cpu_unit(),
         }
     }
@@ -434,6 +444,17 @@ impl MatrixWorkload {
                 ],
                 named(Figure::TimerLateMs, "timer late, ms"),
             ),
+            WorkloadKind::EchoClosed { .. } => (
+                Figure::Rate,
+                vec![],
+                vec![
+                    named(Figure::P50, "p50 us"),
+                    named(Figure::P99, "p99 us"),
+                    named(Figure::P999, "p999 us"),
+                    named(Figure::Cpu, self.cpu_unit()),
+                ],
+                named(Figure::P99, "p99 latency, us"),
+            ),
             WorkloadKind::File(_) => (
                 Figure::Cpu,
                 vec![],
@@ -472,6 +493,11 @@ pub const WORKLOADS: &[MatrixWorkload] = &[
         name: "accept_storm",
         kind: WorkloadKind::AcceptStorm,
         default: true,
+    },
+    MatrixWorkload {
+        name: "echo_64_closed",
+        kind: WorkloadKind::EchoClosed { size: 64 },
+        default: false,
     },
     MatrixWorkload {
         name: "file_randread",
