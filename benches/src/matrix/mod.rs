@@ -31,7 +31,7 @@ use crate::iobench::accept_storm::{self, StormConfig};
 use crate::iobench::bulk::{self, BulkConfig};
 use crate::iobench::idle_conns::{self, IdleConfig};
 use crate::iobench::loopback::{self, Mode};
-use crate::iobench::server::Service;
+use crate::iobench::server::{self, Service};
 use crate::iobench::skewed::{self, SkewedConfig};
 use crate::iobench::syscount::{self, PerfEvents};
 use crate::iobench::tcp_echo::{self, EchoConfig, ServerProcess, StderrSink};
@@ -624,6 +624,23 @@ fn run_cell(
         _ => (Some(SERVER_CPU), Service::Echo),
     };
     let warn = sink.clone();
+    // monoio's threads say which got each heavy connection (skewed).
+    let heavy_on: Arc<std::sync::Mutex<Vec<usize>>> = Arc::default();
+    let sink: StderrSink = {
+        let heavy_on = heavy_on.clone();
+        Arc::new(move |line: &str| {
+            match line
+                .strip_prefix(server::HEAVY_ON_THREAD)
+                .and_then(|thread| thread.trim().parse::<usize>().ok())
+            {
+                Some(thread) => heavy_on
+                    .lock()
+                    .unwrap_or_else(|err| err.into_inner())
+                    .push(thread),
+                None => sink(line),
+            }
+        })
+    };
     let (server, ready) = ServerProcess::start_with_env(
         profile.server,
         options.workers,
@@ -704,6 +721,18 @@ fn run_cell(
                 server_cpu_share: Some(measured.server_cores),
                 heavy_p99_us: Some(measured.heavy_p99_us),
                 closed_p99_us: measured.closed_plain_p99_us,
+                heavy_split: (profile.server == crate::iobench::server::ServerKind::Monoio).then(
+                    || {
+                        let threads = heavy_on.lock().unwrap_or_else(|err| err.into_inner());
+                        let mut split = vec![0; options.workers];
+                        for &thread in threads.iter() {
+                            if let Some(count) = split.get_mut(thread) {
+                                *count += 1;
+                            }
+                        }
+                        split
+                    },
+                ),
                 ..Measurement::new(
                     measured.cpu_us_per_msg,
                     measured.closed_msgs_per_sec.unwrap_or(f64::NAN),

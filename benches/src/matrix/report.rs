@@ -87,6 +87,10 @@ pub struct Measurement {
     /// window).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cqes_per_op: Option<f64>,
+    /// Skewed, monoio: how many heavy connections each of its threads got
+    /// (`SO_REUSEPORT` chose), by thread index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heavy_split: Option<Vec<usize>>,
 }
 
 impl Measurement {
@@ -113,6 +117,7 @@ impl Measurement {
             enters_per_op: None,
             sqes_per_op: None,
             cqes_per_op: None,
+            heavy_split: None,
         }
     }
 }
@@ -521,7 +526,10 @@ pub fn summarise(
                     .map(|(figure, _)| summary(*figure))
                     .collect(),
                 references,
-                note: measured.iter().find_map(|m| m.read_pending.clone()),
+                note: measured
+                    .iter()
+                    .find_map(|m| m.read_pending.clone())
+                    .or_else(|| split_note(&mine)),
             }
         })
         .collect();
@@ -545,6 +553,26 @@ pub fn summarise(
         round_modes,
         rows,
     }
+}
+
+/// monoio's split of the heavy connections over its threads, round by
+/// round ("heavy connections per thread by round: r1 [6, 4], r2 [9, 1]"),
+/// if its cells recorded one.
+fn split_note(cells: &[&Cell]) -> Option<String> {
+    let rounds: Vec<String> = cells
+        .iter()
+        .filter_map(|cell| {
+            let split = cell.measured()?.heavy_split.as_ref()?;
+            let counts: Vec<String> = split.iter().map(usize::to_string).collect();
+            Some(format!("r{} [{}]", cell.round, counts.join(", ")))
+        })
+        .collect();
+    (!rounds.is_empty()).then(|| {
+        format!(
+            "heavy connections per thread (SO_REUSEPORT's split) by round: {}",
+            rounds.join(", ")
+        )
+    })
 }
 
 /// The text of an `n/a` cell from an error: the child's "ringwork-bench:
@@ -1115,6 +1143,37 @@ mod tests {
             "ENOMEM: Cannot allocate memory (os error 12)"
         );
         assert_eq!(not_available_reason(""), "unknown error");
+    }
+
+    #[test]
+    fn monoios_split_is_a_row_note_round_by_round() {
+        let mut cells = cells();
+        for (cell, split) in cells
+            .iter_mut()
+            .filter(|cell| cell.profile == "uring")
+            .zip([vec![6, 4], vec![10, 0], vec![5, 5]])
+        {
+            if let Outcome::Measured(m) = &mut cell.outcome {
+                m.heavy_split = Some(split);
+            }
+        }
+        let summary = summarise(
+            "echo_64",
+            String::new(),
+            &echo_layout(),
+            &["epoll", "uring"],
+            "epoll",
+            3,
+            &cells,
+        );
+        assert_eq!(summary.rows[0].note, None);
+        assert_eq!(
+            summary.rows[1].note.as_deref(),
+            Some(
+                "heavy connections per thread (SO_REUSEPORT's split) by round: r1 [6, 4], \
+                 r2 [10, 0], r3 [5, 5]"
+            )
+        );
     }
 
     #[test]
