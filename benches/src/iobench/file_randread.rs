@@ -170,7 +170,7 @@ fn fill_block(block: &mut [u8], number: u64) {
 }
 
 /// Checks one block read at `offset`.
-fn check_block(data: &[u8], offset: u64) -> io::Result<()> {
+pub(crate) fn check_block(data: &[u8], offset: u64) -> io::Result<()> {
     let number = offset / BLOCK as u64;
     let ok = data.len() == BLOCK
         && data[..8] == number.to_le_bytes()

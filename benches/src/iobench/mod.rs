@@ -21,6 +21,7 @@ pub const ECHO_BUFFER: usize = 16 * 1024;
 pub mod accept_storm;
 pub mod aligned;
 pub mod bulk;
+pub mod file_io;
 pub mod file_randread;
 pub mod floor;
 pub mod floor_multishot;
@@ -32,6 +33,7 @@ pub mod server;
 pub mod services;
 pub mod skewed;
 pub mod sys;
+pub mod syscount;
 pub mod tcp_echo;
 
 use crate::runner::Watchdog;

@@ -318,6 +318,11 @@ impl SkewState {
         })
     }
 
+    /// Whether the connection is heavy, once its first header was read.
+    pub fn heavy(&self) -> Option<bool> {
+        self.heavy
+    }
+
     /// `data`, the next bytes read, is about to be echoed: spins the
     /// compute of every message it completes if the connection is heavy.
     pub fn on_read(&mut self, data: &[u8]) {
@@ -936,7 +941,7 @@ fn serve_monoio(
                                     Service::Bulk(size) => {
                                         services::bulk_monoio(stream, size).await
                                     }
-                                    _ => echo_monoio(stream, service.skew()).await,
+                                    _ => echo_monoio(stream, service.skew(), index).await,
                                 };
                                 if let Err(err) = served {
                                     report_connection_error("monoio", &err);
@@ -974,12 +979,19 @@ fn serve_monoio(
     Ok(())
 }
 
+/// What a monoio thread prints on standard error, followed by its index,
+/// when a heavy connection of a skewed load turns out to be one of its
+/// own: how `SO_REUSEPORT` split the heavy connections over the threads.
+pub const HEAVY_ON_THREAD: &str = "skewed: heavy connection on monoio thread ";
+
 async fn echo_monoio(
     mut stream: monoio::net::TcpStream,
     mut skew: Option<SkewState>,
+    thread: usize,
 ) -> io::Result<()> {
     use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
     let mut buf = Vec::with_capacity(ECHO_BUFFER);
+    let mut reported = false;
     loop {
         buf.clear();
         let (read, returned) = stream.read(buf).await;
@@ -989,6 +1001,10 @@ async fn echo_monoio(
         }
         if let Some(skew) = &mut skew {
             skew.on_read(&buf);
+            if !reported && skew.heavy() == Some(true) {
+                reported = true;
+                eprintln!("{HEAVY_ON_THREAD}{thread}");
+            }
         }
         let (written, returned) = stream.write_all(buf).await;
         buf = returned;

@@ -20,7 +20,7 @@
 use super::loadgen::{Client, CpuSample};
 use super::loopback::{self, Mode};
 use super::server::{Ready, ServerKind, Service};
-use super::{rotate, sys, IoSettings};
+use super::{rotate, sys, syscount, IoSettings};
 use crate::runner::Watchdog;
 use crate::stats::Summary;
 use serde::Serialize;
@@ -649,9 +649,14 @@ pub(crate) fn measure(
     size: usize,
     config: &EchoConfig,
 ) -> io::Result<Measured> {
-    measure_with(server, addr, config, move |addr, connections| {
-        Client::connect(addr, connections, size)
-    })
+    measure_counted(
+        server,
+        addr,
+        config,
+        move |addr, connections| Client::connect(addr, connections, size),
+        None,
+    )
+    .map(|(measured, _)| measured)
 }
 
 /// [`measure`] with the client `connect` opens (`config.connections` of
@@ -663,7 +668,25 @@ pub(crate) fn measure_with(
     config: &EchoConfig,
     connect: impl FnOnce(std::net::SocketAddr, usize) -> io::Result<Client> + Send + 'static,
 ) -> io::Result<Measured> {
+    measure_counted(server, addr, config, connect, None).map(|(measured, _)| measured)
+}
+
+/// [`measure_with`], first counting, when `count` names perf's events, the
+/// server's system calls and io_uring traffic per message: in an open loop
+/// of its own at the same rate (a third of the measured window after half
+/// the warm-up), before the closed loop, with perf attached once the client
+/// has connected and gone before anything else is measured (see
+/// `syscount`: counting slows every system call). The counts' `Err` says
+/// why they are missing; the cell goes on without them.
+pub(crate) fn measure_counted(
+    server: ServerProcess,
+    addr: std::net::SocketAddr,
+    config: &EchoConfig,
+    connect: impl FnOnce(std::net::SocketAddr, usize) -> io::Result<Client> + Send + 'static,
+    count: Option<&syscount::PerfEvents>,
+) -> io::Result<(Measured, Option<Result<syscount::PerOp, String>>)> {
     let pid = server.pid();
+    let count = count.cloned();
     let ours = [std::process::id(), pid];
     let other_before = sys::other_processes_cpu(&ours)?;
     let started = Instant::now();
@@ -671,49 +694,61 @@ pub(crate) fn measure_with(
     let config = config.clone();
     let generator = thread::Builder::new()
         .name("tcp-echo-client".to_owned())
-        .spawn(move || -> io::Result<Measured> {
-            sys::pin_current_thread(CLIENT_CPU)?;
-            sys::set_timer_slack(1)?;
-            let mut client = connect(addr, config.connections)?;
-            let closed = client.closed_loop(config.closed_warm, config.closed_measure)?;
-            let mut sample = || -> io::Result<CpuSample> {
-                Ok(CpuSample {
-                    clock: clock.read()?,
-                    stat: sys::proc_stat_cpu(pid)?,
-                    switches: sys::context_switches(pid)?,
-                })
-            };
-            let open = client.open_loop(
-                config.rate,
-                config.open_warm,
-                config.open_measure,
-                &mut sample,
-            )?;
-            client.finish()?;
-            Ok(Measured {
-                closed_msgs_per_sec: closed.msgs_per_sec,
-                offered_rate: open.offered_rate,
-                completed_in_window: open.completed_in_window,
-                window: open.window,
-                cpu: open.cpu_end.clock.saturating_sub(open.cpu_start.clock),
-                stat_cpu: open.cpu_end.stat.saturating_sub(open.cpu_start.stat),
-                switches: open
-                    .cpu_end
-                    .switches
-                    .saturating_sub(open.cpu_start.switches),
-                latencies_ns: open.latencies_ns,
-                max_send_lag: open.max_send_lag,
-                other_cpu_share: 0.0,
-            })
-        })?;
+        .spawn(
+            move || -> io::Result<(Measured, Option<Result<syscount::PerOp, String>>)> {
+                sys::pin_current_thread(CLIENT_CPU)?;
+                sys::set_timer_slack(1)?;
+                let mut client = connect(addr, config.connections)?;
+                let counted = match &count {
+                    Some(events) => Some(count_per_message(&mut client, pid, events, &config)?),
+                    None => None,
+                };
+                let closed = client.closed_loop(config.closed_warm, config.closed_measure)?;
+                let mut sample = || -> io::Result<CpuSample> {
+                    Ok(CpuSample {
+                        clock: clock.read()?,
+                        stat: sys::proc_stat_cpu(pid)?,
+                        switches: sys::context_switches(pid)?,
+                    })
+                };
+                let open = client.open_loop(
+                    config.rate,
+                    config.open_warm,
+                    config.open_measure,
+                    &mut sample,
+                )?;
+                client.finish()?;
+                let measured = Measured {
+                    closed_msgs_per_sec: closed.msgs_per_sec,
+                    offered_rate: open.offered_rate,
+                    completed_in_window: open.completed_in_window,
+                    window: open.window,
+                    cpu: open.cpu_end.clock.saturating_sub(open.cpu_start.clock),
+                    stat_cpu: open.cpu_end.stat.saturating_sub(open.cpu_start.stat),
+                    switches: open
+                        .cpu_end
+                        .switches
+                        .saturating_sub(open.cpu_start.switches),
+                    latencies_ns: open.latencies_ns,
+                    max_send_lag: open.max_send_lag,
+                    other_cpu_share: 0.0,
+                };
+                Ok((measured, counted))
+            },
+        )?;
     let measured = generator
         .join()
         .map_err(|_| io::Error::other("the load generator panicked"))?;
     let other = sys::other_processes_cpu(&ours)?.saturating_sub(other_before);
     let other_cpu_share = other.as_secs_f64() / started.elapsed().as_secs_f64();
-    let measured = measured.map(|measured| Measured {
-        other_cpu_share,
-        ..measured
+    let measured = measured.map(|(measured, counted)| {
+        (
+            Measured {
+                other_cpu_share,
+                ..measured
+            },
+            counted,
+        )
     });
     // Stop the server whether or not the client succeeded; the client's
     // error comes first.
@@ -721,6 +756,120 @@ pub(crate) fn measure_with(
     let measured = measured?;
     stopped?;
     Ok(measured)
+}
+
+/// What [`measure_closed`] measured: a closed loop at saturation.
+#[derive(Debug, Clone)]
+pub(crate) struct ClosedMeasured {
+    /// Echoes completed per second in the window.
+    pub(crate) msgs_per_sec: f64,
+    /// Server CPU (process clock) per echo completed in the window,
+    /// microseconds (the window's CPU includes the drain of the last
+    /// echoes in flight, at most one per connection).
+    pub(crate) cpu_us_per_msg: f64,
+    /// Latencies (ns, from each message's send to its echo's end) of the
+    /// messages sent in the window, sorted.
+    pub(crate) latencies_ns: Vec<u64>,
+}
+
+impl ClosedMeasured {
+    /// The `p` quantile (0..1) of the latencies, microseconds.
+    pub(crate) fn latency_us(&self, p: f64) -> f64 {
+        let Some(last) = self.latencies_ns.len().checked_sub(1) else {
+            return f64::NAN;
+        };
+        let index = ((self.latencies_ns.len() as f64 * p) as usize).min(last);
+        self.latencies_ns[index] as f64 / 1e3
+    }
+}
+
+/// Drives the started `server` with a closed loop alone (one message in
+/// flight per connection, sent as soon as the last one's echo is back):
+/// `warm` unmeasured, then `measure` counted, the server's CPU clock read
+/// at the window's edges; then stops it.
+pub(crate) fn measure_closed(
+    server: ServerProcess,
+    addr: std::net::SocketAddr,
+    size: usize,
+    connections: usize,
+    warm: Duration,
+    measure: Duration,
+) -> io::Result<ClosedMeasured> {
+    let clock = sys::ProcessCpuClock::of(server.pid())?;
+    let generator = thread::Builder::new()
+        .name("closed-loop-client".to_owned())
+        .spawn(move || -> io::Result<ClosedMeasured> {
+            sys::pin_current_thread(CLIENT_CPU)?;
+            sys::set_timer_slack(1)?;
+            let mut client = Client::connect(addr, connections, size)?;
+            client.closed_loop(Duration::ZERO, warm)?;
+            let before = clock.read()?;
+            let closed = client.closed_loop_timed(Duration::ZERO, measure)?;
+            let cpu = clock.read()?.saturating_sub(before);
+            client.finish()?;
+            let echoes = closed.msgs_per_sec * measure.as_secs_f64();
+            Ok(ClosedMeasured {
+                msgs_per_sec: closed.msgs_per_sec,
+                cpu_us_per_msg: cpu.as_secs_f64() * 1e6 / echoes,
+                latencies_ns: closed.latencies_ns,
+            })
+        })?;
+    let measured = generator
+        .join()
+        .map_err(|_| io::Error::other("the load generator panicked"))?;
+    let stopped = server.stop();
+    let measured = measured?;
+    stopped?;
+    Ok(measured)
+}
+
+/// The counting phase of [`measure_counted`]: perf attached to `pid`, an
+/// open loop at the configured rate whose window perf counts, perf
+/// stopped. `Err` inside: perf failed (the client's own errors are the
+/// outer one).
+fn count_per_message(
+    client: &mut Client,
+    pid: u32,
+    events: &syscount::PerfEvents,
+    config: &EchoConfig,
+) -> io::Result<Result<syscount::PerOp, String>> {
+    let mut session = match syscount::PerfSession::attach(pid, events) {
+        Ok(session) => session,
+        Err(err) => return Ok(Err(format!("perf: {err}"))),
+    };
+    let mut edges = 0;
+    let mut perf_error = None;
+    let open = client.open_loop(
+        config.rate,
+        config.open_warm / 2,
+        config.open_measure / 3,
+        &mut || {
+            let res = if edges == 0 {
+                session.enable()
+            } else {
+                session.disable()
+            };
+            edges += 1;
+            if let Err(err) = res {
+                perf_error.get_or_insert(err);
+            }
+            Ok(CpuSample {
+                clock: Duration::ZERO,
+                stat: Duration::ZERO,
+                switches: 0,
+            })
+        },
+    )?;
+    if let Some(err) = perf_error {
+        return Ok(Err(format!("perf: {err}")));
+    }
+    if open.completed_in_window == 0 {
+        return Ok(Err("no echo completed in the counting window".to_owned()));
+    }
+    Ok(session
+        .finish()
+        .map(|counts| counts.per(open.completed_in_window))
+        .map_err(|err| format!("perf: {err}")))
 }
 
 fn runs_of<'a>(

@@ -31,8 +31,9 @@ use crate::iobench::accept_storm::{self, StormConfig};
 use crate::iobench::bulk::{self, BulkConfig};
 use crate::iobench::idle_conns::{self, IdleConfig};
 use crate::iobench::loopback::{self, Mode};
-use crate::iobench::server::Service;
+use crate::iobench::server::{self, Service};
 use crate::iobench::skewed::{self, SkewedConfig};
+use crate::iobench::syscount::{self, PerfEvents};
 use crate::iobench::tcp_echo::{self, EchoConfig, ServerProcess, StderrSink};
 use crate::iobench::{rotate, tcp_echo::CLIENT_CPU, tcp_echo::SERVER_CPU};
 use crate::runner::Watchdog;
@@ -141,6 +142,15 @@ pub fn storm_config(scale: Scale, rounds: usize) -> StormConfig {
     config
 }
 
+/// The closed-loop column's warm-up and window.
+pub fn closed_config(scale: Scale) -> (Duration, Duration) {
+    let ms = Duration::from_millis;
+    match scale {
+        Scale::Full => (ms(200), ms(1000)),
+        Scale::Quick => (ms(100), ms(300)),
+    }
+}
+
 /// A skewed workload's sizes: `heavy` of 100 connections cost the server
 /// `compute_us` per message; a closed loop at saturation, then the open
 /// loop at 20k msgs/s (which asks the heavy ones for 0.4 cores in both
@@ -207,6 +217,36 @@ pub fn describe(workload: &MatrixWorkload, scale: Scale, rounds: usize) -> Strin
                 "{reads} x 4 KiB random reads, 32 in flight, {} MiB file, in the benchmark \
                  process (no server); CPU per read = this process's CPU clock over the reads",
                 bytes >> 20
+            )
+        }
+        WorkloadKind::EchoClosed { size } => {
+            let (warm, measure) = closed_config(scale);
+            format!(
+                "100 conns, {} messages, closed loop alone (one message in flight per \
+                 connection, the next sent when its echo is back) for {:.1} s after {:.1} s: \
+                 headline = echoes/s at saturation (ratio > 1: more than epoll); latency from \
+                 each message's send to its echo (no intended send times: a closed loop waits); \
+                 CPU per message = server CPU over the window / echoes in it (on this machine \
+                 the client's core is often the ceiling: read the CPU beside the rate)",
+                crate::iobench::tcp_echo::format_size(size),
+                measure.as_secs_f64(),
+                warm.as_secs_f64()
+            )
+        }
+        WorkloadKind::File(job) => {
+            let threads = match job.op {
+                files::FileOp::SyncLog => "one thread",
+                _ => "threads: one per operation in flight",
+            };
+            format!(
+                "{} x {}, in the benchmark process (no server); CPU per op = this process's \
+                 CPU clock over the operations / operations; latency of each operation from \
+                 its issue to its completion (the log's: the append and its fdatasync); \
+                 writes read back in part afterwards and compared byte for byte; peers: \
+                 ringwork (io_uring ops, or the blocking pool on epoll), tokio (blocking pool), \
+                 std-threads ({threads})",
+                files::job_ops(scale, job),
+                job.words()
             )
         }
         WorkloadKind::Skewed { heavy, compute_us } => {
@@ -367,8 +407,14 @@ pub fn run(options: &MatrixOptions) -> io::Result<MatrixReport> {
     let file_bench = options
         .workloads
         .iter()
-        .any(|workload| workload.kind == WorkloadKind::FileRandread)
+        .any(|workload| workload.kind.file_job().is_some())
         .then(|| files::FileBench::create(options.scale).map_err(|err| err.to_string()));
+    // Syscall and io_uring counts per message (echo columns, round 1).
+    let perf = options
+        .workloads
+        .iter()
+        .any(|workload| matches!(workload.kind, WorkloadKind::Echo { .. }))
+        .then(syscount::probe);
     for round in 1..=options.rounds {
         for workload in &options.workloads {
             let order = rotate(options.profiles.len(), round - 1);
@@ -392,10 +438,14 @@ pub fn run(options: &MatrixOptions) -> io::Result<MatrixReport> {
                 let refused = profile.refuses(workload);
                 let outcome = match (&workload.kind, &file_bench) {
                     _ if refused.is_some() => Err(refused.unwrap_or_default()),
-                    (WorkloadKind::FileRandread, Some(Ok(bench))) => {
-                        bench.run_cell(profile, round, options.workers, options.ringwork_seed)
-                    }
-                    (WorkloadKind::FileRandread, Some(Err(err))) => {
+                    (kind, Some(Ok(bench))) if kind.file_job().is_some() => bench.run_cell(
+                        profile,
+                        kind.file_job().expect("a file column"),
+                        round,
+                        options.workers,
+                        options.ringwork_seed,
+                    ),
+                    (kind, Some(Err(err))) if kind.file_job().is_some() => {
                         Err(format!("creating the test file: {err}"))
                     }
                     (WorkloadKind::BusyWorker(blocker), _) => busy::run_cell(
@@ -405,7 +455,13 @@ pub fn run(options: &MatrixOptions) -> io::Result<MatrixReport> {
                         options.workers,
                         options.ringwork_seed,
                     ),
-                    _ => run_cell(profile, workload, options, progress.sink()),
+                    _ => {
+                        let count = match &perf {
+                            Some(Ok(events)) if round == 1 => Some(events),
+                            _ => None,
+                        };
+                        run_cell(profile, workload, options, count, progress.sink())
+                    }
                 };
                 let after = loopback::probe_on_fresh_thread(SERVER_CPU, CLIENT_CPU)?;
                 let mode = Mode::between(probe, after, options.fast_threshold);
@@ -413,7 +469,9 @@ pub fn run(options: &MatrixOptions) -> io::Result<MatrixReport> {
                     Ok((measurement, description)) => {
                         let in_process = matches!(
                             workload.kind,
-                            WorkloadKind::FileRandread | WorkloadKind::BusyWorker(_)
+                            WorkloadKind::FileRandread
+                                | WorkloadKind::BusyWorker(_)
+                                | WorkloadKind::File(_)
                         );
                         if !in_process && !servers.iter().any(|(name, _)| *name == profile.name) {
                             servers.push((profile.name, description));
@@ -447,19 +505,19 @@ pub fn run(options: &MatrixOptions) -> io::Result<MatrixReport> {
         }
     }
     progress.finish();
-    let file_note = match &file_bench {
-        Some(Ok(bench)) => {
-            let fio = bench.fio_reference(match options.scale {
-                Scale::Full => Duration::from_secs(5),
-                Scale::Quick => Duration::from_secs(2),
-            });
-            format!(
-                "; {} of a {} MiB file; {fio}",
-                bench.access,
-                bench.file_bytes >> 20
-            )
-        }
-        _ => String::new(),
+    // fio runs after every cell (its writes replace the test file's
+    // checked blocks), once per file column.
+    let file_notes: Vec<(&str, String)> = match &file_bench {
+        Some(Ok(bench)) => options
+            .workloads
+            .iter()
+            .filter_map(|workload| Some((workload.name, workload.kind.file_job()?)))
+            .map(|(name, job)| {
+                let fio = bench.fio_reference(job, fio_runtime(options.scale, job));
+                (name, format!("; {}; {fio}", bench.access_of(job)))
+            })
+            .collect(),
+        _ => Vec::new(),
     };
     let names: Vec<&str> = options
         .profiles
@@ -471,8 +529,11 @@ pub fn run(options: &MatrixOptions) -> io::Result<MatrixReport> {
         .iter()
         .map(|workload| {
             let mut size = describe(workload, options.scale, options.rounds);
-            if workload.kind == WorkloadKind::FileRandread {
-                size.push_str(&file_note);
+            if let Some((_, note)) = file_notes.iter().find(|(name, _)| *name == workload.name) {
+                size.push_str(note);
+            }
+            if let (WorkloadKind::Echo { .. }, Some(perf)) = (workload.kind, &perf) {
+                size.push_str(&count_note(perf));
             }
             report::summarise(
                 workload.name,
@@ -524,6 +585,33 @@ pub fn run(options: &MatrixOptions) -> io::Result<MatrixReport> {
     })
 }
 
+/// How long fio runs for `job`'s reference: 5 s at full scale; with
+/// `--quick` 2 s for the QD32 jobs and 1 s for the others (their cells
+/// are short too).
+fn fio_runtime(scale: Scale, job: files::FileJob) -> Duration {
+    match (scale, job.depth > 1) {
+        (Scale::Full, _) => Duration::from_secs(5),
+        (Scale::Quick, true) => Duration::from_secs(2),
+        (Scale::Quick, false) => Duration::from_secs(1),
+    }
+}
+
+/// How the echo columns' syscall and io_uring counts were taken, or why
+/// they are n/a.
+fn count_note(perf: &Result<PerfEvents, String>) -> String {
+    match perf {
+        Ok(events) => format!(
+            "; syscalls/enters/SQEs/CQEs per message: perf stat -p SERVER -e {} over a \
+             counting open loop of their own at the same rate (a third of the window, after \
+             half the warm-up) between the closed loop and the measured open loop, in round 1 \
+             only: counting slows every system call (~270 ns here), so perf has exited before \
+             the measured window",
+            events.events.join(",")
+        ),
+        Err(reason) => format!("; syscalls/enters/SQEs/CQEs per message: n/a ({reason})"),
+    }
+}
+
 /// One progress line.
 fn cell_line(label: &str, mode: Mode, outcome: &Outcome, workload: &MatrixWorkload) -> String {
     match outcome {
@@ -558,6 +646,7 @@ fn run_cell(
     profile: &Profile,
     workload: &MatrixWorkload,
     options: &MatrixOptions,
+    count: Option<&PerfEvents>,
     sink: StderrSink,
 ) -> Result<(Measurement, String), String> {
     let na = |err: io::Error| report::not_available_reason(&err.to_string());
@@ -573,6 +662,24 @@ fn run_cell(
         WorkloadKind::Http => (Some(SERVER_CPU), Service::Http),
         _ => (Some(SERVER_CPU), Service::Echo),
     };
+    let warn = sink.clone();
+    // monoio's threads say which got each heavy connection (skewed).
+    let heavy_on: Arc<std::sync::Mutex<Vec<usize>>> = Arc::default();
+    let sink: StderrSink = {
+        let heavy_on = heavy_on.clone();
+        Arc::new(move |line: &str| {
+            match line
+                .strip_prefix(server::HEAVY_ON_THREAD)
+                .and_then(|thread| thread.trim().parse::<usize>().ok())
+            {
+                Some(thread) => heavy_on
+                    .lock()
+                    .unwrap_or_else(|err| err.into_inner())
+                    .push(thread),
+                None => sink(line),
+            }
+        })
+    };
     let (server, ready) = ServerProcess::start_with_env(
         profile.server,
         options.workers,
@@ -587,7 +694,24 @@ fn run_cell(
     let measurement = match workload.kind {
         WorkloadKind::Echo { size } => {
             let config = echo_config(options.scale, size, options.rounds);
-            let measured = tcp_echo::measure(server, ready.addr, size, &config).map_err(na)?;
+            let (measured, counted) = tcp_echo::measure_counted(
+                server,
+                ready.addr,
+                &config,
+                move |addr, connections| {
+                    crate::iobench::loadgen::Client::connect(addr, connections, size)
+                },
+                count,
+            )
+            .map_err(na)?;
+            let per_msg = match counted {
+                Some(Ok(per_msg)) => per_msg,
+                Some(Err(reason)) => {
+                    warn(&format!("{}: syscall counts n/a: {reason}", profile.name));
+                    syscount::PerOp::default()
+                }
+                None => syscount::PerOp::default(),
+            };
             let cpu = measured.cpu_us_per_msg();
             if !cpu.is_finite() {
                 return Err(
@@ -602,6 +726,10 @@ fn run_cell(
                 server_cpu_share: Some(measured.cpu.as_secs_f64() / measured.window.as_secs_f64()),
                 other_cpu_share: Some(measured.other_cpu_share),
                 switches_per_op: Some(measured.switches_per_msg()),
+                syscalls_per_op: per_msg.syscalls,
+                enters_per_op: per_msg.enters,
+                sqes_per_op: per_msg.sqes,
+                cqes_per_op: per_msg.cqes,
                 ..Measurement::new(cpu, measured.closed_msgs_per_sec)
             }
         }
@@ -626,8 +754,22 @@ fn run_cell(
                 ..Measurement::new(cpu, measured.closed_msgs_per_sec)
             }
         }
-        WorkloadKind::FileRandread | WorkloadKind::BusyWorker(_) => {
+        WorkloadKind::FileRandread | WorkloadKind::BusyWorker(_) | WorkloadKind::File(_) => {
             return Err("this column runs in the benchmark process, not in a server".to_owned())
+        }
+        WorkloadKind::EchoClosed { size } => {
+            let (warm, measure) = closed_config(options.scale);
+            let measured = tcp_echo::measure_closed(server, ready.addr, size, 100, warm, measure)
+                .map_err(na)?;
+            if measured.latencies_ns.is_empty() {
+                return Err("no echo completed in the closed loop's window".to_owned());
+            }
+            Measurement {
+                p50_us: Some(measured.latency_us(0.50)),
+                p99_us: Some(measured.latency_us(0.99)),
+                p999_us: Some(measured.latency_us(0.999)),
+                ..Measurement::new(measured.cpu_us_per_msg, measured.msgs_per_sec)
+            }
         }
         WorkloadKind::AcceptStorm => {
             let config = storm_config(options.scale, options.rounds);
@@ -647,6 +789,18 @@ fn run_cell(
                 server_cpu_share: Some(measured.server_cores),
                 heavy_p99_us: Some(measured.heavy_p99_us),
                 closed_p99_us: measured.closed_plain_p99_us,
+                heavy_split: (profile.server == crate::iobench::server::ServerKind::Monoio).then(
+                    || {
+                        let threads = heavy_on.lock().unwrap_or_else(|err| err.into_inner());
+                        let mut split = vec![0; options.workers];
+                        for &thread in threads.iter() {
+                            if let Some(count) = split.get_mut(thread) {
+                                *count += 1;
+                            }
+                        }
+                        split
+                    },
+                ),
                 ..Measurement::new(
                     measured.cpu_us_per_msg,
                     measured.closed_msgs_per_sec.unwrap_or(f64::NAN),

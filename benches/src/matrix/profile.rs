@@ -11,6 +11,7 @@
 
 use super::report::{Figure, Layout};
 use crate::busy_worker::Blocker;
+use crate::iobench::file_io::{FileJob, FileOp};
 use crate::iobench::server::{ServerKind, Service};
 
 /// The profile every ratio is taken against.
@@ -370,6 +371,29 @@ pub enum WorkloadKind {
     /// loop at a fixed rate (server CPU per request, latency from intended
     /// send times). ringwork's and tokio's servers only.
     Http,
+    /// A closed loop alone at saturation: `tcp_echo`'s connections with
+    /// messages of `size` bytes, one in flight per connection; the figure
+    /// is the throughput.
+    EchoClosed {
+        /// Bytes per message.
+        size: usize,
+    },
+    /// A file job (`iobench::file_io`) in this process: random reads or
+    /// writes at a depth, or the fsync'd log. (`FileRandread` is the same
+    /// as `File(FileJob::randread(32))`, kept under its name.)
+    File(FileJob),
+}
+
+impl WorkloadKind {
+    /// The file job this column runs in the benchmark process, if it is a
+    /// file column.
+    pub fn file_job(&self) -> Option<FileJob> {
+        match *self {
+            WorkloadKind::FileRandread => Some(FileJob::randread(32)),
+            WorkloadKind::File(job) => Some(job),
+            _ => None,
+        }
+    }
 }
 
 /// One column of the matrix.
@@ -396,6 +420,12 @@ impl MatrixWorkload {
             WorkloadKind::Bulk { .. } => "CPU us/MiB",
             WorkloadKind::BusyWorker(_) => "process CPU us/round",
             WorkloadKind::Http => "CPU us/req",
+            WorkloadKind::EchoClosed { .. } => "CPU us/msg",
+            WorkloadKind::File(job) => match job.op {
+                FileOp::RandRead => "CPU us/read",
+                FileOp::RandWrite => "CPU us/write",
+                FileOp::SyncLog => "CPU us/append+sync",
+            },
         }
     }
 
@@ -409,6 +439,12 @@ impl MatrixWorkload {
             WorkloadKind::Bulk { .. } => "GB/s",
             WorkloadKind::BusyWorker(_) => "void rounds",
             WorkloadKind::Http => "closed-loop req/s",
+            WorkloadKind::EchoClosed { .. } => "msgs/s at saturation",
+            WorkloadKind::File(job) => match job.op {
+                FileOp::RandRead => "reads/s",
+                FileOp::RandWrite => "writes/s",
+                FileOp::SyncLog => "appends+syncs/s",
+            },
         }
     }
 
@@ -418,6 +454,7 @@ impl MatrixWorkload {
             WorkloadKind::Skewed { .. } => "plain p99 us (open loop)",
             WorkloadKind::IdleConns => "RSS MiB",
             WorkloadKind::BusyWorker(_) => "read late ms",
+            WorkloadKind::EchoClosed { .. } => self.rate_unit(),
             _ => self.cpu_unit(),
         }
     }
@@ -447,6 +484,10 @@ impl MatrixWorkload {
                     named(Figure::P999, "p999 us"),
                     named(Figure::SwitchesPerOp, "ctx switches/msg"),
                     named(Figure::Rate, self.rate_unit()),
+                    named(Figure::SyscallsPerOp, "syscalls/msg"),
+                    named(Figure::EntersPerOp, "enters/msg"),
+                    named(Figure::SqesPerOp, "SQEs/msg"),
+                    named(Figure::CqesPerOp, "CQEs/msg"),
                 ],
                 named(Figure::P99, "p99 latency, us"),
             ),
@@ -492,6 +533,27 @@ impl MatrixWorkload {
                 ],
                 named(Figure::TimerLateMs, "timer late, ms"),
             ),
+            WorkloadKind::EchoClosed { .. } => (
+                Figure::Rate,
+                vec![],
+                vec![
+                    named(Figure::P50, "p50 us"),
+                    named(Figure::P99, "p99 us"),
+                    named(Figure::P999, "p999 us"),
+                    named(Figure::Cpu, self.cpu_unit()),
+                ],
+                named(Figure::P99, "p99 latency, us"),
+            ),
+            WorkloadKind::File(_) => (
+                Figure::Cpu,
+                vec![],
+                vec![
+                    named(Figure::P50, "p50 us"),
+                    named(Figure::P99, "p99 us"),
+                    named(Figure::Rate, self.rate_unit()),
+                ],
+                named(Figure::P99, "p99 latency, us"),
+            ),
         };
         Layout {
             headline: named(headline, self.headline_name()),
@@ -522,9 +584,35 @@ pub const WORKLOADS: &[MatrixWorkload] = &[
         default: true,
     },
     MatrixWorkload {
+        name: "echo_64_closed",
+        kind: WorkloadKind::EchoClosed { size: 64 },
+        default: false,
+    },
+    MatrixWorkload {
         name: "file_randread",
         kind: WorkloadKind::FileRandread,
         default: true,
+    },
+    MatrixWorkload {
+        name: "file_randread_qd1",
+        kind: WorkloadKind::File(FileJob::randread(1)),
+        // ~15 s of a quick run with 22 profiles: past the 2-minute budget.
+        default: false,
+    },
+    MatrixWorkload {
+        name: "file_randwrite_qd1",
+        kind: WorkloadKind::File(FileJob::randwrite(1)),
+        default: false,
+    },
+    MatrixWorkload {
+        name: "file_randwrite_qd32",
+        kind: WorkloadKind::File(FileJob::randwrite(32)),
+        default: false,
+    },
+    MatrixWorkload {
+        name: "file_fsync_log",
+        kind: WorkloadKind::File(FileJob::sync_log()),
+        default: false,
     },
     MatrixWorkload {
         name: "skewed_10x200us",
@@ -780,6 +868,26 @@ mod tests {
         ] {
             assert!(compat.refuses(&column(other)).is_some(), "{other}");
         }
+    }
+
+    #[test]
+    fn file_columns_run_their_file_jobs_with_units_of_their_own() {
+        let column = |name: &str| WORKLOADS.iter().find(|w| w.name == name).unwrap();
+        let job = |name: &str| column(name).kind.file_job();
+        assert_eq!(job("file_randread"), Some(FileJob::randread(32)));
+        assert_eq!(job("file_randread_qd1"), Some(FileJob::randread(1)));
+        assert_eq!(job("file_randwrite_qd1"), Some(FileJob::randwrite(1)));
+        assert_eq!(job("file_randwrite_qd32"), Some(FileJob::randwrite(32)));
+        assert_eq!(job("file_fsync_log"), Some(FileJob::sync_log()));
+        assert_eq!(job("echo_64"), None);
+        assert_eq!(column("file_randwrite_qd1").cpu_unit(), "CPU us/write");
+        assert_eq!(column("file_fsync_log").rate_unit(), "appends+syncs/s");
+        let layout = column("file_fsync_log").layout();
+        assert_eq!(layout.headline.0, Figure::Cpu);
+        assert!(layout
+            .columns
+            .iter()
+            .any(|(figure, _)| *figure == Figure::P99));
     }
 
     #[test]

@@ -72,6 +72,25 @@ pub struct Measurement {
     /// involuntary) per message in the open loop's window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub switches_per_op: Option<f64>,
+    /// Echo: the server's system calls per message (perf,
+    /// `raw_syscalls:sys_enter`), in a counting window of their own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscalls_per_op: Option<f64>,
+    /// Echo: the server's `io_uring_enter` calls per message (the same
+    /// window).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enters_per_op: Option<f64>,
+    /// Echo: SQEs the server submitted per message (the same window).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sqes_per_op: Option<f64>,
+    /// Echo: CQEs posted in the server's threads per message (the same
+    /// window).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cqes_per_op: Option<f64>,
+    /// Skewed, monoio: how many heavy connections each of its threads got
+    /// (`SO_REUSEPORT` chose), by thread index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heavy_split: Option<Vec<usize>>,
 }
 
 impl Measurement {
@@ -94,6 +113,11 @@ impl Measurement {
             read_late_ms: None,
             timer_late_ms: None,
             switches_per_op: None,
+            syscalls_per_op: None,
+            enters_per_op: None,
+            sqes_per_op: None,
+            cqes_per_op: None,
+            heavy_split: None,
         }
     }
 }
@@ -127,6 +151,14 @@ pub enum Figure {
     TimerLateMs,
     /// `switches_per_op`.
     SwitchesPerOp,
+    /// `syscalls_per_op`.
+    SyscallsPerOp,
+    /// `enters_per_op`.
+    EntersPerOp,
+    /// `sqes_per_op`.
+    SqesPerOp,
+    /// `cqes_per_op`.
+    CqesPerOp,
 }
 
 impl Figure {
@@ -145,6 +177,10 @@ impl Figure {
             Figure::ReadLateMs => m.read_late_ms,
             Figure::TimerLateMs => m.timer_late_ms,
             Figure::SwitchesPerOp => m.switches_per_op,
+            Figure::SyscallsPerOp => m.syscalls_per_op,
+            Figure::EntersPerOp => m.enters_per_op,
+            Figure::SqesPerOp => m.sqes_per_op,
+            Figure::CqesPerOp => m.cqes_per_op,
         }
         .filter(|value| value.is_finite())
     }
@@ -490,7 +526,10 @@ pub fn summarise(
                     .map(|(figure, _)| summary(*figure))
                     .collect(),
                 references,
-                note: measured.iter().find_map(|m| m.read_pending.clone()),
+                note: measured
+                    .iter()
+                    .find_map(|m| m.read_pending.clone())
+                    .or_else(|| split_note(&mine)),
             }
         })
         .collect();
@@ -514,6 +553,26 @@ pub fn summarise(
         round_modes,
         rows,
     }
+}
+
+/// monoio's split of the heavy connections over its threads, round by
+/// round ("heavy connections per thread by round: r1 [6, 4], r2 [9, 1]"),
+/// if its cells recorded one.
+fn split_note(cells: &[&Cell]) -> Option<String> {
+    let rounds: Vec<String> = cells
+        .iter()
+        .filter_map(|cell| {
+            let split = cell.measured()?.heavy_split.as_ref()?;
+            let counts: Vec<String> = split.iter().map(usize::to_string).collect();
+            Some(format!("r{} [{}]", cell.round, counts.join(", ")))
+        })
+        .collect();
+    (!rounds.is_empty()).then(|| {
+        format!(
+            "heavy connections per thread (SO_REUSEPORT's split) by round: {}",
+            rounds.join(", ")
+        )
+    })
 }
 
 /// The text of an `n/a` cell from an error: the child's "ringwork-bench:
@@ -591,6 +650,8 @@ fn format_median(summary: &Option<Summary>) -> String {
     match summary {
         None => "-".to_owned(),
         Some(s) if s.median >= 100.0 => format!("{:.0}", s.median),
+        // Per-message counts (0.35 enters/msg).
+        Some(s) if s.median < 10.0 => format!("{:.2}", s.median),
         Some(s) => format!("{:.1}", s.median),
     }
 }
@@ -1082,6 +1143,37 @@ mod tests {
             "ENOMEM: Cannot allocate memory (os error 12)"
         );
         assert_eq!(not_available_reason(""), "unknown error");
+    }
+
+    #[test]
+    fn monoios_split_is_a_row_note_round_by_round() {
+        let mut cells = cells();
+        for (cell, split) in cells
+            .iter_mut()
+            .filter(|cell| cell.profile == "uring")
+            .zip([vec![6, 4], vec![10, 0], vec![5, 5]])
+        {
+            if let Outcome::Measured(m) = &mut cell.outcome {
+                m.heavy_split = Some(split);
+            }
+        }
+        let summary = summarise(
+            "echo_64",
+            String::new(),
+            &echo_layout(),
+            &["epoll", "uring"],
+            "epoll",
+            3,
+            &cells,
+        );
+        assert_eq!(summary.rows[0].note, None);
+        assert_eq!(
+            summary.rows[1].note.as_deref(),
+            Some(
+                "heavy connections per thread (SO_REUSEPORT's split) by round: r1 [6, 4], \
+                 r2 [10, 0], r3 [5, 5]"
+            )
+        );
     }
 
     #[test]
