@@ -134,12 +134,14 @@ struct ServeArgs {
 
 #[derive(Debug, Args)]
 struct MatrixArgs {
-    /// Shorter windows and 3 rounds: a quick look (under 2 minutes).
+    /// Shorter windows, 2 rounds and the main rows (unless --profiles names
+    /// them): a quick look (under 2 minutes).
     #[arg(long)]
     quick: bool,
 
-    /// Rows to run (comma-separated; default all; the epoll baseline is
-    /// always added). See --list.
+    /// Rows to run (comma-separated; default all, or with --quick the main
+    /// ones; `all`: every row; the epoll baseline is always added). See
+    /// --list.
     #[arg(long, value_delimiter = ',', value_name = "NAME[,NAME]")]
     profiles: Vec<String>,
 
@@ -533,7 +535,11 @@ fn run_matrix(args: MatrixArgs) -> Result<(), String> {
         rounds: args
             .rounds
             .map_or(matrix::default_rounds(scale), |rounds| rounds as usize),
-        profiles: matrix_profile::select_profiles(&args.profiles)?,
+        profiles: if args.quick && args.profiles.is_empty() {
+            matrix_profile::select_profiles(&names(&matrix_profile::QUICK_PROFILES))?
+        } else {
+            matrix_profile::select_profiles(&args.profiles)?
+        },
         workloads: matrix_profile::select_workloads(&args.workloads)?,
         workers: args.workers as usize,
         ringwork_seed: args.seed,

@@ -331,6 +331,28 @@ pub const PROFILES: &[Profile] = &[
 /// The rows `compare` runs (its reduced matrix).
 pub const COMPARE_PROFILES: [&str; 4] = ["epoll", "uring-default", "uring-plain", "tokio-mt"];
 
+/// The rows of `matrix --quick` when `--profiles` names none: each setup
+/// flag alone, the buffer ring with COOP, everything on, the
+/// current-thread flavor, and every peer (the single-feature rows that
+/// measured no difference, the compat rows and the other current-thread
+/// rows run with `--profiles all` or by name).
+pub const QUICK_PROFILES: [&str; 14] = [
+    "epoll",
+    "uring-default",
+    "uring-plain",
+    "uring-coop",
+    "uring-defer",
+    "uring-coop-bufring",
+    "uring-all",
+    "uring-ct",
+    "tokio-mt",
+    "tokio-ct",
+    "monoio",
+    "floor",
+    "floor-multishot",
+    "std-threads",
+];
+
 /// What a workload measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WorkloadKind {
@@ -681,6 +703,8 @@ pub const COMPARE_WORKLOADS: [&str; 1] = ["echo_64"];
 /// The profiles named in `names` (every one when empty), in table order,
 /// with the baseline added when it was left out (ratios need it).
 pub fn select_profiles(names: &[String]) -> Result<Vec<Profile>, String> {
+    let every = names.iter().any(|name| name == "all");
+    let names = if every { &[][..] } else { names };
     let mut selected = select(PROFILES, names, |profile| profile.name, "profile")?;
     if !selected.iter().any(|profile| profile.name == BASELINE) {
         let baseline = PROFILES
