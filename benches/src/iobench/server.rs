@@ -740,15 +740,12 @@ async fn accept_ringwork(
             Service::Echo | Service::Skewed(_) if api == EchoApi::CompatTokio => {
                 ringwork::spawn(report_errors(
                     "ringwork",
-                    services::echo_compat_tokio(stream, service.skew()),
+                    echo_tokio(ringwork::io::compat::Compat::new(stream), service.skew()),
                 ))
             }
-            Service::Echo | Service::Skewed(_) if api == EchoApi::CompatFutures => {
-                ringwork::spawn(report_errors(
-                    "ringwork",
-                    services::echo_compat_futures(stream, service.skew()),
-                ))
-            }
+            Service::Echo | Service::Skewed(_) if api == EchoApi::CompatFutures => ringwork::spawn(
+                report_errors("ringwork", echo_compat_futures(stream, service.skew())),
+            ),
             Service::Echo | Service::Skewed(_) => ringwork::spawn(report_errors(
                 "ringwork",
                 echo_ringwork(stream, service.skew(), false),
@@ -873,10 +870,13 @@ async fn accept_tokio(
     }
 }
 
-async fn echo_tokio(
-    mut stream: tokio::net::TcpStream,
-    mut skew: Option<SkewState>,
-) -> io::Result<()> {
+/// The echo over tokio's I/O traits: tokio's own streams, and ringwork's
+/// behind `io::compat::Compat` (the matrix's `*-compat-tokio` rows, as a
+/// tokio-io library would drive a ringwork stream).
+async fn echo_tokio<S>(mut stream: S, mut skew: Option<SkewState>) -> io::Result<()>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut buf = vec![0u8; ECHO_BUFFER];
     loop {
@@ -888,6 +888,38 @@ async fn echo_tokio(
             skew.on_read(&buf[..n]);
         }
         stream.write_all(&buf[..n]).await?;
+    }
+}
+
+/// The echo through `ringwork::io::compat::Compat` and `futures-io`'s traits (`poll_read`, then
+/// `poll_write` until all is written), driven with `poll_fn`: the
+/// `*-compat-futures` rows.
+async fn echo_compat_futures(
+    stream: ringwork::net::TcpStream,
+    mut skew: Option<SkewState>,
+) -> io::Result<()> {
+    use futures_io::{AsyncRead, AsyncWrite};
+    use std::future::poll_fn;
+    use std::pin::Pin;
+    let mut stream = ringwork::io::compat::Compat::new(stream);
+    let mut buf = vec![0u8; ECHO_BUFFER];
+    loop {
+        let n = poll_fn(|cx| Pin::new(&mut stream).poll_read(cx, &mut buf)).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        if let Some(skew) = &mut skew {
+            skew.on_read(&buf[..n]);
+        }
+        let mut written = 0;
+        while written < n {
+            let wrote =
+                poll_fn(|cx| Pin::new(&mut stream).poll_write(cx, &buf[written..n])).await?;
+            if wrote == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            written += wrote;
+        }
     }
 }
 
